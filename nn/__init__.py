@@ -1,0 +1,45 @@
+"""nn: fully-connected neural networks in pure NumPy.
+
+The library the nnjobs worker trains with and the API predicts with. It imports only
+NumPy and the standard library.
+
+>>> import nn
+>>> X, y = nn.datasets.make("circle", n_samples=200, seed=0)
+>>> model, history = nn.fit({"layers": [{"units": 8, "activation": "tanh"}]}, X, y)
+>>> sorted(model.predict(X[:2]))
+['classes', 'output', 'predictions', 'probabilities']
+"""
+
+from . import datasets
+from .activations import ACTIVATIONS, ALIASES, Activation, hidden_activation_names
+from .errors import ModelFormatError, SpecError, TrainingError
+from .losses import OUTPUTS, Output
+from .model import Model
+from .optimizers import OPTIMIZERS
+from .serialize import loads as load
+from .spec import DEFAULT_LIMITS, Limits, resolve_spec
+from .threads import blas_threads, set_blas_threads
+from .training import History, fit
+
+__all__ = [
+    "ACTIVATIONS",
+    "ALIASES",
+    "DEFAULT_LIMITS",
+    "OPTIMIZERS",
+    "OUTPUTS",
+    "Activation",
+    "History",
+    "Limits",
+    "Model",
+    "ModelFormatError",
+    "Output",
+    "SpecError",
+    "TrainingError",
+    "blas_threads",
+    "datasets",
+    "fit",
+    "hidden_activation_names",
+    "load",
+    "resolve_spec",
+    "set_blas_threads",
+]

@@ -1,0 +1,127 @@
+"""Output activations, each paired with the loss that makes the output gradient ``p - y``.
+
+sigmoid + binary cross-entropy (binary and multi-label), softmax + categorical
+cross-entropy (multi-class), linear + squared error (regression). Losses are computed
+from the logits ``z`` (log-sum-exp form), never from probabilities, so logits of any size
+give finite values.
+
+Shapes: ``z`` and ``y`` are ``(n_samples, n_outputs)``; softmax targets are one-hot rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+
+from .activations import sigmoid
+from .errors import SpecError
+
+Array = np.ndarray
+
+
+def softmax(z: Array) -> Array:
+    """Row-wise softmax of ``z`` (n, k), shifted by the row maximum so exp cannot overflow."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    e /= e.sum(axis=1, keepdims=True)
+    return e
+
+
+def binary_cross_entropy(z: Array, y: Array) -> tuple[float, Array]:
+    """Sum over rows and labels of the BCE of ``sigmoid(z)`` against 0/1 ``y``, and ``p - y``.
+
+    Uses ``log(1 + e^z) - z y = max(z, 0) - z y + log1p(e^-|z|)``.
+    """
+    e = np.exp(-np.abs(z))
+    loss = (np.maximum(z, 0) - z * y + np.log1p(e)).sum()
+    p = np.where(z >= 0, 1, e)
+    p /= e + 1
+    p -= y
+    return float(loss), p
+
+
+def categorical_cross_entropy(z: Array, y: Array) -> tuple[float, Array]:
+    """Sum over rows of the CE of ``softmax(z)`` against one-hot ``y``, and ``p - y``.
+
+    Uses ``-log p_c = logsumexp(z) - z_c`` with the row maximum subtracted first.
+    """
+    s = z - z.max(axis=1, keepdims=True)
+    e = np.exp(s)
+    total = e.sum(axis=1, keepdims=True)
+    loss = np.log(total).sum() - np.vdot(s, y)
+    e /= total
+    e -= y
+    return float(loss), e
+
+
+def squared_error(z: Array, y: Array) -> tuple[float, Array]:
+    """Half the summed squared error of ``z`` against ``y``, and ``z - y``."""
+    d = z - y
+    return 0.5 * float(np.vdot(d, d)), d
+
+
+@dataclass(frozen=True)
+class Output:
+    """An output activation with its matched loss.
+
+    Attributes
+    ----------
+    name : str
+        The activation's name, as a job spec's ``output`` says it.
+    loss_name : str
+    activation : callable ``(z) -> p``
+    loss : callable ``(z, y) -> (loss summed over rows, p - y)``
+    use : str
+        What kind of target it is for.
+    """
+
+    name: str
+    loss_name: str
+    activation: Callable[[Array], Array]
+    loss: Callable[[Array, Array], tuple[float, Array]]
+    use: str
+    formula: str
+    init: str = "glorot"
+
+
+OUTPUTS: Mapping[str, Output] = MappingProxyType(
+    {
+        o.name: o
+        for o in [
+            Output(
+                "sigmoid",
+                "binary_crossentropy",
+                sigmoid,
+                binary_cross_entropy,
+                "binary classification (probability of the second class) and multi-label "
+                "classification (one independent probability per label)",
+                "p = 1 / (1 + e^-z)",
+            ),
+            Output(
+                "softmax",
+                "categorical_crossentropy",
+                softmax,
+                categorical_cross_entropy,
+                "multi-class classification (one distribution over the classes per row)",
+                "p_i = e^z_i / sum_j e^z_j",
+            ),
+            Output(
+                "linear",
+                "mean_squared_error",
+                lambda z: z,
+                squared_error,
+                "regression (real-valued targets, one or several columns)",
+                "p = z",
+            ),
+        ]
+    }
+)
+
+
+def get_output(name) -> Output:
+    """Look up an output activation, or raise SpecError listing the choices."""
+    if isinstance(name, str) and name in OUTPUTS:
+        return OUTPUTS[name]
+    raise SpecError("output", f"unknown output {name!r}; choose one of: {', '.join(OUTPUTS)}")

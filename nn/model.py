@@ -1,0 +1,131 @@
+"""A trained model: the network, its data preparation, and prediction in original labels."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .data import Scaler, as_features
+from .losses import OUTPUTS
+from .network import Layer, Network
+
+Array = np.ndarray
+
+
+@dataclass
+class Model:
+    """A network with everything needed to predict in the caller's terms.
+
+    Attributes
+    ----------
+    spec : dict
+        The resolved job spec it was trained from (every default filled in).
+    network : Network
+    n_features : int
+    kind : str
+        ``binary``, ``multilabel``, ``multiclass`` or ``regression``.
+    classes : list or None
+        Class values (binary, multiclass) or label indices (multilabel), JSON-ready.
+    x_scaler, y_scaler : Scaler
+        Input standardization, and target standardization for regression.
+    squeeze : bool
+        Regression on a 1-D target: predictions are 1-D.
+    metrics : dict
+        Metrics of the kept (best) epoch.
+    """
+
+    spec: dict
+    network: Network
+    n_features: int
+    kind: str
+    x_scaler: Scaler
+    classes: list | None = None
+    y_scaler: Scaler | None = None
+    squeeze: bool = False
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def output(self) -> str:
+        return self.spec["output"]
+
+    @property
+    def threshold(self) -> float:
+        return self.spec["training"]["threshold"]
+
+    @property
+    def layers(self) -> list[dict]:
+        """The hidden layers as resolved (units, activation, its parameters, dropout)."""
+        return self.spec["layers"]
+
+    def logits(self, X, field: str = "X") -> Array:
+        """Output-layer pre-activations for ``X`` (n, n_features) -> (n, n_outputs)."""
+        x = as_features(X, field, self.n_features)
+        return self.network.logits(self.x_scaler.transform(x, self.network.dtype, field))
+
+    def predict_proba(self, X, field: str = "X") -> Array:
+        """Probabilities (n, n_outputs) for sigmoid and softmax models."""
+        if self.output == "linear":
+            raise TypeError("a linear (regression) model has no probabilities")
+        return OUTPUTS[self.output].activation(self.logits(X, field))
+
+    def predict(self, X, field: str = "X") -> dict:
+        """Predict for ``X`` (n, n_features), as JSON-ready Python values.
+
+        Returns
+        -------
+        dict
+            sigmoid, binary: ``probabilities`` of the second class per row and
+            ``predictions`` (``p >= threshold``); sigmoid, multi-label: a probability and a
+            0/1 prediction per label; softmax: a distribution per row and the argmax class;
+            linear: ``predictions`` in the targets' original units. ``output`` always;
+            ``classes`` for classification.
+        """
+        if self.output == "linear":
+            values = self.y_scaler.inverse(self.logits(X, field))
+            return {
+                "output": "linear",
+                "predictions": (values[:, 0] if self.squeeze else values).tolist(),
+            }
+        p = self.predict_proba(X, field)
+        classes = np.asarray(self.classes, dtype=object)
+        if self.kind == "binary":
+            prob = p[:, 0]
+            preds = classes[(prob >= self.threshold).astype(np.intp)]
+            return self._classified(prob, preds)
+        if self.kind == "multilabel":
+            return self._classified(p, (p >= self.threshold).astype(np.int64))
+        return self._classified(p, classes[p.argmax(axis=1)])
+
+    def _classified(self, probabilities: Array, predictions: Array) -> dict:
+        return {
+            "output": self.output,
+            "classes": list(self.classes),
+            "probabilities": probabilities.astype(np.float64).tolist(),
+            "predictions": predictions.tolist(),
+        }
+
+    def to_bytes(self) -> bytes:
+        """Serialize without pickle (see :mod:`nn.serialize`)."""
+        from .serialize import dumps
+
+        return dumps(self)
+
+    def describe(self) -> dict:
+        """JSON-ready summary: output, classes, features, layers, parameters and metrics."""
+        return {
+            "n_features": self.n_features,
+            "output": self.output,
+            "kind": self.kind,
+            "classes": self.classes,
+            "layers": self.layers,
+            "n_params": self.network.n_params,
+            "metrics": self.metrics,
+        }
+
+
+def build_network(spec: Mapping, n_features: int, n_outputs: int, dtype=np.float32) -> Network:
+    """The (uninitialized) network a resolved spec describes."""
+    layers = [Layer.from_spec(layer) for layer in spec["layers"]]
+    return Network(n_features, layers, n_outputs, OUTPUTS[spec["output"]], dtype)

@@ -1,0 +1,184 @@
+"""A fully-connected network whose weights and biases live in one flat vector.
+
+Keeping every parameter in one contiguous array makes an optimizer step, L2 and gradient
+clipping a few NumPy calls over one vector, whatever the depth; the per-layer weight
+matrices are views into it. Weights come first (layer by layer), then biases, so the L2
+penalty applies to the prefix ``params[:n_weights]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .activations import Activation
+from .activations import get as get_activation
+from .initializers import INITIALIZERS
+from .losses import Output
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A hidden layer: ``units`` outputs through ``activation`` (with its ``params``)."""
+
+    units: int
+    activation: Activation
+    params: Mapping = field(default_factory=dict)
+    dropout: float = 0.0
+
+    @property
+    def width(self) -> int:
+        """Columns of the layer's weight matrix (units x pieces for maxout)."""
+        return self.activation.width(self.units, self.params)
+
+    @classmethod
+    def from_spec(cls, layer: Mapping) -> Layer:
+        """Build from a resolved layer spec (see :func:`nn.spec.resolve_spec`)."""
+        activation = get_activation(layer["activation"])
+        params = {k: layer[k] for k in activation.params}
+        return cls(int(layer["units"]), activation, params, float(layer.get("dropout", 0.0)))
+
+
+class Network:
+    """Weights, forward pass and backpropagation.
+
+    Parameters
+    ----------
+    n_inputs : int
+    layers : list of Layer
+        The hidden layers, input side first.
+    n_outputs : int
+    output : Output
+        The output activation and its loss.
+    dtype : numpy dtype
+        float32 for training and prediction; float64 for gradient checks.
+    """
+
+    def __init__(
+        self, n_inputs: int, layers: list[Layer], n_outputs: int, output: Output, dtype=np.float32
+    ):
+        self.n_inputs, self.layers, self.n_outputs, self.output = (
+            n_inputs,
+            layers,
+            n_outputs,
+            output,
+        )
+        self.dtype = np.dtype(dtype)
+        fan_in = [n_inputs] + [layer.units for layer in layers]
+        width = [layer.width for layer in layers] + [n_outputs]
+        self.shapes = list(zip(fan_in, width, strict=True))
+        self.n_weights = sum(a * b for a, b in self.shapes)
+        self.params = np.zeros(self.n_weights + sum(width), self.dtype)
+        self.grads = np.zeros_like(self.params)
+        self.W, self.b = self._views(self.params)
+        self.gW, self.gb = self._views(self.grads)
+        self._cache: list = []
+
+    def _views(self, flat: Array) -> tuple[list[Array], list[Array]]:
+        weights, biases, w_at, b_at = [], [], 0, self.n_weights
+        for rows, cols in self.shapes:
+            weights.append(flat[w_at : w_at + rows * cols].reshape(rows, cols))
+            biases.append(flat[b_at : b_at + cols])
+            w_at, b_at = w_at + rows * cols, b_at + cols
+        return weights, biases
+
+    @property
+    def n_params(self) -> int:
+        return self.params.size
+
+    def initialize(self, rng: np.random.Generator) -> None:
+        """Draw weights with the initializer each layer's activation asks for; zero biases."""
+        inits = [layer.activation.init for layer in self.layers] + [self.output.init]
+        for W, b, init, (rows, cols) in zip(self.W, self.b, inits, self.shapes, strict=True):
+            W[...] = INITIALIZERS[init](rng, rows, cols)
+            b[...] = 0
+
+    def forward(self, X: Array, dropout_rng: np.random.Generator | None = None) -> Array:
+        """Training forward pass over ``X`` (n, n_inputs); returns logits (n, n_outputs).
+
+        Keeps what :meth:`backward` needs. Dropout (inverted, so nothing changes at
+        prediction) is applied only when ``dropout_rng`` is given.
+        """
+        cache = []
+        a = X
+        for layer, W, b in zip(self.layers, self.W, self.b, strict=False):
+            z = a @ W
+            z += b
+            h = layer.activation.forward(z, **layer.params)
+            mask = None
+            if layer.dropout and dropout_rng is not None:
+                keep = 1.0 - layer.dropout
+                mask = dropout_rng.random(h.shape, dtype=self.dtype) < keep
+                mask = mask.astype(self.dtype)
+                mask *= self.dtype.type(1.0 / keep)
+                a = h * mask
+            else:
+                a = h
+            cache.append((a, z, h, mask))
+        self._cache = [X, *cache]
+        z = a @ self.W[-1]
+        z += self.b[-1]
+        return z
+
+    def backward(self, delta: Array) -> None:
+        """Backpropagate ``delta`` = dL/d(logits), shape (n, n_outputs), into ``grads``."""
+        inputs, hidden = self._cache[0], self._cache[1:]
+        for i in range(len(self.layers), -1, -1):
+            a_prev = inputs if i == 0 else hidden[i - 1][0]
+            np.matmul(a_prev.T, delta, out=self.gW[i])
+            delta.sum(axis=0, out=self.gb[i])
+            if i == 0:
+                break
+            grad = delta @ self.W[i].T
+            _, z, h, mask = hidden[i - 1]
+            if mask is not None:
+                grad *= mask
+            layer = self.layers[i - 1]
+            delta = layer.activation.backward(grad, z, h, **layer.params)
+        self._cache = []
+
+    def train_batch(
+        self, X: Array, Y: Array, l2: float = 0.0, dropout_rng: np.random.Generator | None = None
+    ) -> tuple[float, Array]:
+        """Forward and backward over one batch; fills ``grads`` with d(mean loss + L2)/dparams.
+
+        Returns
+        -------
+        loss_sum : float
+            The data loss summed over the batch's rows (no L2 term).
+        logits : ndarray, shape (n, n_outputs)
+        """
+        z = self.forward(X, dropout_rng)
+        loss_sum, delta = self.output.loss(z, Y)
+        delta *= self.dtype.type(1.0 / len(X))
+        self.backward(delta)
+        if l2:
+            self.grads[: self.n_weights] += self.dtype.type(l2) * self.params[: self.n_weights]
+        return loss_sum, z
+
+    def penalty(self, l2: float) -> float:
+        """The L2 term ``l2 / 2 * sum(W**2)`` added to the mean loss."""
+        w = self.params[: self.n_weights]
+        return 0.5 * l2 * float(np.vdot(w, w))
+
+    def loss_and_grad(self, X: Array, Y: Array, l2: float = 0.0) -> float:
+        """Mean loss plus L2 penalty over all of ``X``; fills ``grads`` (no dropout)."""
+        loss_sum, _ = self.train_batch(X, Y, l2)
+        return loss_sum / len(X) + self.penalty(l2)
+
+    def logits(self, X: Array, chunk: int = 8192) -> Array:
+        """Prediction pass (no dropout, nothing kept), in chunks to bound memory."""
+        out = np.empty((len(X), self.n_outputs), self.dtype)
+        for start in range(0, len(X), chunk):
+            a = X[start : start + chunk]
+            for layer, W, b in zip(self.layers, self.W, self.b, strict=False):
+                z = a @ W
+                z += b
+                a = layer.activation.forward(z, **layer.params)
+            np.matmul(a, self.W[-1], out=out[start : start + chunk])
+            out[start : start + chunk] += self.b[-1]
+        return out

@@ -1,0 +1,196 @@
+"""Job specs: defaults, validation and the resolved form a model is trained from.
+
+:func:`resolve_spec` takes the ``layers``, ``activation``, ``output`` and ``training``
+keys of a job (every key optional) and returns the spec with every default filled in,
+or raises :class:`~nn.errors.SpecError` naming the field and the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from . import activations as act
+from .activations import Param
+from .errors import SpecError
+from .losses import get_output
+from .optimizers import OPTIMIZERS, get_optimizer
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds a spec must respect (the service makes them configurable)."""
+
+    max_units: int = 4096
+    max_layers: int = 32
+    max_epochs: int = 100_000
+    max_batch_size: int = 65_536
+    max_classes: int = 1000
+
+
+DEFAULT_LIMITS = Limits()
+
+#: Keys of a job that the library accepts and leaves to the service.
+JOB_KEYS = ("name", "data")
+SPEC_KEYS = ("layers", "activation", "output", "training")
+DEFAULT_LAYERS = ({"units": 32}, {"units": 32})
+DEFAULT_ACTIVATION = "relu"
+DEFAULT_EARLY_STOPPING = {"patience": 10, "min_delta": 0.0}
+LAYER_KEYS = ("units", "activation", "dropout")
+
+
+def _training_params(limits: Limits) -> dict[str, Param]:
+    return {
+        "epochs": Param(100, 1, limits.max_epochs, kind=int),
+        "batch_size": Param(32, 1, limits.max_batch_size, kind=int),
+        "learning_rate": Param(0.001, 0.0, 10.0, low_open=True),
+        "l2": Param(0.0, 0.0, 10.0),
+        "validation_split": Param(0.2, 0.0, 1.0, high_open=True),
+        "seed": Param(0, 0, 2**32 - 1, kind=int),
+        "standardize": Param(True, kind=bool),
+        "threshold": Param(0.5, 0.0, 1.0, low_open=True, high_open=True),
+    }
+
+
+EARLY_STOPPING_PARAMS = {
+    "patience": Param(10, 1, 100_000, kind=int),
+    "min_delta": Param(0.0, 0.0, None),
+}
+CLIP_NORM = Param(1.0, 0.0, None, low_open=True)
+
+
+def _require_mapping(value, field: str) -> Mapping:
+    if not isinstance(value, Mapping):
+        raise SpecError(field, "must be an object")
+    return value
+
+
+def _unknown(key, field: str, valid) -> SpecError:
+    return SpecError(
+        f"{field}.{key}" if field else str(key), f"unknown field; valid fields: {', '.join(valid)}"
+    )
+
+
+def resolve_spec(spec: Mapping | None = None, limits: Limits = DEFAULT_LIMITS) -> dict:
+    """Fill in every default of a job spec and check every rule.
+
+    Parameters
+    ----------
+    spec : mapping or None
+        A job spec: ``layers``, ``activation``, ``output`` and ``training``, all optional.
+        ``name`` and ``data`` (job-level keys) are accepted and ignored.
+    limits : Limits
+
+    Returns
+    -------
+    dict
+        ``{"layers": [...], "activation": str, "output": str | None, "training": {...}}``;
+        ``output`` stays None when the spec leaves it to be inferred from the targets.
+    """
+    spec = _require_mapping({} if spec is None else spec, "")
+    for key in spec:
+        if key not in SPEC_KEYS and key not in JOB_KEYS:
+            raise _unknown(key, "", SPEC_KEYS)
+
+    default_act = spec.get("activation", DEFAULT_ACTIVATION)
+    try:
+        default_act = act.get(default_act).name
+    except SpecError as e:
+        raise SpecError("activation", e.reason) from None
+
+    layers = spec.get("layers", DEFAULT_LAYERS)
+    if not isinstance(layers, (list, tuple)):
+        raise SpecError("layers", "must be a list of hidden layers (it may be empty)")
+    if len(layers) > limits.max_layers:
+        raise SpecError("layers", f"at most {limits.max_layers} hidden layers (got {len(layers)})")
+    resolved_layers = [
+        _resolve_layer(layer, f"layers.{i}", default_act, limits) for i, layer in enumerate(layers)
+    ]
+
+    output = spec.get("output")
+    if output is not None:
+        output = get_output(output).name
+
+    training = _resolve_training(spec.get("training", {}), limits)
+    return {
+        "layers": resolved_layers,
+        "activation": default_act,
+        "output": output,
+        "training": training,
+    }
+
+
+def _resolve_layer(layer, field: str, default_act: str, limits: Limits) -> dict:
+    layer = _require_mapping(layer, field)
+    name = layer.get("activation", default_act)
+    try:
+        activation = act.get(name)
+    except SpecError as e:
+        raise SpecError(f"{field}.activation", e.reason) from None
+    for key in layer:
+        if key in LAYER_KEYS or key in activation.params:
+            continue
+        takes = ", ".join(activation.params) or "no parameters"
+        if any(key in a.params for a in act.ACTIVATIONS.values()):
+            raise SpecError(
+                f"{field}.{key}",
+                f"not a parameter of {activation.name}; {activation.name} takes: {takes}",
+            )
+        raise _unknown(key, field, [*LAYER_KEYS, *activation.params])
+    if "units" not in layer:
+        raise SpecError(f"{field}.units", "missing: every hidden layer needs a number of units")
+    resolved = {
+        "units": Param(0, 1, limits.max_units, kind=int).check(layer["units"], f"{field}.units"),
+        "activation": activation.name,
+    }
+    for key, param in activation.params.items():
+        resolved[key] = param.check(layer.get(key, param.default), f"{field}.{key}")
+    resolved["dropout"] = Param(0.0, 0.0, 1.0, high_open=True).check(
+        layer.get("dropout", 0.0), f"{field}.dropout"
+    )
+    return resolved
+
+
+def _resolve_training(training, limits: Limits) -> dict:
+    training = _require_mapping(training, "training")
+    fields = _training_params(limits)
+    optimizer = get_optimizer(training.get("optimizer", "adam"))
+    valid = [*fields, "optimizer", "early_stopping", "clip_norm", *optimizer.params]
+    for key in training:
+        if key in valid:
+            continue
+        if any(key in o.params for o in OPTIMIZERS.values()):
+            takes = ", ".join(optimizer.params) or "no parameters"
+            raise SpecError(
+                f"training.{key}", f"not a setting of optimizer {optimizer.name}; it takes: {takes}"
+            )
+        raise _unknown(key, "training", valid)
+
+    out = {k: p.check(training.get(k, p.default), f"training.{k}") for k, p in fields.items()}
+    out["optimizer"] = optimizer.name
+    for key, param in optimizer.params.items():
+        out[key] = param.check(training.get(key, param.default), f"training.{key}")
+    clip = training.get("clip_norm")
+    out["clip_norm"] = None if clip is None else CLIP_NORM.check(clip, "training.clip_norm")
+    out["early_stopping"] = _resolve_early_stopping(
+        training.get("early_stopping", DEFAULT_EARLY_STOPPING)
+    )
+    return out
+
+
+def _resolve_early_stopping(value):
+    if value is False:
+        return False
+    if value is True:
+        value = DEFAULT_EARLY_STOPPING
+    if not isinstance(value, Mapping):
+        raise SpecError(
+            "training.early_stopping", 'must be false, true or {"patience": ..., "min_delta": ...}'
+        )
+    for key in value:
+        if key not in EARLY_STOPPING_PARAMS:
+            raise _unknown(key, "training.early_stopping", EARLY_STOPPING_PARAMS)
+    return {
+        k: p.check(value.get(k, p.default), f"training.early_stopping.{k}")
+        for k, p in EARLY_STOPPING_PARAMS.items()
+    }

@@ -1,0 +1,77 @@
+"""Control of the BLAS thread pool NumPy's matrix products run on.
+
+Training is dominated by matrix products, which OpenBLAS spreads over threads. A worker
+running several trainings at once pins each to a share of the cores so that
+processes x threads does not exceed them. Setting the ``OPENBLAS_NUM_THREADS``
+environment variable before NumPy is imported works too; this module changes the
+count at run time, through OpenBLAS's own C functions (found with ctypes among the
+libraries the process has loaded), and needs nothing beyond the standard library.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+from functools import cache
+
+import numpy as np
+
+_SETTERS = (
+    "scipy_openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+    "openblas_set_num_threads",
+)
+_GETTERS = (
+    "scipy_openblas_get_num_threads64_",
+    "scipy_openblas_get_num_threads",
+    "openblas_get_num_threads64_",
+    "openblas_get_num_threads",
+)
+
+
+def _candidate_paths() -> list[str]:
+    paths = []
+    try:
+        with open("/proc/self/maps") as maps:
+            paths += [line.split()[-1] for line in maps if "blas" in line.lower()]
+    except OSError:
+        pass
+    base = os.path.dirname(os.path.dirname(np.__file__))
+    paths += glob.glob(os.path.join(base, "numpy.libs", "*blas*"))
+    paths += glob.glob(os.path.join(base, "numpy", ".dylibs", "*blas*"))
+    return list(dict.fromkeys(p for p in paths if os.path.isfile(p)))
+
+
+@cache
+def _openblas():
+    for path in _candidate_paths():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        setter = next((getattr(lib, s) for s in _SETTERS if hasattr(lib, s)), None)
+        getter = next((getattr(lib, g) for g in _GETTERS if hasattr(lib, g)), None)
+        if setter is not None and getter is not None:
+            setter.argtypes, setter.restype = [ctypes.c_int], None
+            getter.argtypes, getter.restype = [], ctypes.c_int
+            return setter, getter
+    return None
+
+
+def blas_threads() -> int | None:
+    """Threads the BLAS library uses now, or None if it cannot be controlled here."""
+    lib = _openblas()
+    return None if lib is None else int(lib[1]())
+
+
+def set_blas_threads(n: int) -> bool:
+    """Use ``n`` (>= 1) BLAS threads from now on; False if the BLAS cannot be controlled."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError("the number of BLAS threads must be an integer >= 1")
+    lib = _openblas()
+    if lib is None:
+        return False
+    lib[0](n)
+    return True

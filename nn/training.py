@@ -1,0 +1,305 @@
+"""The training loop: mini-batches, dropout, validation, early stopping, history."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .data import Scaler, Targets, as_features, encode_targets, split
+from .errors import TrainingError
+from .losses import OUTPUTS
+from .model import Model, build_network
+from .optimizers import OPTIMIZERS
+from .spec import DEFAULT_LIMITS, Limits, resolve_spec
+
+Array = np.ndarray
+Callback = Callable[[dict], "bool | None"]
+
+
+@dataclass
+class History:
+    """Per-epoch record of a training run.
+
+    Attributes
+    ----------
+    series : dict of str to list of float
+        ``loss`` and ``val_loss`` and the metrics (``accuracy``, or ``mae`` and ``r2``) with
+        their ``val_`` twins; one value per epoch run. Training values are averaged over the
+        epoch's batches (with dropout on), validation values are computed after the epoch.
+    best_epoch : int
+        1-based epoch whose weights the model keeps (lowest ``val_loss``, or ``loss``
+        without a validation split).
+    stop_reason : str
+        ``completed``, ``early_stopping`` or ``callback``.
+    """
+
+    series: dict[str, list[float]] = field(default_factory=dict)
+    best_epoch: int = 0
+    stop_reason: str = "completed"
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.series.get("loss", ()))
+
+    def append(self, row: Mapping[str, float]) -> None:
+        for key, value in row.items():
+            self.series.setdefault(key, []).append(value)
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.series[key]
+
+    def as_dict(self) -> dict:
+        """JSON-ready copy of the series plus ``best_epoch`` and ``stop_reason``."""
+        return {
+            **{k: list(v) for k, v in self.series.items()},
+            "best_epoch": self.best_epoch,
+            "stop_reason": self.stop_reason,
+        }
+
+
+class _Scorer:
+    """Metrics for one kind of target, accumulated batch by batch."""
+
+    def __init__(self, kind: str, threshold: float, y_scale: Array | None):
+        self.kind = kind
+        self.logit_threshold = math.log(threshold / (1 - threshold))
+        self.y_scale = y_scale
+
+    def batch(self, z: Array, y: Array) -> Array:
+        """Sufficient statistics of one batch (summed over rows)."""
+        if self.kind == "regression":
+            d = z - y
+            return np.stack([np.abs(d).sum(axis=0), (d * d).sum(axis=0)]).astype(np.float64)
+        if self.kind == "multiclass":
+            correct = np.take_along_axis(y, z.argmax(axis=1)[:, None], axis=1).sum()
+        elif self.kind == "binary":
+            correct = np.count_nonzero((z[:, 0] >= self.logit_threshold) == (y[:, 0] > 0.5))
+        else:
+            correct = np.count_nonzero(np.all((z >= self.logit_threshold) == (y > 0.5), axis=1))
+        return np.array([float(correct)])
+
+    def result(self, stats: Array, n: int, y: Array, prefix: str = "") -> dict[str, float]:
+        """Metrics from summed statistics over ``n`` rows whose targets are ``y``."""
+        if self.kind != "regression":
+            return {f"{prefix}accuracy": float(stats[0]) / n}
+        abs_sum, sse = stats
+        sst = ((y - y.mean(axis=0)) ** 2).sum(axis=0).astype(np.float64)
+        r2 = np.where(sst > 0, 1 - sse / np.where(sst > 0, sst, 1), np.where(sse > 0, 0.0, 1.0))
+        return {
+            f"{prefix}mae": float((abs_sum * self.y_scale).sum() / (n * len(abs_sum))),
+            f"{prefix}r2": float(r2.mean()),
+        }
+
+
+def fit(
+    spec: Mapping | None, X, y, callback: Callback | None = None, *, limits: Limits = DEFAULT_LIMITS
+) -> tuple[Model, History]:
+    """Train a network as a job spec describes.
+
+    Parameters
+    ----------
+    spec : mapping or None
+        The job spec (``layers``, ``activation``, ``output``, ``training``; all optional).
+    X : array-like, shape (n_samples, n_features)
+    y : array-like, shape (n_samples,) or (n_samples, n_outputs)
+        Class labels (ints, strings or bools), a 0/1 label matrix, or regression targets.
+    callback : callable, optional
+        Called with a dict after every batch (``{"event": "batch", "epoch", "epochs",
+        "batch", "batches"}``) and every epoch (``{"event": "epoch", "epoch", "epochs",
+        "loss", "val_loss", "metrics", "best_epoch"}``). Returning ``False`` stops
+        training (the best epoch so far is kept); raising aborts it.
+    limits : Limits
+
+    Returns
+    -------
+    model : Model
+        With the weights of the best epoch and ``model.spec`` fully resolved.
+    history : History
+
+    Raises
+    ------
+    SpecError
+        The spec or the data breaks a rule.
+    TrainingError
+        The loss became NaN or infinite.
+    """
+    resolved = resolve_spec(spec, limits)
+    tr = resolved["training"]
+    x_all = as_features(X)
+    targets = encode_targets(y, len(x_all), resolved["output"], limits)
+    resolved["output"] = targets.output
+
+    split_rng, init_rng, shuffle_rng, dropout_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(tr["seed"]).spawn(4)
+    )
+    stratify = targets.labels if targets.kind in ("binary", "multiclass") else None
+    train_idx, val_idx = split(len(x_all), tr["validation_split"], split_rng, stratify)
+
+    x_scaler = Scaler.fit(x_all[train_idx], tr["standardize"])
+    y_scaler = Scaler.fit(targets.encoded[train_idx]) if targets.kind == "regression" else None
+    x_train = x_scaler.transform(x_all[train_idx])
+    x_val = x_scaler.transform(x_all[val_idx])
+    y_train, y_val = (_encode(targets, rows, y_scaler) for rows in (train_idx, val_idx))
+
+    net = build_network(resolved, x_all.shape[1], targets.n_outputs)
+    net.initialize(init_rng)
+    opt_cls = OPTIMIZERS[tr["optimizer"]]
+    optimizer = opt_cls(tr["learning_rate"], **{k: tr[k] for k in opt_cls.params})
+    scorer = _Scorer(targets.kind, tr["threshold"], None if y_scaler is None else y_scaler.scale)
+
+    history = _train(
+        net,
+        optimizer,
+        scorer,
+        tr,
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        dropout_rng if any(layer.dropout for layer in net.layers) else None,
+        shuffle_rng,
+        callback,
+    )
+    best = history.best_epoch - 1
+    metrics = {k: v[best] for k, v in history.series.items()}
+    model = Model(
+        resolved,
+        net,
+        x_all.shape[1],
+        targets.kind,
+        x_scaler,
+        targets.classes,
+        y_scaler,
+        targets.squeeze,
+        metrics,
+    )
+    return model, history
+
+
+def _encode(targets: Targets, rows: Array, y_scaler: Scaler | None) -> Array:
+    if y_scaler is not None:
+        return y_scaler.transform(targets.encoded[rows], field="y")
+    return targets.encoded[rows].astype(np.float32)
+
+
+def _train(
+    net,
+    optimizer,
+    scorer: _Scorer,
+    tr: Mapping,
+    x_train,
+    y_train,
+    x_val,
+    y_val,
+    dropout_rng,
+    shuffle_rng,
+    callback,
+) -> History:
+    history = History()
+    n, epochs = len(x_train), tr["epochs"]
+    batch_size = min(tr["batch_size"], n)
+    n_batches = math.ceil(n / batch_size)
+    l2, clip = tr["l2"], tr["clip_norm"]
+    early = tr["early_stopping"]
+    has_val = len(x_val) > 0
+    loss_fn = OUTPUTS[net.output.name].loss
+
+    x_buf, y_buf = np.empty_like(x_train), np.empty_like(y_train)
+    best_params = net.params.copy()
+    best_value = best_for_patience = math.inf
+    waited = 0
+
+    for epoch in range(1, epochs + 1):
+        # one gather per epoch, then every batch is a contiguous slice
+        order = shuffle_rng.permutation(n)
+        np.take(x_train, order, axis=0, out=x_buf)
+        np.take(y_train, order, axis=0, out=y_buf)
+        loss_total, stats = 0.0, 0.0
+        for b in range(n_batches):
+            xb = x_buf[b * batch_size : (b + 1) * batch_size]
+            yb = y_buf[b * batch_size : (b + 1) * batch_size]
+            loss_sum, z = net.train_batch(xb, yb, l2, dropout_rng)
+            if not math.isfinite(loss_sum):
+                raise TrainingError(
+                    f"training diverged: the loss became {loss_sum} in epoch {epoch} "
+                    f"(batch {b + 1} of {n_batches}); try a smaller learning_rate (it is "
+                    f"{tr['learning_rate']}), training.standardize = true, or clip_norm",
+                    epoch,
+                )
+            stats = stats + scorer.batch(z, yb)
+            if clip is not None:
+                norm = math.sqrt(float(np.vdot(net.grads, net.grads)))
+                if norm > clip:
+                    net.grads *= net.dtype.type(clip / norm)
+            optimizer.step(net.params, net.grads)
+            loss_total += loss_sum
+            if (
+                callback is not None
+                and callback(
+                    {
+                        "event": "batch",
+                        "epoch": epoch,
+                        "epochs": epochs,
+                        "batch": b + 1,
+                        "batches": n_batches,
+                    }
+                )
+                is False
+            ):
+                history.stop_reason = "callback"
+                break
+        if history.stop_reason == "callback" and b + 1 < n_batches:
+            break  # a partial epoch is not recorded; the best full epoch is kept
+
+        row = {"loss": loss_total / n, **scorer.result(stats, n, y_train)}
+        if has_val:
+            z_val = net.logits(x_val)
+            row["val_loss"] = loss_fn(z_val, y_val)[0] / len(x_val)
+            row.update(scorer.result(scorer.batch(z_val, y_val), len(x_val), y_val, "val_"))
+            if not math.isfinite(row["val_loss"]):
+                raise TrainingError(
+                    f"training diverged: the validation loss became {row['val_loss']} in "
+                    f"epoch {epoch}; try a smaller learning_rate (it is "
+                    f"{tr['learning_rate']}) or clip_norm",
+                    epoch,
+                )
+        history.append(row)
+
+        monitored = row["val_loss" if has_val else "loss"]
+        if monitored < best_value:
+            best_value, history.best_epoch = monitored, epoch
+            np.copyto(best_params, net.params)
+        if monitored < best_for_patience - (early["min_delta"] if early else 0.0):
+            best_for_patience, waited = monitored, 0
+        else:
+            waited += 1
+
+        if (
+            callback is not None
+            and callback(
+                {
+                    "event": "epoch",
+                    "epoch": epoch,
+                    "epochs": epochs,
+                    "loss": row["loss"],
+                    "val_loss": row.get("val_loss"),
+                    "metrics": {k: v for k, v in row.items() if k not in ("loss", "val_loss")},
+                    "best_epoch": history.best_epoch,
+                }
+            )
+            is False
+        ):
+            history.stop_reason = "callback"
+        if history.stop_reason == "callback":
+            break
+        if early and waited >= early["patience"]:
+            history.stop_reason = "early_stopping"
+            break
+
+    if history.best_epoch == 0:
+        raise TrainingError("training was stopped before its first epoch ended", 0)
+    np.copyto(net.params, best_params)
+    return history

@@ -1,0 +1,268 @@
+"""The training loop: determinism, early stopping, callbacks, dropout, every output kind."""
+
+import numpy as np
+import pytest
+
+import nn
+
+SMALL = {
+    "layers": [{"units": 16, "activation": "tanh"}],
+    "training": {"epochs": 30, "learning_rate": 0.01},
+}
+
+
+def _blobs(n=300, seed=0):
+    return nn.datasets.make("gaussian", n_samples=n, noise=0.1, seed=seed)
+
+
+def test_same_seed_and_spec_give_identical_weights_and_history():
+    X, y = nn.datasets.make("moons", n_samples=200, noise=0.1, seed=1)
+    spec = {
+        "layers": [{"units": 8, "dropout": 0.2}, {"units": 8}],
+        "training": {"epochs": 10, "seed": 7},
+    }
+    (m1, h1), (m2, h2) = nn.fit(spec, X, y), nn.fit(spec, X, y)
+    assert np.array_equal(m1.network.params, m2.network.params)
+    assert h1.as_dict() == h2.as_dict()
+    m3, _ = nn.fit({**spec, "training": {"epochs": 10, "seed": 8}}, X, y)
+    assert not np.array_equal(m1.network.params, m3.network.params)
+
+
+def test_model_spec_has_every_default_filled_in():
+    X, y = _blobs()
+    model, _ = nn.fit({"layers": [{"units": 4}], "training": {"epochs": 2}}, X, y)
+    assert model.spec["output"] == "sigmoid"
+    assert model.spec["layers"] == [{"units": 4, "activation": "relu", "dropout": 0.0}]
+    assert model.spec["training"]["batch_size"] == 32
+
+
+def test_history_has_loss_val_loss_and_metrics_per_epoch():
+    X, y = _blobs()
+    model, history = nn.fit(SMALL, X, y)
+    assert history.epochs_run == len(history["val_loss"]) == len(history["accuracy"])
+    assert set(history.series) == {"loss", "val_loss", "accuracy", "val_accuracy"}
+    assert history["loss"][-1] < history["loss"][0]
+    assert history["val_accuracy"][history.best_epoch - 1] >= 0.95
+    assert model.metrics["val_loss"] == min(history["val_loss"])
+
+
+def test_early_stopping_fires_and_the_best_epoch_is_restored():
+    # memorizable noise: validation loss turns up while training loss keeps falling
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(120, 10)), rng.integers(0, 2, 120)
+    spec = {
+        "layers": [{"units": 64}],
+        "training": {"epochs": 500, "learning_rate": 0.01, "early_stopping": {"patience": 5}},
+    }
+    model, history = nn.fit(spec, X, y)
+    assert history.stop_reason == "early_stopping"
+    assert history.epochs_run == history.best_epoch + 5
+    best = history.best_epoch - 1
+    assert history["val_loss"][best] == min(history["val_loss"])
+    # the kept weights are the best epoch's: recomputing validation loss from them matches
+    assert model.metrics["val_loss"] == history["val_loss"][best]
+    assert history["val_loss"][-1] > history["val_loss"][best]
+
+
+def test_best_epoch_is_kept_even_without_early_stopping():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(120, 10)), rng.integers(0, 2, 120)
+    spec = {
+        "layers": [{"units": 64}],
+        "training": {
+            "epochs": 60,
+            "learning_rate": 0.01,
+            "early_stopping": False,
+            "validation_split": 0.25,
+        },
+    }
+    model, history = nn.fit(spec, X, y)
+    assert history.epochs_run == 60 and history.stop_reason == "completed"
+    best = int(np.argmin(history["val_loss"]))
+    assert history.best_epoch == best + 1 < 60
+    # evaluate the returned model on the same validation rows the loop used
+    split_rng = np.random.default_rng(np.random.SeedSequence(0).spawn(4)[0])
+    _, val = nn.data.split(120, 0.25, split_rng, y)
+    p = np.array(model.predict(X[val])["probabilities"], dtype=np.float64)
+    yv = y[val]
+    val_loss = -np.mean(yv * np.log(p) + (1 - yv) * np.log(1 - p))
+    assert val_loss == pytest.approx(history["val_loss"][best], rel=1e-3)
+
+
+def test_without_validation_the_training_loss_is_monitored():
+    X, y = _blobs()
+    spec = {**SMALL, "training": {**SMALL["training"], "validation_split": 0}}
+    _, history = nn.fit(spec, X, y)
+    assert "val_loss" not in history.series
+    assert history.best_epoch == int(np.argmin(history["loss"])) + 1
+
+
+def test_callback_reports_epochs_and_batches_and_can_stop():
+    X, y = _blobs()
+    events = []
+
+    def callback(event):
+        events.append(event)
+        if event["event"] == "epoch" and event["epoch"] == 3:
+            return False
+        return None
+
+    _, history = nn.fit({**SMALL, "training": {"epochs": 20, "batch_size": 60}}, X, y, callback)
+    epochs = [e for e in events if e["event"] == "epoch"]
+    batches = [e for e in events if e["event"] == "batch"]
+    assert [e["epoch"] for e in epochs] == [1, 2, 3]
+    assert history.epochs_run == 3 and history.stop_reason == "callback"
+    assert len(batches) == 3 * 4  # 240 training rows in batches of 60
+    assert set(epochs[0]) == {
+        "event",
+        "epoch",
+        "epochs",
+        "loss",
+        "val_loss",
+        "metrics",
+        "best_epoch",
+    }
+    assert epochs[0]["epochs"] == 20 and "val_accuracy" in epochs[0]["metrics"]
+
+
+def test_callback_can_stop_between_batches_and_exceptions_propagate():
+    X, y = _blobs()
+
+    def stop_mid_epoch(event):
+        return not (event["event"] == "batch" and event["epoch"] == 2 and event["batch"] == 2)
+
+    _, history = nn.fit(
+        {**SMALL, "training": {"epochs": 20, "batch_size": 60}}, X, y, stop_mid_epoch
+    )
+    assert history.epochs_run == 1 and history.stop_reason == "callback"
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel(event):
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        nn.fit(SMALL, X, y, cancel)
+
+
+def test_dropout_is_off_at_prediction():
+    X, y = _blobs()
+    model, _ = nn.fit({"layers": [{"units": 32, "dropout": 0.5}], "training": {"epochs": 5}}, X, y)
+    assert model.predict(X) == model.predict(X)
+
+
+def test_optimizers_all_learn():
+    X, y = _blobs()
+    for opt in nn.OPTIMIZERS:
+        lr = 0.1 if opt in ("sgd", "momentum") else 0.01
+        training = {"optimizer": opt, "learning_rate": lr, "epochs": 15}
+        if opt == "momentum":
+            training["nesterov"] = True
+        _, history = nn.fit({"layers": [{"units": 8}], "training": training}, X, y)
+        assert max(history["val_accuracy"]) >= 0.95, opt
+
+
+def test_clip_norm_and_l2_are_applied():
+    X, y = _blobs()
+    base = {"layers": [{"units": 8}], "training": {"epochs": 5, "learning_rate": 0.05}}
+    plain, _ = nn.fit(base, X, y)
+    clipped, _ = nn.fit(
+        {**base, "training": {**base["training"], "clip_norm": 1e-3, "optimizer": "sgd"}}, X, y
+    )
+    unclipped, _ = nn.fit({**base, "training": {**base["training"], "optimizer": "sgd"}}, X, y)
+    init, _ = nn.fit(
+        {
+            **base,
+            "training": {
+                **base["training"],
+                "optimizer": "sgd",
+                "learning_rate": 1e-9,
+                "epochs": 1,
+            },
+        },
+        X,
+        y,
+    )
+    moved = np.abs(clipped.network.params - init.network.params).sum()
+    assert moved < np.abs(unclipped.network.params - init.network.params).sum() / 10
+    decayed, _ = nn.fit({**base, "training": {**base["training"], "l2": 1.0}}, X, y)
+    w = plain.network.n_weights
+    assert np.abs(decayed.network.params[:w]).sum() < np.abs(plain.network.params[:w]).sum()
+
+
+def test_binary_prediction_shape_and_threshold():
+    X, y = _blobs()
+    y = np.where(y == 1, "pos", "neg")
+    model, _ = nn.fit(SMALL, X, y)
+    out = model.predict(X[:5])
+    assert out["output"] == "sigmoid" and out["classes"] == ["neg", "pos"]
+    assert len(out["probabilities"]) == 5 and all(0 <= p <= 1 for p in out["probabilities"])
+    assert out["predictions"] == ["pos" if p >= 0.5 else "neg" for p in out["probabilities"]]
+    strict, _ = nn.fit({**SMALL, "training": {**SMALL["training"], "threshold": 0.999999}}, X, y)
+    probs = strict.predict(X)["probabilities"]
+    assert strict.predict(X)["predictions"] == ["pos" if p >= 0.999999 else "neg" for p in probs]
+
+
+def test_multiclass_prediction_is_a_distribution_in_original_labels():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 3], [3, 0], [-3, -3]])
+    labels = np.array(["cat", "dog", "mouse"])
+    idx = rng.integers(0, 3, 300)
+    X = centres[idx] + rng.normal(0, 0.5, (300, 2))
+    model, _history = nn.fit(SMALL, X, labels[idx])
+    out = model.predict(X)
+    assert out["output"] == "softmax" and out["classes"] == ["cat", "dog", "mouse"]
+    np.testing.assert_allclose(np.sum(out["probabilities"], axis=1), 1, rtol=1e-5)
+    assert np.mean(np.array(out["predictions"]) == labels[idx]) > 0.97
+
+
+def test_multilabel_prediction_is_one_probability_per_label():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 0] + X[:, 2] > 0]).astype(int)
+    model, _ = nn.fit({**SMALL, "training": {"epochs": 60, "learning_rate": 0.01}}, X, Y)
+    out = model.predict(X)
+    assert out["output"] == "sigmoid" and out["classes"] == [0, 1, 2]
+    assert np.array(out["probabilities"]).shape == (400, 3)
+    assert np.mean(np.array(out["predictions"]) == Y) > 0.95
+    assert model.metrics["val_accuracy"] > 0.8  # whole rows right
+
+
+@pytest.mark.parametrize("offset", [0.0, 250_000.0])
+def test_regression_far_from_zero_trains_as_well_as_centred(offset):
+    X, y = nn.datasets.make("plane", n_samples=400, noise=0.02, seed=0)
+    target = offset + 1000.0 * y
+    model, history = nn.fit({**SMALL, "training": {"epochs": 60, "learning_rate": 0.01}}, X, target)
+    out = model.predict(X)
+    assert out["output"] == "linear" and set(out) == {"output", "predictions"}
+    pred = np.array(out["predictions"])
+    assert pred.shape == (400,)
+    assert np.mean(np.abs(pred - target)) < 60  # targets span about 4000
+    assert history["val_r2"][history.best_epoch - 1] > 0.99
+    assert history["val_mae"][history.best_epoch - 1] < 60
+
+
+def test_regression_with_several_targets_predicts_rows():
+    X, y = nn.datasets.make("plane", n_samples=300, noise=0.0, seed=0)
+    Y = np.column_stack([y, -2 * y + 5])
+    model, _ = nn.fit({**SMALL, "training": {"epochs": 60, "learning_rate": 0.01}}, X, Y)
+    pred = np.array(model.predict(X)["predictions"])
+    assert pred.shape == (300, 2)
+    assert np.mean(np.abs(pred - Y)) < 0.1
+
+
+def test_predict_refuses_wrong_feature_count():
+    X, y = _blobs()
+    model, _ = nn.fit({**SMALL, "training": {"epochs": 1}}, X, y)
+    with pytest.raises(nn.SpecError) as e:
+        model.predict([[1.0, 2.0, 3.0]], field="inputs")
+    assert e.value.field == "inputs" and "the model takes 2" in e.value.reason
+
+
+def test_batch_size_larger_than_data_is_one_batch():
+    X, y = _blobs(50)
+    _, history = nn.fit(
+        {"layers": [{"units": 4}], "training": {"batch_size": 1000, "epochs": 2}}, X, y
+    )
+    assert history.epochs_run == 2
