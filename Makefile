@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 		{ echo "nnjobs needs Python 3.11 or newer (try: make PYTHON=python3.12 ...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[local,test,bench]'
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -12,14 +12,14 @@ NumPy and the standard library.
 
 from . import datasets
 from .activations import ACTIVATIONS, ALIASES, Activation, hidden_activation_names
-from .errors import ModelFormatError, SpecError, TrainingError
+from .errors import LimitError, ModelFormatError, SpecError, TrainingError
 from .losses import OUTPUTS, Output
 from .model import Model
 from .optimizers import OPTIMIZERS
 from .serialize import loads as load
 from .spec import DEFAULT_LIMITS, Limits, resolve_spec
 from .threads import blas_threads, set_blas_threads
-from .training import History, fit
+from .training import History, fit, prepare, validate
 
 __all__ = [
     "ACTIVATIONS",
@@ -29,6 +29,7 @@ __all__ = [
     "OUTPUTS",
     "Activation",
     "History",
+    "LimitError",
     "Limits",
     "Model",
     "ModelFormatError",
@@ -40,6 +41,8 @@ __all__ = [
     "fit",
     "hidden_activation_names",
     "load",
+    "prepare",
     "resolve_spec",
     "set_blas_threads",
+    "validate",
 ]

@@ -29,6 +29,10 @@ class SpecError(ValueError):
         return tuple(int(p) if p.isdigit() else p for p in self.field.split(".") if p)
 
 
+class LimitError(SpecError):
+    """A job over a configured limit (such as the compute budget), not merely malformed."""
+
+
 class TrainingError(RuntimeError):
     """Training could not go on (for example the loss became NaN or infinite)."""
 

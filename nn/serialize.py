@@ -37,7 +37,7 @@ _KINDS = {
     "regression": "linear",
 }
 # a stored model was validated when it was trained, under whatever limits were then set
-_NO_LIMITS = Limits(2**31, 2**31, 2**31, 2**31, 2**31)
+_NO_LIMITS = Limits.unbounded()
 
 
 def _npy(array: np.ndarray) -> bytes:

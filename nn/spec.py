@@ -26,6 +26,14 @@ class Limits:
     max_epochs: int = 100_000
     max_batch_size: int = 65_536
     max_classes: int = 1000
+    #: training rows x epochs x weights; admits 20,000 x 20 rows, hidden (128, 128), 500 epochs
+    max_compute: float = 1e12
+
+    @classmethod
+    def unbounded(cls) -> Limits:
+        """No upper bounds: for specs already checked under whatever limits were in force."""
+        big = 2**62
+        return cls(big, big, big, big, big, float("inf"))
 
 
 DEFAULT_LIMITS = Limits()

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .data import Scaler, Targets, as_features, encode_targets, split
-from .errors import TrainingError
+from .errors import LimitError, TrainingError
 from .losses import OUTPUTS
-from .model import Model, build_network
+from .model import Model, build_network, count_weights
 from .optimizers import OPTIMIZERS
 from .spec import DEFAULT_LIMITS, Limits, resolve_spec
 
@@ -126,6 +126,83 @@ def fit(
     TrainingError
         The loss became NaN or infinite.
     """
+    p = prepare(spec, X, y, limits)
+    tr = p.spec["training"]
+    net = build_network(p.spec, p.n_features, p.targets.n_outputs)
+    net.initialize(p.init_rng)
+    opt_cls = OPTIMIZERS[tr["optimizer"]]
+    optimizer = opt_cls(tr["learning_rate"], **{k: tr[k] for k in opt_cls.params})
+    y_scale = None if p.y_scaler is None else p.y_scaler.scale
+    scorer = _Scorer(p.targets.kind, tr["threshold"], y_scale)
+    uses_dropout = any(layer.dropout for layer in net.layers)
+    # a diverging run overflows before its loss turns non-finite; that is reported as a
+    # TrainingError naming the epoch, so NumPy's own warnings would only repeat it
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        history = _train(
+            net,
+            optimizer,
+            scorer,
+            tr,
+            (p.x_train, p.y_train, p.x_val, p.y_val),
+            p.dropout_rng if uses_dropout else None,
+            p.shuffle_rng,
+            callback,
+        )
+    best = history.best_epoch - 1
+    metrics = {k: v[best] for k, v in history.series.items()}
+    model = Model(
+        p.spec,
+        net,
+        p.n_features,
+        p.targets.kind,
+        p.x_scaler,
+        p.targets.classes,
+        p.y_scaler,
+        p.targets.squeeze,
+        metrics,
+    )
+    return model, history
+
+
+@dataclass
+class Prepared:
+    """A job's spec and data, checked, split, scaled and ready to train on."""
+
+    spec: dict
+    targets: Targets
+    n_features: int
+    x_scaler: Scaler
+    y_scaler: Scaler | None
+    x_train: Array
+    y_train: Array
+    x_val: Array
+    y_val: Array
+    init_rng: np.random.Generator
+    shuffle_rng: np.random.Generator
+    dropout_rng: np.random.Generator
+
+    def summary(self) -> dict:
+        """JSON-ready description of the data: sizes, output and classes."""
+        return {
+            "n_samples": len(self.x_train) + len(self.x_val),
+            "n_features": self.n_features,
+            "n_train": len(self.x_train),
+            "n_val": len(self.x_val),
+            "output": self.spec["output"],
+            "kind": self.targets.kind,
+            "classes": self.targets.classes,
+        }
+
+
+def prepare(spec: Mapping | None, X, y, limits: Limits = DEFAULT_LIMITS) -> Prepared:
+    """Every check and transformation :func:`fit` makes before its first batch.
+
+    Raises
+    ------
+    SpecError
+        The spec or the data breaks a rule; :class:`~nn.errors.LimitError` when the job
+        is over the compute budget (training rows x epochs x weights > ``limits.max_compute``).
+    """
     resolved = resolve_spec(spec, limits)
     tr = resolved["training"]
     x_all = as_features(X)
@@ -138,45 +215,48 @@ def fit(
     stratify = targets.labels if targets.kind in ("binary", "multiclass") else None
     train_idx, val_idx = split(len(x_all), tr["validation_split"], split_rng, stratify)
 
+    compute = (
+        len(train_idx) * tr["epochs"] * count_weights(resolved, x_all.shape[1], targets.n_outputs)
+    )
+    if compute > limits.max_compute:
+        raise LimitError(
+            "training",
+            f"the job needs {compute:.3g} weight updates (training rows x epochs x weights), "
+            f"over the compute budget of {limits.max_compute:.3g}; use fewer epochs, rows "
+            "or units",
+        )
+
     x_scaler = Scaler.fit(x_all[train_idx], tr["standardize"])
     y_scaler = Scaler.fit(targets.encoded[train_idx]) if targets.kind == "regression" else None
-    x_train = x_scaler.transform(x_all[train_idx])
-    x_val = x_scaler.transform(x_all[val_idx])
-    y_train, y_val = (_encode(targets, rows, y_scaler) for rows in (train_idx, val_idx))
-
-    net = build_network(resolved, x_all.shape[1], targets.n_outputs)
-    net.initialize(init_rng)
-    opt_cls = OPTIMIZERS[tr["optimizer"]]
-    optimizer = opt_cls(tr["learning_rate"], **{k: tr[k] for k in opt_cls.params})
-    scorer = _Scorer(targets.kind, tr["threshold"], None if y_scaler is None else y_scaler.scale)
-
-    history = _train(
-        net,
-        optimizer,
-        scorer,
-        tr,
-        x_train,
-        y_train,
-        x_val,
-        y_val,
-        dropout_rng if any(layer.dropout for layer in net.layers) else None,
-        shuffle_rng,
-        callback,
-    )
-    best = history.best_epoch - 1
-    metrics = {k: v[best] for k, v in history.series.items()}
-    model = Model(
+    return Prepared(
         resolved,
-        net,
+        targets,
         x_all.shape[1],
-        targets.kind,
         x_scaler,
-        targets.classes,
         y_scaler,
-        targets.squeeze,
-        metrics,
+        x_scaler.transform(x_all[train_idx]),
+        _encode(targets, train_idx, y_scaler),
+        x_scaler.transform(x_all[val_idx]),
+        _encode(targets, val_idx, y_scaler),
+        init_rng,
+        shuffle_rng,
+        dropout_rng,
     )
-    return model, history
+
+
+def validate(spec: Mapping | None, X, y, limits: Limits = DEFAULT_LIMITS) -> tuple[dict, dict]:
+    """Check a job as :func:`fit` would, without training.
+
+    Returns
+    -------
+    spec : dict
+        The resolved spec, output included.
+    data : dict
+        ``n_samples``, ``n_features``, ``n_train``, ``n_val``, ``output``, ``kind``,
+        ``classes``.
+    """
+    p = prepare(spec, X, y, limits)
+    return p.spec, p.summary()
 
 
 def _encode(targets: Targets, rows: Array, y_scaler: Scaler | None) -> Array:
@@ -186,18 +266,9 @@ def _encode(targets: Targets, rows: Array, y_scaler: Scaler | None) -> Array:
 
 
 def _train(
-    net,
-    optimizer,
-    scorer: _Scorer,
-    tr: Mapping,
-    x_train,
-    y_train,
-    x_val,
-    y_val,
-    dropout_rng,
-    shuffle_rng,
-    callback,
+    net, optimizer, scorer: _Scorer, tr: Mapping, arrays, dropout_rng, shuffle_rng, callback
 ) -> History:
+    x_train, y_train, x_val, y_val = arrays
     history = History()
     n, epochs = len(x_train), tr["epochs"]
     batch_size = min(tr["batch_size"], n)

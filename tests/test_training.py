@@ -266,3 +266,37 @@ def test_batch_size_larger_than_data_is_one_batch():
         {"layers": [{"units": 4}], "training": {"batch_size": 1000, "epochs": 2}}, X, y
     )
     assert history.epochs_run == 2
+
+
+def test_validate_runs_every_check_fit_runs_without_training():
+    X, y = _blobs()
+    spec, data = nn.validate({"layers": [{"units": 4}]}, X, y)
+    assert spec["output"] == "sigmoid" and spec["layers"][0]["activation"] == "relu"
+    assert data == {
+        "n_samples": 300,
+        "n_features": 2,
+        "n_train": 240,
+        "n_val": 60,
+        "output": "sigmoid",
+        "kind": "binary",
+        "classes": [0, 1],
+    }
+    with pytest.raises(nn.SpecError, match="no validation rows"):
+        nn.validate({}, X[[0, -1]], y[[0, -1]])
+
+
+def test_compute_budget_names_the_limit():
+    X, y = _blobs(100)
+    limits = nn.Limits(max_compute=1e6)
+    spec = {"layers": [{"units": 32}], "training": {"epochs": 1000}}
+    with pytest.raises(nn.LimitError) as e:
+        nn.validate(spec, X, y, limits)
+    assert e.value.field == "training" and "compute budget of 1e+06" in e.value.reason
+    # the contract's floor: 20,000 x 20 rows, hidden (128, 128), 500 epochs fit the default
+    rows = np.zeros((20_000, 20))
+    rows[:, 0] = np.arange(20_000) % 2
+    big = {
+        "layers": [{"units": 128}, {"units": 128}],
+        "training": {"epochs": 500, "validation_split": 0},
+    }
+    assert nn.validate(big, rows, np.arange(20_000) % 10)[1]["n_train"] == 20_000

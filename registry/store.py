@@ -1,0 +1,390 @@
+"""Job records and model artifacts in Redis.
+
+Keys (``P`` is the prefix, ``nnjobs`` by default):
+
+- ``P:job:<id>``: hash, the job record (JSON-encoded fields for spec, data, progress,
+  history and error); ``P:job:<id>:X`` and ``P:job:<id>:y``: the training data as
+  ``.npy`` bytes, deleted when the job ends.
+- ``P:jobs``: sorted set of every job id by creation time; ``P:jobs:<status>``: the same
+  per status, kept in step with the record by the scripts that change a status.
+- ``P:model:<id>``: hash with the model's metadata (JSON), version and serialized bytes;
+  ``P:models``: sorted set by creation time; ``P:name:<name>``: sorted set of a name's
+  model ids scored by version; ``P:name:<name>:seq``: the name's last version number, so
+  a version is never reused after a deletion.
+
+Every status change is one Lua script, so a record is never half-written and two
+processes cannot both move a job out of the same status.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+
+import numpy as np
+import redis
+
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+ENDED = ("succeeded", "failed", "cancelled")
+_JSON_FIELDS = ("spec", "data", "progress", "history", "error")
+_REF = re.compile(r"[A-Za-z0-9._-]{1,64}(@[0-9]{1,9})?")
+
+# Moves a job from one of the allowed statuses to another, updating the status indexes;
+# with ended = 1 the training data goes too. Returns {old status, 1 if moved else 0}.
+_TRANSITION = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return false end
+local allowed = cjson.decode(ARGV[1])
+local ok = false
+for _, s in ipairs(allowed) do if s == status then ok = true end end
+if not ok then return {status, 0} end
+local fields = cjson.decode(ARGV[3])
+redis.call('HSET', KEYS[1], 'status', ARGV[2], unpack(fields))
+local created = redis.call('HGET', KEYS[1], 'created_ms')
+redis.call('ZREM', ARGV[4] .. status, ARGV[5])
+redis.call('ZADD', ARGV[4] .. ARGV[2], created, ARGV[5])
+if ARGV[6] == '1' then redis.call('DEL', KEYS[2], KEYS[3]) end
+return {status, 1}
+"""
+
+# Stores a model and marks its job succeeded in one step, only if the job is still running
+# (a job cancelled during training must not leave a model behind). Returns the version.
+_SUCCEED = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return false end
+local version = redis.call('INCR', KEYS[5])
+redis.call('HSET', KEYS[4], 'meta', ARGV[1], 'blob', ARGV[2], 'version', version)
+redis.call('ZADD', KEYS[6], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[7], version, ARGV[4])
+local fields = cjson.decode(ARGV[5])
+redis.call('HSET', KEYS[1], 'status', 'succeeded', 'model_id', ARGV[4], unpack(fields))
+local created = redis.call('HGET', KEYS[1], 'created_ms')
+redis.call('ZREM', ARGV[6] .. 'running', ARGV[7])
+redis.call('ZADD', ARGV[6] .. 'succeeded', created, ARGV[7])
+redis.call('DEL', KEYS[2], KEYS[3])
+return version
+"""
+
+# Writes progress only while the job runs, so a late report cannot overwrite an ending.
+_PROGRESS = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+redis.call('HSET', KEYS[1], unpack(cjson.decode(ARGV[1])))
+return 1
+"""
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601 with milliseconds and a ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode()
+
+
+class Registry:
+    """Jobs and models in one Redis database.
+
+    Parameters
+    ----------
+    client : redis.Redis
+        A client that returns bytes (``decode_responses=False``): model blobs are binary.
+    prefix : str
+        Namespace of every key, so several deployments or tests can share a server.
+    """
+
+    def __init__(self, client: redis.Redis, prefix: str = "nnjobs"):
+        self.r = client
+        self.prefix = prefix
+        self._transition = client.register_script(_TRANSITION)
+        self._succeed = client.register_script(_SUCCEED)
+        self._progress = client.register_script(_PROGRESS)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "nnjobs", **kwargs) -> Registry:
+        kwargs.setdefault("socket_timeout", 5)
+        kwargs.setdefault("socket_connect_timeout", 2)
+        kwargs.setdefault("health_check_interval", 30)
+        return cls(redis.Redis.from_url(url, **kwargs), prefix)
+
+    def ping(self) -> bool:
+        return bool(self.r.ping())
+
+    # -- keys ----------------------------------------------------------------------------
+
+    def _job(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"
+
+    def _data(self, job_id: str) -> tuple[str, str]:
+        return f"{self.prefix}:job:{job_id}:X", f"{self.prefix}:job:{job_id}:y"
+
+    def _status_index(self, status: str = "") -> str:
+        return f"{self.prefix}:jobs:{status}" if status else f"{self.prefix}:jobs"
+
+    def _model(self, model_id: str) -> str:
+        return f"{self.prefix}:model:{model_id}"
+
+    def _name(self, name: str) -> str:
+        return f"{self.prefix}:name:{name}"
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    def create_job(
+        self, *, name: str | None, spec: dict, data: dict, X: np.ndarray, y: np.ndarray
+    ) -> dict:
+        """Store a new queued job with its training data; return the Job."""
+        job_id = uuid.uuid4().hex
+        created_ms = int(time.time() * 1000)
+        record = {
+            "id": job_id,
+            "name": name or "model",
+            "status": "queued",
+            "created_at": now_iso(),
+            "created_ms": created_ms,
+            "spec": json.dumps(spec),
+            "data": json.dumps(data),
+            "progress": json.dumps(None),
+            "history": json.dumps({}),
+            "error": json.dumps(None),
+            "attempts": 0,
+        }
+        x_key, y_key = self._data(job_id)
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.hset(self._job(job_id), mapping=record)
+            pipe.set(x_key, _npy(np.asarray(X)))
+            pipe.set(y_key, _npy(np.asarray(y)))
+            pipe.zadd(self._status_index(), {job_id: created_ms})
+            pipe.zadd(self._status_index("queued"), {job_id: created_ms})
+            pipe.execute()
+        return self.get_job(job_id)
+
+    def delete_job(self, job_id: str) -> None:
+        """Remove a job record and its data entirely (undoes :meth:`create_job`)."""
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.delete(self._job(job_id), *self._data(job_id))
+            for status in ("", *JOB_STATUSES):
+                pipe.zrem(self._status_index(status), job_id)
+            pipe.execute()
+
+    def _decode_job(self, raw: dict, with_history: bool = True) -> dict | None:
+        if not raw:
+            return None
+        rec = {k.decode(): v.decode() for k, v in raw.items()}
+        job = {
+            "id": rec["id"],
+            "name": rec.get("name"),
+            "status": rec["status"],
+            "created_at": rec["created_at"],
+            "started_at": rec.get("started_at"),
+            "finished_at": rec.get("finished_at"),
+            "attempts": int(rec.get("attempts", 0)),
+            "model_id": rec.get("model_id"),
+        }
+        for key in _JSON_FIELDS:
+            job[key] = json.loads(rec[key]) if key in rec else None
+        if not with_history:
+            job.pop("history")
+        return job
+
+    def get_job(self, job_id: str, with_history: bool = True) -> dict | None:
+        """The Job, or None for an unknown id."""
+        return self._decode_job(self.r.hgetall(self._job(job_id)), with_history)
+
+    def job_status(self, job_id: str) -> str | None:
+        return _text(self.r.hget(self._job(job_id), "status"))
+
+    def list_jobs(
+        self, status: str | None = None, offset: int = 0, limit: int = 20
+    ) -> tuple[list[dict], int]:
+        """Jobs newest first, without their history, and how many there are in all."""
+        index = self._status_index(status or "")
+        total = self.r.zcard(index)
+        ids = self.r.zrevrange(index, offset, offset + limit - 1)
+        with self.r.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hgetall(self._job(job_id.decode()))
+            records = pipe.execute()
+        jobs = [self._decode_job(raw, with_history=False) for raw in records]
+        return [j for j in jobs if j is not None], total
+
+    def load_data(self, job_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The job's (X, y), or None once the job has ended and its data is gone."""
+        blobs = self.r.mget(self._data(job_id))
+        if any(b is None for b in blobs):
+            return None
+        x, y = (np.load(io.BytesIO(b), allow_pickle=False) for b in blobs)
+        return x, y
+
+    def _move(
+        self, job_id: str, allowed: tuple[str, ...], to: str, fields: dict, ended: bool
+    ) -> tuple[str | None, bool]:
+        flat = []
+        for key, value in fields.items():
+            flat += [key, value]
+        result = self._transition(
+            keys=[self._job(job_id), *self._data(job_id)],
+            args=[
+                json.dumps(list(allowed)),
+                to,
+                json.dumps(flat),
+                self._status_index() + ":",
+                job_id,
+                "1" if ended else "0",
+            ],
+        )
+        if not result:
+            return None, False
+        return result[0].decode(), bool(result[1])
+
+    def start_job(self, job_id: str, worker: str = "") -> dict | None:
+        """Move a queued job to running; None if it is not queued (unknown, cancelled, ended)."""
+        attempts = int(self.r.hget(self._job(job_id), "attempts") or 0) + 1
+        _, moved = self._move(
+            job_id,
+            ("queued",),
+            "running",
+            {"started_at": now_iso(), "worker": worker, "attempts": attempts},
+            ended=False,
+        )
+        return self.get_job(job_id) if moved else None
+
+    def report_progress(self, job_id: str, progress: dict, history: dict) -> bool:
+        """Record progress and history of a running job; False once it no longer runs."""
+        fields = ["progress", json.dumps(progress), "history", json.dumps(history)]
+        return bool(self._progress(keys=[self._job(job_id)], args=[json.dumps(fields)]))
+
+    def succeed_job(self, job_id: str, blob: bytes, meta: dict) -> dict | None:
+        """Store the model of a running job and mark the job succeeded, in one step.
+
+        ``meta`` is the Model's description (n_features, output, classes, layers, metrics,
+        history, ...). Returns the Model, or None if the job was no longer running (it
+        was cancelled meanwhile), in which case nothing is stored.
+        """
+        job = self.get_job(job_id)
+        if job is None:
+            return None
+        model_id = uuid.uuid4().hex
+        name = job["name"]
+        finished = now_iso()
+        meta = {**meta, "id": model_id, "name": name, "job_id": job_id, "created_at": finished}
+        job_fields = ["finished_at", finished, "history", json.dumps(meta.get("history", {}))]
+        version = self._succeed(
+            keys=[
+                self._job(job_id),
+                *self._data(job_id),
+                self._model(model_id),
+                self._name(name) + ":seq",
+                f"{self.prefix}:models",
+                self._name(name),
+            ],
+            args=[
+                json.dumps(meta),
+                blob,
+                int(time.time() * 1000),
+                model_id,
+                json.dumps(job_fields),
+                self._status_index() + ":",
+                job_id,
+            ],
+        )
+        return None if version is None else self.get_model(model_id)
+
+    def fail_job(self, job_id: str, error_type: str, message: str) -> bool:
+        """Mark a queued or running job failed with its error; False if it had ended."""
+        error = json.dumps({"type": error_type, "message": message})
+        _, moved = self._move(
+            job_id,
+            ("queued", "running"),
+            "failed",
+            {"finished_at": now_iso(), "error": error},
+            ended=True,
+        )
+        return moved
+
+    def cancel_job(self, job_id: str) -> dict | None:
+        """Cancel a queued or running job (a running one stops at its next check).
+
+        Returns the job after the call, unchanged if it had already ended; None if unknown.
+        """
+        old, _ = self._move(
+            job_id, ("queued", "running"), "cancelled", {"finished_at": now_iso()}, ended=True
+        )
+        return None if old is None else self.get_job(job_id)
+
+    # -- models --------------------------------------------------------------------------
+
+    def resolve_model(self, ref: str) -> str | None:
+        """The id of the model ``ref`` names: an id, a name (latest version) or name@version."""
+        if not isinstance(ref, str) or not _REF.fullmatch(ref):
+            return None
+        if "@" in ref:
+            name, version = ref.rsplit("@", 1)
+            ids = self.r.zrangebyscore(self._name(name), int(version), int(version))
+            return ids[0].decode() if ids else None
+        if self.r.exists(self._model(ref)):
+            return ref
+        latest = self.r.zrevrange(self._name(ref), 0, 0)
+        return latest[0].decode() if latest else None
+
+    def _decode_model(
+        self, meta: bytes | None, version: bytes | None, with_history: bool = True
+    ) -> dict | None:
+        if meta is None:
+            return None
+        model = json.loads(meta)
+        model["version"] = int(version)
+        if not with_history:
+            model.pop("history", None)
+        return model
+
+    def get_model(self, ref: str, with_history: bool = True) -> dict | None:
+        model_id = self.resolve_model(ref)
+        if model_id is None:
+            return None
+        meta, version = self.r.hmget(self._model(model_id), "meta", "version")
+        return self._decode_model(meta, version, with_history)
+
+    def list_models(
+        self, name: str | None = None, offset: int = 0, limit: int = 20
+    ) -> tuple[list[dict], int]:
+        """Models newest first (one name's versions, newest first, with ``name``)."""
+        index = self._name(name) if name else f"{self.prefix}:models"
+        total = self.r.zcard(index)
+        ids = self.r.zrevrange(index, offset, offset + limit - 1)
+        with self.r.pipeline(transaction=False) as pipe:
+            for model_id in ids:
+                pipe.hmget(self._model(model_id.decode()), "meta", "version")
+            rows = pipe.execute()
+        models = [self._decode_model(meta, version, False) for meta, version in rows]
+        return [m for m in models if m is not None], total
+
+    def model_blob(self, model_id: str) -> bytes | None:
+        return self.r.hget(self._model(model_id), "blob")
+
+    def model_exists(self, model_id: str) -> bool:
+        return bool(self.r.exists(self._model(model_id)))
+
+    def delete_model(self, ref: str) -> bool:
+        """Delete a model (its name's other versions stay); False if there is none."""
+        model_id = self.resolve_model(ref)
+        if model_id is None:
+            return False
+        meta = self.r.hget(self._model(model_id), "meta")
+        if meta is None:
+            return False
+        name = json.loads(meta)["name"]
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.delete(self._model(model_id))
+            pipe.zrem(f"{self.prefix}:models", model_id)
+            pipe.zrem(self._name(name), model_id)
+            removed = pipe.execute()[0]
+        return bool(removed)

