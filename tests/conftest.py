@@ -100,3 +100,15 @@ def redis_url():
 def key_prefix() -> str:
     """A Redis key prefix of this test's own."""
     return f"nnjobs-test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def reg(redis_url, key_prefix):
+    """A registry under this test's own prefix; its keys are removed afterwards."""
+    from registry.store import Registry
+
+    registry = Registry.from_url(redis_url, key_prefix)
+    yield registry
+    keys = list(registry.r.scan_iter(f"{key_prefix}:*"))
+    if keys:
+        registry.r.delete(*keys)

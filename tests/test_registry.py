@@ -1,19 +1,8 @@
 """The registry against a real Redis: job records, status changes, models and names."""
 
 import numpy as np
-import pytest
 
 import nn
-from registry.store import Registry
-
-
-@pytest.fixture
-def reg(redis_url, key_prefix):
-    registry = Registry.from_url(redis_url, key_prefix)
-    yield registry
-    keys = list(registry.r.scan_iter(f"{key_prefix}:*"))
-    if keys:
-        registry.r.delete(*keys)
 
 
 def _job(reg, name=None, y=("a", "b", "a", "b")):

@@ -9,18 +9,8 @@ from celery.contrib.testing.worker import start_worker
 
 import nn
 from registry.queue import celery_config
-from registry.store import Registry
 from registry.tasks import TRAIN_TASK
 from worker.app import blas_threads_for, create_worker_app
-
-
-@pytest.fixture
-def reg(redis_url, key_prefix):
-    registry = Registry.from_url(redis_url, key_prefix)
-    yield registry
-    keys = list(registry.r.scan_iter(f"{key_prefix}:*"))
-    if keys:
-        registry.r.delete(*keys)
 
 
 @pytest.fixture
