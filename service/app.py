@@ -1,0 +1,86 @@
+"""The Flask application: configuration, the API's blueprints, errors and docs."""
+
+from __future__ import annotations
+
+from celery import Celery
+from flask import Flask
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+from werkzeug.routing import BaseConverter
+
+from registry import Registry
+from registry.queue import celery_config
+
+from . import config as settings_module
+from . import docs, errors, health, jobs, models, predict, schemas
+from .cache import ModelCache
+from .context import Services
+
+API_VERSION = "1"
+
+
+class RefConverter(BaseConverter):
+    """A job or model reference in a path: an id, a name or name@version.
+
+    Anything else (``..``-style tricks, slashes, over-long ids) does not match the route,
+    so it is a 404 before any code looks it up.
+    """
+
+    regex = schemas.REF_PATTERN
+
+
+def _ref_param(converter) -> dict:
+    return {"type": "string", "pattern": f"^{schemas.REF_PATTERN}$"}
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app.
+
+    Settings come from :data:`service.config.SETTINGS` defaults, then the environment,
+    then ``config`` (which may also carry Flask settings such as ``TESTING``).
+    """
+    settings = settings_module.load(config)
+    app = Flask(__name__)
+    app.config.update(settings)
+    app.config.update(
+        MAX_CONTENT_LENGTH=int(settings["NNJOBS_MAX_BODY_MB"] * 1024 * 1024),
+        API_TITLE="nnjobs",
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": "Train fully-connected neural networks as jobs, and serve "
+                "their predictions. The page at /docs is rendered from this document."
+            }
+        },
+    )
+    app.json.sort_keys = False  # keep {"code", "status", "message", "errors"} in order
+    app.url_map.converters["ref"] = RefConverter
+
+    api = errors.Api(app)
+    api.register_converter(RefConverter, _ref_param)
+    api.spec.components.schema("EarlyStopping", schema=schemas.EarlyStoppingSchema)
+    for blueprint in (jobs.blp, models.blp, predict.blp, health.blp):
+        api.register_blueprint(blueprint)
+    app.register_blueprint(docs.blp)
+    errors.register(app, api)
+
+    url = settings["REDIS_URL"]
+    # one quick retry covers a connection dropped while idle; more would hold a request
+    # for seconds when Redis is down, where a prompt 503 is more useful
+    retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 1)
+    registry = Registry.from_url(url, prefix=settings["NNJOBS_KEY_PREFIX"], retry=retry)
+    celery = Celery("nnjobs-api", set_as_current=False)
+    celery.conf.update(celery_config(url, settings["NNJOBS_QUEUE"]))
+    app.extensions["nnjobs"] = Services(
+        settings=settings,
+        limits=settings_module.limits(settings),
+        registry=registry,
+        celery=celery,
+        queue=settings["NNJOBS_QUEUE"],
+        cache=ModelCache(settings["NNJOBS_MODEL_CACHE"]),
+        api=api,
+    )
+    return app

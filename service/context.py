@@ -1,0 +1,29 @@
+"""What the views work with, built once per app by :func:`service.create_app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from celery import Celery
+from flask import current_app
+
+import nn
+from registry import Registry
+
+from .cache import ModelCache
+
+
+@dataclass
+class Services:
+    settings: dict
+    limits: nn.Limits
+    registry: Registry
+    celery: Celery
+    queue: str
+    cache: ModelCache
+    api: object  # service.errors.Api; typed loosely to keep this module import-light
+
+
+def services() -> Services:
+    """The running app's services."""
+    return current_app.extensions["nnjobs"]

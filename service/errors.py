@@ -1,0 +1,132 @@
+"""One JSON error shape for every error: ``{"code", "status", "message", "errors"?}``.
+
+flask-smorest's handler of ``HTTPException`` produces that shape; :class:`Api` extends it
+so that routing errors (404, 405), body errors (413) and anything raised without a
+message still get one, and the handlers registered here turn Redis or broker outages
+(503 with ``Retry-After``) and ``nn`` refusals (422, or 413 for a limit) into it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import flask_smorest
+import kombu.exceptions
+import redis.exceptions
+from flask import current_app, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
+
+import nn
+
+from . import schemas
+
+log = logging.getLogger(__name__)
+
+#: Seconds a client should wait before retrying while Redis is unreachable.
+RETRY_AFTER = "5"
+
+#: Errors that mean Redis (registry or broker) cannot be reached right now.
+UNAVAILABLE = (
+    redis.exceptions.ConnectionError,  # also BusyLoadingError: Redis is starting
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError,  # a replica that has not been promoted yet
+    redis.exceptions.OutOfMemoryError,  # full until jobs end and their data is freed
+    kombu.exceptions.OperationalError,  # the broker, as Celery reports it
+)
+
+
+def abort(code: int, message: str, errors: dict | None = None, headers: dict | None = None):
+    """Raise the HTTP error ``code`` with the contract's body."""
+    kwargs = {"message": message}
+    if errors is not None:
+        kwargs["errors"] = errors
+    if headers:
+        kwargs["headers"] = headers
+    flask_smorest.abort(code, **kwargs)
+
+
+def field_errors(path: tuple, reason: str, location: str = "json") -> dict:
+    """``("layers", 0, "units")`` -> ``{"json": {"layers": {"0": {"units": [reason]}}}}``.
+
+    List indices become string keys, as marshmallow reports them in JSON.
+    """
+    node: dict | list = [reason]
+    for part in reversed(path or ("_schema",)):
+        node = {str(part): node}
+    return {location: node}
+
+
+def refuse(error: nn.SpecError, prefix: tuple = ()) -> None:
+    """Answer an ``nn`` refusal: 413 for a limit (body or compute budget), else 422.
+
+    ``prefix`` places the field in the request body (``X`` of ``nn`` is ``data.X``).
+    """
+    path = (*prefix, *error.path)
+    field = ".".join(map(str, path))
+    code = 413 if isinstance(error, nn.LimitError) else 422
+    message = f"{field}: {error.reason}" if field else error.reason
+    abort(code, message, field_errors(path, error.reason))
+
+
+class Api(flask_smorest.Api):
+    """flask-smorest's Api, whose every error carries a message and its headers."""
+
+    ERROR_SCHEMA = schemas.ErrorSchema
+
+    def handle_http_exception(self, error: HTTPException):
+        payload, code, headers = super().handle_http_exception(error)
+        message = payload.get("message")
+        if message is None and payload.get("errors"):
+            message = first_error(payload["errors"])
+        if message is None and isinstance(error, RequestEntityTooLarge):
+            limit = current_app.config["MAX_CONTENT_LENGTH"] / 2**20
+            message = f"the request body is over the limit of {limit:g} MiB (NNJOBS_MAX_BODY_MB)"
+        if message is None and isinstance(error, MethodNotAllowed) and error.valid_methods:
+            allowed = ", ".join(m for m in error.valid_methods if m not in ("HEAD", "OPTIONS"))
+            message = f"{request.method} is not allowed here; use {allowed}"
+        body = {
+            "code": payload["code"],
+            "status": payload["status"],
+            "message": message or error.description or error.name,
+        }
+        if "errors" in payload:
+            body["errors"] = payload["errors"]
+        # werkzeug's own headers, such as Allow on a 405, beside those passed to abort
+        own = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        return body, code, {**own, **(headers or {})}
+
+
+def first_error(errors: dict) -> str | None:
+    """``"layers.0.units: Must be ..."`` for the first field of marshmallow's errors, so
+    that the message alone tells what to fix (the location, ``json``, is left out)."""
+    path = []
+    node = errors
+    while isinstance(node, dict) and node:
+        key, node = next(iter(node.items()))
+        path.append(str(key))
+    if isinstance(node, list) and node:
+        node = node[0]
+    if not isinstance(node, str):
+        return None
+    if len(path) > 1 and path[0] in ("json", "query"):
+        path = path[1:]
+    field = ".".join(p for p in path if p != "_schema")
+    return f"{field}: {node}" if field else node
+
+
+def register(app, api: Api) -> None:
+    """Answer Redis and broker outages with 503 and Retry-After, in the one shape."""
+
+    def unavailable(error: Exception):
+        log.warning("Redis unavailable: %s: %s", type(error).__name__, error)
+        if isinstance(error, redis.exceptions.OutOfMemoryError):
+            message = "the job store is full; try again once running jobs have ended"
+        else:
+            message = f"the job store is unreachable; try again shortly ({type(error).__name__})"
+        try:
+            abort(503, message, headers={"Retry-After": RETRY_AFTER})
+        except HTTPException as http_error:
+            return api.handle_http_exception(http_error)
+
+    for exc in UNAVAILABLE:
+        app.register_error_handler(exc, unavailable)

@@ -1,0 +1,145 @@
+"""Training jobs: submit, follow, list, cancel."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import suppress
+
+from flask.views import MethodView
+
+import nn
+from registry import TRAIN_TASK
+
+from . import data as arrays
+from .context import services
+from .errors import abort, refuse
+from .parsing import Blueprint
+from .schemas import JobPageSchema, JobQuerySchema, JobRequestSchema, JobSchema
+
+log = logging.getLogger(__name__)
+
+blp = Blueprint(
+    "jobs", __name__, url_prefix="/jobs", description="Training jobs: submit, follow, cancel."
+)
+
+SPEC_KEYS = ("layers", "activation", "output", "training")
+
+EXAMPLE = {
+    "name": "spirals",
+    "data": {"synthetic": {"name": "spiral", "n_samples": 400, "noise": 0.1, "seed": 0}},
+    "layers": [{"units": 16, "activation": "relu"}, {"units": 16, "activation": "tanh"}],
+    "training": {"epochs": 300, "learning_rate": 0.01},
+}
+
+
+def _training_data(data: dict) -> tuple:
+    """``(X, y, synthetic params or None)`` from the request's ``data``."""
+    max_values = services().settings["NNJOBS_MAX_VALUES"]
+    if "synthetic" in data:
+        params = {k: p.default for k, p in nn.datasets.PARAMS.items()}
+        params.update(data["synthetic"])
+        try:
+            X, y = nn.datasets.make(**params)
+        except nn.SpecError as e:
+            refuse(e, ("data", "synthetic"))
+        if X.size > max_values:
+            refuse(
+                nn.LimitError(
+                    "n_samples",
+                    f"{X.size} values in X, over the limit of {max_values} (NNJOBS_MAX_VALUES)",
+                ),
+                ("data", "synthetic"),
+            )
+        return X, y, params
+    try:
+        X = arrays.matrix(data["X"], "X", max_values)
+        y = arrays.labels(data["y"], "y", max_values)
+    except nn.SpecError as e:
+        refuse(e, ("data",))
+    return X, y, None
+
+
+def submit(body: dict) -> dict:
+    """Validate a job as the worker will run it, store it, then queue its id."""
+    svc = services()
+    X, y, synthetic = _training_data(body["data"])
+    spec = {key: body[key] for key in SPEC_KEYS if key in body}
+    try:
+        resolved, summary = nn.validate(spec, X, y, svc.limits)
+    except nn.SpecError as e:
+        # nn names the arrays X and y; in the request they sit under data
+        refuse(e, ("data",) if e.path[:1] in (("X",), ("y",)) else ())
+    if synthetic is not None:
+        resolved["data"] = {"synthetic": synthetic}
+
+    job = svc.registry.create_job(name=body.get("name"), spec=resolved, data=summary, X=X, y=y)
+    try:
+        svc.celery.send_task(TRAIN_TASK, args=[job["id"]], queue=svc.queue)
+    except BaseException:
+        # a job nobody will ever run must not stay behind, queued forever
+        with suppress(Exception):
+            svc.registry.delete_job(job["id"])
+        raise
+    log.info("job %s queued (%s samples)", job["id"], summary["n_samples"])
+    return job
+
+
+def _not_found(job_id: str):
+    abort(404, f"no job {job_id!r}")
+
+
+@blp.route("")
+class Jobs(MethodView):
+    @blp.arguments(JobRequestSchema, example=EXAMPLE)
+    @blp.response(
+        202,
+        JobSchema,
+        description="Accepted and queued",
+        headers={"Location": {"description": "/jobs/<id>", "schema": {"type": "string"}}},
+    )
+    @blp.alt_response(400, response="BAD_REQUEST")
+    @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
+    @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    def post(self, body):
+        """Submit a training job: it is checked in full, stored and queued."""
+        job = submit(body)
+        return job, {"Location": f"/jobs/{job['id']}"}
+
+    @blp.arguments(JobQuerySchema, location="query")
+    @blp.response(200, JobPageSchema)
+    def get(self, query):
+        """List jobs, newest first, without their history."""
+        page, size = query["page"], query["page_size"]
+        items, total = services().registry.list_jobs(
+            status=query.get("status"), offset=(page - 1) * size, limit=size
+        )
+        return {"items": items, "total": total, "page": page, "page_size": size}
+
+
+@blp.route("/<ref:job_id>")
+class Job(MethodView):
+    @blp.response(200, JobSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, job_id):
+        """A job with its progress and history."""
+        job = services().registry.get_job(job_id)
+        if job is None:
+            _not_found(job_id)
+        return job
+
+    @blp.response(200, JobSchema, description="The job, now cancelled")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def delete(self, job_id):
+        """Cancel a queued or running job; it ends cancelled and stores no model."""
+        job = services().registry.cancel_job(job_id)
+        if job is None:
+            _not_found(job_id)
+        if job["status"] != "cancelled":
+            abort(
+                409,
+                f"job {job_id!r} has already {job['status']}; only a queued or running "
+                "job can be cancelled",
+            )
+        return job

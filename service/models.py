@@ -1,0 +1,68 @@
+"""Trained models: list, describe, delete, predict.
+
+A model is named by its id, its name (the latest version) or ``name@version``.
+"""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from .context import services
+from .parsing import Blueprint
+from .predict import missing_model, predict
+from .schemas import InputsSchema, ModelPageSchema, ModelQuerySchema, ModelSchema, PredictionSchema
+
+blp = Blueprint(
+    "models", __name__, url_prefix="/models", description="Trained models and their versions."
+)
+
+
+@blp.route("")
+class Models(MethodView):
+    @blp.arguments(ModelQuerySchema, location="query")
+    @blp.response(200, ModelPageSchema)
+    def get(self, query):
+        """List models newest first (a name's versions, with ?name=), without history."""
+        page, size = query["page"], query["page_size"]
+        items, total = services().registry.list_models(
+            name=query.get("name"), offset=(page - 1) * size, limit=size
+        )
+        return {"items": items, "total": total, "page": page, "page_size": size}
+
+
+@blp.route("/<ref:ref>")
+class Model(MethodView):
+    @blp.response(200, ModelSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def get(self, ref):
+        """A model with its metrics and training history."""
+        model = services().registry.get_model(ref)
+        if model is None:
+            missing_model(ref)
+        return model
+
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def delete(self, ref):
+        """Delete a model; its name's other versions stay."""
+        svc = services()
+        model_id = svc.registry.resolve_model(ref)
+        # deleting by id, not by ref: a name could resolve to a newer version meanwhile
+        if model_id is None or not svc.registry.delete_model(model_id):
+            missing_model(ref)
+        svc.cache.discard(model_id)
+
+
+@blp.route("/<ref:ref>/predict")
+class ModelPredict(MethodView):
+    @blp.arguments(InputsSchema, example={"inputs": [[0.1, 2.0], [0.3, -1.2]]})
+    @blp.response(200, PredictionSchema)
+    @blp.alt_response(400, response="BAD_REQUEST")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
+    def post(self, body, ref):
+        """Predict with this model."""
+        return predict(ref, body["inputs"])

@@ -1,0 +1,424 @@
+"""Every request and response body of the API, as marshmallow schemas.
+
+The same schemas validate requests and generate ``/openapi.json``. They check the
+envelope: JSON types, required and unknown fields, and names (activations, outputs,
+optimizers, datasets, statuses), whose allowed values are read from the ``nn`` and
+``registry`` packages, never retyped here. Ranges and limits are left to ``nn.validate``
+with the service's configured ``nn.Limits``, so that a limit lives in one place.
+
+Numbers are strict JSON types: ``"16"`` or ``true`` is not a number and ``16.5`` is not
+an integer (marshmallow would otherwise convert the first, accept the second as 1 and
+truncate the third).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import ClassVar
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+import nn
+from nn.activations import Param
+from nn.spec import EARLY_STOPPING_PARAMS
+from registry import JOB_STATUSES
+
+#: A model name: the contract's rule (``@`` is kept for ``name@version``).
+NAME_PATTERN = r"[A-Za-z0-9._-]{1,64}"
+#: Anything that names a job or a model in a path: an id, a name, or name@version.
+REF_PATTERN = NAME_PATTERN + r"(?:@[0-9]{1,9})?"
+REF_RE = re.compile(REF_PATTERN)
+
+MAX_PAGE_SIZE = 100
+MAX_PAGE = 1_000_000
+
+
+# -- strict JSON fields -------------------------------------------------------------------
+
+
+class Number(fields.Float):
+    """A finite JSON number."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Int(fields.Integer):
+    """A JSON integer (an integral float such as ``16.0`` is accepted as 16)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.make_error("invalid")
+        if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Bool(fields.Boolean):
+    """JSON ``true`` or ``false`` only (marshmallow also takes 1, "yes", "on"...)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class JSONList(fields.Raw):
+    """A JSON array taken as is.
+
+    Data arrays can hold millions of values: checking them element by element in
+    marshmallow would cost more than training a small network, so the schema checks only
+    that they are arrays, and the views check their contents with NumPy
+    (``service.data``).
+    """
+
+    default_error_messages: ClassVar[dict[str, str]] = {"invalid": "Must be an array."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list):
+            raise self.make_error("invalid")
+        return value
+
+
+class EarlyStopping(fields.Raw):
+    """``false``, ``true`` (the defaults) or ``{"patience": ..., "min_delta": ...}``."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "invalid": 'Must be false, true or an object {{"patience": ..., "min_delta": ...}}.'
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            return value
+        if not isinstance(value, dict):
+            raise self.make_error("invalid")
+        return EarlyStoppingSchema().load(value)
+
+
+def _param_field(param: Param, description: str) -> fields.Field:
+    field_class = {bool: Bool, int: Int}.get(param.kind, Number)
+    return field_class(metadata={"description": description})
+
+
+def _describe(param: Param) -> str:
+    if param.kind is bool:
+        return f"default {str(param.default).lower()}"
+    return f"default {param.default}, {param.describe_range()}"
+
+
+def _owned_params(registry) -> dict[str, fields.Field]:
+    """One optional field per parameter name found in ``registry`` (activations or
+    optimizers), documented with each owner's default and range."""
+    owners: dict[str, list[tuple[str, Param]]] = {}
+    for owner_name, owner in registry.items():
+        for name, param in owner.params.items():
+            owners.setdefault(name, []).append((owner_name, param))
+    return {
+        name: _param_field(
+            entries[0][1],
+            "; ".join(f"{owner}: {_describe(p)}" for owner, p in entries),
+        )
+        for name, entries in sorted(owners.items())
+    }
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+class ErrorSchema(ma.Schema):
+    """Every error, whatever raised it."""
+
+    code = fields.Integer(required=True, metadata={"description": "HTTP status code"})
+    status = fields.String(required=True, metadata={"description": "HTTP status name"})
+    message = fields.String(required=True, metadata={"description": "What went wrong"})
+    errors = fields.Dict(
+        metadata={
+            "description": "Per-field messages, nested as the request is: "
+            '{"json": {"layers": {"0": {"units": ["..."]}}}}, {"query": ...} for query '
+            'parameters; /readyz names what is missing: {"redis": ..., "workers": ...}'
+        }
+    )
+
+
+# -- job requests -------------------------------------------------------------------------
+
+
+EarlyStoppingSchema = ma.Schema.from_dict(
+    {name: _param_field(p, _describe(p)) for name, p in EARLY_STOPPING_PARAMS.items()},
+    name="EarlyStopping",
+)
+
+
+LayerSchema = ma.Schema.from_dict(
+    {
+        "units": Int(required=True, metadata={"description": "1 to NNJOBS_MAX_UNITS (4096)"}),
+        "activation": fields.String(
+            validate=validate.OneOf(nn.hidden_activation_names()),
+            metadata={"description": "Default: the job's `activation`"},
+        ),
+        "dropout": Number(
+            metadata={"description": "Rate in [0, 1), applied in training only; default 0"}
+        ),
+        # an activation's own parameters sit beside it (leaky_relu's alpha, maxout's pieces)
+        **_owned_params(nn.ACTIVATIONS),
+    },
+    name="Layer",
+)
+
+_OptimizerSettings = ma.Schema.from_dict(_owned_params(nn.OPTIMIZERS), name="OptimizerSettings")
+
+
+class TrainingSchema(_OptimizerSettings):
+    """Training settings, each with a default; an optimizer's own settings sit beside it."""
+
+    epochs = Int(metadata={"description": "1 to NNJOBS_MAX_EPOCHS (100000); default 100"})
+    batch_size = Int(metadata={"description": "1 to NNJOBS_MAX_BATCH_SIZE (65536); default 32"})
+    optimizer = fields.String(
+        validate=validate.OneOf(list(nn.OPTIMIZERS)), metadata={"description": "Default adam"}
+    )
+    learning_rate = Number(metadata={"description": "In (0, 10]; default 0.001"})
+    l2 = Number(metadata={"description": "Weight penalty l2/2 * sum(W^2); default 0"})
+    validation_split = Number(
+        metadata={"description": "In [0, 1), stratified for classification; default 0.2"}
+    )
+    early_stopping = EarlyStopping(
+        metadata={
+            "description": 'false, true or {"patience": 10, "min_delta": 0} (the default)',
+            "oneOf": [
+                {"type": "boolean"},
+                {"$ref": "#/components/schemas/EarlyStopping"},
+            ],
+        }
+    )
+    seed = Int(metadata={"description": "Same seed and spec, same weights; default 0"})
+    standardize = Bool(metadata={"description": "Scale inputs to zero mean, unit variance"})
+    threshold = Number(
+        metadata={"description": "sigmoid outputs: p >= threshold predicts; default 0.5"}
+    )
+    clip_norm = Number(
+        allow_none=True, metadata={"description": "Clip the gradient's global L2 norm"}
+    )
+
+
+SyntheticSchema = ma.Schema.from_dict(
+    {
+        "name": fields.String(
+            required=True,
+            validate=validate.OneOf(list(nn.datasets.DATASETS)),
+            metadata={"description": "plane is regression; the others two-class"},
+        ),
+        **{
+            name: _param_field(param, _describe(param))
+            for name, param in nn.datasets.PARAMS.items()
+        },
+    },
+    name="Synthetic",
+)
+
+
+class DataSchema(ma.Schema):
+    """Exactly one of: ``X`` with ``y``, or ``synthetic``."""
+
+    X = JSONList(
+        metadata={
+            "description": "Rows of finite numbers, all of one length",
+            "type": "array",
+            "items": {"type": "array", "items": {"type": "number"}},
+        }
+    )
+    y = JSONList(
+        metadata={
+            "description": "One per row: class labels (integers, strings or booleans, all "
+            "of one type), a 0/1 matrix (multi-label) or numbers (regression, one or more "
+            "columns)",
+            "type": "array",
+            "items": {
+                "oneOf": [
+                    {"type": "number"},
+                    {"type": "string"},
+                    {"type": "boolean"},
+                    {"type": "array", "items": {"type": "number"}},
+                ]
+            },
+        }
+    )
+    synthetic = fields.Nested(SyntheticSchema)
+
+    @ma.validates_schema
+    def _one_form(self, data, **kwargs):
+        if "synthetic" in data:
+            extra = [k for k in ("X", "y") if k in data]
+            if extra:
+                raise ma.ValidationError(
+                    "Give either X and y, or synthetic, not both.", field_name=extra[0]
+                )
+            return
+        for key in ("X", "y"):
+            if key not in data:
+                raise ma.ValidationError(
+                    "Missing data for required field (give X and y, or synthetic).",
+                    field_name=key,
+                )
+
+
+class JobRequestSchema(ma.Schema):
+    """A training job: its data, its network and how to train it."""
+
+    name = fields.String(
+        allow_none=True,
+        validate=validate.Regexp(
+            f"^{NAME_PATTERN}$",
+            error="1 to 64 characters from letters, digits, '.', '_' and '-'.",
+        ),
+        metadata={"description": 'Model name; versions are grouped by name. Default "model"'},
+    )
+    data = fields.Nested(DataSchema, required=True)
+    layers = fields.List(
+        fields.Nested(LayerSchema),
+        metadata={"description": "Hidden layers, zero to NNJOBS_MAX_LAYERS (32)"},
+    )
+    activation = fields.String(
+        validate=validate.OneOf(nn.hidden_activation_names()),
+        metadata={"description": "Default for hidden layers that name none; default relu"},
+    )
+    output = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(list(nn.OUTPUTS)),
+        metadata={"description": "Inferred from y when absent or null"},
+    )
+    training = fields.Nested(TrainingSchema)
+
+
+# -- jobs and models ----------------------------------------------------------------------
+
+
+class JobErrorSchema(ma.Schema):
+    type = fields.String()
+    message = fields.String()
+
+
+class JobSchema(ma.Schema):
+    """A training job and where it stands."""
+
+    id = fields.String()
+    name = fields.String()
+    status = fields.String(validate=validate.OneOf(JOB_STATUSES))
+    created_at = fields.String(metadata={"format": "date-time"})
+    started_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    finished_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    spec = fields.Dict(metadata={"description": "The job as it runs: every default filled in"})
+    data = fields.Dict(metadata={"description": "n_samples, n_features, classes, ..."})
+    progress = fields.Dict(allow_none=True)
+    history = fields.Dict(
+        metadata={"description": "Per-epoch series; left out of listings"},
+    )
+    model_id = fields.String(allow_none=True, metadata={"description": "Set once succeeded"})
+    error = fields.Nested(JobErrorSchema, allow_none=True)
+    attempts = fields.Integer(metadata={"description": "Times a worker has started it"})
+
+
+class ModelSchema(ma.Schema):
+    """A trained model."""
+
+    id = fields.String()
+    name = fields.String()
+    version = fields.Integer()
+    job_id = fields.String()
+    created_at = fields.String(metadata={"format": "date-time"})
+    n_features = fields.Integer()
+    output = fields.String(validate=validate.OneOf(list(nn.OUTPUTS)))
+    kind = fields.String(metadata={"description": "binary, multilabel, multiclass, regression"})
+    classes = fields.Raw(allow_none=True, metadata={"type": "array", "items": {}})
+    layers = fields.List(fields.Dict())
+    n_params = fields.Integer()
+    metrics = fields.Dict()
+    history = fields.Dict(metadata={"description": "Left out of listings"})
+
+
+class PageQuerySchema(ma.Schema):
+    # query values are strings: marshmallow's Integer parses them (a body needs Int)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+    page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
+
+
+class JobQuerySchema(PageQuerySchema):
+    status = fields.String(validate=validate.OneOf(JOB_STATUSES))
+
+
+class ModelQuerySchema(PageQuerySchema):
+    name = fields.String(validate=validate.Regexp(f"^{NAME_PATTERN}$"))
+
+
+class JobPageSchema(ma.Schema):
+    """One page of jobs, newest first."""
+
+    items = fields.List(fields.Nested(JobSchema))
+    total = fields.Integer(metadata={"description": "Jobs matching, on every page"})
+    page = fields.Integer()
+    page_size = fields.Integer()
+
+
+class ModelPageSchema(ma.Schema):
+    """One page of models, newest first."""
+
+    items = fields.List(fields.Nested(ModelSchema))
+    total = fields.Integer(metadata={"description": "Models matching, on every page"})
+    page = fields.Integer()
+    page_size = fields.Integer()
+
+
+# -- predictions --------------------------------------------------------------------------
+
+_INPUTS = {
+    "description": "Rows of finite numbers, each with the model's number of features",
+    "type": "array",
+    "items": {"type": "array", "items": {"type": "number"}},
+}
+
+
+class InputsSchema(ma.Schema):
+    inputs = JSONList(required=True, metadata=_INPUTS)
+
+
+class PredictRequestSchema(InputsSchema):
+    model_id = fields.String(
+        required=True,
+        validate=validate.Regexp(f"^{REF_PATTERN}$", error="Not a model id, name or name@version."),
+        metadata={"description": "A model id, a name (latest version) or name@version"},
+    )
+
+
+class PredictionSchema(ma.Schema):
+    """Predictions in the caller's terms."""
+
+    model_id = fields.String(metadata={"description": "The id of the model that answered"})
+    output = fields.String(validate=validate.OneOf(list(nn.OUTPUTS)))
+    classes = fields.Raw(metadata={"type": "array", "items": {}})
+    probabilities = fields.Raw(
+        metadata={
+            "description": "sigmoid, two classes: one per row (that of the second class); "
+            "multi-label: one per label per row; softmax: a distribution per row",
+            "type": "array",
+            "items": {},
+        }
+    )
+    predictions = fields.Raw(
+        metadata={"description": "Class values, 0/1 per label, or values", "type": "array"}
+    )
+
+
+# -- health -------------------------------------------------------------------------------
+
+
+class HealthSchema(ma.Schema):
+    status = fields.String()
+
+
+class ReadySchema(ma.Schema):
+    status = fields.String()
+    redis = fields.String()
+    workers = fields.Integer(metadata={"description": "Workers listening on the queue"})
