@@ -30,9 +30,10 @@ test: lint
 bench: install
 	$(BIN)/python bench/train_speed.py
 
+# Redis (started here when none answers at REDIS_URL), a worker and the API on PORT;
+# Ctrl-C stops them all. See scripts/run.py.
 run: install
-	@echo "The HTTP service (API, worker, Redis) is not part of this build yet;"; \
-	 echo "the nn library is: see README.md, 'Using the library'."; exit 2
+	$(BIN)/python scripts/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

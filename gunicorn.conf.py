@@ -1,0 +1,56 @@
+"""gunicorn settings for the nnjobs API, shared by `make run` and the Docker image.
+
+Every value can be changed from the environment, so one file serves a laptop and a
+container:
+
+- ``PORT`` (8000) and ``NNJOBS_HOST`` (0.0.0.0, every interface, as a container needs):
+  the address to listen on; `make run` sets ``NNJOBS_HOST=127.0.0.1``;
+- ``WEB_CONCURRENCY`` (2): worker processes, each with its own cache of models;
+- ``NNJOBS_API_TIMEOUT`` (30): seconds a request may run before its worker is replaced;
+- ``NNJOBS_API_GRACEFUL_TIMEOUT`` (30): seconds in-flight requests get on SIGTERM;
+- ``NNJOBS_API_ACCESS_LOG`` (``-``, stdout; empty to turn it off).
+
+Run it with ``gunicorn --config gunicorn.conf.py "service.app:create_app()"``.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _int(name: str, default: int, low: int = 1) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = int(raw) if raw else default
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a whole number, got {raw!r}") from exc
+    if value < low:
+        raise SystemExit(f"{name} must be at least {low}, got {value}")
+    return value
+
+
+_host = os.environ.get("NNJOBS_HOST", "0.0.0.0")
+bind = [f"[{_host}]:{_int('PORT', 8000)}" if ":" in _host else f"{_host}:{_int('PORT', 8000)}"]
+workers = _int("WEB_CONCURRENCY", 2)
+# sync workers: predictions are short CPU-bound NumPy calls, so threads would only contend
+# for the GIL; slow clients are a reverse proxy's job
+worker_class = "sync"
+timeout = _int("NNJOBS_API_TIMEOUT", 30)
+graceful_timeout = _int("NNJOBS_API_GRACEFUL_TIMEOUT", 30)
+keepalive = 5
+
+accesslog = os.environ.get("NNJOBS_API_ACCESS_LOG", "-") or None
+# the time taken (%(M)s, milliseconds) is what one looks for first in an access log
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
+errorlog = "-"
+loglevel = os.environ.get("NNJOBS_API_LOG_LEVEL", "info")
+
+# the heartbeat file of each worker: in containers /tmp may sit on an overlay or a slow
+# disk, which can make an idle worker look stuck; /dev/shm is memory
+if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+    worker_tmp_dir = "/dev/shm"
+
+proc_name = "nnjobs-api"
+# gunicorn >= 25 opens a control socket at one fixed path per user by default, where two
+# servers of the same user (make run beside the tests, say) would collide
+control_socket_disable = True

