@@ -262,12 +262,15 @@ class Registry:
         fields = ["progress", json.dumps(progress), "history", json.dumps(history)]
         return bool(self._progress(keys=[self._job(job_id)], args=[json.dumps(fields)]))
 
-    def succeed_job(self, job_id: str, blob: bytes, meta: dict) -> dict | None:
+    def succeed_job(
+        self, job_id: str, blob: bytes, meta: dict, progress: dict | None = None
+    ) -> dict | None:
         """Store the model of a running job and mark the job succeeded, in one step.
 
         ``meta`` is the Model's description (n_features, output, classes, layers, metrics,
-        history, ...). Returns the Model, or None if the job was no longer running (it
-        was cancelled meanwhile), in which case nothing is stored.
+        history, ...); ``progress`` the job's final progress. Returns the Model, or None if
+        the job was no longer running (it was cancelled meanwhile), in which case nothing
+        is stored.
         """
         job = self.get_job(job_id)
         if job is None:
@@ -277,6 +280,8 @@ class Registry:
         finished = now_iso()
         meta = {**meta, "id": model_id, "name": name, "job_id": job_id, "created_at": finished}
         job_fields = ["finished_at", finished, "history", json.dumps(meta.get("history", {}))]
+        if progress is not None:
+            job_fields += ["progress", json.dumps(progress)]
         version = self._succeed(
             keys=[
                 self._job(job_id),

@@ -61,6 +61,8 @@ def test_a_job_trains_through_the_queue_and_its_model_predicts(reg, producer, wo
     assert job["started_at"] and job["finished_at"] and job["attempts"] == 1
     history = job["history"]
     assert 1 <= history["best_epoch"] <= len(history["loss"]) == len(history["val_accuracy"])
+    # the final progress is written with the success, however short the job was
+    assert job["progress"]["epoch"] == len(history["loss"]) and "batch" not in job["progress"]
     model = reg.get_model(job["model_id"])
     assert (model["name"], model["version"], model["classes"]) == ("moons", 1, ["bottom", "top"])
     out = nn.load(reg.model_blob(model["id"])).predict(X)

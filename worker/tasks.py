@@ -63,11 +63,10 @@ def run_job(registry: Registry, job_id: str, worker: str = "") -> str:
         registry.fail_job(job_id, "DataMissing", "the job's training data is gone")
         return "failed"
     X, y = data
+    reporter = Reporter(registry, job_id)
     try:
         # the API checked the spec under its own configured limits
-        model, history = nn.fit(
-            job["spec"], X, y, Reporter(registry, job_id), limits=nn.Limits.unbounded()
-        )
+        model, history = nn.fit(job["spec"], X, y, reporter, limits=nn.Limits.unbounded())
     except JobStopped:
         log.info("job %s stopped: %s", job_id, registry.job_status(job_id))
         return "stopped"
@@ -79,5 +78,5 @@ def run_job(registry: Registry, job_id: str, worker: str = "") -> str:
         registry.fail_job(job_id, type(e).__name__, str(e) or type(e).__name__)
         return "failed"
     meta = {**model.describe(), "history": history.as_dict()}
-    stored = registry.succeed_job(job_id, model.to_bytes(), meta)
+    stored = registry.succeed_job(job_id, model.to_bytes(), meta, reporter.progress)
     return "succeeded" if stored else "stopped"
