@@ -149,11 +149,12 @@ def _d_tanh(z, a):
 
 
 def _relu(z):
-    return np.maximum(z, 0)
+    # z * (z > 0) is about twice as fast as np.maximum(z, 0) on float32 here
+    return np.multiply(z, z > 0)
 
 
 def _d_relu(z, a):
-    return (z > 0).astype(z.dtype)
+    return z > 0
 
 
 def _leaky_relu(z, alpha):

@@ -90,9 +90,16 @@ class Network:
     def n_params(self) -> int:
         return self.params.size
 
-    def initialize(self, rng: np.random.Generator) -> None:
-        """Draw weights with the initializer each layer's activation asks for; zero biases."""
-        inits = [layer.activation.init for layer in self.layers] + [self.output.init]
+    def initialize(self, rng: np.random.Generator, init: str = "auto") -> None:
+        """Draw weights, zero biases.
+
+        ``init="auto"`` uses the initializer each hidden layer's activation asks for (He
+        for the ReLU family, Glorot for tanh, sigmoid and linear, LeCun for SELU); a name
+        from :data:`nn.initializers.INITIALIZERS` uses that one for every hidden layer.
+        The output layer is always Glorot.
+        """
+        hidden = [layer.activation.init if init == "auto" else init for layer in self.layers]
+        inits = [*hidden, self.output.init]
         for W, b, init, (rows, cols) in zip(self.W, self.b, inits, self.shapes, strict=True):
             W[...] = INITIALIZERS[init](rng, rows, cols)
             b[...] = 0

@@ -8,6 +8,7 @@ contiguous vector, a step is a handful of NumPy calls whatever the depth of the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -129,7 +130,8 @@ class Adam(Optimizer):
         m, v, tmp = self.m, self.v, self._tmp
         self.t += 1
         b1, b2 = self.beta_1, self.beta_2
-        lr = self.learning_rate * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        # a Python float: multiplying float32 by a NumPy float64 scalar is several times slower
+        lr = self.learning_rate * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
         m *= b1
         np.multiply(grads, 1 - b1, out=tmp)
         m += tmp

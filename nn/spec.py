@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from . import activations as act
 from .activations import Param
 from .errors import SpecError
+from .initializers import INITIALIZERS
 from .losses import get_output
 from .optimizers import OPTIMIZERS, get_optimizer
 
@@ -59,6 +60,9 @@ def _training_params(limits: Limits) -> dict[str, Param]:
         "threshold": Param(0.5, 0.0, 1.0, low_open=True, high_open=True),
     }
 
+
+#: "auto" picks the initializer each hidden layer's activation asks for
+INIT_CHOICES = ("auto", *INITIALIZERS)
 
 EARLY_STOPPING_PARAMS = {
     "patience": Param(10, 1, 100_000, kind=int),
@@ -163,7 +167,7 @@ def _resolve_training(training, limits: Limits) -> dict:
     training = _require_mapping(training, "training")
     fields = _training_params(limits)
     optimizer = get_optimizer(training.get("optimizer", "adam"))
-    valid = [*fields, "optimizer", "early_stopping", "clip_norm", *optimizer.params]
+    valid = [*fields, "optimizer", "early_stopping", "clip_norm", "init", *optimizer.params]
     for key in training:
         if key in valid:
             continue
@@ -178,6 +182,13 @@ def _resolve_training(training, limits: Limits) -> dict:
     out["optimizer"] = optimizer.name
     for key, param in optimizer.params.items():
         out[key] = param.check(training.get(key, param.default), f"training.{key}")
+    init = training.get("init", "auto")
+    if init not in INIT_CHOICES:
+        raise SpecError(
+            "training.init",
+            f"unknown initializer {init!r}; choose one of: {', '.join(INIT_CHOICES)}",
+        )
+    out["init"] = init
     clip = training.get("clip_norm")
     out["clip_norm"] = None if clip is None else CLIP_NORM.check(clip, "training.clip_norm")
     out["early_stopping"] = _resolve_early_stopping(

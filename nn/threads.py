@@ -32,15 +32,16 @@ _GETTERS = (
 
 
 def _candidate_paths() -> list[str]:
-    paths = []
+    # NumPy's own bundled OpenBLAS first: SciPy loads a copy of its own, and pinning that
+    # one would leave NumPy's matrix products on all cores
+    base = os.path.dirname(os.path.dirname(np.__file__))
+    paths = glob.glob(os.path.join(base, "numpy.libs", "*blas*"))
+    paths += glob.glob(os.path.join(base, "numpy", ".dylibs", "*blas*"))
     try:
         with open("/proc/self/maps") as maps:
             paths += [line.split()[-1] for line in maps if "blas" in line.lower()]
     except OSError:
         pass
-    base = os.path.dirname(os.path.dirname(np.__file__))
-    paths += glob.glob(os.path.join(base, "numpy.libs", "*blas*"))
-    paths += glob.glob(os.path.join(base, "numpy", ".dylibs", "*blas*"))
     return list(dict.fromkeys(p for p in paths if os.path.isfile(p)))
 
 

@@ -129,7 +129,7 @@ def fit(
     p = prepare(spec, X, y, limits)
     tr = p.spec["training"]
     net = build_network(p.spec, p.n_features, p.targets.n_outputs)
-    net.initialize(p.init_rng)
+    net.initialize(p.init_rng, tr["init"])
     opt_cls = OPTIMIZERS[tr["optimizer"]]
     optimizer = opt_cls(tr["learning_rate"], **{k: tr[k] for k in opt_cls.params})
     y_scale = None if p.y_scaler is None else p.y_scaler.scale

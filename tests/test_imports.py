@@ -16,13 +16,26 @@ def test_importing_nn_pulls_in_no_flask_celery_or_redis():
 
 
 def test_blas_threads_are_controllable():
+    # scipy (loaded by the sklearn tests) brings an OpenBLAS of its own: NumPy's must be
+    # the one that is pinned
+    import scipy.linalg  # noqa: F401
+
     before = nn.blas_threads()
     if before is None:  # a NumPy built without OpenBLAS: nothing to control
         assert nn.set_blas_threads(1) is False
         return
+    from threadpoolctl import threadpool_info
+
+    def numpy_blas_threads():
+        return next(
+            p["num_threads"]
+            for p in threadpool_info()
+            if p["internal_api"] == "openblas" and "numpy" in p["filepath"]
+        )
+
     try:
         assert nn.set_blas_threads(1) is True
-        assert nn.blas_threads() == 1
+        assert nn.blas_threads() == 1 and numpy_blas_threads() == 1
     finally:
         nn.set_blas_threads(before)
 

@@ -26,6 +26,7 @@ def test_empty_spec_is_complete():
         "beta_2": 0.999,
         "epsilon": 1e-8,
         "clip_norm": None,
+        "init": "auto",
         "early_stopping": {"patience": 10, "min_delta": 0.0},
     }
 
@@ -165,6 +166,7 @@ REFUSALS = [
     ({"training": {"early_stopping": "soon"}}, "training.early_stopping", "must be false, true"),
     ({"training": {"clip_norm": 0}}, "training.clip_norm", "must be > 0"),
     ({"training": {"lr": 0.1}}, "training.lr", "unknown field"),
+    ({"training": {"init": "xavier"}}, "training.init", "choose one of: auto, he, glorot, lecun"),
     ({"hidden": [4]}, "hidden", "unknown field; valid fields: layers, activation, output"),
     ({"training": []}, "training", "must be an object"),
 ]

@@ -300,3 +300,23 @@ def test_compute_budget_names_the_limit():
         "training": {"epochs": 500, "validation_split": 0},
     }
     assert nn.validate(big, rows, np.arange(20_000) % 10)[1]["n_train"] == 20_000
+
+
+def test_init_defaults_by_activation_and_can_be_chosen():
+    X, y = _blobs()
+    spec = {"layers": [{"units": 64, "activation": "relu"}], "training": {"epochs": 1}}
+    rows, cols = 2, 64
+
+    def first_layer_std(init):
+        training = {**spec["training"], "learning_rate": 1e-9}
+        if init:
+            training["init"] = init
+        model, _ = nn.fit({**spec, "training": training}, X, y)
+        assert model.network.W[0].shape == (rows, cols)
+        return float(model.network.W[0].std())
+
+    he, glorot = np.sqrt(2 / rows), np.sqrt(2 / (rows + cols))
+    assert first_layer_std(None) == pytest.approx(he, rel=0.2)  # auto: He for relu
+    assert first_layer_std("he") == first_layer_std(None)
+    assert first_layer_std("glorot") == pytest.approx(glorot, rel=0.2)
+    assert first_layer_std("lecun") == pytest.approx(np.sqrt(1 / rows), rel=0.2)
