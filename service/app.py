@@ -11,8 +11,8 @@ from werkzeug.routing import BaseConverter
 from registry import Registry
 from registry.queue import celery_config
 
+from . import auth, docs, errors, health, jobs, models, predict, schemas
 from . import config as settings_module
-from . import docs, errors, health, jobs, models, predict, schemas
 from .cache import ModelCache
 from .context import Services
 
@@ -40,6 +40,8 @@ def create_app(config: dict | None = None) -> Flask:
     then ``config`` (which may also carry Flask settings such as ``TESTING``).
     """
     settings = settings_module.load(config)
+    # the keys live in auth's closure only, so that nothing dumping the config shows them
+    api_keys = auth.parse_keys(settings.pop("API_KEYS"))
     app = Flask(__name__)
     app.config.update(settings)
     app.config.update(
@@ -59,13 +61,15 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.sort_keys = False  # keep {"code", "status", "message", "errors"} in order
     app.url_map.converters["ref"] = RefConverter
 
-    api = errors.Api(app)
+    plugins = [auth.SecurityPlugin()] if api_keys else []
+    api = errors.Api(app, spec_kwargs={"extra_plugins": plugins})
     api.register_converter(RefConverter, _ref_param)
     api.spec.components.schema("EarlyStopping", schema=schemas.EarlyStoppingSchema)
     for blueprint in (jobs.blp, models.blp, predict.blp, health.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
     errors.register(app, api)
+    auth.init(app, api_keys)
 
     url = settings["REDIS_URL"]
     # one quick retry covers a connection dropped while idle; more would hold a request

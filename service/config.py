@@ -24,6 +24,8 @@ SETTINGS: dict[str, tuple[object, type]] = {
     "NNJOBS_MODEL_CACHE": (32, int),
     # how long /readyz waits for workers to answer
     "NNJOBS_READY_TIMEOUT": (0.5, float),
+    # comma-separated; empty: no key is needed (see service.auth)
+    "API_KEYS": ("", str),
 }
 
 #: Limits setting -> nn.Limits field

@@ -56,16 +56,40 @@ def field_errors(path: tuple, reason: str, location: str = "json") -> dict:
     return {location: node}
 
 
+def limit_setting(path: tuple, reason: str, is_limit: bool) -> str | None:
+    """The setting behind a refusal of ``nn``, if one of its configurable limits.
+
+    ``nn`` states the limit's value; the setting's name tells an operator what to change.
+    """
+    if path[:1] == ("layers",) and path[-1:] == ("units",):
+        return "NNJOBS_MAX_UNITS"
+    if path == ("layers",) and "at most" in reason:
+        return "NNJOBS_MAX_LAYERS"
+    if path == ("training", "epochs"):
+        return "NNJOBS_MAX_EPOCHS"
+    if path == ("training", "batch_size"):
+        return "NNJOBS_MAX_BATCH_SIZE"
+    if is_limit and "compute budget" in reason:
+        return "NNJOBS_MAX_COMPUTE"
+    if path[-1:] == ("y",) and "classes" in reason and "at most" in reason:
+        return "NNJOBS_MAX_CLASSES"
+    return None
+
+
 def refuse(error: nn.SpecError, prefix: tuple = ()) -> None:
     """Answer an ``nn`` refusal: 413 for a limit (body or compute budget), else 422.
 
     ``prefix`` places the field in the request body (``X`` of ``nn`` is ``data.X``).
     """
-    path = (*prefix, *error.path)
-    field = ".".join(map(str, path))
-    code = 413 if isinstance(error, nn.LimitError) else 422
-    message = f"{field}: {error.reason}" if field else error.reason
-    abort(code, message, field_errors(path, error.reason))
+    path = tuple(str(p) for p in (*prefix, *error.path))
+    is_limit = isinstance(error, nn.LimitError)
+    reason = error.reason
+    setting = limit_setting(path, reason, is_limit)
+    if setting and setting not in reason:
+        reason = f"{reason} ({setting})"
+    field = ".".join(path)
+    message = f"{field}: {reason}" if field else reason
+    abort(413 if is_limit else 422, message, field_errors(path, reason))
 
 
 class Api(flask_smorest.Api):

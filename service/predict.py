@@ -52,7 +52,10 @@ def load_model(ref: str) -> tuple[str, nn.Model]:
             model = nn.load(blob)
         except nn.ModelFormatError as e:
             log.error("model %s cannot be loaded: %s", model_id, e)
-            raise InternalServerError(f"model {model_id!r} is stored unreadable") from e
+            # a fault of the store, not of the request; retrying will not help, so not a 503
+            raise InternalServerError(
+                f"model {model_id!r} is stored unreadable ({e}); train it again or delete it"
+            ) from e
         svc.cache.put(model_id, model)
     return model_id, model
 

@@ -7,24 +7,12 @@ import uuid
 
 import pytest
 import redis
+from api_helpers import error, make_client, post_raw, stored
 from conftest import RedisServer, free_port
 
 from service import create_app
 
 SPIRAL = {"data": {"synthetic": {"name": "spiral", "n_samples": 40}}, "layers": [{"units": 4}]}
-
-
-def make_client(redis_url, key_prefix, **config):
-    app = create_app(
-        {
-            "REDIS_URL": redis_url,
-            "NNJOBS_KEY_PREFIX": key_prefix,
-            "NNJOBS_QUEUE": key_prefix,
-            "TESTING": True,
-            **config,
-        }
-    )
-    return app.test_client()
 
 
 @pytest.fixture(scope="module")
@@ -44,27 +32,10 @@ def store(redis_url, prefix, key_prefix):
     r = redis.Redis.from_url(redis_url)
 
     def state():
-        return [(sorted(r.scan_iter(f"{p}:*")), r.llen(p)) for p in (prefix, key_prefix)]
+        return stored(r, prefix, key_prefix)
 
     yield state
     r.close()
-
-
-def error(response, code: int) -> dict:
-    """The body of an error response, checked against the contract's shape."""
-    assert response.status_code == code, response.data[:500]
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert set(body) <= {"code", "status", "message", "errors"}
-    assert body["code"] == code
-    assert isinstance(body["status"], str) and body["status"]
-    assert isinstance(body["message"], str) and body["message"]
-    assert "Traceback" not in response.get_data(as_text=True)
-    return body
-
-
-def post_raw(client, path, data: bytes, content_type="application/json"):
-    return client.post(path, data=data, headers={"Content-Type": content_type})
 
 
 # -- 400: the body is not JSON ------------------------------------------------------------

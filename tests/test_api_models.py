@@ -11,25 +11,12 @@ import math
 
 import pytest
 import redis
+from api_helpers import make_app, run_job
 
-import nn
-from service import create_app
 from service.cache import ModelCache
 
 XOR_X = [[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]] * 5
 FAST = {"epochs": 5, "validation_split": 0}
-
-
-def make_app(redis_url, key_prefix, **config):
-    return create_app(
-        {
-            "REDIS_URL": redis_url,
-            "NNJOBS_KEY_PREFIX": key_prefix,
-            "NNJOBS_QUEUE": key_prefix,
-            "TESTING": True,
-            **config,
-        }
-    )
 
 
 @pytest.fixture
@@ -50,16 +37,6 @@ def client(app):
 @pytest.fixture
 def registry(app):
     return app.extensions["nnjobs"].registry
-
-
-def run_job(registry, job_id: str) -> dict:
-    """Do what the worker does with a queued job; return the stored Model."""
-    job = registry.start_job(job_id)
-    X, y = registry.load_data(job_id)
-    spec = {k: v for k, v in job["spec"].items() if k != "data"}
-    model, history = nn.fit(spec, X, y)
-    meta = {**model.describe(), "history": history.as_dict()}
-    return registry.succeed_job(job_id, model.to_bytes(), meta)
 
 
 def train(client, registry, name="xor", X=XOR_X, y=(0, 0, 1, 1) * 5, **spec) -> dict:
