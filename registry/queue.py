@@ -1,10 +1,98 @@
-"""Celery settings shared by the API (which sends) and the worker (which consumes)."""
+"""Celery settings shared by the API (which sends) and the worker (which consumes), and
+the delivery and recovery settings of training (``registry/GUARANTEES.md`` explains them).
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 DEFAULT_QUEUE = "nnjobs"
+DEFAULT_VISIBILITY_TIMEOUT = 3600
+
+
+class SettingsError(ValueError):
+    """A delivery setting is malformed or inconsistent with the others."""
+
+
+def _number(env: Mapping[str, str], name: str, default: float, integer: bool = False) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        kind = "a whole number" if integer else "a number"
+        raise SettingsError(f"{name} must be {kind} of seconds or times, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def visibility_timeout(env: Mapping[str, str] | None = None) -> int:
+    """Seconds before the Redis transport hands an unacknowledged message out again."""
+    env = os.environ if env is None else env
+    return int(_number(env, "NNJOBS_VISIBILITY_TIMEOUT", DEFAULT_VISIBILITY_TIMEOUT, True))
+
+
+def restore_interval(visibility: int) -> int:
+    """Seconds between a worker's scans for unacknowledged messages past the timeout.
+
+    kombu's default cadence (a timer every 10 s that scans on every 10th tick) would add
+    up to 100 s to every recovery whatever the timeout; a scan is one small ZRANGE.
+    """
+    return max(1, min(10, visibility // 4))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How training is delivered and recovered (all seconds but ``max_attempts``)."""
+
+    visibility_timeout: int
+    soft_time_limit: float
+    hard_time_limit: float
+    lease: float
+    sweep_interval: float
+    max_attempts: int
+
+    @property
+    def restore_interval(self) -> int:
+        return restore_interval(self.visibility_timeout)
+
+    @property
+    def worst_case_takeover(self) -> float:
+        """Longest time a job whose worker vanished stays ``running`` while another worker
+        is up: its lease runs out, then the next sweep re-queues or fails it."""
+        return self.lease + self.sweep_interval
+
+
+def delivery_settings(env: Mapping[str, str] | None = None) -> Delivery:
+    """The delivery settings from the environment, checked for consistency.
+
+    Raises SettingsError, naming the settings, when soft limit < hard limit < visibility
+    timeout does not hold (a job still running at the visibility timeout would be handed
+    to a second worker), or when the lease is not shorter than the visibility timeout
+    (a re-delivery waits up to a lease before it may take over).
+    """
+    env = os.environ if env is None else env
+    visibility = visibility_timeout(env)
+    hard = _number(env, "NNJOBS_HARD_TIME_LIMIT", visibility * 0.5)
+    soft = _number(env, "NNJOBS_SOFT_TIME_LIMIT", hard * 0.95)
+    lease = _number(env, "NNJOBS_LEASE_SECONDS", min(30.0, visibility / 4))
+    sweep = _number(env, "NNJOBS_SWEEP_INTERVAL", min(10.0, lease))
+    attempts = int(_number(env, "NNJOBS_MAX_ATTEMPTS", 3, True))
+    if not soft < hard < visibility:
+        raise SettingsError(
+            "time limits must satisfy NNJOBS_SOFT_TIME_LIMIT < NNJOBS_HARD_TIME_LIMIT < "
+            f"NNJOBS_VISIBILITY_TIMEOUT, got {soft:g} < {hard:g} < {visibility}"
+        )
+    if not lease < visibility:
+        raise SettingsError(
+            f"NNJOBS_LEASE_SECONDS ({lease:g}) must be shorter than "
+            f"NNJOBS_VISIBILITY_TIMEOUT ({visibility})"
+        )
+    return Delivery(visibility, soft, hard, lease, sweep, attempts)
 
 
 def celery_config(redis_url: str, queue: str | None = None) -> dict:
@@ -14,7 +102,7 @@ def celery_config(redis_url: str, queue: str | None = None) -> dict:
     are not kept by Celery: the job record in the registry is the result.
     """
     queue = queue or os.environ.get("NNJOBS_QUEUE", DEFAULT_QUEUE)
-    visibility = int(os.environ.get("NNJOBS_VISIBILITY_TIMEOUT", 3600))
+    visibility = visibility_timeout()
     return {
         "broker_url": redis_url,
         "task_serializer": "json",
@@ -23,11 +111,22 @@ def celery_config(redis_url: str, queue: str | None = None) -> dict:
         "result_accept_content": ["json"],
         "task_ignore_result": True,
         "task_default_queue": queue,
+        # at least once: a message is acknowledged only after the task returns, and one
+        # whose worker process died is put back rather than acknowledged
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        # the Redis transport re-delivers an unacknowledged message after this many seconds
-        "broker_transport_options": {"visibility_timeout": visibility},
+        # Celery's Redis notes ask for the same visibility timeout in all three places, on
+        # every client of the broker (the shortest one in use wins): the API sets it too
+        "broker_transport_options": {
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": restore_interval(visibility),
+            "unacked_restore_throttle": 1,
+        },
+        "result_backend_transport_options": {"visibility_timeout": visibility},
+        "visibility_timeout": visibility,
         "broker_connection_retry_on_startup": True,
+        # keep reconnecting while Redis is away (a restart can take a while to load)
+        "broker_connection_max_retries": None,
         "worker_send_task_events": False,
     }

@@ -14,6 +14,12 @@ Keys (``P`` is the prefix, ``nnjobs`` by default):
 
 Every status change is one Lua script, so a record is never half-written and two
 processes cannot both move a job out of the same status.
+
+A running job holds a lease: ``lease_until`` (Redis server time, seconds) is set when an
+attempt starts and pushed forward with every progress report. Each attempt is numbered
+(``attempts``); progress, success and failure are accepted only from the attempt that holds
+the job, so an attempt that lost its lease (its worker was presumed dead) can never store a
+model or overwrite the outcome of the attempt that took over.
 """
 
 from __future__ import annotations
@@ -28,16 +34,25 @@ from datetime import UTC, datetime
 import numpy as np
 import redis
 
+#: seconds an attempt holds a running job without reporting progress (worker default:
+#: ``NNJOBS_LEASE_SECONDS``), and attempts before a job is given up
+DEFAULT_LEASE = 30.0
+DEFAULT_MAX_ATTEMPTS = 3
+
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 ENDED = ("succeeded", "failed", "cancelled")
 _JSON_FIELDS = ("spec", "data", "progress", "history", "error")
 _REF = re.compile(r"[A-Za-z0-9._-]{1,64}(@[0-9]{1,9})?")
 
 # Moves a job from one of the allowed statuses to another, updating the status indexes;
-# with ended = 1 the training data goes too. Returns {old status, 1 if moved else 0}.
+# with ended = 1 the training data goes too; with an attempt number, only while that
+# attempt holds the job. Returns {old status, 1 if moved else 0}.
 _TRANSITION = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return false end
+if ARGV[7] ~= '' and redis.call('HGET', KEYS[1], 'attempts') ~= ARGV[7] then
+  return {status, 0}
+end
 local allowed = cjson.decode(ARGV[1])
 local ok = false
 for _, s in ipairs(allowed) do if s == status then ok = true end end
@@ -55,6 +70,7 @@ return {status, 1}
 # (a job cancelled during training must not leave a model behind). Returns the version.
 _SUCCEED = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return false end
+if ARGV[8] ~= '' and redis.call('HGET', KEYS[1], 'attempts') ~= ARGV[8] then return false end
 local version = redis.call('INCR', KEYS[5])
 redis.call('HSET', KEYS[4], 'meta', ARGV[1], 'blob', ARGV[2], 'version', version)
 redis.call('ZADD', KEYS[6], ARGV[3], ARGV[4])
@@ -68,10 +84,102 @@ redis.call('DEL', KEYS[2], KEYS[3])
 return version
 """
 
-# Writes progress only while the job runs, so a late report cannot overwrite an ending.
+# Writes progress and extends the lease, only while this attempt holds the running job,
+# so a late report cannot overwrite an ending nor keep alive a job taken over by another.
 _PROGRESS = """
-if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
-redis.call('HSET', KEYS[1], unpack(cjson.decode(ARGV[1])))
+local rec = redis.call('HMGET', KEYS[1], 'status', 'attempts')
+if rec[1] ~= 'running' then return 0 end
+if ARGV[2] ~= '' and rec[2] ~= ARGV[2] then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('HSET', KEYS[1], 'lease_until', string.format('%.3f', now + tonumber(ARGV[3])),
+  unpack(cjson.decode(ARGV[1])))
+return 1
+"""
+
+# Shared by the scripts that start or reclaim a job: server time, and ending a job failed.
+_LEASE_LIB = """
+local function server_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local function give_up(status, error_json, finished_at, index, job_id)
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'error', error_json,
+    'finished_at', finished_at)
+  redis.call('HDEL', KEYS[1], 'lease_until')
+  local created = redis.call('HGET', KEYS[1], 'created_ms')
+  redis.call('ZREM', index .. status, job_id)
+  redis.call('ZADD', index .. 'failed', created, job_id)
+  redis.call('DEL', KEYS[2], KEYS[3])
+end
+"""
+
+# Starts an attempt: a queued job, or a running one whose lease has run out (its worker
+# is presumed dead). Returns {'started', attempt}, {'busy', seconds left on the lease},
+# {'exhausted', attempts} when the attempts are used up (the job is failed), or
+# {status, 0} for a job that has ended; false for an unknown job.
+_START = (
+    _LEASE_LIB
+    + """
+local rec = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'lease_until')
+local status = rec[1]
+if not status then return false end
+local attempts = tonumber(rec[2] or '0')
+local now = server_now()
+if status == 'running' then
+  local left = tonumber(rec[3] or '0') - now
+  if left > 0 then return {'busy', string.format('%.3f', left)} end
+elseif status ~= 'queued' then
+  return {status, 0}
+end
+if attempts >= tonumber(ARGV[4]) then
+  give_up(status, ARGV[7], ARGV[8], ARGV[5], ARGV[6])
+  return {'exhausted', attempts}
+end
+attempts = attempts + 1
+redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[2], 'worker', ARGV[1],
+  'attempts', attempts, 'lease_until', string.format('%.3f', now + tonumber(ARGV[3])))
+local created = redis.call('HGET', KEYS[1], 'created_ms')
+redis.call('ZREM', ARGV[5] .. status, ARGV[6])
+redis.call('ZADD', ARGV[5] .. 'running', created, ARGV[6])
+return {'started', attempts}
+"""
+)
+
+# What the sweeper does with a running job: nothing while its lease is live ('live');
+# fail it when its attempts are used up ('failed'); otherwise report it ('expired') or,
+# with ARGV[1] = 'requeue', put it back in the queued state ('requeued').
+_RECLAIM = (
+    _LEASE_LIB
+    + """
+local rec = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'lease_until')
+if rec[1] ~= 'running' then return 'gone' end
+if tonumber(rec[3] or '0') > server_now() then return 'live' end
+if tonumber(rec[2] or '0') >= tonumber(ARGV[2]) then
+  give_up('running', ARGV[5], ARGV[6], ARGV[3], ARGV[4])
+  return 'failed'
+end
+if ARGV[1] ~= 'requeue' then return 'expired' end
+redis.call('HSET', KEYS[1], 'status', 'queued', 'sent_ms',
+  string.format('%d', server_now() * 1000))
+redis.call('HDEL', KEYS[1], 'lease_until', 'worker')
+local created = redis.call('HGET', KEYS[1], 'created_ms')
+redis.call('ZREM', ARGV[3] .. 'running', ARGV[4])
+redis.call('ZADD', ARGV[3] .. 'queued', created, ARGV[4])
+return 'requeued'
+"""
+)
+
+
+# Claims the right to send another message for a job queued without one starting it for
+# ARGV[1] ms (its message may have been lost): 1 if this caller should send, else 0.
+_RESEND = """
+local rec = redis.call('HMGET', KEYS[1], 'status', 'sent_ms', 'created_ms')
+if rec[1] ~= 'queued' then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if tonumber(rec[2] or rec[3] or '0') > now - tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'sent_ms', now)
 return 1
 """
 
@@ -108,6 +216,9 @@ class Registry:
         self._transition = client.register_script(_TRANSITION)
         self._succeed = client.register_script(_SUCCEED)
         self._progress = client.register_script(_PROGRESS)
+        self._start = client.register_script(_START)
+        self._reclaim = client.register_script(_RECLAIM)
+        self._resend = client.register_script(_RESEND)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "nnjobs", **kwargs) -> Registry:
@@ -156,6 +267,8 @@ class Registry:
             "history": json.dumps({}),
             "error": json.dumps(None),
             "attempts": 0,
+            # when a training message was last sent for it (the API sends one at once)
+            "sent_ms": created_ms,
         }
         x_key, y_key = self._data(job_id)
         with self.r.pipeline(transaction=True) as pipe:
@@ -225,7 +338,13 @@ class Registry:
         return x, y
 
     def _move(
-        self, job_id: str, allowed: tuple[str, ...], to: str, fields: dict, ended: bool
+        self,
+        job_id: str,
+        allowed: tuple[str, ...],
+        to: str,
+        fields: dict,
+        ended: bool,
+        attempt: int | None = None,
     ) -> tuple[str | None, bool]:
         flat = []
         for key, value in fields.items():
@@ -239,38 +358,130 @@ class Registry:
                 self._status_index() + ":",
                 job_id,
                 "1" if ended else "0",
+                "" if attempt is None else str(attempt),
             ],
         )
         if not result:
             return None, False
         return result[0].decode(), bool(result[1])
 
-    def start_job(self, job_id: str, worker: str = "") -> dict | None:
-        """Move a queued job to running; None if it is not queued (unknown, cancelled, ended)."""
-        attempts = int(self.r.hget(self._job(job_id), "attempts") or 0) + 1
-        _, moved = self._move(
-            job_id,
-            ("queued",),
-            "running",
-            {"started_at": now_iso(), "worker": worker, "attempts": attempts},
-            ended=False,
-        )
-        return self.get_job(job_id) if moved else None
+    def claim_job(
+        self,
+        job_id: str,
+        worker: str = "",
+        lease: float = DEFAULT_LEASE,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> tuple[str, float]:
+        """Start an attempt at a job, atomically; returns (outcome, value).
 
-    def report_progress(self, job_id: str, progress: dict, history: dict) -> bool:
-        """Record progress and history of a running job; False once it no longer runs."""
+        - ``("started", attempt)``: the job was queued, or running under an expired lease
+          (the worker of the previous attempt is presumed dead); it now runs as ``attempt``
+          and holds a lease of ``lease`` seconds.
+        - ``("busy", seconds)``: another attempt holds a live lease for that long yet; the
+          caller must neither run the job nor forget it (try again once the lease ends).
+        - ``("exhausted", attempts)``: ``max_attempts`` attempts were started and none
+          finished; the job is now failed, saying so.
+        - ``(status, 0)``: the job had ended (succeeded, failed, cancelled) or is unknown
+          (``"unknown"``).
+        """
+        message = (
+            f"gave up after {max_attempts} attempts: each one ended without a result "
+            "(the worker process training it died or stopped responding)"
+        )
+        result = self._start(
+            keys=[self._job(job_id), *self._data(job_id)],
+            args=[
+                worker,
+                now_iso(),
+                lease,
+                max_attempts,
+                self._status_index() + ":",
+                job_id,
+                json.dumps({"type": "AttemptsExhausted", "message": message}),
+                now_iso(),
+            ],
+        )
+        if not result:
+            return "unknown", 0
+        return result[0].decode(), float(result[1])
+
+    def start_job(self, job_id: str, worker: str = "", lease: float = DEFAULT_LEASE) -> dict | None:
+        """Move a queued job (or a running one whose lease ran out) to running; None if it
+        cannot start now (unknown, ended, or held by a live attempt)."""
+        outcome, _ = self.claim_job(job_id, worker, lease)
+        return self.get_job(job_id) if outcome == "started" else None
+
+    def running_job_ids(self) -> list[str]:
+        return [i.decode() for i in self.r.zrange(self._status_index("running"), 0, -1)]
+
+    def stale_queued_ids(self, older_than: float) -> list[str]:
+        """Queued jobs whose last message was sent more than ``older_than`` seconds ago and
+        that are still queued (claimed: the caller must send each one a new message)."""
+        cutoff = int((time.time() - older_than) * 1000)
+        ids = self.r.zrangebyscore(self._status_index("queued"), 0, cutoff)
+        claimed = []
+        for raw in ids:
+            job_id = raw.decode()
+            if self._resend(keys=[self._job(job_id)], args=[int(older_than * 1000)]):
+                claimed.append(job_id)
+        return claimed
+
+    def reclaim_job(
+        self, job_id: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS, requeue: bool = False
+    ) -> str:
+        """For the sweeper: what to do with a running job whose lease may have expired.
+
+        Returns ``"live"`` (its lease holds), ``"gone"`` (no longer running), ``"failed"``
+        (expired with its attempts used up: now failed), else ``"expired"``, or with
+        ``requeue`` ``"requeued"`` (moved back to queued, for a new message to start it).
+        """
+        message = (
+            f"gave up after {max_attempts} attempts: the worker training it stopped "
+            "reporting each time (it died or was cut off from Redis)"
+        )
+        result = self._reclaim(
+            keys=[self._job(job_id), *self._data(job_id)],
+            args=[
+                "requeue" if requeue else "check",
+                max_attempts,
+                self._status_index() + ":",
+                job_id,
+                json.dumps({"type": "AttemptsExhausted", "message": message}),
+                now_iso(),
+            ],
+        )
+        return result.decode()
+
+    def report_progress(
+        self,
+        job_id: str,
+        progress: dict,
+        history: dict,
+        attempt: int | None = None,
+        lease: float = DEFAULT_LEASE,
+    ) -> bool:
+        """Record progress and history of a running job and extend its lease by ``lease``
+        seconds; False once it no longer runs (or, given ``attempt``, once another attempt
+        took it over)."""
         fields = ["progress", json.dumps(progress), "history", json.dumps(history)]
-        return bool(self._progress(keys=[self._job(job_id)], args=[json.dumps(fields)]))
+        args = [json.dumps(fields), "" if attempt is None else str(attempt), lease]
+        return bool(self._progress(keys=[self._job(job_id)], args=args))
 
     def succeed_job(
-        self, job_id: str, blob: bytes, meta: dict, progress: dict | None = None
+        self,
+        job_id: str,
+        blob: bytes,
+        meta: dict,
+        progress: dict | None = None,
+        attempt: int | None = None,
     ) -> dict | None:
         """Store the model of a running job and mark the job succeeded, in one step.
 
         ``meta`` is the Model's description (n_features, output, classes, layers, metrics,
-        history, ...); ``progress`` the job's final progress. Returns the Model, or None if
-        the job was no longer running (it was cancelled meanwhile), in which case nothing
-        is stored.
+        history, ...); ``progress`` the job's final progress; ``attempt``, when given, the
+        attempt that must still hold the job. Returns the Model, or None if the job was no
+        longer running (cancelled meanwhile, or taken over by another attempt), in which
+        case nothing is stored.
         """
         job = self.get_job(job_id)
         if job is None:
@@ -299,12 +510,16 @@ class Registry:
                 json.dumps(job_fields),
                 self._status_index() + ":",
                 job_id,
+                "" if attempt is None else str(attempt),
             ],
         )
         return None if version is None else self.get_model(model_id)
 
-    def fail_job(self, job_id: str, error_type: str, message: str) -> bool:
-        """Mark a queued or running job failed with its error; False if it had ended."""
+    def fail_job(
+        self, job_id: str, error_type: str, message: str, attempt: int | None = None
+    ) -> bool:
+        """Mark a queued or running job failed with its error; False if it had ended (or,
+        given ``attempt``, if another attempt holds it)."""
         error = json.dumps({"type": error_type, "message": message})
         _, moved = self._move(
             job_id,
@@ -312,6 +527,7 @@ class Registry:
             "failed",
             {"finished_at": now_iso(), "error": error},
             ended=True,
+            attempt=attempt,
         )
         return moved
 

@@ -2,25 +2,32 @@
 
 Run with ``celery -A worker.app:app worker --queues nnjobs``. Configuration comes from
 the environment: ``REDIS_URL``, ``NNJOBS_QUEUE``, ``NNJOBS_KEY_PREFIX``,
-``NNJOBS_WORKER_CONCURRENCY`` (training processes, default 1) and
-``NNJOBS_BLAS_THREADS`` (threads per process; default: cores / concurrency).
+``NNJOBS_WORKER_CONCURRENCY`` (training processes, default 1),
+``NNJOBS_BLAS_THREADS`` (threads per process; default: cores / concurrency) and the
+delivery settings of :func:`registry.queue.delivery_settings` (visibility timeout, time
+limits, lease, sweep interval, attempts; see ``registry/GUARANTEES.md``). The worker
+refuses to start, saying why, when those are inconsistent.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 
 from celery import Celery
-from celery.signals import celeryd_init, worker_process_init
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.signals import celeryd_init, worker_process_init, worker_ready, worker_shutdown
 
 import nn
-from registry.queue import celery_config
+from registry.queue import Delivery, SettingsError, celery_config, delivery_settings
 from registry.store import Registry
 from registry.tasks import TRAIN_TASK
 
-from .tasks import run_job
+from .tasks import Attempt, Retry, run_job
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+log = logging.getLogger("nnjobs.worker")
 
 
 def blas_threads_for(concurrency: int) -> int:
@@ -31,16 +38,75 @@ def blas_threads_for(concurrency: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, concurrency))
 
 
+class Sweeper:
+    """Finds running jobs whose lease ran out (their worker died or lost Redis) and puts
+    them back in the queue with a new message, or fails them once their attempts are used
+    up; so no job stays ``running`` for longer than a lease plus a sweep interval while
+    any worker is up, whatever happened to its message. It also sends a spare message for a
+    job that stayed queued longer than the visibility timeout."""
+
+    def __init__(self, app: Celery, registry, delivery: Delivery, queue: str):
+        self.app, self.registry, self.delivery, self.queue = app, registry, delivery, queue
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="nnjobs-sweeper", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(5)
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.sweep()
+            except Exception as exc:  # Redis away: the next sweep tries again
+                log.warning(
+                    "sweep failed (%s); retrying in %g s", exc, self.delivery.sweep_interval
+                )
+            self.stopping.wait(self.delivery.sweep_interval)
+
+    def sweep(self) -> list[tuple[str, str]]:
+        """One pass; returns (job id, what was done) for each job acted upon."""
+        reg, attempts = self.registry(), self.delivery.max_attempts
+        done = []
+        for job_id in reg.running_job_ids():
+            state = reg.reclaim_job(job_id, attempts)
+            if state == "expired":
+                # the message first: if Redis goes away before the job is marked queued,
+                # the message still finds it running with an expired lease and takes over
+                self.app.send_task(TRAIN_TASK, args=[job_id], queue=self.queue)
+                state = reg.reclaim_job(job_id, attempts, requeue=True)
+            if state in ("requeued", "failed"):
+                log.warning("job %s: its lease ran out; %s", job_id, state)
+                done.append((job_id, state))
+        # a queued job whose message has not started it within the visibility timeout may
+        # have lost it (a Redis crash between storing the job and queueing the message); a
+        # spare message costs nothing, as a job never starts twice
+        for job_id in reg.stale_queued_ids(self.delivery.visibility_timeout):
+            self.app.send_task(TRAIN_TASK, args=[job_id], queue=self.queue)
+            log.warning("job %s: queued for over the visibility timeout; sent again", job_id)
+            done.append((job_id, "resent"))
+        return done
+
+
 def create_worker_app(
     redis_url: str | None = None, queue: str | None = None, key_prefix: str | None = None
 ) -> Celery:
     """A Celery app with the training task, bound to one Redis and one registry prefix."""
     redis_url = redis_url or os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
     key_prefix = key_prefix or os.environ.get("NNJOBS_KEY_PREFIX", "nnjobs")
+    delivery = delivery_settings()
     app = Celery("nnjobs-worker", set_as_current=False)
     app.conf.update(celery_config(redis_url, queue))
     app.conf.worker_concurrency = int(os.environ.get("NNJOBS_WORKER_CONCURRENCY", 1))
+    # the soft limit raises in the task, which fails the job with a message; the hard one
+    # kills a process that did not stop, and the sweeper then deals with the job
+    app.conf.task_soft_time_limit = delivery.soft_time_limit
+    app.conf.task_time_limit = delivery.hard_time_limit
     registries: dict[int, Registry] = {}
+    policy = Attempt(delivery.lease, delivery.max_attempts, delivery.soft_time_limit)
 
     def registry() -> Registry:
         # one client per process: a forked child must not share its parent's sockets
@@ -49,17 +115,40 @@ def create_worker_app(
             registries[pid] = Registry.from_url(redis_url, key_prefix)
         return registries[pid]
 
+    def on_failure(task, exc, task_id, args, kwargs, einfo):
+        # Celery calls this in the worker's main process when the hard limit killed the
+        # training process; the job would otherwise wait for its lease to run out and be
+        # tried again, only to be killed again
+        if isinstance(exc, TimeLimitExceeded) and args:
+            message = (
+                f"training ran over its hard time limit of {delivery.hard_time_limit:g} s "
+                "and its process was killed"
+            )
+            registry().fail_job(args[0], "Timeout", message)
+
     # shared=False: the task belongs to this app only (it closes over this app's registry)
-    @app.task(name=TRAIN_TASK, bind=True, ignore_result=True, shared=False)
+    @app.task(name=TRAIN_TASK, bind=True, ignore_result=True, shared=False, on_failure=on_failure)
     def train(self, job_id: str) -> str:
         """Train one job, by id."""
-        return run_job(registry(), job_id, worker=self.request.hostname or "")
+        worker = self.request.hostname or ""
+        result = run_job(registry(), job_id, worker, policy, (SoftTimeLimitExceeded,))
+        if isinstance(result, Retry):
+            # a new message, then this one is acknowledged: the job is never dropped
+            raise self.retry(countdown=result.countdown + 0.5, max_retries=None)
+        return result
 
     app.nnjobs_registry = registry
+    app.nnjobs_delivery = delivery
+    app.nnjobs_sweeper = Sweeper(app, registry, delivery, app.conf.task_default_queue)
     return app
 
 
-app = create_worker_app()
+try:
+    app = create_worker_app()
+except SettingsError as exc:
+    # `celery -A worker.app:app` would bury this under a traceback
+    raise SystemExit(f"nnjobs worker: refusing to start: {exc}") from None
+
 _concurrency = {"n": app.conf.worker_concurrency}
 
 
@@ -73,3 +162,16 @@ def _remember_concurrency(sender=None, conf=None, options=None, **kwargs):
 @worker_process_init.connect
 def _pin_blas_threads(**kwargs):
     nn.set_blas_threads(blas_threads_for(_concurrency["n"]))
+
+
+@worker_ready.connect
+def _start_sweeper(sender=None, **kwargs):
+    # only the worker started from this module; the test workers run their own apps
+    if sender is not None and getattr(sender, "app", None) is app:
+        app.nnjobs_sweeper.start()
+
+
+@worker_shutdown.connect
+def _stop_sweeper(sender=None, **kwargs):
+    if app.nnjobs_sweeper.thread.is_alive():
+        app.nnjobs_sweeper.stop()
