@@ -166,7 +166,10 @@ def test_dockerfile():
     assert "/healthz" in health and json.loads(health[health.index("CMD") + 3 :])[0] == "python"
 
     ignored = (ROOT / ".dockerignore").read_text().split()
-    assert {".git", ".venv", "tests", ".run"} <= set(ignored)
+    assert {".git", ".venv", "tests", ".run", ".env"} <= set(ignored)
+    # no secret is baked into the image: they arrive from the environment at run time
+    settings = " ".join(arg for op, arg in instructions if op in ("ENV", "ARG", "LABEL"))
+    assert not re.search(r"PASSWORD|SECRET|TOKEN|API_KEYS|REDIS_URL", settings, re.I), settings
 
 
 def test_gunicorn_settings():
