@@ -11,7 +11,7 @@ import nn
 from registry import TRAIN_TASK
 
 from . import data as arrays
-from .context import services
+from .context import page, services
 from .errors import abort, refuse
 from .parsing import Blueprint
 from .schemas import JobPageSchema, JobQuerySchema, JobRequestSchema, JobSchema
@@ -110,11 +110,7 @@ class Jobs(MethodView):
     @blp.response(200, JobPageSchema)
     def get(self, query):
         """List jobs, newest first, without their history."""
-        page, size = query["page"], query["page_size"]
-        items, total = services().registry.list_jobs(
-            status=query.get("status"), offset=(page - 1) * size, limit=size
-        )
-        return {"items": items, "total": total, "page": page, "page_size": size}
+        return page(services().registry.list_jobs, query, status=query.get("status"))
 
 
 @blp.route("/<ref:job_id>")

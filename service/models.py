@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from .context import services
+from .context import page, services
 from .parsing import Blueprint
 from .predict import missing_model, predict
 from .schemas import InputsSchema, ModelPageSchema, ModelQuerySchema, ModelSchema, PredictionSchema
@@ -23,11 +23,7 @@ class Models(MethodView):
     @blp.response(200, ModelPageSchema)
     def get(self, query):
         """List models newest first (a name's versions, with ?name=), without history."""
-        page, size = query["page"], query["page_size"]
-        items, total = services().registry.list_models(
-            name=query.get("name"), offset=(page - 1) * size, limit=size
-        )
-        return {"items": items, "total": total, "page": page, "page_size": size}
+        return page(services().registry.list_models, query, name=query.get("name"))
 
 
 @blp.route("/<ref:ref>")
