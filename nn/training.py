@@ -74,7 +74,8 @@ class _Scorer:
             d = z - y
             return np.stack([np.abs(d).sum(axis=0), (d * d).sum(axis=0)]).astype(np.float64)
         if self.kind == "multiclass":
-            correct = np.take_along_axis(y, z.argmax(axis=1)[:, None], axis=1).sum()
+            # y is one-hot, so its argmax is the label (take_along_axis costs 4x as much)
+            correct = np.count_nonzero(z.argmax(axis=1) == y.argmax(axis=1))
         elif self.kind == "binary":
             correct = np.count_nonzero((z[:, 0] >= self.logit_threshold) == (y[:, 0] > 0.5))
         else:
