@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
 
 .PHONY: install test lint format run bench clean
 
@@ -11,7 +12,7 @@ $(STAMP): pyproject.toml
 		{ echo "nnjobs needs Python 3.11 or newer (try: make PYTHON=python3.12 ...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[local,test,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[local,test]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -27,8 +28,14 @@ format: install
 test: lint
 	$(BIN)/python -m pytest
 
-bench: install
-	$(BIN)/python bench/train_speed.py
+# PyTorch is a benchmark-only extra, installed on the first `make bench`
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/train_speed.py --repeat 3
+	$(BIN)/python bench/train_torch.py
 
 # Redis (started here when none answers at REDIS_URL), a worker and the API on PORT;
 # Ctrl-C stops them all. See scripts/run.py.

@@ -50,6 +50,10 @@ def as_features(X, field: str = "X", n_features: int | None = None) -> Array:
     return arr
 
 
+#: rows scaled at a time: float64 temporaries stay a few MiB whatever the data's size
+CHUNK = 16384
+
+
 @dataclass
 class Scaler:
     """Per-column affine map ``(x - mean) / scale``; shapes (n_columns,)."""
@@ -58,26 +62,42 @@ class Scaler:
     scale: Array
 
     @classmethod
-    def fit(cls, x: Array, enabled: bool = True) -> Scaler:
+    def fit(cls, x: Array, enabled: bool = True, rows: Array | None = None) -> Scaler:
+        """Fit on ``x`` (n, d), or on its ``rows`` only, without copying them whole."""
+        n = len(x) if rows is None else len(rows)
         if not enabled:
             return cls(np.zeros(x.shape[1]), np.ones(x.shape[1]))
-        mean = x.mean(axis=0)
-        std = x.std(axis=0)
+        mean = sum(_chunk(x, rows, s).sum(axis=0) for s in range(0, n, CHUNK)) / n
+        # two passes: the variance around the mean, not E[x^2] - E[x]^2, which cancels
+        # catastrophically for columns far from zero
+        var = sum(((_chunk(x, rows, s) - mean) ** 2).sum(axis=0) for s in range(0, n, CHUNK)) / n
+        std = np.sqrt(var)
         # a constant column's std is 0, or rounding noise relative to its mean
         constant = std <= 1e-12 * np.maximum(np.abs(mean), 1e-300)
         return cls(mean, np.where(constant, 1.0, std))
 
-    def transform(self, x: Array, dtype=np.float32, field: str = "X") -> Array:
-        out = (x - self.mean) / self.scale
-        if np.abs(out).max(initial=0.0) > _F32_MAX / 16:
-            raise SpecError(
-                field,
-                "values too large for float32 arithmetic; use training.standardize = true",
-            )
-        return out.astype(dtype)
+    def transform(
+        self, x: Array, dtype=np.float32, field: str = "X", rows: Array | None = None
+    ) -> Array:
+        """Scaled ``x`` (or its ``rows``) as ``dtype``, built chunk by chunk."""
+        n = len(x) if rows is None else len(rows)
+        out = np.empty((n, x.shape[1]), dtype)
+        for s in range(0, n, CHUNK):
+            part = (_chunk(x, rows, s) - self.mean) / self.scale
+            if np.abs(part).max(initial=0.0) > _F32_MAX / 16:
+                raise SpecError(
+                    field,
+                    "values too large for float32 arithmetic; use training.standardize = true",
+                )
+            out[s : s + CHUNK] = part
+        return out
 
     def inverse(self, x: Array) -> Array:
         return x.astype(np.float64) * self.scale + self.mean
+
+
+def _chunk(x: Array, rows: Array | None, start: int) -> Array:
+    return x[start : start + CHUNK] if rows is None else x[rows[start : start + CHUNK]]
 
 
 @dataclass

@@ -227,7 +227,7 @@ def prepare(spec: Mapping | None, X, y, limits: Limits = DEFAULT_LIMITS) -> Prep
             "or units",
         )
 
-    x_scaler = Scaler.fit(x_all[train_idx], tr["standardize"])
+    x_scaler = Scaler.fit(x_all, tr["standardize"], rows=train_idx)
     y_scaler = Scaler.fit(targets.encoded[train_idx]) if targets.kind == "regression" else None
     return Prepared(
         resolved,
@@ -235,9 +235,9 @@ def prepare(spec: Mapping | None, X, y, limits: Limits = DEFAULT_LIMITS) -> Prep
         x_all.shape[1],
         x_scaler,
         y_scaler,
-        x_scaler.transform(x_all[train_idx]),
+        x_scaler.transform(x_all, rows=train_idx),
         _encode(targets, train_idx, y_scaler),
-        x_scaler.transform(x_all[val_idx]),
+        x_scaler.transform(x_all, rows=val_idx),
         _encode(targets, val_idx, y_scaler),
         init_rng,
         shuffle_rng,
