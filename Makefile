@@ -36,6 +36,7 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/train_speed.py --repeat 3
 	$(BIN)/python bench/train_torch.py
+	$(BIN)/python bench/serve.py
 
 # Redis (started here when none answers at REDIS_URL), a worker and the API on PORT;
 # Ctrl-C stops them all. See scripts/run.py.

@@ -551,9 +551,13 @@ class Registry:
             name, version = ref.rsplit("@", 1)
             ids = self.r.zrangebyscore(self._name(name), int(version), int(version))
             return ids[0].decode() if ids else None
-        if self.r.exists(self._model(ref)):
+        # an id or a name: both questions in one round trip, as every prediction asks them
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.exists(self._model(ref))
+            pipe.zrevrange(self._name(ref), 0, 0)
+            exists, latest = pipe.execute()
+        if exists:
             return ref
-        latest = self.r.zrevrange(self._name(ref), 0, 0)
         return latest[0].decode() if latest else None
 
     def _decode_model(

@@ -15,6 +15,7 @@ from . import auth, docs, errors, health, jobs, models, predict, schemas
 from . import config as settings_module
 from .cache import ModelCache
 from .context import Services
+from .jsonprovider import ORJSONProvider
 
 API_VERSION = "1"
 
@@ -43,6 +44,7 @@ def create_app(config: dict | None = None) -> Flask:
     # the keys live in auth's closure only, so that nothing dumping the config shows them
     api_keys = auth.parse_keys(settings.pop("API_KEYS"))
     app = Flask(__name__)
+    app.json = ORJSONProvider(app)
     app.config.update(settings)
     app.config.update(
         MAX_CONTENT_LENGTH=int(settings["NNJOBS_MAX_BODY_MB"] * 1024 * 1024),
@@ -58,7 +60,7 @@ def create_app(config: dict | None = None) -> Flask:
             }
         },
     )
-    app.json.sort_keys = False  # keep {"code", "status", "message", "errors"} in order
+    # the provider does not sort keys, so {"code", "status", "message", "errors"} keep that order
     app.url_map.converters["ref"] = RefConverter
 
     plugins = [auth.SecurityPlugin()] if api_keys else []

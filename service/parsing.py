@@ -8,6 +8,13 @@ parameters are refused like unknown body fields instead of being ignored.
 
 Numbers too large for a float (``1e400``) parse as infinity; the schemas and ``nn`` refuse
 non-finite values and name the field (422), which costs nothing per value here.
+
+Bodies are parsed with orjson, about ten times faster than ``json`` on a large ``inputs``
+array. orjson refuses more than ``json`` does here (``1e400``, lone surrogates in strings),
+so a body it refuses is parsed again with ``json``: every answer to a body that is not
+well-formed, and every body ``json`` accepts, stays what it was, but for one thing:
+integers beyond 64 bits become the nearest float instead of staying exact. No field takes
+such integers (counts are capped far lower, and data are converted to floats anyway).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import json
 from typing import ClassVar
 
 import flask_smorest
+import orjson
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from .errors import abort
@@ -29,6 +37,10 @@ def loads(body: bytes):
     """Parse a JSON request body, or answer 400 saying what is wrong with it."""
     if not body.strip():
         abort(400, "the body is empty; send a JSON object")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass  # the standard library's parse below decides, and says where the body breaks
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as e:

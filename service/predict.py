@@ -36,8 +36,8 @@ def missing_model(ref: str):
 def load_model(ref: str) -> tuple[str, nn.Model]:
     """The id and the loaded model ``ref`` names, from the cache when it is there."""
     svc = services()
-    # resolving reads Redis on every call, so a model deleted by another API process is
-    # never served from this process's cache
+    # resolving reads Redis on every call (one round trip), so a model deleted by another
+    # API process is never served from this process's cache
     model_id = svc.registry.resolve_model(ref)
     if model_id is None:
         svc.cache.discard(ref)

