@@ -112,3 +112,15 @@ def reg(redis_url, key_prefix):
     keys = list(registry.r.scan_iter(f"{key_prefix}:*"))
     if keys:
         registry.r.delete(*keys)
+
+
+@pytest.fixture
+def client(app):
+    """A test client of the module's ``app`` fixture."""
+    return app.test_client()
+
+
+@pytest.fixture
+def registry(app):
+    """The registry of the module's ``app`` fixture."""
+    return app.extensions["nnjobs"].registry

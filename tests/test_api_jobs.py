@@ -35,16 +35,6 @@ def app(redis_url, key_prefix):
 
 
 @pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
-def registry(app):
-    return app.extensions["nnjobs"].registry
-
-
-@pytest.fixture
 def r(redis_url, key_prefix):
     client = redis.Redis.from_url(redis_url)
     yield client

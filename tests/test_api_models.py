@@ -29,16 +29,6 @@ def app(redis_url, key_prefix):
     r.close()
 
 
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
-def registry(app):
-    return app.extensions["nnjobs"].registry
-
-
 def train(client, registry, name="xor", X=XOR_X, y=(0, 0, 1, 1) * 5, **spec) -> dict:
     job = {"name": name, "data": {"X": X, "y": list(y)}, "layers": [{"units": 4}]}
     job.update({"training": FAST, **spec})
