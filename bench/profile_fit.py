@@ -21,7 +21,7 @@ import time
 from collections import defaultdict
 
 import numpy as np
-from train_speed import CONFIGS, Config, nn_spec, standardize
+from train_speed import CONFIGS, Config, config_names, nn_spec, standardize
 
 import nn
 from nn.model import build_network
@@ -140,13 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None and threadpool_limits is not None:
         threadpool_limits(limits=args.threads)
 
-    names = [c.strip() for c in args.configs.split(",") if c.strip()]
-    unknown = [c for c in names if c not in CONFIGS]
-    if not names or unknown:
-        parser.error(
-            f"unknown config(s) {', '.join(unknown) or '(none given)'}; "
-            f"choose from {', '.join(CONFIGS)}"
-        )
+    names = config_names(parser, args.configs)
     labels = dict(PIECES)
     for name in names:
         cfg = CONFIGS[name]

@@ -327,6 +327,18 @@ def environment(threads: int | None) -> str:
     )
 
 
+def config_names(parser: argparse.ArgumentParser, text: str) -> list[str]:
+    """The configs a comma-separated ``--configs`` names; a usage error for unknown ones."""
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [c for c in names if c not in CONFIGS]
+    if not names or unknown:
+        parser.error(
+            f"unknown config(s) {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(CONFIGS)}"
+        )
+    return names
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Training throughput of nn.fit against scikit-learn's MLPClassifier."
@@ -358,13 +370,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="training seed for both libraries; the data do not change (default: 0)",
     )
     args = parser.parse_args(argv)
-    names = [c.strip() for c in args.configs.split(",") if c.strip()]
-    unknown = [c for c in names if c not in CONFIGS]
-    if not names or unknown:
-        parser.error(
-            f"unknown config(s) {', '.join(unknown) or '(none given)'}; "
-            f"choose from {', '.join(CONFIGS)}"
-        )
+    names = config_names(parser, args.configs)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     if args.threads is not None and args.threads < 1:

@@ -73,8 +73,7 @@ def fit_torch(cfg: ts.Config, X: np.ndarray, y: np.ndarray, seed: int, threads: 
             loss.backward()
             optimizer.step()
     seconds = time.perf_counter() - start
-    with torch.no_grad():
-        return model, binary, classes, seconds
+    return model, binary, classes, seconds
 
 
 def torch_accuracy(model, binary, classes, X_test, y_test) -> float:
@@ -194,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--quick", action="store_true", help="c only, one repeat")
     args = parser.parse_args(argv)
-    names = ["c"] if args.quick else [c.strip() for c in args.configs.split(",") if c.strip()]
+    names = ["c"] if args.quick else ts.config_names(parser, args.configs)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     try:
         import torch  # noqa: F401
 

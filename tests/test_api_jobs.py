@@ -9,12 +9,12 @@ import time
 import numpy as np
 import pytest
 import redis
+from api_helpers import make_app, make_client
 from celery import Celery
 from conftest import free_port
 
 import nn
 from registry.queue import celery_config
-from service import create_app
 
 XOR = {
     "data": {"X": [[0, 0], [1, 1], [0, 1], [1, 0]] * 5, "y": [0, 0, 1, 1] * 5},
@@ -24,14 +24,7 @@ XOR = {
 
 @pytest.fixture
 def app(redis_url, key_prefix):
-    return create_app(
-        {
-            "REDIS_URL": redis_url,
-            "NNJOBS_KEY_PREFIX": key_prefix,
-            "NNJOBS_QUEUE": key_prefix,
-            "TESTING": True,
-        }
-    )
+    return make_app(redis_url, key_prefix)
 
 
 @pytest.fixture
@@ -135,15 +128,7 @@ def test_every_kind_of_target_is_accepted(client, registry, y, output, classes):
 
 
 def test_limits_are_configurable(redis_url, key_prefix):
-    client = create_app(
-        {
-            "REDIS_URL": redis_url,
-            "NNJOBS_KEY_PREFIX": key_prefix,
-            "NNJOBS_QUEUE": key_prefix,
-            "NNJOBS_MAX_EPOCHS": 10,
-            "NNJOBS_MAX_BATCH_SIZE": 4,
-        }
-    ).test_client()
+    client = make_client(redis_url, key_prefix, NNJOBS_MAX_EPOCHS=10, NNJOBS_MAX_BATCH_SIZE=4)
     resp = client.post("/jobs", json={**XOR, "training": {"epochs": 11}})
     assert resp.status_code == 422
     assert "10" in resp.get_json()["errors"]["json"]["training"]["epochs"][0]

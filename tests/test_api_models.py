@@ -11,7 +11,7 @@ import math
 
 import pytest
 import redis
-from api_helpers import make_app, run_job
+from api_helpers import drop_keys, make_app, run_job
 
 from service.cache import ModelCache
 
@@ -23,9 +23,7 @@ FAST = {"epochs": 5, "validation_split": 0}
 def app(redis_url, key_prefix):
     yield make_app(redis_url, key_prefix)
     r = redis.Redis.from_url(redis_url)
-    keys = [*r.scan_iter(f"{key_prefix}*"), *r.scan_iter(f"_kombu.*{key_prefix}")]
-    if keys:
-        r.delete(*keys)
+    drop_keys(r, key_prefix)
     r.close()
 
 

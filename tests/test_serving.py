@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 import redis
-from api_helpers import error, make_app, post_raw, run_job
+from api_helpers import drop_keys, error, make_app, post_raw, run_job
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from redis.connection import AbstractConnection
@@ -25,9 +25,7 @@ XOR_X = [[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]] * 5
 def app(redis_url, key_prefix):
     yield make_app(redis_url, key_prefix)
     r = redis.Redis.from_url(redis_url)
-    keys = [*r.scan_iter(f"{key_prefix}*"), *r.scan_iter(f"_kombu.*{key_prefix}")]
-    if keys:
-        r.delete(*keys)
+    drop_keys(r, key_prefix)
     r.close()
 
 
