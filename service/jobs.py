@@ -11,6 +11,7 @@ import nn
 from registry import TRAIN_TASK
 
 from . import data as arrays
+from . import datasets
 from .context import page, services
 from .errors import abort, refuse
 from .parsing import Blueprint
@@ -33,8 +34,14 @@ EXAMPLE = {
 
 
 def _training_data(data: dict) -> tuple:
-    """``(X, y, synthetic params or None)`` from the request's ``data``."""
+    """``(X, y, what the job's spec and data record of where they came from, or None)``
+    from the request's ``data``."""
     max_values = services().settings["NNJOBS_MAX_VALUES"]
+    if "dataset" in data:
+        try:
+            return datasets.job_arrays(data, max_values)
+        except nn.SpecError as e:
+            refuse(e)
     if "synthetic" in data:
         params = {k: p.default for k, p in nn.datasets.PARAMS.items()}
         params.update(data["synthetic"])
@@ -50,7 +57,7 @@ def _training_data(data: dict) -> tuple:
                 ),
                 ("data", "synthetic"),
             )
-        return X, y, params
+        return X, y, {"synthetic": params}
     try:
         X = arrays.matrix(data["X"], "X", max_values)
         y = arrays.labels(data["y"], "y", max_values)
@@ -62,15 +69,21 @@ def _training_data(data: dict) -> tuple:
 def submit(body: dict) -> dict:
     """Validate a job as the worker will run it, store it, then queue its id."""
     svc = services()
-    X, y, synthetic = _training_data(body["data"])
+    X, y, source = _training_data(body["data"])
     spec = {key: body[key] for key in SPEC_KEYS if key in body}
     try:
         resolved, summary = nn.validate(spec, X, y, svc.limits)
     except nn.SpecError as e:
-        # nn names the arrays X and y; in the request they sit under data
+        # nn names the arrays X and y; in the request they sit under data, or are the
+        # dataset's features and target
+        arrays_named = {("X",): "features", ("y",): "target"} if "dataset" in body["data"] else {}
+        if e.path[:1] in arrays_named:
+            e = type(e)(f"data.{arrays_named[e.path[:1]]}", e.reason)
         refuse(e, ("data",) if e.path[:1] in (("X",), ("y",)) else ())
-    if synthetic is not None:
-        resolved["data"] = {"synthetic": synthetic}
+    if source is not None:
+        resolved["data"] = source
+        if "dataset" in source:
+            summary.update(source)
 
     job = svc.registry.create_job(name=body.get("name"), spec=resolved, data=summary, X=X, y=y)
     try:

@@ -18,6 +18,8 @@ PATHS = {
     "/models/{ref}": {"get", "delete"},
     "/models/{ref}/predict": {"post"},
     "/predict": {"post"},
+    "/datasets": {"get", "post"},
+    "/datasets/{dataset_id}": {"get", "delete"},
     "/healthz": {"get"},
     "/readyz": {"get"},
 }
@@ -130,7 +132,14 @@ def test_the_job_request_is_documented_as_the_contract_has_it(spec):
     job = schema(spec, "JobRequest")
     assert job["required"] == ["data"]
     assert set(job["properties"]) == {"name", "data", "layers", "activation", "output", "training"}
-    assert set(schema(spec, "Data")["properties"]) == {"X", "y", "synthetic"}
+    assert set(schema(spec, "Data")["properties"]) == {
+        "X",
+        "y",
+        "synthetic",
+        "dataset",
+        "target",
+        "features",
+    }
     assert schema(spec, "Layer")["required"] == ["units"]
     post = spec["paths"]["/jobs"]["post"]["responses"]["202"]
     assert "Location" in post["headers"]
