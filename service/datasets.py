@@ -75,9 +75,10 @@ def _default_name(filename: str | None) -> str:
     return stem or "dataset"
 
 
-def _upload(max_bytes: int) -> tuple[bytes, str | None, str | None]:
+def _upload(max_mb: float) -> tuple[bytes, str | None, str | None]:
     """The CSV bytes of the request, the ``name`` form field and the file's name."""
-    too_large = f"the file is over the limit of {max_bytes / 2**20:g} MiB (NNJOBS_MAX_DATASET_MB)"
+    max_bytes = int(max_mb * 2**20)
+    too_large = f"the file is over the limit of {max_mb:g} MiB (NNJOBS_MAX_DATASET_MB)"
     if request.content_length is not None and request.content_length > max_bytes + 64 * 1024:
         abort(413, too_large)
     if request.mimetype in CSV_TYPES:
@@ -135,8 +136,7 @@ class Datasets(MethodView):
         """Upload a CSV file with a header row; its columns are typed and stored."""
         svc = services()
         settings = svc.settings
-        max_bytes = int(settings["NNJOBS_MAX_DATASET_MB"] * 2**20)
-        data, form_name, filename = _upload(max_bytes)
+        data, form_name, filename = _upload(settings["NNJOBS_MAX_DATASET_MB"])
         try:
             table = tables.read(data, settings["NNJOBS_MAX_DATASET_ROWS"])
         except tables.TableError as e:
@@ -211,6 +211,12 @@ def _numbers(col: tables.Column) -> np.ndarray:
 
 def _target(cols: list[tables.Column], several: bool) -> np.ndarray:
     for col in cols:
+        if several and col.kind == "text":
+            _refuse(
+                "target",
+                f"column {col.name!r} is text; several targets must be numbers (0/1 for "
+                "multi-label, or values for regression) or booleans",
+            )
         _no_missing("target", col)
     if not several:
         [col] = cols
@@ -225,13 +231,6 @@ def _target(cols: list[tables.Column], several: bool) -> np.ndarray:
         if integral and np.abs(values).max() < 2**53:
             return values.astype(np.int64)
         return values
-    for col in cols:
-        if col.kind == "text":
-            _refuse(
-                "target",
-                f"column {col.name!r} is text; several targets must be numbers (0/1 for "
-                "multi-label, or values for regression) or booleans",
-            )
     return np.column_stack([_numbers(c) for c in cols])
 
 
