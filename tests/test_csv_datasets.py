@@ -94,14 +94,6 @@ def test_a_ragged_row_is_named_by_data_row_and_line():
 
 
 @pytest.fixture
-def app(redis_url, key_prefix):
-    yield make_app(redis_url, key_prefix)
-    r = redis.Redis.from_url(redis_url)
-    drop_keys(r, key_prefix)
-    r.close()
-
-
-@pytest.fixture
 def store(redis_url, key_prefix):
     r = redis.Redis.from_url(redis_url)
     yield lambda: stored(r, key_prefix)
