@@ -14,7 +14,7 @@ Keys (``P`` is the prefix, ``nnjobs`` by default):
 - ``P:dataset:<id>``: hash with the dataset's metadata (JSON, ``meta``) and one field per
   column, ``col:<index>``: ``.npy`` float64 bytes for a numeric column, a JSON list for
   the others (``service.tables`` writes and reads them); ``P:datasets``: sorted set of
-  dataset ids by creation time.
+  dataset ids by creation time; ``P:dataset-name:<name>``: the same for one name.
 
 Every status change is one Lua script, so a record is never half-written and two
 processes cannot both move a job out of the same status.
@@ -626,9 +626,13 @@ class Registry:
     def _dataset(self, dataset_id: str) -> str:
         return f"{self.prefix}:dataset:{dataset_id}"
 
+    def _dataset_name(self, name: str) -> str:
+        return f"{self.prefix}:dataset-name:{name}"
+
     def create_dataset(self, meta: dict, columns: list[bytes]) -> dict:
-        """Store a dataset: ``meta`` describes it (its ``columns`` in file order), and
-        ``columns`` holds each column's bytes in the same order. Returns the Dataset."""
+        """Store a dataset: ``meta`` describes it (its ``name``, its ``columns`` in file
+        order), and ``columns`` holds each column's bytes in the same order. Returns the
+        Dataset."""
         dataset_id = uuid.uuid4().hex
         created_ms = int(time.time() * 1000)
         meta = {"id": dataset_id, **meta, "created_at": now_iso()}
@@ -636,11 +640,24 @@ class Registry:
         with self.r.pipeline(transaction=True) as pipe:
             pipe.hset(self._dataset(dataset_id), mapping={"meta": json.dumps(meta), **fields})
             pipe.zadd(f"{self.prefix}:datasets", {dataset_id: created_ms})
+            pipe.zadd(self._dataset_name(meta["name"]), {dataset_id: created_ms})
             pipe.execute()
         return meta
 
-    def get_dataset(self, dataset_id: str) -> dict | None:
-        meta = self.r.hget(self._dataset(dataset_id), "meta")
+    def resolve_dataset(self, ref: str) -> str | None:
+        """The id of the dataset ``ref`` names: its id, or a name (the newest of that name)."""
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.exists(self._dataset(ref))
+            pipe.zrevrange(self._dataset_name(ref), 0, 0)
+            exists, latest = pipe.execute()
+        if exists:
+            return ref
+        return latest[0].decode() if latest else None
+
+    def get_dataset(self, ref: str) -> dict | None:
+        """The Dataset ``ref`` (an id or a name) names, or None."""
+        dataset_id = self.resolve_dataset(ref)
+        meta = None if dataset_id is None else self.r.hget(self._dataset(dataset_id), "meta")
         return None if meta is None else json.loads(meta)
 
     def dataset_columns(self, dataset_id: str, indexes: list[int]) -> list[bytes] | None:
@@ -659,11 +676,15 @@ class Registry:
             metas = pipe.execute()
         return [json.loads(m) for m in metas if m is not None], total
 
-    def delete_dataset(self, dataset_id: str) -> bool:
-        """Delete a dataset; False if there is none. Jobs already submitted keep their
-        own copy of the data, and models their feature names."""
+    def delete_dataset(self, dataset_id: str) -> dict | None:
+        """Delete a dataset by id; returns it, or None if there was none. Jobs already
+        submitted keep their own copy of the data, and models their feature names."""
+        meta = self.get_dataset(dataset_id)
+        if meta is None or meta["id"] != dataset_id:
+            return None
         with self.r.pipeline(transaction=True) as pipe:
             pipe.delete(self._dataset(dataset_id))
             pipe.zrem(f"{self.prefix}:datasets", dataset_id)
+            pipe.zrem(self._dataset_name(meta["name"]), dataset_id)
             removed = pipe.execute()[0]
-        return bool(removed)
+        return meta if removed else None

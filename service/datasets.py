@@ -164,7 +164,7 @@ class Dataset(MethodView):
     @blp.response(200, DatasetSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, dataset_id):
-        """A dataset and its columns: kind, missing values, range or distinct values."""
+        """A dataset (by id, or by name: the newest of that name) and its columns."""
         dataset = services().registry.get_dataset(dataset_id)
         if dataset is None:
             _not_found(dataset_id)
@@ -173,8 +173,11 @@ class Dataset(MethodView):
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     def delete(self, dataset_id):
-        """Delete a dataset; jobs already submitted and models trained on it stay."""
-        if not services().registry.delete_dataset(dataset_id):
+        """Delete a dataset (by id or name); jobs submitted and models trained on it stay."""
+        registry = services().registry
+        resolved = registry.resolve_dataset(dataset_id)
+        # deleting by id, not by name: the name could name a newer upload meanwhile
+        if resolved is None or registry.delete_dataset(resolved) is None:
             _not_found(dataset_id)
 
 
@@ -245,10 +248,10 @@ def job_arrays(data: dict, max_values: int) -> tuple[np.ndarray, np.ndarray, dic
     nn.LimitError
         More than ``max_values`` values in X.
     """
-    dataset_id = data["dataset"]
-    meta = services().registry.get_dataset(dataset_id)
+    meta = services().registry.get_dataset(data["dataset"])
     if meta is None:
-        _refuse("dataset", f"no dataset {dataset_id!r}")
+        _refuse("dataset", f"no dataset {data['dataset']!r}")
+    dataset_id = meta["id"]
     names = [c["name"] for c in meta["columns"]]
     several = isinstance(data["target"], list)
     target = data["target"] if several else [data["target"]]

@@ -280,8 +280,11 @@ class DataSchema(ma.Schema):
     )
     synthetic = fields.Nested(SyntheticSchema)
     dataset = fields.String(
-        validate=validate.Regexp(f"^{NAME_PATTERN}$", error="Not a dataset id."),
-        metadata={"description": "The id of a dataset (POST /datasets)"},
+        validate=validate.Regexp(f"^{NAME_PATTERN}$", error="Not a dataset id or name."),
+        metadata={
+            "description": "A dataset (POST /datasets): its id, or its name (the newest "
+            "dataset of that name); the job records the id"
+        },
     )
     target = Target(
         metadata={

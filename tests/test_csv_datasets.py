@@ -115,6 +115,7 @@ def test_upload_as_the_body_and_as_a_multipart_file(client):
     assert [c["kind"] for c in dataset["columns"]] == ["numeric"] * 4 + ["text"]
     assert dataset["columns"][4]["values"] == ["setosa", "versicolor", "virginica"]
     assert client.get(r.headers["Location"]).json == dataset
+    assert client.get("/datasets/iris").json == dataset  # by name: the newest of that name
 
     r = client.post(
         "/datasets",
@@ -137,8 +138,10 @@ def test_upload_as_the_body_and_as_a_multipart_file(client):
 
     assert client.delete(f"/datasets/{dataset['id']}").status_code == 204
     error(client.get(f"/datasets/{dataset['id']}"), 404)
+    error(client.get("/datasets/iris"), 404)
     error(client.delete(f"/datasets/{dataset['id']}"), 404)
-    assert client.get("/datasets").json["total"] == 3
+    assert client.delete("/datasets/named").status_code == 204
+    assert client.get("/datasets").json["total"] == 2
 
 
 UPLOAD_REFUSALS = [
@@ -440,7 +443,7 @@ def test_iris_from_upload_to_csv_predictions(redis_url, key_prefix, app):
     dataset = upload(client, IRIS, name="iris").json
     job = {
         "name": "iris",
-        "data": {"dataset": dataset["id"], "target": "species"},
+        "data": {"dataset": "iris", "target": "species"},
         "layers": [{"units": 16, "activation": "tanh"}],
         "training": {"epochs": 150, "learning_rate": 0.02, "batch_size": 16},
     }
@@ -451,6 +454,7 @@ def test_iris_from_upload_to_csv_predictions(redis_url, key_prefix, app):
     assert done["status"] == "succeeded", done["error"]
     features = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
     assert done["data"]["features"] == features and done["data"]["target"] == "species"
+    assert done["data"]["dataset"] == dataset["id"]
     model = client.get("/models/iris").json
     assert model["features"] == features and model["target"] == "species"
     assert model["classes"] == ["setosa", "versicolor", "virginica"]
