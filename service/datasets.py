@@ -278,10 +278,9 @@ def job_arrays(data: dict, max_values: int) -> tuple[np.ndarray, np.ndarray, dic
     kinds = {c["name"]: c["kind"] for c in meta["columns"]}
     text = [n for n in features if kinds[n] == "text"]
     if text:
+        hint = "" if "features" in data else " (name the columns to learn from in data.features)"
         _refuse(
-            "features",
-            f"column {text[0]!r} is text; features must be numbers or booleans (name the "
-            "columns to learn from in data.features)",
+            "features", f"column {text[0]!r} is text; features must be numbers or booleans{hint}"
         )
     n_values = meta["n_rows"] * len(features)
     if n_values > max_values:
