@@ -55,8 +55,9 @@ class Model(MethodView):
 class ModelPredict(MethodView):
     @csv_body
     @blp.arguments(InputsSchema, example={"inputs": [[0.1, 2.0], [0.3, -1.2]]})
-    @blp.doc(requestBody=CSV_INPUT, responses=CSV_OUTPUT)
+    @blp.doc(requestBody=CSV_INPUT)
     @blp.response(200, PredictionSchema)
+    @blp.alt_response(200, **CSV_OUTPUT)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")

@@ -93,20 +93,16 @@ CSV_INPUT = {
         }
     }
 }
+#: the CSV answer, documented beside the JSON one (an alt_response of the same status)
 CSV_OUTPUT = {
-    "200": {
-        "content": {
-            "text/csv": {
-                "schema": {
-                    "type": "string",
-                    "description": "With Accept: text/csv: the input's other columns, "
-                    "then p_<class> per class (per label for multi-label; none for "
-                    "regression), then prediction (prediction_<target> per label or "
-                    "target when there are several)",
-                }
-            }
-        }
-    }
+    "schema": {
+        "type": "string",
+        "description": "With Accept: text/csv: the input's other columns, then p_<class> "
+        "per class (per label for multi-label; none for regression), then prediction "
+        "(prediction_<target> per label or target when there are several)",
+    },
+    "content_type": "text/csv",
+    "description": "Predictions: JSON, or CSV when Accept: text/csv asks for them",
 }
 
 
@@ -237,8 +233,8 @@ class Predict(MethodView):
     @blp.arguments(
         PredictRequestSchema, example={"model_id": "spirals", "inputs": [[0.1, 2.0], [0.3, -1.2]]}
     )
-    @blp.doc(responses=CSV_OUTPUT)
     @blp.response(200, PredictionSchema)
+    @blp.alt_response(200, **CSV_OUTPUT)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
