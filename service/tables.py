@@ -1,10 +1,10 @@
 """CSV files: parsing, column kinds, and the columns as stored.
 
 A CSV file here is UTF-8 text (a byte order mark is allowed) read by Python's ``csv``
-module with its default dialect: comma-separated, fields quoted with ``"`` may hold
-commas, quotes (doubled) and line breaks. The first row is the header; blank lines are
-skipped. Cells are stripped of surrounding spaces, and a cell that is then one of
-:data:`MISSING` is a missing value.
+module with its default dialect, strictly: comma-separated, fields quoted with ``"`` may
+hold commas, quotes (doubled) and line breaks; a quote left open is refused. The first
+row is the header; blank lines are skipped. Cells are stripped of surrounding spaces, and
+a cell that is then one of :data:`MISSING` is a missing value.
 
 Each column gets a kind: ``numeric`` when every present cell parses as a number,
 ``boolean`` when every present cell is ``true`` or ``false`` (any case), else ``text``.
@@ -122,7 +122,7 @@ def _decode(data: bytes) -> str:
 
 def _line_of(text: str, data_row: int, n_columns: int) -> int:
     """The line of the file on which data row ``data_row`` (1-based) ends."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows = (row for row in reader if row and not (n_columns > 1 and _blank(row)))
     for _ in itertools.islice(rows, data_row + 1):
         pass
@@ -152,14 +152,19 @@ def _read(data: bytes, max_rows: int, what: str) -> Table:
     if not data.strip():
         raise TableError(422, f"the {what} is empty; send a header row, then data rows")
     text = _decode(data)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # strict: a quote left open, or text after a closing quote, is refused rather than
+    # read as one long field
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     # csv yields [] for an empty line: filter(None) skips those in C
     rows = filter(None, reader)
     try:
         header = next(rows, None)
         body = list(itertools.islice(rows, max_rows + 1))
     except csv.Error as e:
-        raise TableError(422, f"line {reader.line_num} of the {what} is not CSV: {e}") from None
+        hint = " (a quoted field is never closed)" if "end of data" in str(e) else ""
+        raise TableError(
+            422, f"line {reader.line_num} of the {what} is not CSV: {e}{hint}"
+        ) from None
     if header is None:
         raise TableError(422, f"the {what} is empty; send a header row, then data rows")
     if len(body) > max_rows:

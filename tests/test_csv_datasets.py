@@ -154,6 +154,9 @@ UPLOAD_REFUSALS = [
     ("duplicate header", b"a,b,a\n1,2,3\n", 422, "column 'a' appears twice"),
     ("empty header name", b"a,,c\n1,2,3\n", 422, "column 2 of the header has no name"),
     ("bad UTF-8", b"a,b\n1,\xff\n", 400, "not valid UTF-8 (byte 6"),
+    ("unclosed quote", b'a,b\n1,"x\n2,3\n', 422, "line 3 of the file is not CSV"),
+    ("text after a quote", b'a,b\n1,"x"y\n', 422, "line 2 of the file is not CSV"),
+    ("huge field", b"a,b\n1," + b"x" * 200_000 + b"\n", 422, "field larger than field limit"),
     ("Latin-1", "a,b\n1,caf\u00e9\n".encode("latin-1"), 400, "not valid UTF-8"),
 ]
 
