@@ -48,13 +48,14 @@ class Model(MethodView):
         # deleting by id, not by ref: a name could resolve to a newer version meanwhile
         if model_id is None or not svc.registry.delete_model(model_id):
             missing_model(ref)
-        svc.cache.discard(model_id)
+        # at once here; the other processes hear of it through the change feed
+        svc.refs.forget(model_id)
 
 
 @blp.route("/<ref:ref>/predict")
 class ModelPredict(MethodView):
     @csv_body
-    @blp.arguments(InputsSchema, example={"inputs": [[0.1, 2.0], [0.3, -1.2]]})
+    @blp.arguments(InputsSchema(), example={"inputs": [[0.1, 2.0], [0.3, -1.2]]})
     @blp.doc(requestBody=CSV_INPUT)
     @blp.response(200, PredictionSchema)
     @blp.alt_response(200, **CSV_OUTPUT)
