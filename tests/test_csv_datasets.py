@@ -199,7 +199,9 @@ def test_the_row_and_size_limits_are_named_with_their_values(redis_url, key_pref
     assert "more than 100 data rows" in body["message"]
     assert "NNJOBS_MAX_DATASET_ROWS" in body["message"]
     assert upload(client, b"a\n" + b"1\n" * 100).status_code == 201  # at the limit
-    drop_keys(redis.Redis.from_url(redis_url), key_prefix)
+    r = redis.Redis.from_url(redis_url)
+    drop_keys(r, key_prefix)
+    r.close()
     assert store() == before
 
 
