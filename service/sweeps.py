@@ -174,9 +174,11 @@ def submit(body: dict) -> dict:
 
     registry = svc.registry
     sweep_id, job_ids = registry.create_sweep(name=sweep_name, vary=vary, jobs=jobs, X=X, y=y)
+    # read before the messages go, so the answer is the sweep as stored, as POST /jobs's is
+    sweep = describe(registry.get_sweep(sweep_id))
     queue(job_ids, lambda: registry.delete_sweep(sweep_id))
     log.info("sweep %s queued %d jobs", sweep_id, len(job_ids))
-    return describe(registry.get_sweep(sweep_id))
+    return sweep
 
 
 # -- reading --------------------------------------------------------------------------------
