@@ -38,8 +38,9 @@ EXAMPLE = {
 }
 
 
-def training_data(data: dict) -> tuple:
-    """``(X, y, synthetic params or None)`` from the request's ``data``."""
+def training_data(data: dict, prefix: tuple = ()) -> tuple:
+    """``(X, y, synthetic params or None)`` from the request's ``data``, which sits at
+    ``prefix`` in the body (a refusal names the field from there)."""
     max_values = services().settings["NNJOBS_MAX_VALUES"]
     if "synthetic" in data:
         params = {k: p.default for k, p in nn.datasets.PARAMS.items()}
@@ -47,21 +48,21 @@ def training_data(data: dict) -> tuple:
         try:
             X, y = nn.datasets.make(**params)
         except nn.SpecError as e:
-            refuse(e, ("data", "synthetic"))
+            refuse(e, (*prefix, "data", "synthetic"))
         if X.size > max_values:
             refuse(
                 nn.LimitError(
                     "n_samples",
                     f"{X.size} values in X, over the limit of {max_values} (NNJOBS_MAX_VALUES)",
                 ),
-                ("data", "synthetic"),
+                (*prefix, "data", "synthetic"),
             )
         return X, y, params
     try:
         X = arrays.matrix(data["X"], "X", max_values)
         y = arrays.labels(data["y"], "y", max_values)
     except nn.SpecError as e:
-        refuse(e, ("data",))
+        refuse(e, (*prefix, "data"))
     return X, y, None
 
 

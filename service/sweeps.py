@@ -99,7 +99,8 @@ APPLY = {
 
 def combinations(vary: dict) -> list[tuple[dict, dict]]:
     """``(values, indexes)`` per combination, in the order of the cartesian product of the
-    lists (the first key varies slowest); ``indexes`` locate each value in ``vary``."""
+    lists, the first key of ``vary`` changing slowest (the schema puts the keys in its own
+    order); ``indexes`` locate each value in ``vary``."""
     keys = [key for key in APPLY if key in vary]
     keys.sort(key=list(vary).index)
     out = []
@@ -156,7 +157,7 @@ def submit(body: dict) -> dict:
         )
         abort(413, f"vary: {reason}", field_errors(("vary",), reason))
 
-    X, y, synthetic = training_data(job["data"])
+    X, y, synthetic = training_data(job["data"], ("job",))
     # each names the other's default: a sweep's models are versions of one name
     job_name = job.get("name") or body.get("name")
     sweep_name = body.get("name") or job.get("name")

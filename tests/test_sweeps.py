@@ -107,6 +107,30 @@ def test_a_combination_the_varied_values_do_not_explain_is_blamed_on_the_job(cli
     assert stored(r, key_prefix) == [([], 0)]
 
 
+def test_bad_data_is_named_where_it_sits_in_the_sweep(client, r, key_prefix):
+    ragged = {"X": [[0, 1], [1]], "y": [0, 1]}
+    vary = {"learning_rate": [0.1]}
+    body = error(client.post("/sweeps", json={"job": {**JOB, "data": ragged}, "vary": vary}), 422)
+    assert _path(body)[:3] == ["job", "data", "X"], body
+    one_class = {"X": [[0, 1], [1, 0]], "y": [1, 1]}
+    body = error(
+        client.post("/sweeps", json={"job": {**JOB, "data": one_class}, "vary": vary}), 422
+    )
+    assert _path(body)[:3] == ["job", "data", "y"], body
+    synthetic = {"synthetic": {"name": "spiral", "n_samples": 10**6}}
+    small = make_app(
+        redis_url=client.application.config["REDIS_URL"],
+        key_prefix=key_prefix,
+        NNJOBS_MAX_VALUES=1000,
+    )
+    body = error(
+        small.test_client().post("/sweeps", json={"job": {**JOB, "data": synthetic}, "vary": vary}),
+        413,
+    )
+    assert _path(body)[:3] == ["job", "data", "synthetic"], body
+    assert stored(r, key_prefix) == [([], 0)]
+
+
 def test_a_combination_over_the_compute_budget_is_refused_with_413(redis_url, key_prefix, r):
     client = make_app(redis_url, key_prefix, NNJOBS_MAX_COMPUTE=1e6).test_client()
     vary = {"layers": [[{"units": 2}], [{"units": 512}, {"units": 512}]]}
