@@ -11,6 +11,8 @@ Keys (``P`` is the prefix, ``nnjobs`` by default):
   ``P:models``: sorted set by creation time; ``P:name:<name>``: sorted set of a name's
   model ids scored by version; ``P:name:<name>:seq``: the name's last version number, so
   a version is never reused after a deletion.
+- ``P:models:changes``: a Pub/Sub channel, not a key: ``stored <id>`` and ``deleted <id>``
+  for every model stored or deleted.
 - ``P:sweep:<id>``: hash, a sweep (JSON-encoded ``vary`` and ``combinations``, the varied
   values of each of its jobs, in the order of ``P:sweep:<id>:jobs``, the list of its job
   ids); ``P:sweeps``: sorted set of every sweep id by creation time. A sweep's jobs are
@@ -90,6 +92,7 @@ redis.call('ZREM', ARGV[6] .. 'running', ARGV[7])
 redis.call('ZADD', ARGV[6] .. 'succeeded', created, ARGV[7])
 redis.call('DEL', KEYS[2], KEYS[3])
 redis.call('PUBLISH', KEYS[1], 'succeeded')
+redis.call('PUBLISH', KEYS[6] .. ':changes', 'stored ' .. ARGV[4])
 return version
 """
 
@@ -259,6 +262,12 @@ class Registry:
 
     def _name(self, name: str) -> str:
         return f"{self.prefix}:name:{name}"
+
+    @property
+    def model_changes_channel(self) -> str:
+        """Where every model stored (``stored <id>``) or deleted (``deleted <id>``) is
+        published, for the API processes' caches."""
+        return f"{self.prefix}:models:changes"
 
     def _sweep(self, sweep_id: str) -> str:
         return f"{self.prefix}:sweep:{sweep_id}"
@@ -811,5 +820,6 @@ class Registry:
             pipe.delete(self._model(model_id))
             pipe.zrem(f"{self.prefix}:models", model_id)
             pipe.zrem(self._name(name), model_id)
+            pipe.publish(self.model_changes_channel, f"deleted {model_id}")
             removed = pipe.execute()[0]
         return bool(removed)
