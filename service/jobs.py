@@ -39,66 +39,94 @@ EXAMPLE = {
 }
 
 
-def _training_data(data: dict) -> tuple:
-    """``(X, y, what the job's spec and data record of where they came from, or None)``
-    from the request's ``data``."""
+def training_data(data: dict, prefix: tuple = ()) -> tuple:
+    """``(X, y, where they came from: what the job's spec records, or None)`` from the
+    request's ``data``, which sits at ``prefix`` in the body (a refusal names the field
+    from there)."""
     max_values = services().settings["NNJOBS_MAX_VALUES"]
     if "dataset" in data:
         try:
             return datasets.job_arrays(data, max_values)
-        except nn.SpecError as e:
-            refuse(e)
+        except nn.SpecError as e:  # named from data: data.target, data.features...
+            refuse(e, prefix)
     if "synthetic" in data:
         params = {k: p.default for k, p in nn.datasets.PARAMS.items()}
         params.update(data["synthetic"])
         try:
             X, y = nn.datasets.make(**params)
         except nn.SpecError as e:
-            refuse(e, ("data", "synthetic"))
+            refuse(e, (*prefix, "data", "synthetic"))
         if X.size > max_values:
             refuse(
                 nn.LimitError(
                     "n_samples",
                     f"{X.size} values in X, over the limit of {max_values} (NNJOBS_MAX_VALUES)",
                 ),
-                ("data", "synthetic"),
+                (*prefix, "data", "synthetic"),
             )
         return X, y, {"synthetic": params}
     try:
         X = arrays.matrix(data["X"], "X", max_values)
         y = arrays.labels(data["y"], "y", max_values)
     except nn.SpecError as e:
-        refuse(e, ("data",))
+        refuse(e, (*prefix, "data"))
     return X, y, None
 
 
-def submit(body: dict) -> dict:
-    """Validate a job as the worker will run it, store it, then queue its id."""
-    svc = services()
-    X, y, source = _training_data(body["data"])
+#: what nn calls the arrays of a job on a dataset, and what the request calls them
+_DATASET_ARRAYS = {("X",): "features", ("y",): "target"}
+
+
+def resolve(body: dict, X, y, source: dict | None) -> tuple[dict, dict]:
+    """The job as the worker will run it and its data's summary; raises nn.SpecError.
+
+    ``source`` (from :func:`training_data`) goes into the spec's ``data``; a dataset's
+    id, target and features also into the summary, where the model finds its features.
+    """
     spec = {key: body[key] for key in SPEC_KEYS if key in body}
     try:
-        resolved, summary = nn.validate(spec, X, y, svc.limits)
+        resolved, summary = nn.validate(spec, X, y, services().limits)
     except nn.SpecError as e:
-        # nn names the arrays X and y; in the request they sit under data, or are the
-        # dataset's features and target
-        arrays_named = {("X",): "features", ("y",): "target"} if "dataset" in body["data"] else {}
-        if e.path[:1] in arrays_named:
-            e = type(e)(f"data.{arrays_named[e.path[:1]]}", e.reason)
-        refuse(e, ("data",) if e.path[:1] in (("X",), ("y",)) else ())
+        if source and "dataset" in source and e.path[:1] in _DATASET_ARRAYS:
+            raise type(e)(f"data.{_DATASET_ARRAYS[e.path[:1]]}", e.reason) from None
+        raise
     if source is not None:
         resolved["data"] = source
         if "dataset" in source:
             summary.update(source)
+    return resolved, summary
 
-    job = svc.registry.create_job(name=body.get("name"), spec=resolved, data=summary, X=X, y=y)
+
+def refuse_spec(error: nn.SpecError, prefix: tuple = ()) -> None:
+    """Answer a refusal of :func:`resolve` for the job at ``prefix`` in the body."""
+    # nn names the arrays X and y; in the request they sit under data
+    data = ("data",) if error.path[:1] in (("X",), ("y",)) else ()
+    refuse(error, (*prefix, *data))
+
+
+def queue(job_ids: list[str], undo) -> None:
+    """Send a training message per job; on failure call ``undo`` to remove what was
+    stored, as a job nobody will ever run must not stay behind, queued forever."""
+    svc = services()
     try:
-        svc.celery.send_task(TRAIN_TASK, args=[job["id"]], queue=svc.queue)
+        for job_id in job_ids:
+            svc.celery.send_task(TRAIN_TASK, args=[job_id], queue=svc.queue)
     except BaseException:
-        # a job nobody will ever run must not stay behind, queued forever
         with suppress(Exception):
-            svc.registry.delete_job(job["id"])
+            undo()
         raise
+
+
+def submit(body: dict) -> dict:
+    """Validate a job as the worker will run it, store it, then queue its id."""
+    registry = services().registry
+    X, y, source = training_data(body["data"])
+    try:
+        resolved, summary = resolve(body, X, y, source)
+    except nn.SpecError as e:
+        refuse_spec(e)
+    job = registry.create_job(name=body.get("name"), spec=resolved, data=summary, X=X, y=y)
+    queue([job["id"]], lambda: registry.delete_job(job["id"]))
     log.info("job %s queued (%s samples)", job["id"], summary["n_samples"])
     return job
 
@@ -110,16 +138,7 @@ def _not_found(job_id: str):
 @blp.route("")
 class Jobs(MethodView):
     @blp.arguments(JobRequestSchema, example=EXAMPLE)
-    @blp.response(
-        202,
-        JobSchema,
-        description="Accepted and queued",
-        headers={"Location": {"description": "/jobs/<id>", "schema": {"type": "string"}}},
-    )
-    @blp.alt_response(400, response="BAD_REQUEST")
-    @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
-    @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
-    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    @blp.accepted(JobSchema, "Accepted and queued", "/jobs/<id>")
     def post(self, body):
         """Submit a training job: it is checked in full, stored and queued."""
         job = submit(body)

@@ -493,3 +493,20 @@ def test_iris_from_upload_to_csv_predictions(redis_url, key_prefix, app):
     assert r.status_code == 200 and r.mimetype == "application/json"
     inputs = [[float(row[f]) for f in features] for row in source]
     assert r.json == client.post("/models/iris/predict", json={"inputs": inputs}).json
+
+
+def test_a_sweep_trains_on_a_dataset(client, store, mixed):
+    job = {"data": {"dataset": "mixed", "target": "flag", "features": ["x1"]}}
+    r = client.post("/sweeps", json={"job": job, "vary": {"learning_rate": [0.01, 0.1]}})
+    assert r.status_code == 202, r.json
+    jobs = client.get("/jobs").json["items"]
+    assert len(jobs) == 2
+    for each in jobs:
+        assert each["data"]["features"] == ["x1"] and each["data"]["dataset"] == mixed
+
+    before = store()
+    job = {"data": {"dataset": mixed, "target": "label", "features": ["x1", "x2"]}}
+    r = client.post("/sweeps", json={"job": job, "vary": {"learning_rate": [0.01, 0.1]}})
+    body = error(r, 422)
+    assert body["message"].startswith("job.data.features: column 'x2' has a missing value")
+    assert store() == before

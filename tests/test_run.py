@@ -303,7 +303,7 @@ def matches(shown, actual, path: str = "") -> list[str]:
     return [] if shown == actual else [f"{path}: {actual!r} != {shown!r}"]
 
 
-EXAMPLES = ["binary", "multiclass", "regression", "csv"]
+EXAMPLES = ["binary", "multiclass", "regression", "sweep", "csv"]
 
 
 def test_readme_has_the_examples():
