@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from flask.views import MethodView
 from werkzeug.exceptions import InternalServerError
@@ -10,6 +11,7 @@ from werkzeug.exceptions import InternalServerError
 import nn
 
 from . import data as arrays
+from . import metrics
 from .context import services
 from .errors import abort, refuse
 from .parsing import Blueprint
@@ -33,8 +35,8 @@ def missing_model(ref: str):
     abort(404, f"no model {ref!r}")
 
 
-def load_model(ref: str) -> tuple[str, nn.Model]:
-    """The id and the loaded model ``ref`` names, from the cache when it is there."""
+def load_model(ref: str) -> tuple[str, nn.Model, str]:
+    """The id, the loaded model ``ref`` names and its name, from the cache when there."""
     svc = services()
     # resolving reads Redis on every call (one round trip), so a model deleted by another
     # API process is never served from this process's cache
@@ -43,31 +45,47 @@ def load_model(ref: str) -> tuple[str, nn.Model]:
         svc.cache.discard(ref)
         missing_model(ref)
     model = svc.cache.get(model_id)
-    if model is None:
-        blob = svc.registry.model_blob(model_id)
+    name = svc.cache.name(model_id) if model is not None else None
+    if model is None or name is None:
+        blob, name = svc.registry.model_blob_and_name(model_id)
         if blob is None:  # deleted since it was resolved
             svc.cache.discard(model_id)
             missing_model(ref)
         try:
             model = nn.load(blob)
         except nn.ModelFormatError as e:
-            log.error("model %s cannot be loaded: %s", model_id, e)
+            log.error("model %s cannot be loaded: %s", model_id, e, extra={"model_id": model_id})
             # a fault of the store, not of the request; retrying will not help, so not a 503
             raise InternalServerError(
                 f"model {model_id!r} is stored unreadable ({e}); train it again or delete it"
             ) from e
-        svc.cache.put(model_id, model)
-    return model_id, model
+        svc.cache.put(model_id, model, name)
+    return model_id, model, name
 
 
 def predict(ref: str, inputs: list) -> dict:
     """The contract's prediction body for ``inputs`` from the model ``ref`` names."""
-    model_id, model = load_model(ref)
+    started = time.perf_counter()
+    model_id, model, name = load_model(ref)
     try:
         x = arrays.matrix(inputs, "inputs", services().settings["NNJOBS_MAX_VALUES"])
         result = model.predict(x, field="inputs")
     except nn.SpecError as e:
         refuse(e)
+    seconds = time.perf_counter() - started
+    metrics.observe_prediction(name, len(x), seconds)
+    log.info(
+        "predicted %d rows with model %s (%s)",
+        len(x),
+        model_id,
+        name,
+        extra={
+            "model_id": model_id,
+            "model": name,
+            "rows": len(x),
+            "duration_ms": round(seconds * 1000, 3),
+        },
+    )
     return {"model_id": model_id, **result}
 
 
