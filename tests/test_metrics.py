@@ -3,6 +3,7 @@ deployment's figures read from Redis (where the worker's ends of jobs are counte
 
 from __future__ import annotations
 
+import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -247,3 +248,19 @@ def test_under_gunicorn_the_figures_sum_over_worker_processes(redis_url, key_pre
         client = redis.Redis.from_url(redis_url)
         drop_keys(client, key_prefix)
         client.close()
+
+
+def test_the_readme_table_names_every_metric_and_only_those(client):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Metrics and logs") : readme.index("### Logs")]
+    documented = set(re.findall(r"^\| `(nnjobs_\w+)` \|", section, re.M))
+    text = client.get("/metrics").get_data(as_text=True)
+    exposed = set()
+    for family in text_string_to_metric_families(text):
+        if family.name.startswith("nnjobs_"):
+            exposed.add(family.name + ("_total" if family.type == "counter" else ""))
+    assert documented == exposed
+    # the queries name only metrics that exist
+    for name in re.findall(r"\b(nnjobs_\w+)", section):
+        base = re.sub(r"_(bucket|count|sum)$", "", name)
+        assert name in exposed or base in exposed, name
