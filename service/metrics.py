@@ -29,6 +29,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    disable_created_metrics,
     generate_latest,
     multiprocess,
 )
@@ -46,6 +47,10 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("nnjobs.access")
 
 blp = Blueprint("metrics", __name__)
+
+# the *_created series (one more per series) exist in a single process only: without them
+# a test client and gunicorn expose the same families
+disable_created_metrics()
 
 #: the route label of a request that matched no route (404, 405)
 UNMATCHED = "unmatched"

@@ -221,7 +221,8 @@ def test_gunicorn_empties_the_metrics_directory_at_start(tmp_path):
 def test_gunicorn_settings():
     defaults = gunicorn_settings()
     assert defaults["bind"] == ["0.0.0.0:8000"] and defaults["workers"] == 2
-    assert defaults["worker_class"] == "sync" and defaults["timeout"] == 30
+    assert defaults["worker_class"] == "gthread" and defaults["threads"] == 4
+    assert defaults["timeout"] == 30
     # the app writes the access lines (with the route); gunicorn's would repeat them
     assert defaults["accesslog"] is None
     assert defaults["logconfig_dict"]["root"]["level"] == "INFO"
