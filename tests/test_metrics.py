@@ -148,6 +148,20 @@ def test_queue_depth_and_jobs_by_status_reflect_redis(app, client, registry):
     assert value(seen, "nnjobs_training_duration_seconds_count", status="cancelled") == 0
 
 
+def test_a_scrape_costs_the_same_few_redis_commands_however_many_jobs(client, registry):
+    def commands_per_scrape() -> int:
+        before = registry.r.info("stats")["total_commands_processed"]
+        scrape(client)
+        # INFO counts itself once
+        return registry.r.info("stats")["total_commands_processed"] - before - 1
+
+    client.post("/jobs", json=TINY)
+    few = commands_per_scrape()
+    for _ in range(15):
+        client.post("/jobs", json=TINY)
+    assert commands_per_scrape() == few <= 12
+
+
 def test_a_job_given_up_in_the_queue_counts_as_failed(client, registry):
     job_id = client.post("/jobs", json=TINY).get_json()["id"]
     assert registry.claim_job(job_id, max_attempts=0)[0] == "exhausted"
