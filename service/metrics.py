@@ -86,6 +86,16 @@ def observe_prediction(model: str, rows: int, seconds: float) -> None:
     PREDICTION_DURATION.labels(model).observe(seconds)
 
 
+def annotate_access(**fields) -> bool:
+    """Add ``fields`` to this request's access line; False when there is no access line
+    (the caller then logs the event on a line of its own). One line per request, not two:
+    on the prediction path a log line costs more than all the metrics together."""
+    if not current_app.config["NNJOBS_ACCESS_LOG"]:
+        return False
+    g.nnjobs_access_fields = fields
+    return True
+
+
 class StoreCollector:
     """The deployment's figures, read from Redis when scraped."""
 
@@ -183,6 +193,7 @@ def _record(response: Response) -> Response:
                 "status": response.status_code,
                 "duration_ms": round(seconds * 1000, 3),
                 "remote_addr": request.remote_addr,
+                **g.pop("nnjobs_access_fields", {}),
             },
         )
     return response

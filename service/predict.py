@@ -74,18 +74,15 @@ def predict(ref: str, inputs: list) -> dict:
         refuse(e)
     seconds = time.perf_counter() - started
     metrics.observe_prediction(name, len(x), seconds)
-    log.info(
-        "predicted %d rows with model %s (%s)",
-        len(x),
-        model_id,
-        name,
-        extra={
-            "model_id": model_id,
-            "model": name,
-            "rows": len(x),
-            "duration_ms": round(seconds * 1000, 3),
-        },
-    )
+    fields = {"model_id": model_id, "model": name, "rows": len(x)}
+    if not metrics.annotate_access(**fields):
+        log.info(
+            "predicted %d rows with model %s (%s)",
+            len(x),
+            model_id,
+            name,
+            extra={**fields, "predict_ms": round(seconds * 1000, 3)},
+        )
     return {"model_id": model_id, **result}
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 import pytest
 import redis
 import requests
-from api_helpers import drop_keys, make_app, wait_for_job, worker_thread
+from api_helpers import drop_keys, make_app, run_job, wait_for_job, worker_thread
 from live_service import LiveService, train_and_predict
 
 from registry import logs
@@ -151,22 +151,34 @@ def test_the_api_and_the_worker_log_the_job_and_the_prediction_with_their_ids(
     assert {"service.jobs", "nnjobs.worker"} <= loggers, entries
     ended = [e for e in about_job if e["logger"] == "nnjobs.worker" and "succeeded" in e["message"]]
     assert len(ended) == 1 and ended[0]["model_id"] == job["model_id"]
-    predicted = [e for e in entries if e["logger"] == "service.predict"]
-    assert len(predicted) == 1 and predicted[0]["model_id"] == job["model_id"]
-    assert predicted[0]["rows"] == 1
-
     access = [e for e in entries if e["logger"] == "nnjobs.access"]
+    # a prediction's ids go on its access line: one line per request
+    [predicted] = [e for e in access if e["route"] == "/predict"]
+    assert predicted["model_id"] == job["model_id"] and predicted["rows"] == 1
+    assert predicted["status"] == 200
+    assert not [e for e in entries if e["logger"] == "service.predict"]
     submit = [e for e in access if e["method"] == "POST" and e["route"] == "/jobs"]
     assert len(submit) == 1 and submit[0]["status"] == 202 and submit[0]["duration_ms"] >= 0
     polls = [e for e in access if e["route"] == "/jobs/<ref:job_id>"]
     assert polls and all(e["path"] == f"/jobs/{job['id']}" for e in polls)
 
 
-def test_the_access_line_can_be_turned_off(redis_url, key_prefix):
-    client = make_app(redis_url, key_prefix, NNJOBS_ACCESS_LOG="0").test_client()
-    with captured("nnjobs.access") as lines:
-        assert client.get("/healthz").status_code == 200
-    assert lines == []
+def test_without_access_lines_a_prediction_is_logged_on_its_own(redis_url, key_prefix):
+    app = make_app(redis_url, key_prefix, NNJOBS_ACCESS_LOG="0")
+    client = app.test_client()
+    registry = app.extensions["nnjobs"].registry
+    try:
+        job_id = client.post("/jobs", json=TINY).get_json()["id"]
+        model = run_job(registry, job_id)
+        with captured("nnjobs.access", "service.predict") as lines:
+            assert client.get("/healthz").status_code == 200
+            body = {"model_id": model["id"], "inputs": [[0, 1], [1, 1]]}
+            assert client.post("/predict", json=body).status_code == 200
+    finally:
+        drop_keys(registry.r, key_prefix)
+    [entry] = [check_entry(line) for line in lines]
+    assert entry["logger"] == "service.predict"
+    assert entry["model_id"] == model["id"] and entry["rows"] == 2
 
 
 # -- the processes, as deployed ---------------------------------------------------------------
@@ -198,7 +210,7 @@ def test_every_line_the_api_and_the_worker_write_is_json(redis_url, key_prefix):
     [started] = [e for e in worker if e.get("job_id") == job_id and "started" in e["message"]]
     [ended] = [e for e in worker if e.get("job_id") == job_id and "succeeded" in e["message"]]
     assert ended["model_id"] == model_id and started["attempt"] == 1
-    [predicted] = [e for e in api if e["logger"] == "service.predict"]
+    [predicted] = [e for e in api if e.get("route") == "/predict"]
     assert predicted["model_id"] == model_id and predicted["model"] == name
 
     access = [e for e in api if e["logger"] == "nnjobs.access"]
