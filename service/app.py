@@ -11,9 +11,9 @@ from werkzeug.routing import BaseConverter
 from registry import Registry
 from registry.queue import celery_config
 
-from . import auth, docs, errors, health, jobs, metrics, models, predict, schemas
+from . import auth, docs, errors, health, jobs, metrics, models, predict, schemas, sweeps
 from . import config as settings_module
-from .cache import ModelCache
+from .cache import ModelCache, RefCache
 from .context import Services
 from .jsonprovider import ORJSONProvider
 
@@ -67,7 +67,7 @@ def create_app(config: dict | None = None) -> Flask:
     api = errors.Api(app, spec_kwargs={"extra_plugins": plugins})
     api.register_converter(RefConverter, _ref_param)
     api.spec.components.schema("EarlyStopping", schema=schemas.EarlyStoppingSchema)
-    for blueprint in (jobs.blp, models.blp, predict.blp, health.blp):
+    for blueprint in (jobs.blp, sweeps.blp, models.blp, predict.blp, health.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
     errors.register(app, api)
@@ -82,13 +82,15 @@ def create_app(config: dict | None = None) -> Flask:
     registry = Registry.from_url(url, prefix=settings["NNJOBS_KEY_PREFIX"], retry=retry)
     celery = Celery("nnjobs-api", set_as_current=False)
     celery.conf.update(celery_config(url, settings["NNJOBS_QUEUE"]))
+    cache = ModelCache(settings["NNJOBS_MODEL_CACHE"])
     app.extensions["nnjobs"] = Services(
         settings=settings,
         limits=settings_module.limits(settings),
         registry=registry,
         celery=celery,
         queue=settings["NNJOBS_QUEUE"],
-        cache=ModelCache(settings["NNJOBS_MODEL_CACHE"]),
+        cache=cache,
+        refs=RefCache(registry, cache),
         api=api,
     )
     return app

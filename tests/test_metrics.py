@@ -162,6 +162,16 @@ def test_a_scrape_costs_the_same_few_redis_commands_however_many_jobs(client, re
     assert commands_per_scrape() == few <= 12
 
 
+def test_every_job_of_a_sweep_counts_as_submitted(client, app):
+    body = {"job": TINY, "vary": {"learning_rate": [0.1, 0.01, 0.001]}}
+    response = client.post("/sweeps", json=body)
+    assert response.status_code == 202, response.get_json()
+    seen = scrape(client)
+    assert value(seen, "nnjobs_jobs_submitted_total") == 3
+    assert value(seen, "nnjobs_jobs", status="queued") == 3
+    assert value(seen, "nnjobs_queue_length", queue=app.extensions["nnjobs"].queue) == 3
+
+
 def test_a_job_given_up_in_the_queue_counts_as_failed(client, registry):
     job_id = client.post("/jobs", json=TINY).get_json()["id"]
     assert registry.claim_job(job_id, max_attempts=0)[0] == "exhausted"
