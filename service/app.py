@@ -11,7 +11,19 @@ from werkzeug.routing import BaseConverter
 from registry import Registry
 from registry.queue import celery_config
 
-from . import auth, datasets, docs, errors, health, jobs, models, predict, schemas, sweeps
+from . import (
+    auth,
+    datasets,
+    docs,
+    errors,
+    health,
+    jobs,
+    metrics,
+    models,
+    predict,
+    schemas,
+    sweeps,
+)
 from . import config as settings_module
 from .cache import ModelCache, RefCache
 from .context import Services
@@ -71,7 +83,9 @@ def create_app(config: dict | None = None) -> Flask:
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
     errors.register(app, api)
-    auth.init(app, api_keys)
+    # first, so that a request refused by the key check is timed and counted too
+    metrics.init(app)
+    auth.init(app, api_keys, settings["NNJOBS_METRICS_PUBLIC"])
 
     url = settings["REDIS_URL"]
     # one quick retry covers a connection dropped while idle; more would hold a request
