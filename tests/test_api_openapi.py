@@ -20,6 +20,8 @@ PATHS = {
     "/predict": {"post"},
     "/healthz": {"get"},
     "/readyz": {"get"},
+    "/activations": {"get"},
+    "/activations/{name}": {"get"},
 }
 
 

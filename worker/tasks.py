@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 import nn
+from nn.diagnostics import extend, find_warnings
 from registry.store import DEFAULT_LEASE, DEFAULT_MAX_ATTEMPTS, Registry
 
 log = logging.getLogger("nnjobs.worker")
@@ -76,6 +77,8 @@ class Reporter:
             for key, value in row.items():
                 if value is not None:
                     self.history.setdefault(key, []).append(value)
+            if event.get("diagnostics") is not None:
+                extend(self.history.setdefault("diagnostics", []), event["diagnostics"])
             self.progress = {
                 k: event[k]
                 for k in ("epoch", "epochs", "loss", "val_loss", "metrics", "best_epoch")
@@ -86,10 +89,24 @@ class Reporter:
             progress = self.progress or {"epoch": 0, "epochs": event["epochs"]}
             if event["event"] == "batch":
                 progress = {**progress, "batch": event["batch"], "batches": event["batches"]}
-            if not self.registry.report_progress(
-                self.job_id, progress, self.history, self.attempt, self.lease
-            ):
+            if not self.write(progress):
                 raise JobStopped
+
+    @property
+    def warnings(self) -> list[dict]:
+        return find_warnings(self.history.get("diagnostics"))
+
+    def write(self, progress: dict | None = None) -> bool:
+        """Write progress, history and warnings now; False once the job no longer runs
+        under this attempt."""
+        return self.registry.report_progress(
+            self.job_id,
+            progress or self.progress,
+            self.history,
+            self.attempt,
+            self.lease,
+            warnings=self.warnings,
+        )
 
 
 def _crash_if_asked(job: dict) -> None:
@@ -140,13 +157,17 @@ def run_job(
         registry.fail_job(job_id, "Timeout", message, attempt)
         return "failed"
     except (nn.SpecError, nn.TrainingError) as e:
+        # the epochs recorded up to a divergence, and what their diagnostics warn of,
+        # are what explains it
+        if reporter.progress is not None:
+            reporter.write()
         registry.fail_job(job_id, type(e).__name__, str(e), attempt)
         return "failed"
     except Exception as e:  # an unexpected bug must still end the job, not leave it running
         log.exception("job %s failed", job_id)
         registry.fail_job(job_id, type(e).__name__, str(e) or type(e).__name__, attempt)
         return "failed"
-    meta = {**model.describe(), "history": history.as_dict()}
+    meta = {**model.describe(), "history": history.as_dict(), "warnings": history.warnings}
     stored = registry.succeed_job(
         job_id, model.to_bytes(), meta, reporter.progress, attempt=attempt
     )

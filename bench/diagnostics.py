@@ -1,0 +1,103 @@
+"""Cost of the per-layer training diagnostics (``training.diagnostics``).
+
+Times ``nn.fit`` on the configs of ``train_speed.py`` with diagnostics on (the default) and
+off, alternating the two so that a change in machine load favours neither, and reports the
+overhead: best time on / best time off - 1. Goal: below 0.10.
+
+    python bench/diagnostics.py [--json] [--quick] [--configs a,b,c] [--repeat N]
+
+``--quick`` runs configs a and c with fewer epochs. The script exits 0 when it completes:
+a missed goal is a measurement, reported as MISS, not a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import train_speed as ts
+
+import nn
+
+GOAL = 0.10
+
+
+def time_fit(cfg: ts.Config, X, y, diagnostics: bool, seed: int) -> float:
+    spec = ts.nn_spec(cfg, cfg.epochs, seed)
+    spec["training"]["diagnostics"] = diagnostics
+    gc.collect()
+    start = time.perf_counter()
+    _, history = nn.fit(spec, X, y)
+    seconds = time.perf_counter() - start
+    if (history.diagnostics is not None) != diagnostics:
+        raise RuntimeError("training.diagnostics was not honoured")
+    return seconds
+
+
+def run_config(cfg: ts.Config, repeat: int, seed: int) -> dict:
+    X, y, _, _ = cfg.make_data()
+    # a one-epoch warm-up of each, so that neither side pays for first-call costs
+    warm = replace(cfg, epochs=1)
+    time_fit(warm, X[:2000], y[:2000], True, seed)
+    time_fit(warm, X[:2000], y[:2000], False, seed)
+    on, off = [], []
+    for _ in range(repeat):
+        off.append(time_fit(cfg, X, y, False, seed))
+        on.append(time_fit(cfg, X, y, True, seed))
+    overhead = min(on) / min(off) - 1
+    return {
+        "bench": "diagnostics",
+        "config": cfg.name,
+        "name": "overhead",
+        "value": round(overhead, 4),
+        "goal": GOAL,
+        "better": "lower",
+        "met": overhead < GOAL,
+        "seconds_on": [round(s, 4) for s in on],
+        "seconds_off": [round(s, 4) for s in off],
+        "hidden": list(cfg.units),
+        "activation": cfg.activation,
+        "batch_size": cfg.batch_size,
+        "epochs": cfg.epochs,
+        "rows": len(X),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Overhead of nn's training diagnostics.")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line only")
+    parser.add_argument("--quick", action="store_true", help="configs a and c, fewer epochs")
+    parser.add_argument("--configs", default=",".join(ts.CONFIGS), help="default: a,b,c")
+    parser.add_argument("--repeat", type=int, default=3, help="timed fits of each (default 3)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    names = ["a", "c"] if args.quick else ts.config_names(parser, args.configs)
+    for name in names:
+        cfg = ts.CONFIGS[name]
+        if args.quick:
+            cfg = replace(cfg, epochs=max(2, cfg.epochs // 4))
+        row = run_config(cfg, args.repeat, args.seed)
+        if args.json:
+            print(json.dumps(row), flush=True)
+        else:
+            verdict = "PASS" if row["met"] else "MISS"
+            print(
+                f"{name}: hidden {cfg.units} {cfg.activation}, batch {cfg.batch_size}, "
+                f"{cfg.epochs} epochs: off {min(row['seconds_off']):.3f} s, on "
+                f"{min(row['seconds_on']):.3f} s, overhead {100 * row['value']:.1f}% "
+                f"(goal < {100 * GOAL:.0f}%) {verdict}",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
