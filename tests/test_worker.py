@@ -111,6 +111,13 @@ def test_progress_is_reported_while_running_and_cancel_stops_without_a_model(reg
         time.sleep(0.1)
     assert job["status"] == "running" and job["progress"]["epochs"] == 100_000
     assert job["history"]["loss"]
+    # the diagnostics are written with the progress, one value per epoch written
+    diagnostics = job["history"]["diagnostics"]
+    assert [(d["layer"], d["units"]) for d in diagnostics] == [(1, 64), (2, 64)]
+    for entry in diagnostics:
+        assert len(entry["grad_norm"]) == len(job["history"]["loss"])
+        assert len(entry["dead_fraction"]) == len(job["history"]["loss"])
+    assert job["warnings"] == nn.diagnostics.find_warnings(diagnostics)
     assert reg.cancel_job(job_id)["status"] == "cancelled"
     time.sleep(1.5)  # a few progress intervals: training must have stopped by now
     job = reg.get_job(job_id)
