@@ -35,8 +35,12 @@ import numpy as np
 
 Array = np.ndarray
 
-#: Rows dead and saturated units are measured on, at most (see :class:`Recorder`).
-PROBE_ROWS = 2048
+#: Dead and saturated units are measured on one training row in PROBE_STRIDE, but on no
+#: fewer than PROBE_MIN rows (all of them when there are fewer) and no more than PROBE_MAX
+#: (see :class:`Recorder`).
+PROBE_STRIDE = 8
+PROBE_MIN = 256
+PROBE_MAX = 2048
 
 #: A unit is saturated on a sample when |f'(z)| is below this (sigmoid: |z| > 4.6; tanh:
 #: |z| > 3.0; softplus: z < -4.6; ELU with alpha = 1: z < -4.6).
@@ -66,11 +70,11 @@ class Recorder:
 
     Gradient norms are accumulated batch by batch (one dot product per hidden layer and
     batch). Dead and saturated units are measured at the end of each epoch, with that
-    epoch's final weights, on the probe rows: every training row when there are at most
-    :data:`PROBE_ROWS`, else that many rows evenly spaced through the training rows (the
-    same rows every epoch). One forward pass over at most a few thousand rows per epoch
-    costs far less than watching every batch, which on small batches would add a quarter
-    to the training time.
+    epoch's final weights, on the probe rows: one training row in :data:`PROBE_STRIDE`,
+    at least :data:`PROBE_MIN` (every row when there are fewer) and at most
+    :data:`PROBE_MAX`, evenly spaced through the training rows, the same rows every epoch.
+    A forward pass over an eighth of the rows costs a few percent of an epoch, where
+    watching every batch would add a quarter to the training time on small batches.
 
     Parameters
     ----------
@@ -88,11 +92,13 @@ class Recorder:
 
     def __init__(self, network, x_train: Array):
         self.network = network
-        self.layers = list(network.layers)
+        self.layers = layers = list(network.layers)
         self.series: list[dict] = []
         n = len(x_train)
-        rows = np.linspace(0, n - 1, PROBE_ROWS).astype(np.intp) if n > PROBE_ROWS else None
-        self.probe = x_train if rows is None else x_train[np.unique(rows)]
+        size = min(n, max(PROBE_MIN, min(PROBE_MAX, n // PROBE_STRIDE)))
+        rows = np.unique(np.linspace(0, n - 1, size).astype(np.intp))
+        self.probe = x_train if size == n else x_train[rows]
+        self._watch = any(layer.activation.dies or layer.activation.saturates for layer in layers)
         self._grad_sq = [0.0] * len(self.layers)
         self._batches = 0
 
@@ -106,8 +112,7 @@ class Recorder:
 
     def end_epoch(self) -> list[dict]:
         """Record the epoch, start the next; return the epoch's row (:func:`extend`'s input)."""
-        watch = any(layer.activation.dies or layer.activation.saturates for layer in self.layers)
-        outputs = list(self.network.hidden_outputs(self.probe)) if watch else []
+        outputs = list(self.network.hidden_outputs(self.probe)) if self._watch else []
         rows = []
         for i, layer in enumerate(self.layers):
             act = layer.activation
@@ -117,13 +122,13 @@ class Recorder:
             if act.dies:
                 # ReLU outputs are >= 0: a unit is dead when its largest output is 0
                 h = outputs[i][1]
-                row["dead_fraction"] = float(np.mean(h.max(axis=0) <= 0))
+                row["dead_fraction"] = float((h.max(axis=0) <= 0).mean())
             if act.saturates:
                 z, h = outputs[i]
                 # every saturating activation has a positive derivative: no abs needed
                 d = act.derivative(z, h, **layer.params)
-                share = np.count_nonzero(d < SATURATION_BOUND, axis=0) / len(d)
-                row["saturated_fraction"] = float(np.mean(share > SATURATED_SHARE))
+                share = (d < SATURATION_BOUND).mean(axis=0)
+                row["saturated_fraction"] = float((share > SATURATED_SHARE).mean())
             rows.append(row)
         extend(self.series, rows)
         self._grad_sq = [0.0] * len(self.layers)

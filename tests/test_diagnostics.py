@@ -154,10 +154,19 @@ def test_diagnostics_do_not_change_the_training():
     np.testing.assert_array_equal(on.network.params, off.network.params)
 
 
-def test_the_probe_is_capped_and_spread_over_the_training_rows():
-    X = np.arange(3 * dg.PROBE_ROWS * 2, dtype=np.float32).reshape(-1, 2)
+@pytest.mark.parametrize(
+    "n, probed",
+    [
+        (100, 100),
+        (dg.PROBE_MIN, dg.PROBE_MIN),
+        (dg.PROBE_MIN * dg.PROBE_STRIDE * 2, dg.PROBE_MIN * 2),
+        (dg.PROBE_MAX * dg.PROBE_STRIDE * 3, dg.PROBE_MAX),
+    ],
+)
+def test_the_probe_is_bounded_and_spread_over_the_training_rows(n, probed):
+    X = np.arange(n * 2, dtype=np.float32).reshape(-1, 2)
     recorder = dg.Recorder(network([{"units": 2}], n_inputs=2), X)
-    assert len(recorder.probe) == dg.PROBE_ROWS
+    assert len(recorder.probe) == probed
     assert recorder.probe[0, 0] == X[0, 0] and recorder.probe[-1, 0] == X[-1, 0]
 
 
