@@ -10,7 +10,7 @@ While a network trains, a :class:`Recorder` records per hidden layer and epoch:
 ``dead_fraction``
     For activations that die (ReLU, whose derivative is exactly 0 for ``x <= 0``): the
     fraction of the layer's units whose output is exactly 0 on every training row, with
-    the weights the epoch ends with (on at most :data:`PROBE_ROWS` rows, see
+    the weights the epoch ends with (on the probe rows, see
     :class:`Recorder`). ``None`` for the others, which have no dead region (leaky ReLU,
     ELU, SELU, GELU, SiLU, softplus and maxout always pass some gradient; sigmoid and tanh
     saturate instead, see below).

@@ -339,8 +339,8 @@ class LayerDiagnosticsSchema(ma.Schema):
         fields.Float(),
         allow_none=True,
         metadata={
-            "description": "Share of units whose output is 0 on every training row at the "
-            "epoch's end; null for activations without a dead region (all but relu)"
+            "description": "Share of units whose output is 0 on every probed training row "
+            "at the epoch's end; null for activations without a dead region (all but relu)"
         },
     )
     saturated_fraction = fields.List(
@@ -348,8 +348,8 @@ class LayerDiagnosticsSchema(ma.Schema):
         allow_none=True,
         metadata={
             "description": "Share of units whose derivative is below 0.01 on over 90% of "
-            "the training rows at the epoch's end; null for activations that do not "
-            "saturate"
+            "the probed training rows at the epoch's end; null for activations that do "
+            "not saturate"
         },
     )
 
