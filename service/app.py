@@ -11,9 +11,9 @@ from werkzeug.routing import BaseConverter
 from registry import Registry
 from registry.queue import celery_config
 
-from . import activations, auth, docs, errors, health, jobs, models, predict, schemas
+from . import activations, auth, docs, errors, health, jobs, models, predict, schemas, sweeps
 from . import config as settings_module
-from .cache import ModelCache
+from .cache import ModelCache, RefCache
 from .context import Services
 from .jsonprovider import ORJSONProvider
 
@@ -69,7 +69,8 @@ def create_app(config: dict | None = None) -> Flask:
     api.spec.components.schema("EarlyStopping", schema=schemas.EarlyStoppingSchema)
     # history is an open mapping; its diagnostics entries are documented here
     api.spec.components.schema("LayerDiagnostics", schema=schemas.LayerDiagnosticsSchema)
-    for blueprint in (jobs.blp, models.blp, predict.blp, health.blp, activations.blp):
+    blueprints = (jobs.blp, sweeps.blp, models.blp, predict.blp, health.blp, activations.blp)
+    for blueprint in blueprints:
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
     errors.register(app, api)
@@ -82,13 +83,15 @@ def create_app(config: dict | None = None) -> Flask:
     registry = Registry.from_url(url, prefix=settings["NNJOBS_KEY_PREFIX"], retry=retry)
     celery = Celery("nnjobs-api", set_as_current=False)
     celery.conf.update(celery_config(url, settings["NNJOBS_QUEUE"]))
+    cache = ModelCache(settings["NNJOBS_MODEL_CACHE"])
     app.extensions["nnjobs"] = Services(
         settings=settings,
         limits=settings_module.limits(settings),
         registry=registry,
         celery=celery,
         queue=settings["NNJOBS_QUEUE"],
-        cache=ModelCache(settings["NNJOBS_MODEL_CACHE"]),
+        cache=cache,
+        refs=RefCache(registry, cache),
         api=api,
     )
     return app
