@@ -62,8 +62,16 @@ def test_diagnostics_benchmark_records_the_overhead():
     )
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [row["config"] for row in rows] == ["a", "c"]
+    assert [(row["config"], row["name"]) for row in rows] == [
+        ("a", "overhead"),
+        ("a", "recorder_share"),
+        ("c", "overhead"),
+        ("c", "recorder_share"),
+    ]
     for row in rows:
-        assert row["bench"] == "diagnostics" and row["name"] == "overhead"
+        assert row["bench"] == "diagnostics"
         assert row["better"] == "lower" and row["goal"] == 0.10
+    for row in rows[::2]:
         assert len(row["seconds_on"]) == len(row["seconds_off"]) == 1
+    for row in rows[1::2]:
+        assert 0 < row["value"] < 1
