@@ -11,7 +11,19 @@ from werkzeug.routing import BaseConverter
 from registry import Registry
 from registry.queue import celery_config
 
-from . import activations, auth, docs, errors, health, jobs, models, predict, schemas, sweeps
+from . import (
+    activations,
+    auth,
+    datasets,
+    docs,
+    errors,
+    health,
+    jobs,
+    models,
+    predict,
+    schemas,
+    sweeps,
+)
 from . import config as settings_module
 from .cache import ModelCache, RefCache
 from .context import Services
@@ -69,8 +81,8 @@ def create_app(config: dict | None = None) -> Flask:
     api.spec.components.schema("EarlyStopping", schema=schemas.EarlyStoppingSchema)
     # history is an open mapping; its diagnostics entries are documented here
     api.spec.components.schema("LayerDiagnostics", schema=schemas.LayerDiagnosticsSchema)
-    blueprints = (jobs.blp, sweeps.blp, models.blp, predict.blp, health.blp, activations.blp)
-    for blueprint in blueprints:
+    blueprints = (jobs.blp, sweeps.blp, models.blp, predict.blp, datasets.blp, health.blp)
+    for blueprint in (*blueprints, activations.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
     errors.register(app, api)
