@@ -78,7 +78,7 @@ TRAINING_BUCKETS = (
     3600.0,
     7200.0,
 )
-_JSON_FIELDS = ("spec", "data", "progress", "history", "error")
+_JSON_FIELDS = ("spec", "data", "progress", "history", "error", "warnings")
 _REF = re.compile(r"[A-Za-z0-9._-]{1,64}(@[0-9]{1,9})?")
 
 # Counts a job's end and, when it ended while running, how long its attempt trained (from
@@ -362,6 +362,7 @@ class Registry:
             "progress": json.dumps(None),
             "history": json.dumps({}),
             "error": json.dumps(None),
+            "warnings": json.dumps([]),
             "attempts": 0,
             # when a training message was last sent for it (the API sends one at once)
             "sent_ms": created_ms,
@@ -463,6 +464,8 @@ class Registry:
         }
         for key in _JSON_FIELDS:
             job[key] = json.loads(rec[key]) if key in rec else None
+        if job["warnings"] is None:  # a record written before jobs had warnings
+            job["warnings"] = []
         if not with_history:
             job.pop("history")
         return job
@@ -652,11 +655,14 @@ class Registry:
         history: dict,
         attempt: int | None = None,
         lease: float = DEFAULT_LEASE,
+        warnings: list | None = None,
     ) -> bool:
-        """Record progress and history of a running job and extend its lease by ``lease``
-        seconds; False once it no longer runs (or, given ``attempt``, once another attempt
-        took it over)."""
+        """Record progress and history (and, when given, the warnings) of a running job and
+        extend its lease by ``lease`` seconds; False once it no longer runs (or, given
+        ``attempt``, once another attempt took it over)."""
         fields = ["progress", json.dumps(progress), "history", json.dumps(history)]
+        if warnings is not None:
+            fields += ["warnings", json.dumps(warnings)]
         args = [json.dumps(fields), "" if attempt is None else str(attempt), lease]
         return bool(self._progress(keys=[self._job(job_id)], args=args))
 
@@ -671,7 +677,7 @@ class Registry:
         """Store the model of a running job and mark the job succeeded, in one step.
 
         ``meta`` is the Model's description (n_features, output, classes, layers, metrics,
-        history, ...); ``progress`` the job's final progress; ``attempt``, when given, the
+        history, warnings, ...); ``progress`` the job's final progress; ``attempt``, when given, the
         attempt that must still hold the job. Returns the Model, or None if the job was no
         longer running (cancelled meanwhile, or taken over by another attempt), in which
         case nothing is stored.
@@ -687,6 +693,7 @@ class Registry:
         for key in ("features", "target"):
             meta.setdefault(key, (job["data"] or {}).get(key))
         job_fields = ["finished_at", finished, "history", json.dumps(meta.get("history", {}))]
+        job_fields += ["warnings", json.dumps(meta.get("warnings", []))]
         # the model's final metrics on the job too, so a sweep ranks its jobs without
         # reading their models or histories
         job_fields += ["metrics", json.dumps(meta.get("metrics"))]

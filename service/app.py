@@ -12,6 +12,7 @@ from registry import Registry
 from registry.queue import celery_config
 
 from . import (
+    activations,
     auth,
     datasets,
     docs,
@@ -79,7 +80,10 @@ def create_app(config: dict | None = None) -> Flask:
     api = errors.Api(app, spec_kwargs={"extra_plugins": plugins})
     api.register_converter(RefConverter, _ref_param)
     api.spec.components.schema("EarlyStopping", schema=schemas.EarlyStoppingSchema)
-    for blueprint in (jobs.blp, sweeps.blp, models.blp, predict.blp, datasets.blp, health.blp):
+    # history is an open mapping; its diagnostics entries are documented here
+    api.spec.components.schema("LayerDiagnostics", schema=schemas.LayerDiagnosticsSchema)
+    blueprints = (jobs.blp, sweeps.blp, models.blp, predict.blp, datasets.blp, health.blp)
+    for blueprint in (*blueprints, activations.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
     errors.register(app, api)

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 import nn
+from nn.diagnostics import extend, find_warnings
 from registry.store import DEFAULT_LEASE, DEFAULT_MAX_ATTEMPTS, Registry
 
 log = logging.getLogger("nnjobs.worker")
@@ -76,6 +77,8 @@ class Reporter:
             for key, value in row.items():
                 if value is not None:
                     self.history.setdefault(key, []).append(value)
+            if event.get("diagnostics") is not None:
+                extend(self.history.setdefault("diagnostics", []), event["diagnostics"])
             self.progress = {
                 k: event[k]
                 for k in ("epoch", "epochs", "loss", "val_loss", "metrics", "best_epoch")
@@ -86,10 +89,24 @@ class Reporter:
             progress = self.progress or {"epoch": 0, "epochs": event["epochs"]}
             if event["event"] == "batch":
                 progress = {**progress, "batch": event["batch"], "batches": event["batches"]}
-            if not self.registry.report_progress(
-                self.job_id, progress, self.history, self.attempt, self.lease
-            ):
+            if not self.write(progress):
                 raise JobStopped
+
+    @property
+    def warnings(self) -> list[dict]:
+        return find_warnings(self.history.get("diagnostics"))
+
+    def write(self, progress: dict | None = None) -> bool:
+        """Write progress, history and warnings now; False once the job no longer runs
+        under this attempt."""
+        return self.registry.report_progress(
+            self.job_id,
+            progress or self.progress,
+            self.history,
+            self.attempt,
+            self.lease,
+            warnings=self.warnings,
+        )
 
 
 def _crash_if_asked(job: dict) -> None:
@@ -161,6 +178,10 @@ def run_job(
         _failed(job_id, ids, "Timeout", message)
         return "failed"
     except (nn.SpecError, nn.TrainingError) as e:
+        # the epochs recorded up to a divergence, and what their diagnostics warn of,
+        # are what explains it
+        if reporter.progress is not None:
+            reporter.write()
         registry.fail_job(job_id, type(e).__name__, str(e), attempt)
         _failed(job_id, ids, type(e).__name__, str(e))
         return "failed"
@@ -171,6 +192,7 @@ def run_job(
     meta = {
         **model.describe(),
         "history": history.as_dict(),
+        "warnings": history.warnings,
         "training_seconds": round(time.perf_counter() - started, 6),
     }
     stored = registry.succeed_job(
