@@ -3,7 +3,7 @@ Flask endpoint that only parses the same JSON, served the same way in the same r
 
 For a (20 -> 64 -> 64 -> 3) softmax model stored in a throwaway Redis, the script starts
 the API (``service:create_app()``) and the bare app (``bench/bare_app.py``) under gunicorn
-with ``gunicorn.conf.py`` (2 sync workers, loopback), then loads each from separate
+with ``gunicorn.conf.py`` (2 processes of 4 threads, loopback), then loads each from separate
 processes (16 concurrent clients in all) for a bounded time, with 1 row and with 64 rows
 per request. It also times JSON decoding and encoding of a large body with the standard
 library and with orjson.
@@ -185,9 +185,9 @@ def store_model(redis_url: str, prefix: str) -> str:
 
 
 def request_bytes(address: str, body: bytes) -> bytes:
-    # gunicorn's sync workers close every connection after one response, whatever the
-    # client asks, so each request is a new connection; saying so up front lets a client
-    # read to the end of the stream instead of parsing headers, which keeps its cost low
+    # each request is a new connection, as one-shot clients make them; saying so up front
+    # lets a client read to the end of the stream instead of parsing headers, which keeps
+    # the load generator's own cost low
     head = (
         f"POST /predict HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
