@@ -227,3 +227,34 @@ def test_a_slow_answer_is_a_timeout():
         with pytest.raises(Timeout):
             Client(server.url, timeout=0.3).jobs()
         assert len(server.requests) == 1  # a read timeout is not repeated
+
+
+def job_state(status, epoch=0):
+    return {"id": "j", "status": status, "progress": {"epoch": epoch, "epochs": 3}}
+
+
+def test_wait_long_polls_and_reports_each_change():
+    script = [(200, {}, job_state("running", e), 0) for e in (1, 2)]
+    script.append((200, {}, job_state("succeeded", 3), 0))
+    with Scripted(script) as server:
+        seen = []
+        job = Client(server.url).wait("j", on_progress=seen.append)
+    assert job["status"] == "succeeded"
+    assert [s["progress"]["epoch"] for s in seen] == [1, 2, 3]
+    assert all("wait=10" in path for _, path in server.requests)
+
+
+def test_wait_polls_a_server_that_refuses_long_polls():
+    refusal = {
+        "code": 422,
+        "status": "Unprocessable Entity",
+        "message": "wait: Must be less than or equal to 1.",
+        "errors": {"query": {"wait": ["Must be less than or equal to 1."]}},
+    }
+    script = [(422, {}, refusal, 0), (200, {}, job_state("running", 1), 0)]
+    script.append((200, {}, job_state("succeeded", 3), 0))
+    with Scripted(script) as server:
+        job = Client(server.url, poll_interval=0.05).wait("j")
+    assert job["status"] == "succeeded"
+    paths = [path for _, path in server.requests]
+    assert "wait=" in paths[0] and not any("wait=" in p for p in paths[1:])
