@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -79,6 +80,12 @@ def hidden_layers(layers) -> list[dict]:
     if isinstance(layers, str):
         layers = [int(p) for p in layers.split(",") if p.strip()]
     return [dict(layer) if isinstance(layer, dict) else {"units": int(layer)} for layer in layers]
+
+
+def default_name(path: str | os.PathLike) -> str:
+    """A model name from a file's name: letters, digits, '.', '_' and '-' only."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(path).stem).strip("-.")[:64]
+    return name or "model"
 
 
 def _ref(ref: str) -> str:
@@ -276,14 +283,17 @@ class Client:
         """Train a network; returns the job (ended, when ``wait``).
 
         ``X`` is a 2-D array, a list of rows or a DataFrame, with ``y`` its labels; or a
-        CSV file's path (uploaded) or a dataset id, with ``y`` the target column name(s)
-        and ``features`` the input columns (default: every other column).
+        CSV file's path (uploaded; the model is named after the file unless ``name``
+        says otherwise) or a dataset id, with ``y`` the target column name(s) and
+        ``features`` the input columns (default: every other column).
         ``layers`` lists hidden layer sizes (or layer objects); ``training`` holds the
         job's training fields (``epochs=200, learning_rate=0.01``...). ``progress`` is
         True (a line on stderr), False, or a function called with each new job state.
 
         Raises :class:`JobFailed` when, waited for, the job fails or is cancelled.
         """
+        if name is None and isinstance(X, str | os.PathLike) and Path(X).is_file():
+            name = default_name(X)
         body: dict[str, Any] = {
             "data": self._data(X, y, features),
             "layers": hidden_layers(layers),

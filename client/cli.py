@@ -8,9 +8,9 @@ Exit codes: 0 success; 1 the job failed or was cancelled (or the service failed)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -22,12 +22,11 @@ from rich.progress import (
     Progress,
     SpinnerColumn,
     TextColumn,
-    TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
 
-from .api import DEFAULT_URL, Client, describe
+from .api import DEFAULT_URL, Client, default_name, describe
 from .errors import APIError, ServiceUnavailable
 
 OK, JOB_FAILED, USAGE, UNREACHABLE, INTERRUPTED = 0, 1, 2, 3, 130
@@ -87,12 +86,6 @@ def layers_option(ctx, param, value: str | None):
     return units
 
 
-def default_name(path: Path) -> str:
-    # model names allow letters, digits, '.', '_' and '-' only
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-.")[:64]
-    return name or "model"
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def cli():
     """Train neural networks on the nnjobs service and get predictions from them.
@@ -125,6 +118,11 @@ def cli():
 @click.option("--batch-size", type=click.IntRange(1), help="Batch size.")
 @click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True))
 @click.option("--seed", type=int, help="Random seed.")
+@click.option(
+    "--early-stopping/--no-early-stopping",
+    default=None,
+    help="Stop when the validation loss stops improving (the service's default: on).",
+)
 @click.option("--name", help="Model name (default: the file's name).")
 @click.option("--wait/--no-wait", default=False, help="Watch the job until it ends.")
 @common
@@ -140,7 +138,9 @@ def train(data: Path, targets, features, layers, activation, output, name, wait,
         for key in ("epochs", "learning_rate", "batch_size", "validation_split", "seed")
         if options.get(key) is not None
     }
-    if not as_json:
+    if options.get("early_stopping") is False:
+        training["early_stopping"] = False
+    if err.is_terminal and not as_json:
         err.print(f"uploading {data} ...")
     dataset = client.dataset(data)
     targets = list(targets)
@@ -157,7 +157,13 @@ def train(data: Path, targets, features, layers, activation, output, name, wait,
         spec["output"] = output
     if training:
         spec["training"] = training
-    job = client.submit(spec)
+    try:
+        job = client.submit(spec)
+    except APIError:
+        # a refused job leaves no dataset behind that nobody asked to keep
+        with contextlib.suppress(APIError):
+            client.delete_dataset(dataset["id"])
+        raise
     if not wait:
         if as_json:
             emit({"dataset": dataset, "job": job, "model": None})
@@ -180,16 +186,25 @@ def watch(client: Client, job: dict, quiet: bool = False) -> dict:
     """Until the job ends, with a live progress bar on stderr (none when ``quiet``)."""
     if quiet:
         return wait_interruptibly(client, job, None)
+    if not err.is_terminal:
+        # no live display where nothing redraws it: a line per status instead
+        seen = set()
+
+        def changed(state: dict) -> None:
+            if state["status"] not in seen:
+                seen.add(state["status"])
+                err.print(describe(state), markup=False)
+
+        return wait_interruptibly(client, job, changed)
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=24),
         MofNCompleteColumn(),
         TextColumn("epochs"),
         TextColumn("{task.fields[metrics]}"),
-        TimeElapsedColumn(),
-        TextColumn("left"),
         TimeRemainingColumn(),
+        TextColumn("left"),
         console=err,
         transient=False,
     )
@@ -197,17 +212,13 @@ def watch(client: Client, job: dict, quiet: bool = False) -> dict:
 
     def update(state: dict) -> None:
         p = state.get("progress") or {}
-        fields = [f"{key} {metric(p.get(key))}" for key in ("loss", "val_loss") if key in p]
-        fields += [
-            f"{key} {metric(value)}"
-            for key, value in (p.get("metrics") or {}).items()
-            if key.endswith("accuracy")
-        ]
+        line = compact(
+            {"loss": p.get("loss"), "val_loss": p.get("val_loss"), **p.get("metrics", {})}
+        )
         epochs = p.get("epochs") or ((state.get("spec") or {}).get("training") or {}).get("epochs")
         done = p.get("epoch", 0)
         if state["status"] == "succeeded":
             epochs = done = done or epochs  # early stopping ends before the last epoch
-        line = "  ".join(fields)
         progress.update(task, description=state["status"], total=epochs, completed=done)
         progress.update(task, metrics=line)
 
@@ -245,11 +256,11 @@ def report(job: dict, model: dict | None) -> None:
     table.add_column()
     table.add_row("job", f"{job['id']} {job['status']}")
     if p.get("epoch"):
-        table.add_row("epochs", f"{p['epoch']} of {p.get('epochs', '?')}")
-    for key in ("loss", "val_loss"):
-        if p.get(key) is not None:
-            table.add_row(key, metric(p[key]))
-    for key, value in sorted((p.get("metrics") or {}).items()):
+        best = f", best {p['best_epoch']}" if p.get("best_epoch") not in (None, p["epoch"]) else ""
+        table.add_row("epochs", f"{p['epoch']} of {p.get('epochs', '?')}{best}")
+    # the model's own metrics are those of the weights it kept (the best epoch's)
+    values = model["metrics"] if model is not None and model.get("metrics") else measures(p)
+    for key, value in ordered(values):
         table.add_row(key, metric(value))
     out.print(table)
     if model is not None:
@@ -289,22 +300,33 @@ def predict(model, data: Path, destination: Path | None, **options):
 # ---------------------------------------------------------------------- listings
 
 
+limit_option = click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+
+
+def listing(items: list[dict], as_json: bool, columns: tuple[str, ...], row) -> int:
+    """``items`` as JSON, or as a table of ``row(item)`` rows."""
+    if as_json:
+        emit(items)
+        return OK
+    table = Table(*columns)
+    for item in items:
+        table.add_row(*row(item))
+    out.print(table)
+    return OK
+
+
 @cli.command()
 @click.option("--status", type=click.Choice(STATUSES), help="Only jobs in this status.")
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@limit_option
 @common
 def jobs(status, limit, **options):
     """Jobs, newest first."""
     client, as_json = connect(options)
-    items = client.jobs(status=status, limit=limit)
-    if as_json:
-        emit(items)
-        return OK
-    table = Table("id", "name", "status", "epoch", "loss", "val_loss", "created", "model")
-    for job in items:
+
+    def row(job):
         p = job.get("progress") or {}
         epoch = f"{p['epoch']}/{p.get('epochs', '?')}" if p.get("epoch") else "-"
-        table.add_row(
+        return (
             job["id"],
             job.get("name") or "-",
             styled_status(job["status"]),
@@ -312,59 +334,53 @@ def jobs(status, limit, **options):
             metric(p.get("loss")),
             metric(p.get("val_loss")),
             short_time(job.get("created_at")),
-            job.get("model_id") or "-",
         )
-    out.print(table)
-    return OK
+
+    columns = ("id", "name", "status", "epoch", "loss", "val_loss", "created")
+    return listing(client.jobs(status=status, limit=limit), as_json, columns, row)
 
 
 @cli.command()
 @click.option("--name", help="Only the versions of this name.")
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@limit_option
 @common
 def models(name, limit, **options):
     """Models, newest first."""
     client, as_json = connect(options)
-    items = client.models(name=name, limit=limit)
-    if as_json:
-        emit(items)
-        return OK
-    table = Table("model", "id", "output", "features", "classes", "metrics", "created")
-    for model in items:
-        table.add_row(
+
+    def row(model):
+        return (
             model_label(model),
             model["id"],
             model.get("output") or "-",
-            features_text(model),
+            str(model.get("n_features", "-")),
             ", ".join(map(str, model.get("classes") or [])) or "-",
             metrics_text(model.get("metrics")),
             short_time(model.get("created_at")),
         )
-    out.print(table)
-    return OK
+
+    columns = ("model", "id", "output", "inputs", "classes", "metrics", "created")
+    return listing(client.models(name=name, limit=limit), as_json, columns, row)
 
 
 @cli.command()
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@limit_option
 @common
 def datasets(limit, **options):
     """Uploaded datasets, newest first."""
     client, as_json = connect(options)
-    items = client.datasets(limit=limit)
-    if as_json:
-        emit(items)
-        return OK
-    table = Table("id", "name", "rows", "columns", "created")
-    for ds in items:
-        table.add_row(
+
+    def row(ds):
+        return (
             ds["id"],
             ds.get("name") or "-",
             str(ds.get("n_rows", "-")),
             ", ".join(column_text(c) for c in ds.get("columns") or []),
             short_time(ds.get("created_at")),
         )
-    out.print(table)
-    return OK
+
+    columns = ("id", "name", "rows", "columns", "created")
+    return listing(client.datasets(limit=limit), as_json, columns, row)
 
 
 @cli.command()
@@ -439,16 +455,12 @@ def cancel(job_id, **options):
 def activations(**options):
     """The activation functions a layer may use, with their parameters."""
     client, as_json = connect(options)
-    items = client.activations()
-    if as_json:
-        emit(items)
-        return OK
-    table = Table("name", "used for", "parameters")
-    for item in items:
+
+    def row(item):
         params = "; ".join(f"{k}: {v}" for k, v in item["parameters"].items())
-        table.add_row(item["name"], f"{item['kind']} layers", params or "-")
-    out.print(table)
-    return OK
+        return item["name"], f"{item['kind']} layers", params or "-"
+
+    return listing(client.activations(), as_json, ("name", "used for", "parameters"), row)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -467,16 +479,31 @@ def short_time(stamp: str | None) -> str:
     return stamp[:19].replace("T", " ") if stamp else "-"
 
 
+def measures(progress: dict) -> dict:
+    """A job's progress as one dict of measures, like a model's ``metrics``."""
+    own = {key: progress.get(key) for key in ("loss", "val_loss")}
+    return {**own, **(progress.get("metrics") or {})}
+
+
 def metrics_text(metrics: dict | None) -> str:
-    if not metrics:
-        return "-"
-    return ", ".join(f"{k} {metric(v)}" for k, v in metrics.items() if isinstance(v, int | float))
+    return compact(metrics or {}) or "-"
 
 
-def features_text(model: dict) -> str:
-    if model.get("features"):
-        return ", ".join(map(str, model["features"]))
-    return str(model.get("n_features", "-"))
+def compact(values: dict) -> str:
+    """``loss 0.085  val_loss 0.338  acc 0.975  val_acc 0.900``: the main measures, short."""
+    return "  ".join(
+        f"{key.replace('accuracy', 'acc')} {value:.3f}" for key, value in ordered(values)
+    )
+
+
+def ordered(values: dict) -> list[tuple[str, float]]:
+    """The numeric measures, each beside its validation twin: loss, val_loss, accuracy..."""
+    bases = [key for key in values if not key.startswith("val_")]
+    bases += [key.removeprefix("val_") for key in values if key.removeprefix("val_") not in bases]
+    pairs = [
+        (prefix + base, values.get(prefix + base)) for base in bases for prefix in ("", "val_")
+    ]
+    return [(key, value) for key, value in pairs if isinstance(value, int | float)]
 
 
 def column_text(column: dict) -> str:
