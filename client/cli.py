@@ -30,7 +30,6 @@ from .api import DEFAULT_URL, Client, default_name, describe
 from .errors import APIError, ServiceUnavailable
 
 OK, JOB_FAILED, USAGE, UNREACHABLE, INTERRUPTED = 0, 1, 2, 3, 130
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 # piped output is not cut to 80 columns: ids must stay whole to be copied
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 240)
@@ -112,7 +111,8 @@ def cli():
     help="Hidden layer sizes; 'none' for no hidden layer.",
 )
 @click.option("--activation", help="Activation of the hidden layers (see `nnjobs activations`).")
-@click.option("--output", type=click.Choice(["sigmoid", "softmax", "linear"]), help="Output layer.")
+# the service checks names (activations, outputs, statuses): its registries are the only list
+@click.option("--output", help="Output layer: sigmoid, softmax or linear (inferred by default).")
 @click.option("--epochs", type=click.IntRange(1), help="Training epochs.")
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Learning rate.")
 @click.option("--batch-size", type=click.IntRange(1), help="Batch size.")
@@ -316,7 +316,7 @@ def listing(items: list[dict], as_json: bool, columns: tuple[str, ...], row) -> 
 
 
 @cli.command()
-@click.option("--status", type=click.Choice(STATUSES), help="Only jobs in this status.")
+@click.option("--status", help="Only jobs in this status (queued, running, succeeded...).")
 @limit_option
 @common
 def jobs(status, limit, **options):

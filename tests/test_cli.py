@@ -114,7 +114,6 @@ def test_service_down_while_uploading_is_exit_3(tmp_path):
         ["train", "no-such-file.csv", "--target", "y"],
         ["train", __file__, "--target", "y", "--layers", "a,b"],
         ["train", __file__, "--target", "y", "--epochs", "0"],
-        ["jobs", "--status", "bogus"],
         ["predict", "model-only"],
         ["no-such-command"],
     ],
@@ -133,6 +132,10 @@ def test_a_refused_request_is_exit_2_with_the_apis_message(live_url, trained):  
     result = nnjobs("cancel", trained["id"], url=live_url)  # it has ended: 409
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "succeeded" in result.stderr
+
+    result = nnjobs("jobs", "--status", "bogus", url=live_url)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: status: Must be one of")
 
     result = nnjobs("show", "no-such-thing", "--json", url=live_url)
     assert result.returncode == 2
