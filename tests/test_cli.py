@@ -37,8 +37,8 @@ def nnjobs(*args, url: str | None = None, timeout: float = 60) -> subprocess.Com
 
 
 def in_terminal(args, timeout: float = 90, interrupt_when=None) -> tuple[int, str]:
-    """Run ``nnjobs args`` on a pseudo-terminal (80x24... made 120 wide); returns its exit
-    code and everything it drew. ``interrupt_when(text)`` true: send it SIGINT, once."""
+    """Run ``nnjobs args`` on a pseudo-terminal 120 columns wide; returns its exit code
+    and everything it drew. Once ``interrupt_when(text)`` is true, it gets a SIGINT."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NNJOBS_", "NO_COLOR"))}
