@@ -3,10 +3,13 @@ service (and against nothing, for the exit code of an unreachable service)."""
 
 from __future__ import annotations
 
+import csv
 import fcntl
+import io
 import json
 import os
 import pty
+import re
 import select
 import signal
 import struct
@@ -26,6 +29,11 @@ from client import Client
 NNJOBS = Path(sys.executable).parent / "nnjobs"
 IRIS = ROOT / "examples" / "iris.csv"
 SPECIES = {"setosa", "versicolor", "virginica"}
+
+
+def plain(drawn: str) -> str:
+    """Terminal output without its colours and cursor moves."""
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn)
 
 
 def nnjobs(*args, url: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -103,8 +111,7 @@ def test_service_down_while_uploading_is_exit_3(tmp_path):
     data.write_text("a,b\n1,x\n2,y\n")
     result = nnjobs("train", data, "--target", "b", url=f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 3, result.stderr
-    assert result.stderr.splitlines()[-1].startswith("error: cannot reach")
-    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: cannot reach")
 
 
 @pytest.mark.parametrize(
@@ -166,3 +173,136 @@ def test_tables_show_ids_and_names(live_url, trained):  # noqa: F811
     assert "cli-xor@1" in result.stdout and "sigmoid" in result.stdout
     result = nnjobs("activations", url=live_url)
     assert all(name in result.stdout for name in nn.hidden_activation_names())
+
+
+# ---------------------------------------------------------------- CSV datasets
+
+
+def test_train_waits_with_a_progress_bar_and_names_the_model(live_url):  # noqa: F811
+    code, drawn = in_terminal(
+        [
+            "train",
+            IRIS,
+            "--target",
+            "species",
+            "--layers",
+            "16",
+            "--epochs",
+            "150",
+            "--learning-rate",
+            "0.02",
+            "--name",
+            "cli-iris",
+            "--wait",
+            "--url",
+            live_url,
+        ]
+    )
+    assert code == 0, drawn
+    assert "\x1b[" in drawn and "━" in drawn  # rich drew a live bar on the terminal
+    assert "150/150" in drawn or "epochs" in drawn
+    assert "val_loss" in drawn and "accuracy" in drawn
+    assert "Traceback" not in drawn
+    model = Client(live_url).model("cli-iris")
+    assert f"model cli-iris@{model['version']} ({model['id']})" in plain(drawn)
+
+
+def test_train_json_then_predict_writes_csv(live_url, tmp_path):  # noqa: F811
+    result = nnjobs(
+        "train",
+        IRIS,
+        "--target",
+        "species",
+        "--layers",
+        "8",
+        "--epochs",
+        "60",
+        "--learning-rate",
+        "0.05",
+        "--name",
+        "cli-iris-json",
+        "--wait",
+        "--json",
+        url=live_url,
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["job"]["status"] == "succeeded"
+    assert document["dataset"]["n_rows"] == 150
+    model = document["model"]
+    assert model["name"] == "cli-iris-json" and sorted(model["classes"]) == sorted(SPECIES)
+
+    out = tmp_path / "out.csv"
+    ref = f"cli-iris-json@{model['version']}"
+    result = nnjobs("predict", ref, IRIS, "-o", out, url=live_url)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 150
+    assert {f"p_{name}" for name in SPECIES} <= set(rows[0]) and "prediction" in rows[0]
+    assert {row["prediction"] for row in rows} <= SPECIES
+    for row in rows[:5]:
+        assert abs(sum(float(row[f"p_{name}"]) for name in SPECIES) - 1) < 1e-3
+
+    to_stdout = nnjobs("predict", ref, IRIS, url=live_url)
+    assert to_stdout.returncode == 0
+    assert list(csv.DictReader(io.StringIO(to_stdout.stdout))) == rows
+
+    as_json = json.loads(nnjobs("predict", ref, IRIS, "--json", url=live_url).stdout)
+    assert len(as_json["predictions"]) == 150
+
+
+def test_a_refused_job_is_exit_2_with_its_field(live_url):  # noqa: F811
+    result = nnjobs(
+        "train", IRIS, "--target", "species", "--activation", "nope", "--wait", url=live_url
+    )
+    assert result.returncode == 2
+    assert "error: " in result.stderr and "activation" in result.stderr
+    assert "Traceback" not in result.stderr
+    before = len(Client(live_url).datasets())
+    result = nnjobs("train", IRIS, "--target", "no_such_column", url=live_url)
+    assert result.returncode == 2 and "no_such_column" in result.stderr
+    assert len(Client(live_url).datasets()) == before  # the upload was taken back
+
+
+LONG = ["--target", "species", "--layers", "64,64", "--epochs", "100000", "--no-early-stopping"]
+
+
+def running_job(url: str, name: str) -> dict:
+    client = Client(url)
+
+    def found():
+        return next((j for j in client.jobs(status="running") if j["name"] == name), None)
+
+    return wait_until(found, 60, interval=0.2, what=f"a running job named {name}")
+
+
+def test_a_cancelled_job_is_exit_1(live_url):  # noqa: F811
+    command = [NNJOBS, "train", IRIS, *LONG, "--name", "cli-cancel", "--wait", "--json"]
+    proc = subprocess.Popen(
+        [*map(str, command), "--url", live_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        job = running_job(live_url, "cli-cancel")
+        assert nnjobs("cancel", job["id"], url=live_url).returncode == 0
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, stderr
+    assert stderr == f"error: job {job['id']} cancelled\n"
+    assert json.loads(stdout)["job"]["status"] == "cancelled"
+
+
+def test_ctrl_c_stops_watching_and_says_how_to_cancel(live_url):  # noqa: F811
+    code, drawn = in_terminal(
+        ["train", IRIS, *LONG, "--name", "cli-interrupt", "--wait", "--url", live_url],
+        interrupt_when=lambda text: "running" in text,
+    )
+    job = running_job(live_url, "cli-interrupt")  # still running: only the watching stopped
+    Client(live_url).cancel(job["id"])
+    assert code == 130, drawn
+    assert f"nnjobs cancel {job['id']}" in plain(drawn)
+    assert "Traceback" not in drawn

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 from conftest import free_port
-from live_service import live_url  # noqa: F401  (the session's service, a fixture)
+from live_service import ROOT, live_url  # noqa: F401  (live_url: the session's service)
 
 import nn
 from client import APIError, Client, JobFailed, Prediction, ServiceUnavailable, Timeout
@@ -51,7 +51,10 @@ def test_train_on_an_array_waits_and_predicts_arrays(api):
         X, y, layers=[8], activation="tanh", name="client-circle", progress=seen.append, **FAST
     )
     assert job["status"] == "succeeded" and job["model_id"]
-    assert seen[-1]["status"] == "succeeded" and len(seen) >= 2  # at least queued, then the end
+    # a state a call, ending with the last (a quick job may have ended by the first look)
+    assert seen and seen[-1]["status"] == "succeeded"
+    states = {(state["status"], json.dumps(state["progress"], sort_keys=True)) for state in seen}
+    assert len(states) == len(seen)
     model = api.model("client-circle")
     assert model["id"] == job["model_id"] and model["n_features"] == 2
 
@@ -74,6 +77,32 @@ def test_train_on_lists_with_string_labels(api):
     assert p.probabilities.shape == (4, 3) and p.predictions.shape == (4,)
     np.testing.assert_allclose(p.probabilities.sum(axis=1), 1, rtol=1e-5)
     assert p.predictions.tolist() == ["red", "green", "blue", "blue"]
+
+
+def test_train_on_a_csv_file_and_predict_from_one(api):
+    iris = ROOT / "examples" / "iris.csv"
+    job = api.train(iris, "species", layers=[8], progress=False, **FAST)
+    model = api.model(job["model_id"])
+    assert model["name"] == "iris"  # named after the file
+    job = api.train(iris, "species", layers=[8], name="client-iris", progress=False, **FAST)
+    model = api.model("client-iris")
+    assert model["id"] == job["model_id"]
+    assert model["features"] == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    p = api.predict("client-iris", iris)
+    assert p.probabilities.shape == (150, 3) and p.predictions.shape == (150,)
+    assert set(p.predictions.tolist()) <= set(p.classes.tolist())
+    assert sorted(p.classes.tolist()) == ["setosa", "versicolor", "virginica"]
+    text = api.predict_csv("client-iris", iris.read_bytes())
+    assert text.splitlines()[0].endswith("p_setosa,p_versicolor,p_virginica,prediction")
+    assert len(text.splitlines()) == 151
+
+    uploaded = api.dataset(iris, name="flowers")
+    assert uploaded["name"] == "flowers" and uploaded["n_rows"] == 150
+    assert uploaded["id"] in {d["id"] for d in api.datasets()}
+    api.delete_dataset(uploaded["id"])
+    with pytest.raises(APIError) as caught:
+        api.get_dataset(uploaded["id"])
+    assert caught.value.code == 404
 
 
 def test_a_bad_job_raises_api_error_with_its_fields(api):
