@@ -139,9 +139,9 @@ class Datasets(MethodView):
         data, form_name, filename = _upload(settings["NNJOBS_MAX_DATASET_MB"])
         try:
             table = tables.read(data, settings["NNJOBS_MAX_DATASET_ROWS"])
+            columns = tables.columns(table)
         except tables.TableError as e:
             refuse_table(e)
-        columns = tables.columns(table)
         meta = {
             "name": query.get("name") or form_name or _default_name(filename),
             "n_rows": table.n_rows,

@@ -202,7 +202,10 @@ def predict_csv(ref: str) -> Response | dict:
     position = {name: j for j, name in enumerate(table.header)}
     values = []
     for name in features:
-        col = tables.column(name, table.cells[position[name]])
+        try:
+            col = tables.column(name, table.cells[position[name]])
+        except tables.TableError as e:
+            refuse_table(e)
         problem = None
         if col.kind == "text":
             problem = "is text; features must be numbers or booleans"

@@ -219,22 +219,44 @@ def _check_header(header: list[str]) -> None:
         seen[name] = j
 
 
+def _finite(name: str, cells: tuple[str, ...], values: np.ndarray) -> np.ndarray:
+    """``values``, unless a cell is a number too large for a float or an infinity."""
+    infinite = np.isinf(values)
+    if infinite.any():
+        row = first_row(infinite)
+        raise TableError(
+            422,
+            f"column {name!r}, data row {row}: {cells[row - 1].strip()!r} is not a finite number",
+            name,
+        )
+    return values
+
+
 def column(name: str, cells: tuple[str, ...]) -> Column:
-    """The typed :class:`Column` of a column's raw cells."""
+    """The typed :class:`Column` of a column's raw cells.
+
+    Raises
+    ------
+    TableError
+        A numeric column holds an infinity (``inf``, ``-Infinity``, ``1e400``).
+    """
+    # TableError is a ValueError: the checks stay outside the conversions' try blocks
     try:
         # the common case, a column of numbers only, in one pass (float() takes
         # surrounding spaces, "nan" and "NaN")
         values = np.array(cells, dtype=np.float64)
-        return Column(name, "numeric", values, np.isnan(values))
     except (ValueError, OverflowError):
         pass
+    else:
+        return Column(name, "numeric", _finite(name, cells, values), np.isnan(values))
     stripped = np.char.strip(np.array(cells, dtype=str))
     missing = np.isin(stripped, MISSING)
     try:
         values = np.where(missing, "nan", stripped).astype(np.float64)
-        return Column(name, "numeric", values, missing)
     except (ValueError, OverflowError):
         pass
+    else:
+        return Column(name, "numeric", _finite(name, cells, values), missing)
     lowered = np.char.lower(stripped)
     is_true = lowered == "true"
     if np.all(is_true | (lowered == "false") | missing):

@@ -158,6 +158,9 @@ UPLOAD_REFUSALS = [
     ("text after a quote", b'a,b\n1,"x"y\n', 422, "line 2 of the file is not CSV"),
     ("huge field", b"a,b\n1," + b"x" * 200_000 + b"\n", 422, "field larger than field limit"),
     ("Latin-1", "a,b\n1,caf\u00e9\n".encode("latin-1"), 400, "not valid UTF-8"),
+    ("infinity", b"a,b\n1,2\n3,inf\n", 422, "column 'b', data row 2: 'inf' is not a finite"),
+    ("-Infinity", b"a,b\n-Infinity,2\n", 422, "column 'a', data row 1: '-Infinity' is not"),
+    ("beyond float", b"a,b\n1,NA\n2,1e400\n", 422, "data row 2: '1e400' is not a finite"),
 ]
 
 
@@ -408,6 +411,9 @@ def test_csv_prediction_refusals(app, mixed):
         "column 'x1' has a missing value in data row 2" in refused("x1,a\n1,2\nNA,3\n")["message"]
     )
     assert "header but no data rows" in refused("x1,a\n")["message"]
+    body = refused("x1,a\n1,2\n3,-inf\n")
+    says = "column 'a', data row 2: '-inf' is not a finite number"
+    assert body["errors"] == {"csv": {"a": [says]}}
     assert "not valid UTF-8" in refused(b"x1,a\n1,\xff\n", 400)["message"]
     r = client.post(
         "/models/m/predict",
