@@ -545,6 +545,8 @@ def main(argv: list[str] | None = None) -> None:
         code = fail(e.message, code, extra, as_json=as_json, error=error_document(e))
     except Failed as e:
         code = fail(str(e), JOB_FAILED)
+    except BrokenPipeError:
+        code = OK  # handled below
     except (OSError, ValueError) as e:
         code = fail(str(e), USAGE, as_json=as_json)
     try:
