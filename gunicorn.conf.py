@@ -73,6 +73,11 @@ def on_starting(server):
         stale.unlink()
 
 
+def post_worker_init(worker):
+    # a library's warning (Celery's, say) must be a JSON line too, not bare text on stderr
+    _logs.capture_warnings()
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 

@@ -118,6 +118,13 @@ def config(log_level: str | None = None, fmt: str | None = None) -> dict:
     }
 
 
+def capture_warnings() -> None:
+    """Send Python's warnings through logging (logger ``py.warnings``), so that they are
+    written like every other line instead of as bare text on stderr."""
+    logging.captureWarnings(True)
+
+
 def configure(log_level: str | None = None, fmt: str | None = None) -> None:
-    """Set up this process's logging as :func:`config` describes."""
+    """Set up this process's logging as :func:`config` describes, warnings included."""
     logging.config.dictConfig(config(log_level, fmt))
+    capture_warnings()

@@ -1,5 +1,9 @@
 """Helpers for the tests that run the service as processes: `make run`'s script and the
-deployment commands of the Docker image and compose file."""
+deployment commands of the Docker image and compose file.
+
+The ``live_url`` fixture (import it into a test module) is one `make run` service for the
+whole session, on the session's throwaway Redis, for the tests that use it as a client would.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import requests
+from conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -23,6 +29,54 @@ TINY_JOB = {
     "layers": [{"units": 8, "activation": "tanh"}],
     "training": {"epochs": 40, "learning_rate": 0.05},
 }
+
+
+RUN = ROOT / "scripts" / "run.py"
+READY_LINE = "nnjobs is running at"
+
+
+def run_env(tmp_path: Path, key_prefix: str, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env.update(
+        PORT=str(free_port()),
+        NNJOBS_RUN_DIR=str(tmp_path / "run"),
+        NNJOBS_KEY_PREFIX=key_prefix,
+        NNJOBS_QUEUE=key_prefix,
+        NNJOBS_WORKER_CONCURRENCY="1",
+        NNJOBS_BLAS_THREADS="1",
+        NNJOBS_STOP_TIMEOUT="20",
+    )
+    env.update(overrides)
+    return env
+
+
+class RunningService:
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.port = int(env["PORT"])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = Process([sys.executable, RUN], env)
+        self.pids: set[int] = set()
+
+    def start(self, timeout: float = 90) -> RunningService:
+        line = self.process.wait_for_line(READY_LINE, timeout)
+        assert line == f"{READY_LINE} {self.url} (Ctrl-C to stop)"
+        wait_ready(self.url, self.process)
+        # every process below run.py once the worker's pool and gunicorn's workers run
+        self.pids = descendants(self.process.pid)
+        return self
+
+    def cleanup(self) -> None:
+        """Whatever happened in the test: nothing of it may outlive it."""
+        leftovers = self.pids | descendants(self.process.pid)
+        self.process.stop()
+        for pid in running(leftovers):
+            try:
+                group = os.getpgid(pid)
+            except ProcessLookupError:
+                continue
+            if group != os.getpgrp():  # run.py's children lead groups of their own
+                kill_group(group)
 
 
 class Process:
@@ -231,3 +285,16 @@ class LiveService:
         for process in (self.api, self.worker):
             if process is not None:
                 process.stop()
+
+
+@pytest.fixture(scope="session")
+def live_url(tmp_path_factory, redis_url):
+    """The URL of a running service (API under gunicorn, one Celery worker), started once."""
+    tmp_path = tmp_path_factory.mktemp("live")
+    service = RunningService(
+        run_env(tmp_path, "nnjobs-test-live", REDIS_URL=redis_url, WEB_CONCURRENCY="1")
+    )
+    try:
+        yield service.start().url
+    finally:
+        service.cleanup()

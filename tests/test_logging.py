@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import subprocess
 import sys
 import uuid
 from contextlib import contextmanager
@@ -31,7 +32,10 @@ CELERY_SHUTDOWN_NOTICE = re.compile(r"|worker: (Warm|Cold) shutdown \(MainProces
 
 
 def check_entry(line: str) -> dict:
-    entry = json.loads(line)
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        raise AssertionError(f"not JSON: {line!r}") from None
     assert isinstance(entry, dict), line
     assert {"time", "level", "logger", "message"} <= set(entry), line
     assert entry["time"].endswith("Z")
@@ -108,6 +112,20 @@ def test_an_exception_stays_on_its_line():
     assert "\n" not in line
     entry = check_entry(line)
     assert "ValueError: bad" in entry["exception"] and "Traceback" in entry["exception"]
+
+
+def test_a_warning_is_a_json_line_too():
+    # a library's warning (Celery warns of workers sharing a name, say) is a log line
+    code = (
+        "import warnings; from registry import logs; logs.configure('INFO', 'json'); "
+        "warnings.warn('careful', UserWarning)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    [line] = out.stderr.splitlines()
+    entry = check_entry(line)
+    assert entry["logger"] == "py.warnings" and "careful" in entry["message"]
 
 
 def test_the_level_and_format_come_from_the_environment():
