@@ -11,7 +11,7 @@ from werkzeug.routing import BaseConverter
 from registry import Registry
 from registry.queue import celery_config
 
-from . import auth, docs, errors, health, jobs, models, predict, schemas
+from . import auth, docs, errors, health, jobs, models, playground, predict, schemas, synthetic
 from . import config as settings_module
 from .cache import ModelCache
 from .context import Services
@@ -67,9 +67,10 @@ def create_app(config: dict | None = None) -> Flask:
     api = errors.Api(app, spec_kwargs={"extra_plugins": plugins})
     api.register_converter(RefConverter, _ref_param)
     api.spec.components.schema("EarlyStopping", schema=schemas.EarlyStoppingSchema)
-    for blueprint in (jobs.blp, models.blp, predict.blp, health.blp):
+    for blueprint in (jobs.blp, models.blp, predict.blp, synthetic.blp, health.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
+    app.register_blueprint(playground.blp)
     errors.register(app, api)
     auth.init(app, api_keys)
 

@@ -1,10 +1,10 @@
 """Optional API keys: with ``API_KEYS`` set, requests must carry ``Authorization: Bearer <key>``.
 
 ``/healthz`` stays public because an orchestrator's liveness probe must not need a
-secret. ``/openapi.json`` and ``/docs`` stay public too: they describe the API, hold no
-data, are the same in every deployment, and are where a client learns that it needs a
-key. Everything else, ``/readyz`` included (it names the queue and Redis errors), needs
-a key.
+secret. ``/openapi.json``, ``/docs`` and the playground page (``/`` and its script and
+style) stay public too: they hold no data, are the same in every deployment, and are
+where a person learns that a key is needed (the page then asks for one). Everything
+else, ``/readyz`` included (it names the queue and Redis errors), needs a key.
 
 Keys are compared with :func:`hmac.compare_digest`, against every configured key
 without stopping at a match, so response times say nothing about a key's bytes or which
@@ -21,7 +21,9 @@ from flask import Flask, request
 from .errors import abort
 
 #: Paths answered without a key.
-PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/docs"})
+PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/docs", "/"})
+#: Path prefixes answered without a key: the playground's script and style.
+PUBLIC_PREFIXES = ("/playground/",)
 
 #: The security scheme's name in the OpenAPI document.
 SCHEME = "bearerAuth"
@@ -57,7 +59,7 @@ def init(app: Flask, keys: tuple[bytes, ...]) -> None:
 
     @app.before_request
     def _require_key():
-        if request.path in PUBLIC_PATHS:
+        if request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES):
             return
         token = presented_key()
         if token is None:

@@ -15,6 +15,7 @@ from .context import page, services
 from .errors import abort, refuse
 from .parsing import Blueprint
 from .schemas import JobPageSchema, JobQuerySchema, JobRequestSchema, JobSchema
+from .synthetic import make as make_synthetic
 
 log = logging.getLogger(__name__)
 
@@ -34,23 +35,9 @@ EXAMPLE = {
 
 def _training_data(data: dict) -> tuple:
     """``(X, y, synthetic params or None)`` from the request's ``data``."""
-    max_values = services().settings["NNJOBS_MAX_VALUES"]
     if "synthetic" in data:
-        params = {k: p.default for k, p in nn.datasets.PARAMS.items()}
-        params.update(data["synthetic"])
-        try:
-            X, y = nn.datasets.make(**params)
-        except nn.SpecError as e:
-            refuse(e, ("data", "synthetic"))
-        if X.size > max_values:
-            refuse(
-                nn.LimitError(
-                    "n_samples",
-                    f"{X.size} values in X, over the limit of {max_values} (NNJOBS_MAX_VALUES)",
-                ),
-                ("data", "synthetic"),
-            )
-        return X, y, params
+        return make_synthetic(data["synthetic"], ("data", "synthetic"))
+    max_values = services().settings["NNJOBS_MAX_VALUES"]
     try:
         X = arrays.matrix(data["X"], "X", max_values)
         y = arrays.labels(data["y"], "y", max_values)

@@ -411,6 +411,64 @@ class PredictionSchema(ma.Schema):
     )
 
 
+# -- synthetic datasets -------------------------------------------------------------------
+
+
+class DatasetParamSchema(ma.Schema):
+    """One parameter of the synthetic datasets, with the range a job accepts."""
+
+    name = fields.String()
+    type = fields.String(metadata={"description": "integer or number"})
+    default = fields.Raw(metadata={"type": "number"})
+    minimum = fields.Raw(metadata={"type": "number"})
+    maximum = fields.Raw(metadata={"type": "number"})
+
+
+class DatasetSchema(ma.Schema):
+    """A synthetic dataset a job can name in ``data.synthetic``."""
+
+    name = fields.String()
+    task = fields.String(metadata={"description": "classification (two classes) or regression"})
+    description = fields.String()
+    parameters = fields.List(fields.Nested(DatasetParamSchema))
+
+
+class DatasetListSchema(ma.Schema):
+    """Every synthetic dataset."""
+
+    items = fields.List(fields.Nested(DatasetSchema))
+
+
+def _query_field(param: Param) -> fields.Field:
+    # query values are strings, which marshmallow's Integer and Float parse; the ranges
+    # are nn.datasets' own, checked where the points are made
+    metadata = {"description": _describe(param)}
+    if param.kind is int:
+        return fields.Integer(metadata=metadata)
+    return fields.Float(allow_nan=False, metadata=metadata)
+
+
+SyntheticQuerySchema = ma.Schema.from_dict(
+    {name: _query_field(param) for name, param in nn.datasets.PARAMS.items()},
+    name="SyntheticQuery",
+)
+
+
+class SyntheticPointsSchema(ma.Schema):
+    """The points of a synthetic dataset, exactly those a job with the same parameters
+    trains on."""
+
+    name = fields.String()
+    task = fields.String()
+    n_samples = fields.Integer()
+    noise = fields.Float()
+    seed = fields.Integer()
+    X = fields.Raw(
+        metadata={"type": "array", "items": {"type": "array", "items": {"type": "number"}}}
+    )
+    y = fields.Raw(metadata={"type": "array", "items": {"type": "number"}})
+
+
 # -- health -------------------------------------------------------------------------------
 
 

@@ -18,6 +18,8 @@ PATHS = {
     "/models/{ref}": {"get", "delete"},
     "/models/{ref}/predict": {"post"},
     "/predict": {"post"},
+    "/synthetic": {"get"},
+    "/synthetic/{name}": {"get"},
     "/healthz": {"get"},
     "/readyz": {"get"},
 }

@@ -20,31 +20,12 @@ import requests
 from conftest import RedisServer, free_port
 from live_service import (
     ROOT,
-    Process,
-    descendants,
-    kill_group,
+    RUN,
+    RunningService,
+    run_env,
     running,
     train_and_predict,
-    wait_ready,
 )
-
-RUN = ROOT / "scripts" / "run.py"
-READY_LINE = "nnjobs is running at"
-
-
-def run_env(tmp_path: Path, key_prefix: str, **overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    env.update(
-        PORT=str(free_port()),
-        NNJOBS_RUN_DIR=str(tmp_path / "run"),
-        NNJOBS_KEY_PREFIX=key_prefix,
-        NNJOBS_QUEUE=key_prefix,
-        NNJOBS_WORKER_CONCURRENCY="1",
-        NNJOBS_BLAS_THREADS="1",
-        NNJOBS_STOP_TIMEOUT="20",
-    )
-    env.update(overrides)
-    return env
 
 
 def without_redis_server(tmp_path: Path) -> str:
@@ -60,35 +41,6 @@ def without_redis_server(tmp_path: Path) -> str:
     path = str(bin_dir)
     assert shutil.which("redis-server", path=path) is None
     return path
-
-
-class RunningService:
-    def __init__(self, env: dict[str, str]):
-        self.env = env
-        self.port = int(env["PORT"])
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = Process([sys.executable, RUN], env)
-        self.pids: set[int] = set()
-
-    def start(self, timeout: float = 90) -> RunningService:
-        line = self.process.wait_for_line(READY_LINE, timeout)
-        assert line == f"{READY_LINE} {self.url} (Ctrl-C to stop)"
-        wait_ready(self.url, self.process)
-        # every process below run.py once the worker's pool and gunicorn's workers run
-        self.pids = descendants(self.process.pid)
-        return self
-
-    def cleanup(self) -> None:
-        """Whatever happened in the test: nothing of it may outlive it."""
-        leftovers = self.pids | descendants(self.process.pid)
-        self.process.stop()
-        for pid in running(leftovers):
-            try:
-                group = os.getpgid(pid)
-            except ProcessLookupError:
-                continue
-            if group != os.getpgrp():  # run.py's children lead groups of their own
-                kill_group(group)
 
 
 @pytest.fixture(scope="module")
