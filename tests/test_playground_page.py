@@ -156,3 +156,9 @@ def test_the_wheel_carries_the_page(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for asset in STATIC.iterdir():
         assert f"service/static/playground/{asset.name}" in names
+
+
+def test_the_readme_shows_the_screenshot():
+    readme = (ROOT / "README.md").read_text()
+    assert "docs/playground.png" in readme
+    assert (ROOT / "docs" / "playground.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

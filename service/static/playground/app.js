@@ -397,6 +397,7 @@
       if (request !== state.pointsRequest) return; // a newer request is on its way
       clearError();
       state.points = { X: body.X, y: body.y };
+      delete $("boundary").dataset.model;
       drawField($("boundary"), null, state.points);
       $("boundary-note").textContent = state.job ? "the setup has changed since the last run" : "";
     } catch (e) {
@@ -432,10 +433,11 @@
   function mix(p) {
     const t = Math.abs(p - 0.5) * 2; // 0 at the boundary, 1 where the model is sure
     const c = p >= 0.5 ? C1 : C0;
-    return c.map((v) => Math.round(255 + (v - 255) * t * 0.85));
+    return c.map((v) => Math.round(255 + (v - 255) * t * 0.7));
   }
 
   function drawField(canvas, probs, points, half = points ? extent(points) : 1) {
+    canvas.dataset.extent = half; // the input plane shown is [-half, half] squared
     const ctx = canvas.getContext("2d");
     const W = canvas.width, H = canvas.height;
     ctx.fillStyle = "#fff";
@@ -570,6 +572,7 @@
       const job = await api("POST", "/jobs", spec);
       state.job = job;
       $("boundary-note").textContent = "";
+      delete $("boundary").dataset.model;
       drawField($("boundary"), null, state.jobPoints);
       say(`Job ${job.id} ${job.status}.`);
       $("cancel").disabled = false;
