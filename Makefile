@@ -33,10 +33,13 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	@touch $(BENCH_STAMP)
 
+# `make bench BENCH_ARGS=--quick` for a run of a few minutes in all, `--json` for records
+BENCH_ARGS ?=
 bench: $(BENCH_STAMP)
-	$(BIN)/python bench/train_speed.py --repeat 3
-	$(BIN)/python bench/train_torch.py
-	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/train_speed.py $(if $(findstring --quick,$(BENCH_ARGS)),,--repeat 3) $(BENCH_ARGS)
+	$(BIN)/python bench/train_torch.py $(BENCH_ARGS)
+	$(BIN)/python bench/serve.py $(BENCH_ARGS)
+	$(BIN)/python bench/jobs.py $(BENCH_ARGS)
 
 # Redis (started here when none answers at REDIS_URL), a worker and the API on PORT;
 # Ctrl-C stops them all. See scripts/run.py.

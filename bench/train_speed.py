@@ -347,8 +347,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--json", action="store_true", help="print one JSON object per config and nothing else"
     )
     parser.add_argument(
+        "--quick", action="store_true", help="a run under a minute: config c, one fit each"
+    )
+    parser.add_argument(
         "--configs",
-        default=",".join(CONFIGS),
+        default=None,
         help=f"comma-separated configs to run (default: {','.join(CONFIGS)})",
     )
     parser.add_argument(
@@ -370,7 +373,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="training seed for both libraries; the data do not change (default: 0)",
     )
     args = parser.parse_args(argv)
-    names = config_names(parser, args.configs)
+    if args.quick:
+        args.repeat = 1
+    default = "c" if args.quick else ",".join(CONFIGS)
+    names = config_names(parser, args.configs or default)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     if args.threads is not None and args.threads < 1:

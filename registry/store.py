@@ -13,7 +13,10 @@ Keys (``P`` is the prefix, ``nnjobs`` by default):
   a version is never reused after a deletion.
 
 Every status change is one Lua script, so a record is never half-written and two
-processes cannot both move a job out of the same status.
+processes cannot both move a job out of the same status. Each script that changes a job
+record also publishes the job's new status (or ``progress``) on a channel named like the
+record's key, ``P:job:<id>``, so that a client can wait for a change without polling
+(:meth:`Registry.wait_for_change`).
 
 A running job holds a lease: ``lease_until`` (Redis server time, seconds) is set when an
 attempt starts and pushed forward with every progress report. Each attempt is numbered
@@ -63,6 +66,7 @@ local created = redis.call('HGET', KEYS[1], 'created_ms')
 redis.call('ZREM', ARGV[4] .. status, ARGV[5])
 redis.call('ZADD', ARGV[4] .. ARGV[2], created, ARGV[5])
 if ARGV[6] == '1' then redis.call('DEL', KEYS[2], KEYS[3]) end
+redis.call('PUBLISH', KEYS[1], ARGV[2])
 return {status, 1}
 """
 
@@ -81,6 +85,7 @@ local created = redis.call('HGET', KEYS[1], 'created_ms')
 redis.call('ZREM', ARGV[6] .. 'running', ARGV[7])
 redis.call('ZADD', ARGV[6] .. 'succeeded', created, ARGV[7])
 redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('PUBLISH', KEYS[1], 'succeeded')
 return version
 """
 
@@ -94,6 +99,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 redis.call('HSET', KEYS[1], 'lease_until', string.format('%.3f', now + tonumber(ARGV[3])),
   unpack(cjson.decode(ARGV[1])))
+redis.call('PUBLISH', KEYS[1], 'progress')
 return 1
 """
 
@@ -111,6 +117,7 @@ local function give_up(status, error_json, finished_at, index, job_id)
   redis.call('ZREM', index .. status, job_id)
   redis.call('ZADD', index .. 'failed', created, job_id)
   redis.call('DEL', KEYS[2], KEYS[3])
+  redis.call('PUBLISH', KEYS[1], 'failed')
 end
 """
 
@@ -142,6 +149,7 @@ redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[2], 'worker'
 local created = redis.call('HGET', KEYS[1], 'created_ms')
 redis.call('ZREM', ARGV[5] .. status, ARGV[6])
 redis.call('ZADD', ARGV[5] .. 'running', created, ARGV[6])
+redis.call('PUBLISH', KEYS[1], 'running')
 return {'started', attempts}
 """
 )
@@ -166,6 +174,7 @@ redis.call('HDEL', KEYS[1], 'lease_until', 'worker')
 local created = redis.call('HGET', KEYS[1], 'created_ms')
 redis.call('ZREM', ARGV[3] .. 'running', ARGV[4])
 redis.call('ZADD', ARGV[3] .. 'queued', created, ARGV[4])
+redis.call('PUBLISH', KEYS[1], 'queued')
 return 'requeued'
 """
 )
@@ -301,6 +310,9 @@ class Registry:
             "finished_at": rec.get("finished_at"),
             "attempts": int(rec.get("attempts", 0)),
             "model_id": rec.get("model_id"),
+            "training_seconds": (
+                float(rec["training_seconds"]) if "training_seconds" in rec else None
+            ),
         }
         for key in _JSON_FIELDS:
             job[key] = json.loads(rec[key]) if key in rec else None
@@ -311,6 +323,37 @@ class Registry:
     def get_job(self, job_id: str, with_history: bool = True) -> dict | None:
         """The Job, or None for an unknown id."""
         return self._decode_job(self.r.hgetall(self._job(job_id)), with_history)
+
+    def wait_for_change(
+        self, job_id: str, seconds: float, with_history: bool = True
+    ) -> dict | None:
+        """The Job as soon as its record changes (a status change or a progress report),
+        else after ``seconds``; at once when the job has ended or is unknown.
+
+        The subscription is confirmed before the record is read, so a change made between
+        the two is not missed.
+        """
+        if seconds <= 0:
+            return self.get_job(job_id, with_history)
+        channel = self._job(job_id)
+        deadline = time.monotonic() + seconds
+        pubsub = self.r.pubsub()
+        try:
+            pubsub.subscribe(channel)
+            while (left := deadline - time.monotonic()) > 0:
+                message = pubsub.get_message(timeout=left)
+                if message is not None and message["type"] == "subscribe":
+                    break
+            job = self.get_job(job_id, with_history)
+            if job is None or job["status"] in ENDED:
+                return job
+            while (left := deadline - time.monotonic()) > 0:
+                message = pubsub.get_message(timeout=left)
+                if message is not None and message["type"] == "message":
+                    return self.get_job(job_id, with_history)
+            return job
+        finally:
+            pubsub.close()
 
     def job_status(self, job_id: str) -> str | None:
         return _text(self.r.hget(self._job(job_id), "status"))
@@ -493,6 +536,8 @@ class Registry:
         job_fields = ["finished_at", finished, "history", json.dumps(meta.get("history", {}))]
         if progress is not None:
             job_fields += ["progress", json.dumps(progress)]
+        if meta.get("training_seconds") is not None:
+            job_fields += ["training_seconds", repr(float(meta["training_seconds"]))]
         version = self._succeed(
             keys=[
                 self._job(job_id),

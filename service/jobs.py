@@ -14,7 +14,13 @@ from . import data as arrays
 from .context import page, services
 from .errors import abort, refuse
 from .parsing import Blueprint
-from .schemas import JobPageSchema, JobQuerySchema, JobRequestSchema, JobSchema
+from .schemas import (
+    JobPageSchema,
+    JobQuerySchema,
+    JobRequestSchema,
+    JobSchema,
+    JobWaitQuerySchema,
+)
 from .synthetic import make as make_synthetic
 
 log = logging.getLogger(__name__)
@@ -102,11 +108,12 @@ class Jobs(MethodView):
 
 @blp.route("/<ref:job_id>")
 class Job(MethodView):
+    @blp.arguments(JobWaitQuerySchema, location="query")
     @blp.response(200, JobSchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, job_id):
-        """A job with its progress and history."""
-        job = services().registry.get_job(job_id)
+    def get(self, query, job_id):
+        """A job with its progress and history; with ?wait=<seconds>, once it changes."""
+        job = services().registry.wait_for_change(job_id, query["wait"])
         if job is None:
             _not_found(job_id)
         return job

@@ -32,6 +32,8 @@ REF_PATTERN = NAME_PATTERN + r"(?:@[0-9]{1,9})?"
 REF_RE = re.compile(REF_PATTERN)
 
 MAX_PAGE_SIZE = 100
+#: the longest ``GET /jobs/<id>?wait=``: under the API's request timeout (30 s by default)
+MAX_WAIT_SECONDS = 20
 MAX_PAGE = 1_000_000
 
 
@@ -319,6 +321,10 @@ class JobSchema(ma.Schema):
     model_id = fields.String(allow_none=True, metadata={"description": "Set once succeeded"})
     error = fields.Nested(JobErrorSchema, allow_none=True)
     attempts = fields.Integer(metadata={"description": "Times a worker has started it"})
+    training_seconds = fields.Float(
+        allow_none=True,
+        metadata={"description": "Seconds spent training, once succeeded"},
+    )
 
 
 class ModelSchema(ma.Schema):
@@ -337,12 +343,26 @@ class ModelSchema(ma.Schema):
     n_params = fields.Integer()
     metrics = fields.Dict()
     history = fields.Dict(metadata={"description": "Left out of listings"})
+    training_seconds = fields.Float(
+        allow_none=True, metadata={"description": "Seconds spent training it"}
+    )
 
 
 class PageQuerySchema(ma.Schema):
     # query values are strings: marshmallow's Integer parses them (a body needs Int)
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
+
+
+class JobWaitQuerySchema(ma.Schema):
+    wait = fields.Float(
+        load_default=0.0,
+        validate=validate.Range(min=0, max=MAX_WAIT_SECONDS),
+        metadata={
+            "description": "Seconds to wait for the job to change (a status change or a "
+            "progress report) before answering; an ended job answers at once"
+        },
+    )
 
 
 class JobQuerySchema(PageQuerySchema):

@@ -171,10 +171,12 @@ def train_and_predict(base_url: str, name: str, timeout: float = 90) -> dict:
     assert response.headers["Location"].endswith(f"/jobs/{job['id']}")
 
     def ended():
-        record = requests.get(f"{base_url}/jobs/{job['id']}", timeout=10).json()
+        # the long poll answers on each change, so no polling interval is needed
+        record = requests.get(f"{base_url}/jobs/{job['id']}?wait=10", timeout=20).json()
         return record if record["status"] in ("succeeded", "failed", "cancelled") else None
 
-    job = wait_until(ended, timeout, interval=0.2, what=f"job {job['id']} to end")
+    job = wait_until(ended, timeout, interval=0, what=f"job {job['id']} to end")
+    assert job["training_seconds"] > 0
     assert job["status"] == "succeeded", job
     inputs = [[0.5, 0.5], [-0.5, 0.5], [0.5, -0.5]]
     response = requests.post(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 
 import numpy as np
 import pytest
 import redis
-from api_helpers import make_app, make_client
+from api_helpers import error, make_app, make_client
 from celery import Celery
 from conftest import free_port
 
@@ -234,3 +235,66 @@ def test_json_types_are_kept_strict(client):
     assert resp.status_code == 422
     # an integral float is an integer, as in JSON
     assert client.post("/jobs", json={**XOR, "layers": [{"units": 4.0}]}).status_code == 202
+
+
+# -- GET /jobs/<id>?wait=: a bounded long poll ---------------------------------------------
+
+
+def test_wait_answers_as_soon_as_the_job_changes(client, registry):
+    job = submit(client)
+    # the change comes from another connection while the request is waiting on its own
+    timer = threading.Timer(0.3, registry.start_job, args=(job["id"],))
+    timer.start()
+    try:
+        t0 = time.monotonic()
+        resp = client.get(f"/jobs/{job['id']}?wait=15")
+        elapsed = time.monotonic() - t0
+    finally:
+        timer.join()
+    assert resp.status_code == 200
+    assert resp.get_json()["status"] == "running"
+    assert 0.2 < elapsed < 10, elapsed
+
+
+def test_wait_also_answers_on_progress(client, registry):
+    job = submit(client)
+    registry.start_job(job["id"])
+    progress = {"epoch": 1, "epochs": 5, "loss": 0.5}
+    report = threading.Timer(
+        0.3, registry.report_progress, args=(job["id"], progress, {"loss": [0.5]})
+    )
+    report.start()
+    try:
+        resp = client.get(f"/jobs/{job['id']}?wait=15")
+    finally:
+        report.join()
+    assert resp.get_json()["progress"]["epoch"] == 1
+
+
+def test_wait_times_out_with_the_job_as_it_is(client):
+    job = submit(client)
+    t0 = time.monotonic()
+    resp = client.get(f"/jobs/{job['id']}?wait=0.4")
+    assert time.monotonic() - t0 >= 0.4
+    assert resp.status_code == 200 and resp.get_json()["status"] == "queued"
+
+
+def test_wait_on_an_ended_job_answers_at_once(client):
+    job = submit(client)
+    assert client.delete(f"/jobs/{job['id']}").status_code == 200
+    t0 = time.monotonic()
+    resp = client.get(f"/jobs/{job['id']}?wait=20")
+    assert time.monotonic() - t0 < 10
+    assert resp.get_json()["status"] == "cancelled"
+
+
+@pytest.mark.parametrize("wait", ["-1", "20.5", "soon", "nan", "inf"])
+def test_wait_out_of_bounds_is_refused(client, wait):
+    job = submit(client)
+    resp = client.get(f"/jobs/{job['id']}?wait={wait}")
+    body = error(resp, 422)
+    assert "wait" in body["errors"]["query"]
+
+
+def test_wait_on_an_unknown_job_is_404(client):
+    error(client.get("/jobs/nosuchjob?wait=5"), 404)

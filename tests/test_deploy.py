@@ -175,7 +175,8 @@ def test_dockerfile():
 def test_gunicorn_settings():
     defaults = gunicorn_settings()
     assert defaults["bind"] == ["0.0.0.0:8000"] and defaults["workers"] == 2
-    assert defaults["worker_class"] == "sync" and defaults["timeout"] == 30
+    assert defaults["worker_class"] == "gthread" and defaults["threads"] == 4
+    assert defaults["timeout"] == 30
     assert defaults["accesslog"] == "-"
     local = gunicorn_settings(PORT="9123", NNJOBS_HOST="127.0.0.1", WEB_CONCURRENCY="3")
     assert local["bind"] == ["127.0.0.1:9123"] and local["workers"] == 3

@@ -12,6 +12,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -278,3 +280,36 @@ def test_readme_curl_examples_run_as_shown(live, name):
             assert matches(shown, actual) == [], f"{command}\n{result.stdout}"
             checked += 1
     assert checked >= 2  # the job as queued and the prediction, at least
+
+
+@pytest.mark.slow
+def test_long_polls_do_not_hold_up_other_requests(live):
+    """More clients wait on a job than there are API processes, and the API still answers."""
+    slow = {
+        "name": "run-long-poll",
+        "data": {"synthetic": {"name": "spiral", "n_samples": 400, "seed": 0}},
+        "layers": [{"units": 64}, {"units": 64}],
+        "training": {"epochs": 5000, "early_stopping": False},
+    }
+    busy = requests.post(f"{live.url}/jobs", json=slow, timeout=10).json()
+    # the one worker process trains `busy`, so this job stays queued while clients wait on it
+    waiting = requests.post(f"{live.url}/jobs", json=slow, timeout=10).json()
+    try:
+        finished = []
+
+        def long_poll():
+            requests.get(f"{live.url}/jobs/{waiting['id']}?wait=4", timeout=20)
+            finished.append(time.monotonic())
+
+        pollers = [threading.Thread(target=long_poll) for _ in range(4)]
+        for thread in pollers:
+            thread.start()
+        time.sleep(0.5)
+        assert requests.get(f"{live.url}/healthz", timeout=10).status_code == 200
+        answered = time.monotonic()
+        for thread in pollers:
+            thread.join()
+        assert len(finished) == 4 and min(finished) > answered
+    finally:
+        for job in (waiting, busy):
+            requests.delete(f"{live.url}/jobs/{job['id']}", timeout=10)

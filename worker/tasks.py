@@ -128,6 +128,7 @@ def run_job(
         return "failed"
     X, y = data
     reporter = Reporter(registry, job_id, attempt=attempt, lease=policy.lease)
+    started = time.perf_counter()
     try:
         # the API checked the spec under its own configured limits
         model, history = nn.fit(job["spec"], X, y, reporter, limits=nn.Limits.unbounded())
@@ -146,7 +147,11 @@ def run_job(
         log.exception("job %s failed", job_id)
         registry.fail_job(job_id, type(e).__name__, str(e) or type(e).__name__, attempt)
         return "failed"
-    meta = {**model.describe(), "history": history.as_dict()}
+    meta = {
+        **model.describe(),
+        "history": history.as_dict(),
+        "training_seconds": round(time.perf_counter() - started, 6),
+    }
     stored = registry.succeed_job(
         job_id, model.to_bytes(), meta, reporter.progress, attempt=attempt
     )

@@ -1,0 +1,304 @@
+"""Job queue speed: the time a job spends outside training, and jobs per second.
+
+Everything runs here, on free loopback ports: a throwaway ``redis-server``, the API under
+gunicorn (``gunicorn.conf.py``) and nnjobs Celery workers (prefork), plus the reference: a
+bare Celery app whose task does nothing (``bench/bare_celery.py``), on the same Redis.
+
+- Bare round trip: ``send_task`` of the no-op task and ``result.get()``, one at a time.
+- Queue overhead: a tiny job (spiral, 1 epoch) at a time: ``POST /jobs``, then
+  ``GET /jobs/<id>?wait=`` until it ends; from the job record, ``finished_at - created_at``
+  minus ``training_seconds`` (the time inside ``nn.fit``). Goals: median at most 5x the
+  bare round trip's median, p99 under 50 ms.
+- Throughput: 200 of those jobs posted at once (8 client threads), with one worker process
+  and then two; jobs per second from the first ``created_at`` to the last ``finished_at``,
+  and the ratio of the two.
+
+Run ``python bench/jobs.py`` (``--quick``: fewer jobs, under a minute; ``--json``: one
+JSON object per line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import bare_celery  # noqa: E402
+from servers import Processes, start_celery, start_gunicorn, start_redis  # noqa: E402
+
+GOAL_OVERHEAD_RATIO = 5.0
+GOAL_P99_MS = 50.0
+#: ours, not a requirement: two worker processes on two cores, with the API beside them
+GOAL_SCALING = 1.5
+QUEUE = "nnjobs-bench"
+TINY_JOB = {
+    "name": "bench-jobs",
+    "data": {"synthetic": {"name": "spiral", "n_samples": 200, "seed": 0}},
+    "layers": [{"units": 8}],
+    "training": {"epochs": 1, "validation_split": 0},
+}
+ENDED = ("succeeded", "failed", "cancelled")
+
+
+def _seconds(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def _percentiles(values: list[float]) -> dict:
+    a = np.asarray(values) * 1000
+    return {
+        "median_ms": round(float(np.median(a)), 3),
+        "p99_ms": round(float(np.percentile(a, 99)), 3),
+        "min_ms": round(float(a.min()), 3),
+        "max_ms": round(float(a.max()), 3),
+        "n": int(a.size),
+    }
+
+
+def bare_round_trips(redis_url: str, n: int) -> list[float]:
+    app = bare_celery.make_app(redis_url)
+    # the first one waits for the worker to start consuming
+    app.send_task(bare_celery.NOOP, queue=QUEUE).get(timeout=60)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        app.send_task(bare_celery.NOOP, queue=QUEUE).get(timeout=10)
+        times.append(time.perf_counter() - t0)
+    app.close()
+    return times
+
+
+def wait_ready(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url}/readyz did not answer 200 within {timeout:g} s")
+
+
+def follow(session: requests.Session, url: str, job_id: str, timeout: float = 60) -> dict:
+    """The job once it has ended, waiting with the long poll."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = session.get(f"{url}/jobs/{job_id}?wait=10", timeout=20).json()
+        if job["status"] in ENDED:
+            return job
+    raise RuntimeError(f"job {job_id} did not end within {timeout:g} s")
+
+
+def queue_overheads(url: str, n: int, warmup: int = 3) -> tuple[list[float], list[float]]:
+    """Per job: seconds outside training (from the record) and seconds seen by the client."""
+    overheads, walls = [], []
+    with requests.Session() as session:
+        for i in range(warmup + n):
+            t0 = time.perf_counter()
+            job = session.post(f"{url}/jobs", json=TINY_JOB, timeout=10).json()
+            job = follow(session, url, job["id"])
+            wall = time.perf_counter() - t0
+            if job["status"] != "succeeded":
+                raise RuntimeError(f"job {job['id']} {job['status']}: {job['error']}")
+            if i < warmup:  # the pool's first jobs import what training needs
+                continue
+            total = _seconds(job["finished_at"]) - _seconds(job["created_at"])
+            overheads.append(total - job["training_seconds"])
+            walls.append(wall)
+    return overheads, walls
+
+
+def throughput(url: str, n: int) -> dict:
+    """Post ``n`` jobs at once from 8 threads; jobs per second until the last one ends."""
+    with requests.Session() as session, ThreadPoolExecutor(8) as pool:
+        posted = list(
+            pool.map(
+                lambda _: session.post(f"{url}/jobs", json=TINY_JOB, timeout=30).json()["id"],
+                range(n),
+            )
+        )
+        jobs = list(pool.map(lambda job_id: follow(session, url, job_id, 300), posted))
+    failed = [j["id"] for j in jobs if j["status"] != "succeeded"]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {n} jobs did not succeed")
+    first = min(_seconds(j["created_at"]) for j in jobs)
+    last = max(_seconds(j["finished_at"]) for j in jobs)
+    return {"jobs": n, "seconds": round(last - first, 3), "jobs_per_s": n / (last - first)}
+
+
+def run(args) -> list[dict]:
+    records = []
+    procs = Processes()
+    prefix = f"benchjobs{os.getpid()}"
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        redis_url = start_redis(procs)
+
+        bare = start_celery(procs, "bare_celery:app", redis_url, prefix, QUEUE, 1)
+        bare_times = _percentiles(bare_round_trips(redis_url, args.round_trips))
+        procs.stop(bare)
+
+        address = start_gunicorn(procs, "service:create_app()", redis_url, prefix, QUEUE)
+        url = f"http://{address}"
+        worker = start_celery(procs, "worker.app:app", redis_url, prefix, QUEUE, 1)
+        wait_ready(url)
+        overheads, walls = queue_overheads(url, args.jobs)
+        over = _percentiles(overheads)
+        wall = _percentiles(walls)
+        one = throughput(url, args.batch)
+        procs.stop(worker)
+
+        start_celery(procs, "worker.app:app", redis_url, prefix, QUEUE, 2)
+        wait_ready(url)
+        two = throughput(url, args.batch)
+    finally:
+        procs.stop_all()
+
+    common = {"bench": "jobs"}
+    records.append(
+        {
+            **common,
+            "name": "bare_celery_round_trip_ms",
+            **bare_times,
+            "value": bare_times["median_ms"],
+            "goal": None,
+            "better": "lower",
+        }
+    )
+    records.append(
+        {
+            **common,
+            "name": "queue_overhead_median_ratio",
+            "median_ms": over["median_ms"],
+            "bare_median_ms": bare_times["median_ms"],
+            "value": round(over["median_ms"] / bare_times["median_ms"], 2),
+            "goal": GOAL_OVERHEAD_RATIO,
+            "better": "lower",
+        }
+    )
+    records.append(
+        {
+            **common,
+            "name": "queue_overhead_median_ms",
+            **over,
+            "value": over["median_ms"],
+            "goal": round(GOAL_OVERHEAD_RATIO * bare_times["median_ms"], 3),
+            "better": "lower",
+        }
+    )
+    records.append(
+        {
+            **common,
+            "name": "queue_overhead_p99_ms",
+            **over,
+            "value": over["p99_ms"],
+            "goal": GOAL_P99_MS,
+            "better": "lower",
+        }
+    )
+    records.append(
+        {
+            **common,
+            "name": "client_post_to_end_ms",
+            **wall,
+            "value": wall["median_ms"],
+            "goal": None,
+            "better": "lower",
+        }
+    )
+    for workers, figures in ((1, one), (2, two)):
+        records.append(
+            {
+                **common,
+                "name": f"throughput_{workers}_worker_jobs_per_s",
+                "workers": workers,
+                **figures,
+                "jobs_per_s": round(figures["jobs_per_s"], 1),
+                "value": round(figures["jobs_per_s"], 1),
+                "goal": None,
+                "better": "higher",
+            }
+        )
+    records.append(
+        {
+            **common,
+            "name": "throughput_scaling_1_to_2",
+            "value": round(two["jobs_per_s"] / one["jobs_per_s"], 2),
+            "goal": GOAL_SCALING,
+            "better": "higher",
+        }
+    )
+    return records
+
+
+def verdict(row: dict) -> str:
+    if row["goal"] is None:
+        return ""
+    ok = row["value"] >= row["goal"] if row["better"] == "higher" else row["value"] <= row["goal"]
+    sign = ">=" if row["better"] == "higher" else "<="
+    return f"(goal {sign} {row['goal']:g}) {'PASS' if ok else 'MISS'}"
+
+
+def print_table(records: list[dict], args) -> None:
+    import celery
+
+    print(
+        f"{platform.python_version()}, {os.cpu_count()} cores, celery {celery.__version__}; "
+        f"{args.jobs} jobs one at a time, {args.batch} at once"
+    )
+    for row in records:
+        extra = ""
+        if "median_ms" in row and "p99_ms" in row:
+            extra = (
+                f"median {row['median_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms "
+                f"(min {row['min_ms']:.2f}, max {row['max_ms']:.2f}, n={row['n']})"
+            )
+        elif "jobs_per_s" in row:
+            extra = f"{row['jobs']} jobs in {row['seconds']:.2f} s"
+        print(f"{row['name']:34} {row['value']:>9g} {verdict(row):22} {extra}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--quick", action="store_true", help="fewer jobs: under a minute")
+    parser.add_argument("--jobs", type=int, help="jobs one at a time (200; 40 with --quick)")
+    parser.add_argument("--batch", type=int, help="jobs posted at once (200; 60 with --quick)")
+    parser.add_argument("--round-trips", type=int, help="bare Celery round trips (200; 50)")
+    args = parser.parse_args(argv)
+    args.jobs = args.jobs or (40 if args.quick else 200)
+    args.batch = args.batch or (60 if args.quick else 200)
+    args.round_trips = args.round_trips or (50 if args.quick else 200)
+    try:
+        records = run(args)
+    except KeyboardInterrupt:
+        print("interrupted; every process this run started was stopped", file=sys.stderr)
+        return 130
+    if args.json:
+        for r in records:
+            print(json.dumps(r))
+    else:
+        print_table(records, args)
+    return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The benchmarks run and speak the recording format; their figures are not judged here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+SCRIPTS = ["train_speed.py", "train_torch.py", "serve.py", "jobs.py"]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_benchmark_offers_json_and_quick(script):
+    out = subprocess.run(
+        [sys.executable, str(BENCH / script), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "--json" in out and "--quick" in out
+
+
+@pytest.mark.slow
+def test_jobs_benchmark_records_every_figure():
+    args = ["--json", "--jobs", "3", "--batch", "4", "--round-trips", "3"]
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "jobs.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    names = {row["name"] for row in rows}
+    assert {
+        "bare_celery_round_trip_ms",
+        "queue_overhead_median_ms",
+        "queue_overhead_p99_ms",
+        "throughput_1_worker_jobs_per_s",
+        "throughput_2_worker_jobs_per_s",
+        "throughput_scaling_1_to_2",
+    } <= names
+    for row in rows:
+        assert row["bench"] == "jobs" and row["better"] in ("higher", "lower")
+        assert row["value"] > 0
+    overhead = next(r for r in rows if r["name"] == "queue_overhead_median_ms")
+    assert overhead["n"] == 3
