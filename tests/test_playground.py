@@ -100,8 +100,17 @@ def page(browser, service):
     assert console.errors == []
 
 
+def api_paths(service) -> dict:
+    return requests.get(service.url + "/openapi.json", timeout=10).json()["paths"]
+
+
 def sweeps_served(service) -> bool:
-    return "/sweeps" in requests.get(service.url + "/openapi.json", timeout=10).json()["paths"]
+    return "/sweeps" in api_paths(service)
+
+
+def long_poll_served(service) -> bool:
+    parameters = api_paths(service)["/jobs/{job_id}"]["get"].get("parameters", [])
+    return any(p["name"] == "wait" for p in parameters)
 
 
 def set_up(page: Page, dataset: str, units: list[int], activation: str, epochs: int, noise=2):
@@ -178,9 +187,13 @@ def test_training_a_spiral_draws_its_loss_live_and_its_boundary(page, service):
             }).observe(document.getElementById("loss-chart"), {childList: true});
         }"""
     )
+    job_gets = []
+    page.on("request", lambda r: job_gets.append(r.url) if "/jobs/" in r.url else None)
     page.click("#train")
     page.wait_for_selector("#boundary[data-model]")
 
+    if long_poll_served(service):
+        assert job_gets and all("?wait=" in url for url in job_gets), job_gets
     drawn = page.evaluate("() => window.lossDrawn")
     assert any(0 < n < epochs for n in drawn), f"no partial curve drawn while training: {drawn}"
     assert loss_points(page, "train") == epochs

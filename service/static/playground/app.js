@@ -7,6 +7,7 @@
   const SVG = "http://www.w3.org/2000/svg";
   const GRID = 50; // the boundary is predicted on GRID x GRID points
   const POLL_MS = 250;
+  const LONG_POLL_S = 10; // GET /jobs/<id>?wait=, where the server offers it
   const ENDED = new Set(["succeeded", "failed", "cancelled"]);
   // classes 0 and 1 in TensorFlow Playground's colours, white where p = 0.5
   const C0 = [245, 147, 34];
@@ -28,6 +29,8 @@
     job: null,
     jobPoints: null,
     pollTimer: null,
+    pollAbort: null,
+    longPoll: false,
     sweep: null,
     sweepPoints: null,
     sweepTimer: null,
@@ -44,7 +47,7 @@
     }
   }
 
-  async function api(method, path, body) {
+  async function api(method, path, body, signal) {
     const headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const key = $("api-key").value.trim();
@@ -55,8 +58,10 @@
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
       });
     } catch (e) {
+      if (signal && signal.aborted) throw e;
       throw new ApiError(0, { message: `the service cannot be reached (${e.message})` });
     }
     let data = null;
@@ -144,6 +149,9 @@
     try {
       const spec = await api("GET", "/openapi.json");
       state.paths = new Set(Object.keys(spec.paths || {}));
+      const job = (spec.paths || {})["/jobs/{job_id}"];
+      const params = (job && job.get && job.get.parameters) || [];
+      state.longPoll = params.some((p) => p.name === "wait" && p.in === "query");
       const layer = ((spec.components || {}).schemas || {}).Layer;
       const names = layer && layer.properties && layer.properties.activation && layer.properties.activation.enum;
       if (names) state.activations = names.slice();
@@ -591,15 +599,23 @@
   function stopPolling() {
     clearTimeout(state.pollTimer);
     state.pollTimer = null;
+    // a long poll of the previous job would hold a server thread for nothing
+    if (state.pollAbort) state.pollAbort.abort();
+    state.pollAbort = null;
   }
 
   async function poll() {
     const id = state.job && state.job.id;
     if (!id) return;
     let job;
+    const abort = new AbortController();
+    state.pollAbort = abort;
     try {
-      job = await api("GET", `/jobs/${encodeURIComponent(id)}`);
+      // a long poll answers as soon as the job changes; else ask a few times a second
+      const wait = state.longPoll ? `?wait=${LONG_POLL_S}` : "";
+      job = await api("GET", `/jobs/${encodeURIComponent(id)}${wait}`, undefined, abort.signal);
     } catch (e) {
+      if (abort.signal.aborted) return;
       showError("Following the job", e);
       state.pollTimer = setTimeout(poll, POLL_MS * 4);
       return;
@@ -612,7 +628,7 @@
     if (!ENDED.has(job.status)) {
       const p = job.progress;
       say(`Job ${id} ${job.status}${p && p.epoch ? `: epoch ${p.epoch} of ${p.epochs}` : ""}.`);
-      state.pollTimer = setTimeout(poll, POLL_MS);
+      state.pollTimer = setTimeout(poll, state.longPoll ? 0 : POLL_MS);
       return;
     }
     $("cancel").disabled = true;
