@@ -104,9 +104,10 @@
     });
   }
 
-  // The API's words, and each field it names marked on the form. ``prefix`` places a
-  // field of a request whose paths start elsewhere (GET /synthetic's query).
-  function showError(what, error, prefix = "") {
+  // The API's words, and each field it names marked on the form. ``place`` turns a field
+  // of the request into the form's path for it (GET /synthetic's query names n_samples,
+  // the form data.synthetic.n_samples; a sweep's request holds the job under job.).
+  function showError(what, error, place = (path) => path) {
     const box = $("error");
     box.textContent = "";
     const title = document.createElement("p");
@@ -120,7 +121,7 @@
         const item = document.createElement("li");
         item.textContent = path ? `${path}: ${message}` : message;
         list.append(item);
-        const input = document.querySelector(`[data-path="${CSS.escape(prefix + path)}"]`);
+        const input = document.querySelector(`[data-path="${CSS.escape(place(path))}"]`);
         if (input) {
           input.setAttribute("aria-invalid", "true");
           input.setAttribute("aria-describedby", "error");
@@ -409,7 +410,7 @@
       drawField($("boundary"), null, state.points);
       $("boundary-note").textContent = state.job ? "the setup has changed since the last run" : "";
     } catch (e) {
-      if (request === state.pointsRequest) showError("Loading the dataset", e, "data.synthetic.");
+      if (request === state.pointsRequest) showError("Loading the dataset", e, (path) => `data.synthetic.${path}`);
     }
   }
 
@@ -703,7 +704,7 @@
         $("sweep").hidden = true;
         say("This server runs no sweeps.");
       } else {
-        showError("Starting the sweep", e, "job.");
+        showError("Starting the sweep", e, (path) => path.replace(/^job\./, ""));
       }
     } finally {
       $("run-sweep").disabled = false;
