@@ -288,6 +288,17 @@ def test_the_keyboard_alone_sets_up_and_starts_a_job(browser, service):
     page.close()
 
 
+def test_a_running_job_can_be_cancelled(page, service):
+    set_up(page, "circle", [8], "tanh", 50_000)
+    page.click("#train")
+    page.wait_for_selector("#m-epoch:not(:text('–'))")
+    assert page.is_enabled("#cancel")
+    page.click("#cancel")
+    page.wait_for_selector("#status:has-text('cancelled')")
+    assert page.is_disabled("#cancel")
+    assert page.get_attribute("#boundary", "data-model") is None
+
+
 def test_api_errors_are_shown_in_words_on_the_field(browser, service):
     page, console = open_page(browser, service)
     page.fill("#layer-0-units", "0")
