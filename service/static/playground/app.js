@@ -618,6 +618,7 @@
     } catch (e) {
       if (abort.signal.aborted) return;
       showError("Following the job", e);
+      if (e.status === 404) return; // deleted meanwhile: nothing more will come
       state.pollTimer = setTimeout(poll, POLL_MS * 4);
       return;
     }
@@ -719,6 +720,7 @@
       sweep = await api("GET", `/sweeps/${encodeURIComponent(id)}`);
     } catch (e) {
       showError("Following the sweep", e);
+      if (e.status === 404) return;
       state.sweepTimer = setTimeout(pollSweep, POLL_MS * 8);
       return;
     }
