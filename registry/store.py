@@ -11,6 +11,8 @@ Keys (``P`` is the prefix, ``nnjobs`` by default):
   ``P:models``: sorted set by creation time; ``P:name:<name>``: sorted set of a name's
   model ids scored by version; ``P:name:<name>:seq``: the name's last version number, so
   a version is never reused after a deletion.
+- ``P:models:changes``: a Pub/Sub channel, not a key: ``stored <id>`` and ``deleted <id>``
+  for every model stored or deleted.
 
 Every status change is one Lua script, so a record is never half-written and two
 processes cannot both move a job out of the same status. Each script that changes a job
@@ -86,6 +88,7 @@ redis.call('ZREM', ARGV[6] .. 'running', ARGV[7])
 redis.call('ZADD', ARGV[6] .. 'succeeded', created, ARGV[7])
 redis.call('DEL', KEYS[2], KEYS[3])
 redis.call('PUBLISH', KEYS[1], 'succeeded')
+redis.call('PUBLISH', KEYS[6] .. ':changes', 'stored ' .. ARGV[4])
 return version
 """
 
@@ -255,6 +258,12 @@ class Registry:
 
     def _name(self, name: str) -> str:
         return f"{self.prefix}:name:{name}"
+
+    @property
+    def model_changes_channel(self) -> str:
+        """Where every model stored (``stored <id>``) or deleted (``deleted <id>``) is
+        published, for the API processes' caches."""
+        return f"{self.prefix}:models:changes"
 
     # -- jobs ----------------------------------------------------------------------------
 
@@ -656,5 +665,6 @@ class Registry:
             pipe.delete(self._model(model_id))
             pipe.zrem(f"{self.prefix}:models", model_id)
             pipe.zrem(self._name(name), model_id)
+            pipe.publish(self.model_changes_channel, f"deleted {model_id}")
             removed = pipe.execute()[0]
         return bool(removed)

@@ -13,7 +13,7 @@ from registry.queue import celery_config
 
 from . import auth, docs, errors, health, jobs, models, playground, predict, schemas, synthetic
 from . import config as settings_module
-from .cache import ModelCache
+from .cache import ModelCache, RefCache
 from .context import Services
 from .jsonprovider import ORJSONProvider
 
@@ -81,13 +81,15 @@ def create_app(config: dict | None = None) -> Flask:
     registry = Registry.from_url(url, prefix=settings["NNJOBS_KEY_PREFIX"], retry=retry)
     celery = Celery("nnjobs-api", set_as_current=False)
     celery.conf.update(celery_config(url, settings["NNJOBS_QUEUE"]))
+    cache = ModelCache(settings["NNJOBS_MODEL_CACHE"])
     app.extensions["nnjobs"] = Services(
         settings=settings,
         limits=settings_module.limits(settings),
         registry=registry,
         celery=celery,
         queue=settings["NNJOBS_QUEUE"],
-        cache=ModelCache(settings["NNJOBS_MODEL_CACHE"]),
+        cache=cache,
+        refs=RefCache(registry, cache),
         api=api,
     )
     return app

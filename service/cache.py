@@ -1,17 +1,39 @@
-"""A bounded, least-recently-used cache of deserialized models, keyed by model id.
+"""What an API process keeps so that a prediction need not ask Redis anything.
 
-Loading a model means fetching its bytes from Redis and rebuilding the network, so the
-API keeps the models it predicts with. A cache belongs to one API process; a model
-deleted through another process is noticed because every prediction first resolves the
-model in Redis (``Registry.resolve_model``) and only then looks here.
+- :class:`ModelCache`: a bounded, least-recently-used cache of deserialized models, keyed
+  by model id. A model's id never names anything else, so a cached model stays right
+  until the model is deleted.
+- :class:`RefCache`: which model id each reference (id, name, name@version) resolved to.
+  A name's latest version changes when a model is stored or deleted.
+
+Both are kept right by the registry's change feed: every model stored or deleted is
+published on one Redis channel (``Registry.model_changes_channel``), and before each
+lookup the process reads, without waiting, whatever has arrived on its subscription
+(:meth:`RefCache.resolve`): a deletion evicts the model, and any change forgets every
+resolved reference. A change that finished before a request was sent has reached the
+process's socket by the time the request is read (Redis writes the notification before it
+answers the command that made the change), so in practice a prediction never sees a
+deleted model or an older version of a name, at no Redis round trip for a cached model.
+While the subscription is down (Redis restarted, connection lost) nothing is trusted:
+every prediction resolves in Redis, as without the feed, and the caches are emptied when
+the subscription comes back.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections import OrderedDict
 
+import redis
+
 import nn
+from registry import Registry
+
+#: resolved references kept at most (then forgotten together): unknown references are
+#: never kept, so only real models' names and ids fill it
+MAX_REFS = 10_000
 
 
 class ModelCache:
@@ -42,6 +64,10 @@ class ModelCache:
         with self._lock:
             self._models.pop(model_id, None)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+
     def __contains__(self, model_id: str) -> bool:
         with self._lock:
             return model_id in self._models
@@ -54,3 +80,98 @@ class ModelCache:
         """Cached ids, least recently used first."""
         with self._lock:
             return list(self._models)
+
+
+class RefCache:
+    """References resolved to model ids, kept while the registry's change feed is live.
+
+    Safe to share between threads. The subscription is opened on first use in each process
+    (a forked worker opens its own).
+    """
+
+    def __init__(self, registry: Registry, models: ModelCache):
+        self.registry, self.models = registry, models
+        self._refs: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._pubsub = None
+        self._pid = 0
+        self._reconnected = False
+        #: changes seen: a resolution made across a change is not kept
+        self.changes = 0
+
+    def resolve(self, ref: str) -> str | None:
+        """The id of the model ``ref`` names, or None; from memory when the feed allows."""
+        live, changes = self._catch_up()
+        if live:
+            with self._lock:
+                hit = self._refs.get(ref)
+            if hit is not None:
+                return hit
+        model_id = self.registry.resolve_model(ref)
+        if live and model_id is not None:
+            with self._lock:
+                # a change read meanwhile may be one this answer predates
+                if self.changes == changes and self._pubsub is not None:
+                    if len(self._refs) >= MAX_REFS:
+                        self._refs.clear()
+                    self._refs[ref] = model_id
+        return model_id
+
+    def forget(self, model_id: str | None = None) -> None:
+        """Drop every resolved reference, and the model ``model_id`` if given."""
+        with self._lock:
+            self._forget(model_id)
+
+    def _forget(self, model_id: str | None) -> None:
+        self.changes += 1
+        self._refs.clear()
+        if model_id:
+            self.models.discard(model_id)
+
+    def _catch_up(self) -> tuple[bool, int]:
+        """Apply the changes that have arrived; (feed live, changes seen)."""
+        with self._lock:
+            try:
+                if self._pubsub is None or self._pid != os.getpid():
+                    self._subscribe()
+                while (message := self._pubsub.get_message(timeout=0)) is not None:
+                    if message["type"] == "message":
+                        event, _, model_id = message["data"].decode().partition(" ")
+                        self._forget(model_id if event == "deleted" else None)
+            except redis.RedisError:
+                self._close()
+                return False, self.changes
+            if self._reconnected:
+                # redis-py reconnected and subscribed again by itself: what was published
+                # in between is lost, so start afresh (on the next request)
+                self._close()
+                return False, self.changes
+            return True, self.changes
+
+    def _subscribe(self) -> None:
+        self._close()
+        pubsub = self.registry.r.pubsub()
+        pubsub.subscribe(self.registry.model_changes_channel)
+        # until Redis confirms, changes would not be delivered: nothing may be trusted
+        message = pubsub.get_message(timeout=2)
+        if message is None or message["type"] != "subscribe":
+            pubsub.close()
+            raise redis.ConnectionError("no confirmation of the model change subscription")
+        pubsub.connection.register_connect_callback(self._on_reconnect)
+        # whatever changed while unsubscribed is unknown
+        self._forget(None)
+        self.models.clear()
+        self._pubsub, self._pid = pubsub, os.getpid()
+
+    def _on_reconnect(self, connection) -> None:
+        self._reconnected = True
+
+    def _close(self) -> None:
+        if self._pubsub is not None:
+            # a pubsub inherited through fork shares its socket with the parent: let go of
+            # it without a word on the wire
+            if self._pid == os.getpid():
+                with contextlib.suppress(redis.RedisError):
+                    self._pubsub.close()
+            self._pubsub = None
+        self._reconnected = False

@@ -10,7 +10,7 @@ from flask import current_app
 import nn
 from registry import Registry
 
-from .cache import ModelCache
+from .cache import ModelCache, RefCache
 
 
 @dataclass
@@ -21,6 +21,7 @@ class Services:
     celery: Celery
     queue: str
     cache: ModelCache
+    refs: RefCache
     api: object  # service.errors.Api; typed loosely to keep this module import-light
 
 

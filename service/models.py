@@ -48,12 +48,13 @@ class Model(MethodView):
         # deleting by id, not by ref: a name could resolve to a newer version meanwhile
         if model_id is None or not svc.registry.delete_model(model_id):
             missing_model(ref)
-        svc.cache.discard(model_id)
+        # at once here; the other processes hear of it through the change feed
+        svc.refs.forget(model_id)
 
 
 @blp.route("/<ref:ref>/predict")
 class ModelPredict(MethodView):
-    @blp.arguments(InputsSchema, example={"inputs": [[0.1, 2.0], [0.3, -1.2]]})
+    @blp.arguments(InputsSchema(), example={"inputs": [[0.1, 2.0], [0.3, -1.2]]})
     @blp.response(200, PredictionSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")

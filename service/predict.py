@@ -36,9 +36,9 @@ def missing_model(ref: str):
 def load_model(ref: str) -> tuple[str, nn.Model]:
     """The id and the loaded model ``ref`` names, from the cache when it is there."""
     svc = services()
-    # resolving reads Redis on every call (one round trip), so a model deleted by another
-    # API process is never served from this process's cache
-    model_id = svc.registry.resolve_model(ref)
+    # kept right by the registry's change feed (service.cache), so a model deleted or a
+    # name given a new version through another process is not served stale
+    model_id = svc.refs.resolve(ref)
     if model_id is None:
         svc.cache.discard(ref)
         missing_model(ref)
@@ -46,7 +46,7 @@ def load_model(ref: str) -> tuple[str, nn.Model]:
     if model is None:
         blob = svc.registry.model_blob(model_id)
         if blob is None:  # deleted since it was resolved
-            svc.cache.discard(model_id)
+            svc.refs.forget(model_id)
             missing_model(ref)
         try:
             model = nn.load(blob)
@@ -73,8 +73,9 @@ def predict(ref: str, inputs: list) -> dict:
 
 @blp.route("/predict")
 class Predict(MethodView):
+    # an instance: given the class, webargs would build a schema for every request
     @blp.arguments(
-        PredictRequestSchema, example={"model_id": "spirals", "inputs": [[0.1, 2.0], [0.3, -1.2]]}
+        PredictRequestSchema(), example={"model_id": "spirals", "inputs": [[0.1, 2.0], [0.3, -1.2]]}
     )
     @blp.response(200, PredictionSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
