@@ -21,8 +21,8 @@
     catalogue: new Map(), // name -> GET /activations item
     curves: new Map(), // name -> curve
     layers: [
-      { units: 8, activation: "relu" },
-      { units: 8, activation: "relu" },
+      { units: 8, activation: "relu", params: {} },
+      { units: 8, activation: "relu", params: {} },
     ],
     points: null, // {X, y} of the dataset as set up now
     pointsRequest: 0,
@@ -164,7 +164,9 @@
   async function loadActivations() {
     if (!state.paths.has("/activations")) return;
     const body = await api("GET", "/activations");
-    state.activations = body.items.map((item) => item.name);
+    // the catalogue also holds output-only functions (softmax), which no hidden layer takes
+    const hidden = body.items.filter((item) => !item.usage || item.usage.includes("hidden"));
+    state.activations = hidden.map((item) => item.name);
     for (const item of body.items) state.catalogue.set(item.name, item);
   }
 
@@ -221,13 +223,11 @@
     };
   }
 
-  function jobSpec(withLayerActivations = true) {
+  function jobSpec() {
     return {
       name: "playground",
       data: { synthetic: synthetic() },
-      layers: state.layers.map((layer) =>
-        withLayerActivations ? { units: layer.units, activation: layer.activation } : { units: layer.units },
-      ),
+      layers: state.layers.map((layer) => ({ units: layer.units, activation: layer.activation, ...layer.params })),
       training: {
         epochs: value($("epochs")),
         learning_rate: value($("learning-rate")),
@@ -277,9 +277,11 @@
       }
       select.addEventListener("change", () => {
         layer.activation = select.value;
-        showActivation(select.value);
+        layer.params = {}; // another activation's parameters mean nothing to this one
+        renderLayers(select.id);
+        showActivation(i);
       });
-      select.addEventListener("focus", () => showActivation(select.value));
+      select.addEventListener("focus", () => showActivation(i));
 
       const remove = document.createElement("button");
       remove.type = "button";
@@ -299,6 +301,13 @@
       actBox.className = "field";
       actBox.append(actLabel, select);
       item.append(heading, unitsBox, actBox, remove);
+      const params = paramsOf(layer.activation);
+      if (params.length) {
+        const box = document.createElement("div");
+        box.className = "params";
+        for (const param of params) box.append(paramField(layer, i, param));
+        item.append(box);
+      }
       list.append(item);
     });
     if (!state.layers.length) {
@@ -310,50 +319,91 @@
     if (focus) $(focus).focus();
   }
 
+  // an activation's own parameters (leaky_relu's alpha, maxout's pieces), per the catalogue
+  function paramsOf(name) {
+    const item = state.catalogue.get(name);
+    return (item && (item.params || item.parameters)) || [];
+  }
+
+  function paramField(layer, i, param) {
+    const box = document.createElement("div");
+    box.className = "field";
+    const label = document.createElement("label");
+    label.htmlFor = `layer-${i}-${param.name}`;
+    label.textContent = `${param.name} ${param.range ? `(${param.range})` : ""}`;
+    const input = document.createElement("input");
+    input.type = "number";
+    input.id = label.htmlFor;
+    input.step = param.type === "integer" ? "1" : "any";
+    input.value = param.name in layer.params ? layer.params[param.name] : param.default;
+    input.dataset.path = `layers.${i}.${param.name}`;
+    input.addEventListener("input", () => {
+      layer.params[param.name] = value(input);
+    });
+    input.addEventListener("change", () => showActivation(i));
+    box.append(label, input);
+    return box;
+  }
+
   function addLayer() {
     const last = state.layers[state.layers.length - 1];
-    state.layers.push({ units: last ? last.units : 8, activation: last ? last.activation : "relu" });
+    state.layers.push({
+      units: last ? last.units : 8,
+      activation: last ? last.activation : "relu",
+      params: last ? { ...last.params } : {},
+    });
     renderLayers(`layer-${state.layers.length - 1}-units`);
   }
 
   // -- the activation's curve and notes -----------------------------------------------
 
-  async function showActivation(name) {
-    const item = state.catalogue.get(name);
+  // the catalogue's entry for layer i's activation, and its curve with the layer's parameters
+  async function showActivation(i) {
+    const layer = state.layers[i];
+    const item = layer && state.catalogue.get(layer.activation);
     const panel = $("activation-info");
     if (!item) {
       panel.hidden = true;
       return;
     }
+    const name = layer.activation;
     panel.hidden = false;
-    $("activation-info-title").textContent = `Activation: ${name}`;
-    $("activation-formula").textContent = [item.formula, item.derivative && `derivative: ${item.derivative}`, item.output_range && `range: ${item.output_range}`]
+    $("activation-info-title").textContent = `Layer ${i + 1}: ${name}`;
+    $("activation-formula").textContent = [
+      item.formula,
+      item.derivative && `derivative: ${item.derivative}`,
+      item.output_range && `range: ${item.output_range}`,
+    ]
       .filter(Boolean)
       .join(" · ");
     const notes = $("activation-notes");
     notes.textContent = "";
-    for (const text of item.usage || []) {
+    const note = (text, className) => {
       const li = document.createElement("li");
+      if (className) li.className = className;
       li.textContent = text;
       notes.append(li);
+    };
+    if (item.aliases && item.aliases.length) note(`Also called ${item.aliases.join(", ")}.`);
+    if (item.init) note(`Weights start with ${item.init} initialization.`);
+    for (const text of item.pitfalls || []) note(`Pitfall: ${text}`, "pitfall");
+
+    const query = new URLSearchParams({ start: -4, stop: 4, points: 81 });
+    for (const param of paramsOf(name)) {
+      const v = layer.params[param.name];
+      if (typeof v === "number") query.set(param.name, v);
     }
-    for (const text of item.pitfalls || []) {
-      const li = document.createElement("li");
-      li.className = "pitfall";
-      li.textContent = `Pitfall: ${text}`;
-      notes.append(li);
-    }
-    let curve = state.curves.get(name);
+    const key = `${name}?${query}`;
+    let curve = state.curves.get(key);
     if (!curve) {
       try {
-        const body = await api("GET", `/activations/${encodeURIComponent(name)}?start=-4&stop=4&points=81`);
-        curve = body.curve;
-        state.curves.set(name, curve);
+        curve = (await api("GET", `/activations/${encodeURIComponent(name)}?${query}`)).curve;
+        state.curves.set(key, curve);
       } catch (e) {
-        curve = null;
+        curve = null; // a parameter out of range: the job's refusal will say so
       }
     }
-    drawCurve($("activation-curve"), curve);
+    if (state.layers[i] === layer && layer.activation === name) drawCurve($("activation-curve"), curve);
   }
 
   function svg(tag, attrs, parent) {
@@ -688,8 +738,8 @@
     clearError();
     clearTimeout(state.sweepTimer);
     const chosen = [...document.querySelectorAll('input[name="sweep-activation"]:checked')].map((el) => el.value);
-    // layers name no activation, so the one varied applies to every hidden layer
-    const body = { job: jobSpec(false), vary: { activation: chosen } };
+    // the sweep gives every hidden layer each chosen activation in turn
+    const body = { job: jobSpec(), vary: { activation: chosen } };
     state.sweepPoints = state.points;
     state.sweepDrawn = new Map();
     $("sweep-results").textContent = "";
@@ -835,7 +885,7 @@
         state.layers.forEach((l) => (l.activation = state.activations[0]));
       }
       renderLayers();
-      showActivation(state.layers.length ? state.layers[0].activation : "");
+      showActivation(0);
       if (state.paths.has("/sweeps")) {
         renderSweepChoices();
         $("sweep").hidden = false;
