@@ -369,13 +369,14 @@
     const name = layer.activation;
     panel.hidden = false;
     $("activation-info-title").textContent = `Layer ${i + 1}: ${name}`;
-    $("activation-formula").textContent = [
-      item.formula,
-      item.derivative && `derivative: ${item.derivative}`,
-      item.output_range && `range: ${item.output_range}`,
-    ]
-      .filter(Boolean)
-      .join(" · ");
+    const formula = $("activation-formula");
+    formula.textContent = "";
+    for (const line of [item.formula, item.derivative, item.output_range && `range: ${item.output_range}`]) {
+      if (!line) continue;
+      const div = document.createElement("div");
+      div.textContent = line;
+      formula.append(div);
+    }
     const notes = $("activation-notes");
     notes.textContent = "";
     const note = (text, className) => {
@@ -386,7 +387,8 @@
     };
     if (item.aliases && item.aliases.length) note(`Also called ${item.aliases.join(", ")}.`);
     if (item.init) note(`Weights start with ${item.init} initialization.`);
-    for (const text of item.pitfalls || []) note(`Pitfall: ${text}`, "pitfall");
+    const pitfalls = Array.isArray(item.pitfalls) ? item.pitfalls : [item.pitfalls].filter(Boolean);
+    for (const text of pitfalls) note(`Pitfall: ${text}`, "pitfall");
 
     const query = new URLSearchParams({ start: -4, stop: 4, points: 81 });
     for (const param of paramsOf(name)) {
@@ -440,8 +442,10 @@
     svg("line", { x1: sx(0), x2: sx(0), y1: sy(lo), y2: sy(hi), class: "axis" }, root);
     svg("path", { d: pathData(curve.x, curve.dy, sx, sy), class: "derivative" }, root);
     svg("path", { d: pathData(curve.x, curve.y, sx, sy), class: "function" }, root);
-    const label = svg("text", { x: W - pad, y: pad + 8, class: "curve-label", "text-anchor": "end" }, root);
-    label.textContent = "f (solid), f′ (dashed)";
+    for (const x of [x0, 0, x1]) {
+      const tick = svg("text", { x: sx(x), y: H - 1, class: "curve-label", "text-anchor": "middle" }, root);
+      tick.textContent = String(x);
+    }
   }
 
   // -- data points and boundaries -----------------------------------------------------
@@ -568,8 +572,8 @@
       const label = svg("text", { x: left - 4, y: sy(v) + 4, "text-anchor": "end", class: "tick" }, root);
       label.textContent = v.toFixed(2);
     }
-    for (const e of [1, epochs]) {
-      const label = svg("text", { x: sx(e), y: H - 6, "text-anchor": "middle", class: "tick" }, root);
+    for (const [e, anchor] of [[1, "start"], [epochs, "end"]]) {
+      const label = svg("text", { x: sx(e), y: H - 6, "text-anchor": anchor, class: "tick" }, root);
       label.textContent = String(e);
     }
     for (const [name, s] of series) {
