@@ -288,6 +288,65 @@ def test_the_keyboard_alone_sets_up_and_starts_a_job(browser, service):
     page.close()
 
 
+def test_the_job_s_warnings_and_diagnostics_are_shown(page, service):
+    # six sigmoid layers: the first layer's gradient vanishes
+    set_up(page, "circle", [8] * 6, "sigmoid", 40)
+    page.click("#train")
+    page.wait_for_selector("#boundary[data-model]")
+    model = page.get_attribute("#boundary", "data-model")
+    job_id = requests.get(f"{service.url}/models/{model}", timeout=10).json()["job_id"]
+    job = requests.get(f"{service.url}/jobs/{job_id}", timeout=10).json()
+    if "warnings" not in job:
+        assert page.text_content("#warnings-none") == "This server reports no diagnostics."
+        assert page.locator("#diagnostics table").count() == 0
+        return
+    assert "vanishing_gradients" in {w["code"] for w in job["warnings"]}
+    shown = page.locator("#warnings li").all_text_contents()
+    assert len(shown) == len(job["warnings"])
+    for text, warning in zip(shown, job["warnings"], strict=True):
+        assert text.startswith(warning["code"]) and warning["message"] in text
+    rows = page.locator("#diagnostics tbody tr")
+    assert rows.count() == len(job["history"]["diagnostics"]) == 6
+    first = rows.nth(0).locator("td").all_text_contents()
+    grad_norm = job["history"]["diagnostics"][0]["grad_norm"][-1]
+    assert first[:3] == ["1", "sigmoid", "8"] and first[3] == f"{grad_norm:.4f}"
+
+
+def test_the_activation_catalogue_is_shown_beside_the_layer_picker(page, service):
+    if "/activations" not in api_paths(service):
+        assert page.locator("#activation-info").is_hidden()
+        return
+    catalogue = requests.get(f"{service.url}/activations", timeout=10).json()["items"]
+    hidden = [a["name"] for a in catalogue if "hidden" in a["usage"]]
+    options = page.locator("#layer-0-activation option").all_text_contents()
+    assert options == hidden
+    leaky = next(a for a in catalogue if a["name"] == "leaky_relu")
+    page.select_option("#layer-0-activation", "leaky_relu")
+    assert page.text_content("#activation-info-title") == "Layer 1: leaky_relu"
+    assert leaky["formula"] in page.text_content("#activation-formula")
+    assert "Pitfall" in page.text_content("#activation-notes")
+    # its own parameter, with the catalogue's default, feeds the curve and the job
+    [alpha] = leaky["params"]
+    assert float(page.input_value("#layer-0-alpha")) == alpha["default"]
+    page.fill("#layer-0-alpha", "0.25")
+    with page.expect_response(lambda r: "/activations/leaky_relu?" in r.url) as answer:
+        page.dispatch_event("#layer-0-alpha", "change")
+    assert "alpha=0.25" in answer.value.url
+    curve = answer.value.json()["curve"]
+    assert curve["params"] == {"alpha": 0.25}
+    page.wait_for_selector("""#activation-curve[data-params='{"alpha":0.25}']""")
+    d = page.get_attribute("#activation-curve path.function", "d")
+    assert d.count("L") == len(curve["x"]) - 1
+    page.fill("#epochs", "20")
+    page.click("#train")
+    page.wait_for_selector("#boundary[data-model]")
+    model = page.get_attribute("#boundary", "data-model")
+    job_id = requests.get(f"{service.url}/models/{model}", timeout=10).json()["job_id"]
+    spec = requests.get(f"{service.url}/jobs/{job_id}", timeout=10).json()["spec"]
+    assert spec["layers"][0]["activation"] == "leaky_relu"
+    assert spec["layers"][0]["alpha"] == 0.25
+
+
 def test_a_running_job_can_be_cancelled(page, service):
     set_up(page, "circle", [8], "tanh", 50_000)
     page.click("#train")

@@ -431,7 +431,9 @@
 
   function drawCurve(root, curve) {
     root.textContent = "";
+    delete root.dataset.params;
     if (!curve) return;
+    root.dataset.params = JSON.stringify(curve.params || {}); // what the curve is drawn with
     const W = 200, H = 120, pad = 6;
     const x0 = curve.x[0], x1 = curve.x[curve.x.length - 1];
     const all = [...curve.y, ...curve.dy].filter(Number.isFinite);
