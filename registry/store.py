@@ -13,6 +13,10 @@ Keys (``P`` is the prefix, ``nnjobs`` by default):
   a version is never reused after a deletion.
 - ``P:models:changes``: a Pub/Sub channel, not a key: ``stored <id>`` and ``deleted <id>``
   for every model stored or deleted.
+- ``P:sweep:<id>``: hash, a sweep (JSON-encoded ``vary`` and ``combinations``, the varied
+  values of each of its jobs, in the order of ``P:sweep:<id>:jobs``, the list of its job
+  ids); ``P:sweeps``: sorted set of every sweep id by creation time. A sweep's jobs are
+  ordinary jobs whose record names the sweep (``sweep_id``).
 
 Every status change is one Lua script, so a record is never half-written and two
 processes cannot both move a job out of the same status. Each script that changes a job
@@ -265,16 +269,18 @@ class Registry:
         published, for the API processes' caches."""
         return f"{self.prefix}:models:changes"
 
+    def _sweep(self, sweep_id: str) -> str:
+        return f"{self.prefix}:sweep:{sweep_id}"
+
+    def _sweep_jobs(self, sweep_id: str) -> str:
+        return f"{self.prefix}:sweep:{sweep_id}:jobs"
+
     # -- jobs ----------------------------------------------------------------------------
 
-    def create_job(
-        self, *, name: str | None, spec: dict, data: dict, X: np.ndarray, y: np.ndarray
-    ) -> dict:
-        """Store a new queued job with its training data; return the Job."""
-        job_id = uuid.uuid4().hex
+    def _job_record(self, name: str | None, spec: dict, data: dict, **extra) -> dict:
         created_ms = int(time.time() * 1000)
-        record = {
-            "id": job_id,
+        return {
+            "id": uuid.uuid4().hex,
             "name": name or "model",
             "status": "queued",
             "created_at": now_iso(),
@@ -287,16 +293,27 @@ class Registry:
             "attempts": 0,
             # when a training message was last sent for it (the API sends one at once)
             "sent_ms": created_ms,
+            **extra,
         }
+
+    def _store_job(self, pipe, record: dict, x_blob: bytes, y_blob: bytes) -> None:
+        job_id, created_ms = record["id"], record["created_ms"]
         x_key, y_key = self._data(job_id)
+        pipe.hset(self._job(job_id), mapping=record)
+        pipe.set(x_key, x_blob)
+        pipe.set(y_key, y_blob)
+        pipe.zadd(self._status_index(), {job_id: created_ms})
+        pipe.zadd(self._status_index("queued"), {job_id: created_ms})
+
+    def create_job(
+        self, *, name: str | None, spec: dict, data: dict, X: np.ndarray, y: np.ndarray
+    ) -> dict:
+        """Store a new queued job with its training data; return the Job."""
+        record = self._job_record(name, spec, data)
         with self.r.pipeline(transaction=True) as pipe:
-            pipe.hset(self._job(job_id), mapping=record)
-            pipe.set(x_key, _npy(np.asarray(X)))
-            pipe.set(y_key, _npy(np.asarray(y)))
-            pipe.zadd(self._status_index(), {job_id: created_ms})
-            pipe.zadd(self._status_index("queued"), {job_id: created_ms})
+            self._store_job(pipe, record, _npy(np.asarray(X)), _npy(np.asarray(y)))
             pipe.execute()
-        return self.get_job(job_id)
+        return self.get_job(record["id"])
 
     def delete_job(self, job_id: str) -> None:
         """Remove a job record and its data entirely (undoes :meth:`create_job`)."""
@@ -319,6 +336,7 @@ class Registry:
             "finished_at": rec.get("finished_at"),
             "attempts": int(rec.get("attempts", 0)),
             "model_id": rec.get("model_id"),
+            "sweep_id": rec.get("sweep_id"),
             "training_seconds": (
                 float(rec["training_seconds"]) if "training_seconds" in rec else None
             ),
@@ -543,6 +561,9 @@ class Registry:
         finished = now_iso()
         meta = {**meta, "id": model_id, "name": name, "job_id": job_id, "created_at": finished}
         job_fields = ["finished_at", finished, "history", json.dumps(meta.get("history", {}))]
+        # the model's final metrics on the job too, so a sweep ranks its jobs without
+        # reading their models or histories
+        job_fields += ["metrics", json.dumps(meta.get("metrics"))]
         if progress is not None:
             job_fields += ["progress", json.dumps(progress)]
         if meta.get("training_seconds") is not None:
@@ -585,15 +606,149 @@ class Registry:
         )
         return moved
 
+    def _cancel(self, job_id: str) -> tuple[str | None, bool]:
+        return self._move(
+            job_id, ("queued", "running"), "cancelled", {"finished_at": now_iso()}, ended=True
+        )
+
     def cancel_job(self, job_id: str) -> dict | None:
         """Cancel a queued or running job (a running one stops at its next check).
 
         Returns the job after the call, unchanged if it had already ended; None if unknown.
         """
-        old, _ = self._move(
-            job_id, ("queued", "running"), "cancelled", {"finished_at": now_iso()}, ended=True
-        )
+        old, _ = self._cancel(job_id)
         return None if old is None else self.get_job(job_id)
+
+    # -- sweeps --------------------------------------------------------------------------
+
+    def create_sweep(
+        self,
+        *,
+        name: str | None,
+        vary: dict,
+        jobs: list[dict],
+        X: np.ndarray,
+        y: np.ndarray,
+    ) -> tuple[str, list[str]]:
+        """Store a sweep and its queued jobs, all or nothing; return the sweep id and its
+        job ids in the order of ``jobs``.
+
+        ``jobs`` holds one ``{"name", "spec", "data", "vary"}`` per combination; every job
+        trains on the same ``X`` and ``y``.
+        """
+        sweep_id = uuid.uuid4().hex
+        x_blob, y_blob = _npy(np.asarray(X)), _npy(np.asarray(y))
+        records = [
+            self._job_record(job["name"], job["spec"], job["data"], sweep_id=sweep_id)
+            for job in jobs
+        ]
+        job_ids = [record["id"] for record in records]
+        created_ms = int(time.time() * 1000)
+        sweep = {
+            "id": sweep_id,
+            "name": json.dumps(name),
+            "created_at": now_iso(),
+            "created_ms": created_ms,
+            "vary": json.dumps(vary),
+            "combinations": json.dumps([job["vary"] for job in jobs]),
+        }
+        with self.r.pipeline(transaction=True) as pipe:
+            for record in records:
+                self._store_job(pipe, record, x_blob, y_blob)
+            pipe.hset(self._sweep(sweep_id), mapping=sweep)
+            pipe.rpush(self._sweep_jobs(sweep_id), *job_ids)
+            pipe.zadd(f"{self.prefix}:sweeps", {sweep_id: created_ms})
+            pipe.execute()
+        return sweep_id, job_ids
+
+    def delete_sweep(self, sweep_id: str) -> None:
+        """Remove a sweep and every one of its jobs (undoes :meth:`create_sweep`)."""
+        job_ids = [i.decode() for i in self.r.lrange(self._sweep_jobs(sweep_id), 0, -1)]
+        for job_id in job_ids:
+            self.delete_job(job_id)
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.delete(self._sweep(sweep_id), self._sweep_jobs(sweep_id))
+            pipe.zrem(f"{self.prefix}:sweeps", sweep_id)
+            pipe.execute()
+
+    def _read_sweeps(self, sweep_ids: list[str]) -> list[dict]:
+        """The sweeps with their jobs' records (no histories): one round trip for the
+        sweeps, one for all their jobs."""
+        with self.r.pipeline(transaction=False) as pipe:
+            for sweep_id in sweep_ids:
+                pipe.hgetall(self._sweep(sweep_id))
+                pipe.lrange(self._sweep_jobs(sweep_id), 0, -1)
+            replies = pipe.execute()
+        sweeps = []
+        for raw, ids in zip(replies[::2], replies[1::2], strict=True):
+            if not raw:
+                continue
+            rec = {k.decode(): v.decode() for k, v in raw.items()}
+            sweeps.append(
+                {
+                    "id": rec["id"],
+                    "name": json.loads(rec["name"]),
+                    "created_at": rec["created_at"],
+                    "cancelled_at": rec.get("cancelled_at"),
+                    "vary": json.loads(rec["vary"]),
+                    "combinations": json.loads(rec["combinations"]),
+                    "job_ids": [i.decode() for i in ids],
+                }
+            )
+        fields = ("id", "status", "finished_at", "model_id", "data", "metrics")
+        with self.r.pipeline(transaction=False) as pipe:
+            for sweep in sweeps:
+                for job_id in sweep["job_ids"]:
+                    pipe.hmget(self._job(job_id), *fields)
+            rows = iter(pipe.execute())
+        for sweep in sweeps:
+            sweep["jobs"] = []
+            for job_id in sweep.pop("job_ids"):
+                values = [_text(v) for v in next(rows)]
+                job = dict(zip(fields, values, strict=True))
+                job["id"] = job_id  # a job deleted since reads as unknown, not as None
+                job["data"] = json.loads(job["data"]) if job["data"] else None
+                job["metrics"] = json.loads(job["metrics"]) if job["metrics"] else None
+                sweep["jobs"].append(job)
+        self._fill_metrics([j for s in sweeps for j in s["jobs"]])
+        return sweeps
+
+    def _fill_metrics(self, jobs: list[dict]) -> None:
+        # jobs that succeeded before their records carried metrics: read their models'
+        missing = [j for j in jobs if j["status"] == "succeeded" and j["metrics"] is None]
+        if not missing:
+            return
+        with self.r.pipeline(transaction=False) as pipe:
+            for job in missing:
+                pipe.hget(self._model(job["model_id"] or ""), "meta")
+            metas = pipe.execute()
+        for job, meta in zip(missing, metas, strict=True):
+            job["metrics"] = json.loads(meta).get("metrics") if meta else None
+
+    def get_sweep(self, sweep_id: str) -> dict | None:
+        """A sweep: ``{"id", "name", "created_at", "cancelled_at", "vary", "combinations",
+        "jobs"}``, each job ``{"id", "status", "finished_at", "model_id", "data",
+        "metrics"}`` (status None for a job since deleted); None for an unknown id."""
+        found = self._read_sweeps([sweep_id])
+        return found[0] if found else None
+
+    def list_sweeps(self, offset: int = 0, limit: int = 20) -> tuple[list[dict], int]:
+        """Sweeps newest first, as :meth:`get_sweep` reads them, and how many in all."""
+        index = f"{self.prefix}:sweeps"
+        total = self.r.zcard(index)
+        ids = [i.decode() for i in self.r.zrevrange(index, offset, offset + limit - 1)]
+        return self._read_sweeps(ids), total
+
+    def cancel_sweep(self, sweep_id: str) -> int | None:
+        """Cancel every job of a sweep that has not ended, as :meth:`cancel_job` does;
+        return how many were cancelled (0: all had ended), None for an unknown sweep."""
+        if not self.r.exists(self._sweep(sweep_id)):
+            return None
+        job_ids = [i.decode() for i in self.r.lrange(self._sweep_jobs(sweep_id), 0, -1)]
+        cancelled = sum(self._cancel(job_id)[1] for job_id in job_ids)
+        if cancelled:
+            self.r.hsetnx(self._sweep(sweep_id), "cancelled_at", now_iso())
+        return cancelled
 
     # -- models --------------------------------------------------------------------------
 

@@ -11,7 +11,19 @@ from werkzeug.routing import BaseConverter
 from registry import Registry
 from registry.queue import celery_config
 
-from . import auth, docs, errors, health, jobs, models, playground, predict, schemas, synthetic
+from . import (
+    auth,
+    docs,
+    errors,
+    health,
+    jobs,
+    models,
+    playground,
+    predict,
+    schemas,
+    sweeps,
+    synthetic,
+)
 from . import config as settings_module
 from .cache import ModelCache, RefCache
 from .context import Services
@@ -67,7 +79,7 @@ def create_app(config: dict | None = None) -> Flask:
     api = errors.Api(app, spec_kwargs={"extra_plugins": plugins})
     api.register_converter(RefConverter, _ref_param)
     api.spec.components.schema("EarlyStopping", schema=schemas.EarlyStoppingSchema)
-    for blueprint in (jobs.blp, models.blp, predict.blp, synthetic.blp, health.blp):
+    for blueprint in (jobs.blp, sweeps.blp, models.blp, predict.blp, synthetic.blp, health.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
     app.register_blueprint(playground.blp)

@@ -21,6 +21,8 @@ SETTINGS: dict[str, tuple[object, type]] = {
     "NNJOBS_MAX_BATCH_SIZE": (nn.DEFAULT_LIMITS.max_batch_size, int),
     "NNJOBS_MAX_CLASSES": (nn.DEFAULT_LIMITS.max_classes, int),
     "NNJOBS_MAX_COMPUTE": (nn.DEFAULT_LIMITS.max_compute, float),
+    # jobs one sweep may queue (the combinations of its varied values)
+    "NNJOBS_MAX_SWEEP_JOBS": (64, int),
     "NNJOBS_MODEL_CACHE": (32, int),
     # how long /readyz waits for workers to answer
     "NNJOBS_READY_TIMEOUT": (0.5, float),

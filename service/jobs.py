@@ -39,40 +39,59 @@ EXAMPLE = {
 }
 
 
-def _training_data(data: dict) -> tuple:
-    """``(X, y, synthetic params or None)`` from the request's ``data``."""
+def training_data(data: dict, prefix: tuple = ()) -> tuple:
+    """``(X, y, synthetic params or None)`` from the request's ``data``, which sits at
+    ``prefix`` in the body (a refusal names the field from there)."""
     if "synthetic" in data:
-        return make_synthetic(data["synthetic"], ("data", "synthetic"))
+        return make_synthetic(data["synthetic"], (*prefix, "data", "synthetic"))
     max_values = services().settings["NNJOBS_MAX_VALUES"]
     try:
         X = arrays.matrix(data["X"], "X", max_values)
         y = arrays.labels(data["y"], "y", max_values)
     except nn.SpecError as e:
-        refuse(e, ("data",))
+        refuse(e, (*prefix, "data"))
     return X, y, None
+
+
+def resolve(body: dict, X, y, synthetic: dict | None) -> tuple[dict, dict]:
+    """The job as the worker will run it and its data's summary; raises nn.SpecError."""
+    spec = {key: body[key] for key in SPEC_KEYS if key in body}
+    resolved, summary = nn.validate(spec, X, y, services().limits)
+    if synthetic is not None:
+        resolved["data"] = {"synthetic": synthetic}
+    return resolved, summary
+
+
+def refuse_spec(error: nn.SpecError, prefix: tuple = ()) -> None:
+    """Answer a refusal of :func:`resolve` for the job at ``prefix`` in the body."""
+    # nn names the arrays X and y; in the request they sit under data
+    data = ("data",) if error.path[:1] in (("X",), ("y",)) else ()
+    refuse(error, (*prefix, *data))
+
+
+def queue(job_ids: list[str], undo) -> None:
+    """Send a training message per job; on failure call ``undo`` to remove what was
+    stored, as a job nobody will ever run must not stay behind, queued forever."""
+    svc = services()
+    try:
+        for job_id in job_ids:
+            svc.celery.send_task(TRAIN_TASK, args=[job_id], queue=svc.queue)
+    except BaseException:
+        with suppress(Exception):
+            undo()
+        raise
 
 
 def submit(body: dict) -> dict:
     """Validate a job as the worker will run it, store it, then queue its id."""
-    svc = services()
-    X, y, synthetic = _training_data(body["data"])
-    spec = {key: body[key] for key in SPEC_KEYS if key in body}
+    registry = services().registry
+    X, y, synthetic = training_data(body["data"])
     try:
-        resolved, summary = nn.validate(spec, X, y, svc.limits)
+        resolved, summary = resolve(body, X, y, synthetic)
     except nn.SpecError as e:
-        # nn names the arrays X and y; in the request they sit under data
-        refuse(e, ("data",) if e.path[:1] in (("X",), ("y",)) else ())
-    if synthetic is not None:
-        resolved["data"] = {"synthetic": synthetic}
-
-    job = svc.registry.create_job(name=body.get("name"), spec=resolved, data=summary, X=X, y=y)
-    try:
-        svc.celery.send_task(TRAIN_TASK, args=[job["id"]], queue=svc.queue)
-    except BaseException:
-        # a job nobody will ever run must not stay behind, queued forever
-        with suppress(Exception):
-            svc.registry.delete_job(job["id"])
-        raise
+        refuse_spec(e)
+    job = registry.create_job(name=body.get("name"), spec=resolved, data=summary, X=X, y=y)
+    queue([job["id"]], lambda: registry.delete_job(job["id"]))
     log.info("job %s queued (%s samples)", job["id"], summary["n_samples"])
     return job
 
@@ -84,16 +103,7 @@ def _not_found(job_id: str):
 @blp.route("")
 class Jobs(MethodView):
     @blp.arguments(JobRequestSchema, example=EXAMPLE)
-    @blp.response(
-        202,
-        JobSchema,
-        description="Accepted and queued",
-        headers={"Location": {"description": "/jobs/<id>", "schema": {"type": "string"}}},
-    )
-    @blp.alt_response(400, response="BAD_REQUEST")
-    @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
-    @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
-    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    @blp.accepted(JobSchema, "Accepted and queued", "/jobs/<id>")
     def post(self, body):
         """Submit a training job: it is checked in full, stored and queued."""
         job = submit(body)

@@ -78,3 +78,20 @@ class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint with the strict parser."""
 
     ARGUMENTS_PARSER = Parser()
+
+    def accepted(self, schema, description: str, location: str):
+        """Document a view that stores and queues what it is sent: 202 with a ``Location``
+        header, and the refusals of a body besides the 422 every body can get."""
+
+        def decorator(func):
+            for code, name in (
+                (503, "SERVICE_UNAVAILABLE"),
+                (415, "UNSUPPORTED_MEDIA_TYPE"),
+                (413, "REQUEST_ENTITY_TOO_LARGE"),
+                (400, "BAD_REQUEST"),
+            ):
+                func = self.alt_response(code, response=name)(func)
+            header = {"Location": {"description": location, "schema": {"type": "string"}}}
+            return self.response(202, schema, description=description, headers=header)(func)
+
+        return decorator

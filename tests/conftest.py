@@ -115,6 +115,19 @@ def reg(redis_url, key_prefix):
 
 
 @pytest.fixture
+def r(redis_url, key_prefix):
+    """A plain client of the test Redis; this test's keys and queue are removed afterwards."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    keys = [*client.scan_iter(f"{key_prefix}*"), *client.scan_iter(f"_kombu.*{key_prefix}")]
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
 def client(app):
     """A test client of the module's ``app`` fixture."""
     return app.test_client()

@@ -335,6 +335,10 @@ def down(key_prefix):
         ("delete", "/models/m", None),
         ("post", "/predict", {"model_id": "m", "inputs": [[1, 2]]}),
         ("post", "/models/m/predict", {"inputs": [[1, 2]]}),
+        ("post", "/sweeps", {"job": SPIRAL, "vary": {"learning_rate": [0.01, 0.1]}}),
+        ("get", "/sweeps", None),
+        ("get", "/sweeps/abc", None),
+        ("delete", "/sweeps/abc", None),
     ],
 )
 def test_redis_down_is_503_with_retry_after(down, method, path, body):

@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 import pytest
-import redis
 from api_helpers import error, make_app, make_client
 from celery import Celery
 from conftest import free_port
@@ -26,16 +25,6 @@ XOR = {
 @pytest.fixture
 def app(redis_url, key_prefix):
     return make_app(redis_url, key_prefix)
-
-
-@pytest.fixture
-def r(redis_url, key_prefix):
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    keys = [*client.scan_iter(f"{key_prefix}*"), *client.scan_iter(f"_kombu.*{key_prefix}")]
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def queued_messages(r, queue: str) -> list[dict]:

@@ -14,6 +14,8 @@ from service import config, create_app
 PATHS = {
     "/jobs": {"get", "post"},
     "/jobs/{job_id}": {"get", "delete"},
+    "/sweeps": {"get", "post"},
+    "/sweeps/{sweep_id}": {"get", "delete"},
     "/models": {"get"},
     "/models/{ref}": {"get", "delete"},
     "/models/{ref}/predict": {"post"},
@@ -111,6 +113,9 @@ def test_names_come_from_the_nn_registries(spec):
     assert training["optimizer"]["enum"] == list(nn.OPTIMIZERS)
     assert schema(spec, "Synthetic")["properties"]["name"]["enum"] == list(nn.datasets.DATASETS)
     assert schema(spec, "Job")["properties"]["status"]["enum"] == list(JOB_STATUSES)
+    vary = schema(spec, "SweepVary")["properties"]
+    assert vary["activation"]["items"]["enum"] == nn.hidden_activation_names()
+    assert vary["optimizer"]["items"]["enum"] == list(nn.OPTIMIZERS)
 
 
 def test_parameters_of_activations_and_optimizers_are_documented(spec):
@@ -150,6 +155,8 @@ def test_query_parameters_are_documented(spec):
     assert names == {"page", "page_size", "status"}
     names = {p["name"] for p in spec["paths"]["/models"]["get"]["parameters"]}
     assert names == {"page", "page_size", "name"}
+    names = {p["name"] for p in spec["paths"]["/sweeps"]["get"]["parameters"]}
+    assert names == {"page", "page_size"}
 
 
 def test_the_docs_page_is_self_contained(app, spec):

@@ -255,12 +255,12 @@ def matches(shown, actual, path: str = "") -> list[str]:
     return [] if shown == actual else [f"{path}: {actual!r} != {shown!r}"]
 
 
-def test_readme_has_the_three_examples():
-    assert {"binary", "multiclass", "regression"} <= readme_examples().keys()
+def test_readme_has_the_examples():
+    assert {"binary", "multiclass", "regression", "sweep"} <= readme_examples().keys()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["binary", "multiclass", "regression"])
+@pytest.mark.parametrize("name", ["binary", "multiclass", "regression", "sweep"])
 def test_readme_curl_examples_run_as_shown(live, name):
     script = readme_examples()[name]
     assert "http://127.0.0.1:8000" in script
