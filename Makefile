@@ -50,7 +50,7 @@ run: install
 # browser test (needs /usr/bin/chromium)
 screenshot: install
 	NNJOBS_PLAYGROUND_SCREENSHOT=docs/playground.png $(BIN)/python -m pytest -q \
-		tests/test_playground.py -k "sweep or training"
+		tests/test_playground.py -k sweep
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

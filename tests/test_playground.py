@@ -2,9 +2,8 @@
 Playwright, against the service run as `make run` runs it (API under gunicorn, a Celery
 worker, the tests' throwaway Redis).
 
-With ``NNJOBS_PLAYGROUND_SCREENSHOT=<file.png>`` set, the sweep test (or the training test
-on a server without sweeps) saves a screenshot of the whole page there; `make screenshot`
-makes docs/playground.png that way.
+With ``NNJOBS_PLAYGROUND_SCREENSHOT=<file.png>`` set, the sweep test saves a screenshot of
+the whole page there; `make screenshot` makes docs/playground.png that way.
 """
 
 from __future__ import annotations
@@ -102,10 +101,6 @@ def page(browser, service):
 
 def api_paths(service) -> dict:
     return requests.get(service.url + "/openapi.json", timeout=10).json()["paths"]
-
-
-def sweeps_served(service) -> bool:
-    return "/sweeps" in api_paths(service)
 
 
 def long_poll_served(service) -> bool:
@@ -212,15 +207,17 @@ def test_training_a_spiral_draws_its_loss_live_and_its_boundary(page, service):
     assert "succeeded" in page.text_content("#status")
     if "warnings" in job:
         assert page.locator("#warnings li").count() == len(job["warnings"])
-    if SCREENSHOT and not sweeps_served(service):
-        page.screenshot(path=SCREENSHOT, full_page=True)
 
 
-def test_a_sweep_draws_one_boundary_per_activation_with_its_accuracy(page, service):
-    if not sweeps_served(service):
-        # the page must not offer what the server does not do
-        assert page.locator("#sweep").is_hidden()
-        pytest.skip("this server has no /sweeps: checked that the sweep panel stays hidden")
+def test_a_sweep_draws_one_boundary_per_activation_with_its_accuracy(browser, service):
+    page, console = open_page(browser, service)
+    # none ticked: the API's refusal, in its words
+    for box in page.locator('input[name="sweep-activation"]').all():
+        box.set_checked(False)
+    page.click("#run-sweep")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "vary.activation" in page.text_content("#error")
+    assert page.locator(".multiple").count() == 0
     set_up(page, "spiral", [16, 16], "relu", 400)
     page.click("#train")
     page.wait_for_selector("#boundary[data-model]")
@@ -245,6 +242,9 @@ def test_a_sweep_draws_one_boundary_per_activation_with_its_accuracy(page, servi
         check_boundary(service, canvas)
     if SCREENSHOT:
         page.screenshot(path=SCREENSHOT, full_page=True)
+    # the browser's note of the refused request is the only console error
+    assert len(console.errors) == 1 and "422" in console.errors[0], console.errors
+    page.close()
 
 
 def test_the_keyboard_alone_sets_up_and_starts_a_job(browser, service):
