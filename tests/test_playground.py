@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from live_service import RunningService, run_env
+from live_service import READY_LINE, RunningService, run_env
 from playwright.sync_api import Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -386,3 +386,26 @@ def test_a_narrow_screen_needs_no_sideways_scrolling(browser, service):
     assert box["x"] >= 0 and box["x"] + box["width"] <= 360
     assert console.errors == []
     page.close()
+
+
+def test_with_api_keys_the_page_asks_for_one(browser, redis_url, tmp_path):
+    key = "pg-key-0123456789"
+    env = run_env(tmp_path, f"nnjobs-test-pg-{uuid.uuid4().hex[:8]}", REDIS_URL=redis_url)
+    keyed = RunningService({**env, "API_KEYS": key})
+    try:
+        # /readyz needs the key too; the page needs no worker to load
+        keyed.process.wait_for_line(READY_LINE, 90)
+        page = browser.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(keyed.url + "/")
+        page.wait_for_selector("#key-panel:not([hidden])")
+        assert page.evaluate("() => document.activeElement.id") == "api-key"
+        assert "API key is required" in page.text_content("#error")
+        page.keyboard.type(key)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-ready=true]")
+        assert page.is_hidden("#error")
+        assert page.locator('input[name="dataset"]').count() >= 5
+        page.close()
+    finally:
+        keyed.cleanup()
