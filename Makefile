@@ -54,3 +54,7 @@ screenshot: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+
+# the example dataset of the README and the tests (kept in the repository)
+examples/iris.csv: scripts/iris_csv.py
+	$(BIN)/python scripts/iris_csv.py $@

@@ -11,6 +11,10 @@ Keys (``P`` is the prefix, ``nnjobs`` by default):
   ``P:models``: sorted set by creation time; ``P:name:<name>``: sorted set of a name's
   model ids scored by version; ``P:name:<name>:seq``: the name's last version number, so
   a version is never reused after a deletion.
+- ``P:dataset:<id>``: hash with the dataset's metadata (JSON, ``meta``) and one field per
+  column, ``col:<index>``: ``.npy`` float64 bytes for a numeric column, a JSON list for
+  the others (``service.tables`` writes and reads them); ``P:datasets``: sorted set of
+  dataset ids by creation time; ``P:dataset-name:<name>``: the same for one name.
 - ``P:models:changes``: a Pub/Sub channel, not a key: ``stored <id>`` and ``deleted <id>``
   for every model stored or deleted.
 - ``P:sweep:<id>``: hash, a sweep (JSON-encoded ``vary`` and ``combinations``, the varied
@@ -560,6 +564,9 @@ class Registry:
         name = job["name"]
         finished = now_iso()
         meta = {**meta, "id": model_id, "name": name, "job_id": job_id, "created_at": finished}
+        # trained from a dataset, the model keeps the names of its columns
+        for key in ("features", "target"):
+            meta.setdefault(key, (job["data"] or {}).get(key))
         job_fields = ["finished_at", finished, "history", json.dumps(meta.get("history", {}))]
         # the model's final metrics on the job too, so a sweep ranks its jobs without
         # reading their models or histories
@@ -823,3 +830,71 @@ class Registry:
             pipe.publish(self.model_changes_channel, f"deleted {model_id}")
             removed = pipe.execute()[0]
         return bool(removed)
+
+    # -- datasets ------------------------------------------------------------------------
+
+    def _dataset(self, dataset_id: str) -> str:
+        return f"{self.prefix}:dataset:{dataset_id}"
+
+    def _dataset_name(self, name: str) -> str:
+        return f"{self.prefix}:dataset-name:{name}"
+
+    def create_dataset(self, meta: dict, columns: list[bytes]) -> dict:
+        """Store a dataset: ``meta`` describes it (its ``name``, its ``columns`` in file
+        order), and ``columns`` holds each column's bytes in the same order. Returns the
+        Dataset."""
+        dataset_id = uuid.uuid4().hex
+        created_ms = int(time.time() * 1000)
+        meta = {"id": dataset_id, **meta, "created_at": now_iso()}
+        fields = {f"col:{i}": blob for i, blob in enumerate(columns)}
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.hset(self._dataset(dataset_id), mapping={"meta": json.dumps(meta), **fields})
+            pipe.zadd(f"{self.prefix}:datasets", {dataset_id: created_ms})
+            pipe.zadd(self._dataset_name(meta["name"]), {dataset_id: created_ms})
+            pipe.execute()
+        return meta
+
+    def resolve_dataset(self, ref: str) -> str | None:
+        """The id of the dataset ``ref`` names: its id, or a name (the newest of that name)."""
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.exists(self._dataset(ref))
+            pipe.zrevrange(self._dataset_name(ref), 0, 0)
+            exists, latest = pipe.execute()
+        if exists:
+            return ref
+        return latest[0].decode() if latest else None
+
+    def get_dataset(self, ref: str) -> dict | None:
+        """The Dataset ``ref`` (an id or a name) names, or None."""
+        dataset_id = self.resolve_dataset(ref)
+        meta = None if dataset_id is None else self.r.hget(self._dataset(dataset_id), "meta")
+        return None if meta is None else json.loads(meta)
+
+    def dataset_columns(self, dataset_id: str, indexes: list[int]) -> list[bytes] | None:
+        """The bytes of the columns at ``indexes``; None if the dataset is gone."""
+        blobs = self.r.hmget(self._dataset(dataset_id), [f"col:{i}" for i in indexes])
+        return None if any(b is None for b in blobs) else blobs
+
+    def list_datasets(self, offset: int = 0, limit: int = 20) -> tuple[list[dict], int]:
+        """Datasets newest first, and how many there are in all."""
+        index = f"{self.prefix}:datasets"
+        total = self.r.zcard(index)
+        ids = self.r.zrevrange(index, offset, offset + limit - 1)
+        with self.r.pipeline(transaction=False) as pipe:
+            for dataset_id in ids:
+                pipe.hget(self._dataset(dataset_id.decode()), "meta")
+            metas = pipe.execute()
+        return [json.loads(m) for m in metas if m is not None], total
+
+    def delete_dataset(self, dataset_id: str) -> dict | None:
+        """Delete a dataset by id; returns it, or None if there was none. Jobs already
+        submitted keep their own copy of the data, and models their feature names."""
+        meta = self.get_dataset(dataset_id)
+        if meta is None or meta["id"] != dataset_id:
+            return None
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.delete(self._dataset(dataset_id))
+            pipe.zrem(f"{self.prefix}:datasets", dataset_id)
+            pipe.zrem(self._dataset_name(meta["name"]), dataset_id)
+            removed = pipe.execute()[0]
+        return meta if removed else None

@@ -13,6 +13,7 @@ from registry.queue import celery_config
 
 from . import (
     auth,
+    datasets,
     docs,
     errors,
     health,
@@ -79,7 +80,15 @@ def create_app(config: dict | None = None) -> Flask:
     api = errors.Api(app, spec_kwargs={"extra_plugins": plugins})
     api.register_converter(RefConverter, _ref_param)
     api.spec.components.schema("EarlyStopping", schema=schemas.EarlyStoppingSchema)
-    for blueprint in (jobs.blp, sweeps.blp, models.blp, predict.blp, synthetic.blp, health.blp):
+    for blueprint in (
+        jobs.blp,
+        sweeps.blp,
+        models.blp,
+        predict.blp,
+        datasets.blp,
+        synthetic.blp,
+        health.blp,
+    ):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
     app.register_blueprint(playground.blp)

@@ -15,6 +15,9 @@ SETTINGS: dict[str, tuple[object, type]] = {
     "NNJOBS_QUEUE": ("nnjobs", str),
     "NNJOBS_MAX_BODY_MB": (32, float),
     "NNJOBS_MAX_VALUES": (5_000_000, int),
+    # an uploaded CSV file (the request body limit applies too) and its data rows
+    "NNJOBS_MAX_DATASET_MB": (32, float),
+    "NNJOBS_MAX_DATASET_ROWS": (1_000_000, int),
     "NNJOBS_MAX_UNITS": (nn.DEFAULT_LIMITS.max_units, int),
     "NNJOBS_MAX_LAYERS": (nn.DEFAULT_LIMITS.max_layers, int),
     "NNJOBS_MAX_EPOCHS": (nn.DEFAULT_LIMITS.max_epochs, int),

@@ -11,6 +11,7 @@ import nn
 from registry import TRAIN_TASK
 
 from . import data as arrays
+from . import datasets
 from .context import page, services
 from .errors import abort, refuse
 from .parsing import Blueprint
@@ -40,11 +41,18 @@ EXAMPLE = {
 
 
 def training_data(data: dict, prefix: tuple = ()) -> tuple:
-    """``(X, y, synthetic params or None)`` from the request's ``data``, which sits at
-    ``prefix`` in the body (a refusal names the field from there)."""
-    if "synthetic" in data:
-        return make_synthetic(data["synthetic"], (*prefix, "data", "synthetic"))
+    """``(X, y, where they came from: what the job's spec records, or None)`` from the
+    request's ``data``, which sits at ``prefix`` in the body (a refusal names the field
+    from there)."""
     max_values = services().settings["NNJOBS_MAX_VALUES"]
+    if "dataset" in data:
+        try:
+            return datasets.job_arrays(data, max_values)
+        except nn.SpecError as e:  # named from data: data.target, data.features...
+            refuse(e, prefix)
+    if "synthetic" in data:
+        X, y, params = make_synthetic(data["synthetic"], (*prefix, "data", "synthetic"))
+        return X, y, {"synthetic": params}
     try:
         X = arrays.matrix(data["X"], "X", max_values)
         y = arrays.labels(data["y"], "y", max_values)
@@ -53,12 +61,27 @@ def training_data(data: dict, prefix: tuple = ()) -> tuple:
     return X, y, None
 
 
-def resolve(body: dict, X, y, synthetic: dict | None) -> tuple[dict, dict]:
-    """The job as the worker will run it and its data's summary; raises nn.SpecError."""
+#: what nn calls the arrays of a job on a dataset, and what the request calls them
+_DATASET_ARRAYS = {("X",): "features", ("y",): "target"}
+
+
+def resolve(body: dict, X, y, source: dict | None) -> tuple[dict, dict]:
+    """The job as the worker will run it and its data's summary; raises nn.SpecError.
+
+    ``source`` (from :func:`training_data`) goes into the spec's ``data``; a dataset's
+    id, target and features also into the summary, where the model finds its features.
+    """
     spec = {key: body[key] for key in SPEC_KEYS if key in body}
-    resolved, summary = nn.validate(spec, X, y, services().limits)
-    if synthetic is not None:
-        resolved["data"] = {"synthetic": synthetic}
+    try:
+        resolved, summary = nn.validate(spec, X, y, services().limits)
+    except nn.SpecError as e:
+        if source and "dataset" in source and e.path[:1] in _DATASET_ARRAYS:
+            raise type(e)(f"data.{_DATASET_ARRAYS[e.path[:1]]}", e.reason) from None
+        raise
+    if source is not None:
+        resolved["data"] = source
+        if "dataset" in source:
+            summary.update(source)
     return resolved, summary
 
 
@@ -85,9 +108,9 @@ def queue(job_ids: list[str], undo) -> None:
 def submit(body: dict) -> dict:
     """Validate a job as the worker will run it, store it, then queue its id."""
     registry = services().registry
-    X, y, synthetic = training_data(body["data"])
+    X, y, source = training_data(body["data"])
     try:
-        resolved, summary = resolve(body, X, y, synthetic)
+        resolved, summary = resolve(body, X, y, source)
     except nn.SpecError as e:
         refuse_spec(e)
     job = registry.create_job(name=body.get("name"), spec=resolved, data=summary, X=X, y=y)

@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from .context import page, services
 from .parsing import Blueprint
-from .predict import missing_model, predict
+from .predict import CSV_INPUT, CSV_OUTPUT, csv_body, missing_model, predict
 from .schemas import InputsSchema, ModelPageSchema, ModelQuerySchema, ModelSchema, PredictionSchema
 
 blp = Blueprint(
@@ -54,12 +54,16 @@ class Model(MethodView):
 
 @blp.route("/<ref:ref>/predict")
 class ModelPredict(MethodView):
+    @csv_body
     @blp.arguments(InputsSchema(), example={"inputs": [[0.1, 2.0], [0.3, -1.2]]})
+    @blp.doc(requestBody=CSV_INPUT)
     @blp.response(200, PredictionSchema)
+    @blp.alt_response(200, **CSV_OUTPUT)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
     def post(self, body, ref):
-        """Predict with this model."""
+        """Predict with this model: JSON inputs, or a CSV file whose columns are matched
+        to the model's features by name."""
         return predict(ref, body["inputs"])

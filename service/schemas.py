@@ -26,6 +26,8 @@ from nn.activations import Param
 from nn.spec import EARLY_STOPPING_PARAMS
 from registry import JOB_STATUSES
 
+from .tables import KINDS, MAX_LISTED
+
 #: A model name: the contract's rule (``@`` is kept for ``name@version``).
 NAME_PATTERN = r"[A-Za-z0-9._-]{1,64}"
 #: Anything that names a job or a model in a path: an id, a name, or name@version.
@@ -223,8 +225,38 @@ SyntheticSchema = ma.Schema.from_dict(
 )
 
 
+class Target(fields.Raw):
+    """A column name, or a list of column names."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "invalid": "Must be a column name or a list of column names."
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and value:
+            return value
+        if (
+            isinstance(value, list)
+            and value
+            and all(isinstance(v, str) and v for v in value)
+            and len(set(value)) == len(value)
+        ):
+            return value
+        raise self.make_error("invalid")
+
+
+_FORMS = {
+    "X": "X and y",
+    "y": "X and y",
+    "synthetic": "synthetic",
+    "dataset": "dataset",
+    "target": "dataset",
+    "features": "dataset",
+}
+
+
 class DataSchema(ma.Schema):
-    """Exactly one of: ``X`` with ``y``, or ``synthetic``."""
+    """Exactly one of: ``X`` with ``y``, ``synthetic``, or ``dataset`` with ``target``."""
 
     X = JSONList(
         metadata={
@@ -250,20 +282,47 @@ class DataSchema(ma.Schema):
         }
     )
     synthetic = fields.Nested(SyntheticSchema)
+    dataset = fields.String(
+        validate=validate.Regexp(f"^{NAME_PATTERN}$", error="Not a dataset id or name."),
+        metadata={
+            "description": "A dataset (POST /datasets): its id, or its name (the newest "
+            "dataset of that name); the job records the id"
+        },
+    )
+    target = Target(
+        metadata={
+            "description": "The dataset's column to predict (text, numbers or booleans), or "
+            "a list of columns (0/1 labels for multi-label, or several regression targets)",
+            "oneOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            ],
+        }
+    )
+    features = fields.List(
+        fields.String(validate=validate.Length(min=1)),
+        validate=validate.Length(min=1),
+        metadata={
+            "description": "The dataset's columns to learn from (numeric or boolean, no "
+            "missing values); default: every column but the target"
+        },
+    )
 
     @ma.validates_schema
     def _one_form(self, data, **kwargs):
-        if "synthetic" in data:
-            extra = [k for k in ("X", "y") if k in data]
-            if extra:
-                raise ma.ValidationError(
-                    "Give either X and y, or synthetic, not both.", field_name=extra[0]
-                )
-            return
-        for key in ("X", "y"):
+        form = next((f for f in ("synthetic", "dataset") if f in data), "X and y")
+        extra = [key for key in data if _FORMS[key] != form]
+        if extra:
+            raise ma.ValidationError(
+                "Give one of: X and y, synthetic, or dataset and target; not several.",
+                field_name=extra[0],
+            )
+        required = {"X and y": ("X", "y"), "dataset": ("dataset", "target")}.get(form, ())
+        for key in required:
             if key not in data:
                 raise ma.ValidationError(
-                    "Missing data for required field (give X and y, or synthetic).",
+                    "Missing data for required field (give X and y, synthetic, or dataset "
+                    "and target).",
                     field_name=key,
                 )
 
@@ -351,6 +410,20 @@ class ModelSchema(ma.Schema):
     n_params = fields.Integer()
     metrics = fields.Dict()
     history = fields.Dict(metadata={"description": "Left out of listings"})
+    features = fields.List(
+        fields.String(),
+        allow_none=True,
+        metadata={
+            "description": "The names of its inputs, in order, when trained from a dataset; "
+            "null when trained from X and y or synthetic data"
+        },
+    )
+    target = fields.Raw(
+        allow_none=True,
+        metadata={
+            "description": "The dataset column (or columns) it predicts; null without a dataset"
+        },
+    )
     training_seconds = fields.Float(
         allow_none=True, metadata={"description": "Seconds spent training it"}
     )
@@ -395,6 +468,68 @@ class ModelPageSchema(ma.Schema):
 
     items = fields.List(fields.Nested(ModelSchema))
     total = fields.Integer(metadata={"description": "Models matching, on every page"})
+    page = fields.Integer()
+    page_size = fields.Integer()
+
+
+# -- datasets -----------------------------------------------------------------------------
+
+
+class _Key(fields.Raw):
+    """A key of a dict, absent when the dict lacks it (``values`` would otherwise be
+    read as the dict's method of that name)."""
+
+    def get_value(self, obj, attr, accessor=None, default=ma.missing):
+        return obj.get(attr, ma.missing)
+
+
+class ColumnSchema(ma.Schema):
+    """One column of a dataset."""
+
+    name = fields.String()
+    kind = fields.String(validate=validate.OneOf(KINDS))
+    missing = fields.Integer(metadata={"description": "Missing cells (empty, NA, null, ...)"})
+    min = fields.Float(allow_none=True, metadata={"description": "numeric columns"})
+    max = fields.Float(allow_none=True, metadata={"description": "numeric columns"})
+    n_distinct = fields.Integer(metadata={"description": "text and boolean columns"})
+    values = _Key(
+        allow_none=True,
+        metadata={
+            "description": f"Text and boolean columns: the distinct values, sorted, when "
+            f"there are at most {MAX_LISTED}; else null",
+            "type": "array",
+            "items": {},
+        },
+    )
+
+
+class DatasetSchema(ma.Schema):
+    """A CSV file, stored column by column."""
+
+    id = fields.String()
+    name = fields.String()
+    created_at = fields.String(metadata={"format": "date-time"})
+    n_rows = fields.Integer(metadata={"description": "Data rows (the header is not counted)"})
+    n_columns = fields.Integer()
+    size_bytes = fields.Integer(metadata={"description": "Size of the file as uploaded"})
+    columns = fields.List(fields.Nested(ColumnSchema))
+
+
+class DatasetQuerySchema(ma.Schema):
+    name = fields.String(
+        validate=validate.Regexp(
+            f"^{NAME_PATTERN}$",
+            error="1 to 64 characters from letters, digits, '.', '_' and '-'.",
+        ),
+        metadata={"description": "Default: the uploaded file's name without extension"},
+    )
+
+
+class DatasetPageSchema(ma.Schema):
+    """One page of datasets, newest first."""
+
+    items = fields.List(fields.Nested(DatasetSchema))
+    total = fields.Integer(metadata={"description": "Datasets, on every page"})
     page = fields.Integer()
     page_size = fields.Integer()
 

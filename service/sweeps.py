@@ -157,14 +157,14 @@ def submit(body: dict) -> dict:
         )
         abort(413, f"vary: {reason}", field_errors(("vary",), reason))
 
-    X, y, synthetic = training_data(job["data"], ("job",))
+    X, y, source = training_data(job["data"], ("job",))
     # each names the other's default: a sweep's models are versions of one name
     job_name = job.get("name") or body.get("name")
     sweep_name = body.get("name") or job.get("name")
     jobs = []
     for values, indexes in combinations(vary):
         try:
-            resolved, summary = resolve(apply(job, values), X, y, synthetic)
+            resolved, summary = resolve(apply(job, values), X, y, source)
         except nn.SpecError as e:
             blamed = _blame(e, indexes)
             if blamed == ("job",):

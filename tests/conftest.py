@@ -115,6 +115,18 @@ def reg(redis_url, key_prefix):
 
 
 @pytest.fixture
+def app(redis_url, key_prefix):
+    """An app under this test's own prefix and queue; its keys are removed afterwards."""
+    import redis
+    from api_helpers import drop_keys, make_app
+
+    yield make_app(redis_url, key_prefix)
+    r = redis.Redis.from_url(redis_url)
+    drop_keys(r, key_prefix)
+    r.close()
+
+
+@pytest.fixture
 def r(redis_url, key_prefix):
     """A plain client of the test Redis; this test's keys and queue are removed afterwards."""
     import redis
@@ -129,11 +141,11 @@ def r(redis_url, key_prefix):
 
 @pytest.fixture
 def client(app):
-    """A test client of the module's ``app`` fixture."""
+    """A test client of the ``app`` fixture (or of a module's own)."""
     return app.test_client()
 
 
 @pytest.fixture
 def registry(app):
-    """The registry of the module's ``app`` fixture."""
+    """The registry of the ``app`` fixture (or of a module's own)."""
     return app.extensions["nnjobs"].registry

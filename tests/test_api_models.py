@@ -9,22 +9,13 @@ from __future__ import annotations
 
 import math
 
-import pytest
 import redis
-from api_helpers import drop_keys, make_app, run_job
+from api_helpers import make_app, run_job
 
 from service.cache import ModelCache
 
 XOR_X = [[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]] * 5
 FAST = {"epochs": 5, "validation_split": 0}
-
-
-@pytest.fixture
-def app(redis_url, key_prefix):
-    yield make_app(redis_url, key_prefix)
-    r = redis.Redis.from_url(redis_url)
-    drop_keys(r, key_prefix)
-    r.close()
 
 
 def train(client, registry, name="xor", X=XOR_X, y=(0, 0, 1, 1) * 5, **spec) -> dict:

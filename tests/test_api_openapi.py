@@ -22,6 +22,8 @@ PATHS = {
     "/predict": {"post"},
     "/synthetic": {"get"},
     "/synthetic/{name}": {"get"},
+    "/datasets": {"get", "post"},
+    "/datasets/{dataset_id}": {"get", "delete"},
     "/healthz": {"get"},
     "/readyz": {"get"},
 }
@@ -137,7 +139,14 @@ def test_the_job_request_is_documented_as_the_contract_has_it(spec):
     job = schema(spec, "JobRequest")
     assert job["required"] == ["data"]
     assert set(job["properties"]) == {"name", "data", "layers", "activation", "output", "training"}
-    assert set(schema(spec, "Data")["properties"]) == {"X", "y", "synthetic"}
+    assert set(schema(spec, "Data")["properties"]) == {
+        "X",
+        "y",
+        "synthetic",
+        "dataset",
+        "target",
+        "features",
+    }
     assert schema(spec, "Layer")["required"] == ["units"]
     post = spec["paths"]["/jobs"]["post"]["responses"]["202"]
     assert "Location" in post["headers"]
@@ -205,3 +214,26 @@ def test_the_app_reads_the_environment(monkeypatch):
     app = create_app()
     assert app.config["MAX_CONTENT_LENGTH"] == 2**20
     assert app.extensions["nnjobs"].limits.max_layers == 3
+
+
+def test_csv_bodies_are_documented(spec):
+    upload = spec["paths"]["/datasets"]["post"]
+    assert set(upload["requestBody"]["content"]) == {"text/csv", "multipart/form-data"}
+    form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["required"] == ["file"] and form["properties"]["file"]["format"] == "binary"
+    assert {"201", "400", "413", "415", "422"} <= set(upload["responses"])
+    assert set(schema(spec, "Dataset")["properties"]) == {
+        "id",
+        "name",
+        "created_at",
+        "n_rows",
+        "n_columns",
+        "size_bytes",
+        "columns",
+    }
+    predict = spec["paths"]["/models/{ref}/predict"]["post"]
+    assert set(predict["requestBody"]["content"]) == {"application/json", "text/csv"}
+    for path in ("/models/{ref}/predict", "/predict"):
+        answer = spec["paths"][path]["post"]["responses"]["200"]["content"]
+        assert set(answer) == {"application/json", "text/csv"}
+        assert answer["application/json"]["schema"]["$ref"].endswith("/Prediction")

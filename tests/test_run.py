@@ -255,12 +255,15 @@ def matches(shown, actual, path: str = "") -> list[str]:
     return [] if shown == actual else [f"{path}: {actual!r} != {shown!r}"]
 
 
+EXAMPLES = ["binary", "multiclass", "regression", "sweep", "csv"]
+
+
 def test_readme_has_the_examples():
-    assert {"binary", "multiclass", "regression", "sweep"} <= readme_examples().keys()
+    assert set(EXAMPLES) <= readme_examples().keys()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["binary", "multiclass", "regression", "sweep"])
+@pytest.mark.parametrize("name", EXAMPLES)
 def test_readme_curl_examples_run_as_shown(live, name):
     script = readme_examples()[name]
     assert "http://127.0.0.1:8000" in script
@@ -268,6 +271,7 @@ def test_readme_curl_examples_run_as_shown(live, name):
     for command, comments in steps(script.replace("http://127.0.0.1:8000", live.url)):
         result = subprocess.run(
             ["bash", "-c", "set -eo pipefail\n" + command],
+            cwd=ROOT,  # examples/ paths are relative to the repository
             capture_output=True,
             text=True,
             timeout=60,

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 import redis
-from api_helpers import drop_keys, error, make_app, post_raw, run_job
+from api_helpers import error, make_app, post_raw, run_job
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from redis.connection import AbstractConnection
@@ -19,14 +19,6 @@ from service.jsonprovider import ORJSONProvider
 from service.parsing import loads
 
 XOR_X = [[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]] * 5
-
-
-@pytest.fixture
-def app(redis_url, key_prefix):
-    yield make_app(redis_url, key_prefix)
-    r = redis.Redis.from_url(redis_url)
-    drop_keys(r, key_prefix)
-    r.close()
 
 
 @pytest.fixture
