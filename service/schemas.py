@@ -712,7 +712,7 @@ class PredictionSchema(ma.Schema):
 # -- synthetic datasets -------------------------------------------------------------------
 
 
-class DatasetParamSchema(ma.Schema):
+class SyntheticParamSchema(ma.Schema):
     """One parameter of the synthetic datasets, with the range a job accepts."""
 
     name = fields.String()
@@ -720,21 +720,22 @@ class DatasetParamSchema(ma.Schema):
     default = fields.Raw(metadata={"type": "number"})
     minimum = fields.Raw(metadata={"type": "number"})
     maximum = fields.Raw(metadata={"type": "number"})
+    range = fields.String(metadata={"description": "The range in words, e.g. in [0, 1]"})
 
 
-class DatasetSchema(ma.Schema):
+class SyntheticDatasetSchema(ma.Schema):
     """A synthetic dataset a job can name in ``data.synthetic``."""
 
     name = fields.String()
     task = fields.String(metadata={"description": "classification (two classes) or regression"})
     description = fields.String()
-    parameters = fields.List(fields.Nested(DatasetParamSchema))
+    params = fields.List(fields.Nested(SyntheticParamSchema))
 
 
-class DatasetListSchema(ma.Schema):
+class SyntheticListSchema(ma.Schema):
     """Every synthetic dataset."""
 
-    items = fields.List(fields.Nested(DatasetSchema))
+    items = fields.List(fields.Nested(SyntheticDatasetSchema))
 
 
 def _query_field(param: Param) -> fields.Field:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 
 from flask.views import MethodView
@@ -11,7 +12,7 @@ import nn
 from .context import services
 from .errors import abort, refuse
 from .parsing import Blueprint
-from .schemas import DatasetListSchema, SyntheticPointsSchema, SyntheticQuerySchema
+from .schemas import SyntheticListSchema, SyntheticPointsSchema, SyntheticQuerySchema
 
 blp = Blueprint(
     "synthetic",
@@ -45,7 +46,7 @@ def make(params: dict, prefix: tuple = (), location: str = "json") -> tuple:
     return X, y, params
 
 
-def _parameters() -> list[dict]:
+def _params() -> list[dict]:
     """The parameters' ranges; n_samples stops where X would pass the values limit."""
     max_rows = services().settings["NNJOBS_MAX_VALUES"] // 2
     out = []
@@ -53,6 +54,7 @@ def _parameters() -> list[dict]:
         high = param.high
         if name == "n_samples":
             high = min(high, max_rows)
+        bounded = dataclasses.replace(param, high=high)
         out.append(
             {
                 "name": name,
@@ -60,6 +62,7 @@ def _parameters() -> list[dict]:
                 "default": param.default,
                 "minimum": param.low,
                 "maximum": high,
+                "range": bounded.describe_range(),
             }
         )
     return out
@@ -67,17 +70,17 @@ def _parameters() -> list[dict]:
 
 @blp.route("")
 class Datasets(MethodView):
-    @blp.response(200, DatasetListSchema)
+    @blp.response(200, SyntheticListSchema)
     def get(self):
         """The synthetic datasets and the ranges of their parameters."""
-        parameters = _parameters()
+        params = _params()
         return {
             "items": [
                 {
                     "name": name,
                     "task": task,
                     "description": inspect.getdoc(maker).split("\n")[0],
-                    "parameters": parameters,
+                    "params": params,
                 }
                 for name, (maker, task) in nn.datasets.DATASETS.items()
             ]

@@ -26,7 +26,7 @@ def test_the_list_names_every_dataset_of_nn_with_its_task_and_parameters(client)
         maker, task = nn.datasets.DATASETS[item["name"]]
         assert item["task"] == task
         assert item["description"] and item["description"] in maker.__doc__
-        params = {p["name"]: p for p in item["parameters"]}
+        params = {p["name"]: p for p in item["params"]}
         assert set(params) == set(nn.datasets.PARAMS)
         for name, param in nn.datasets.PARAMS.items():
             assert params[name]["default"] == param.default
@@ -39,9 +39,10 @@ def test_the_list_names_every_dataset_of_nn_with_its_task_and_parameters(client)
 def test_the_largest_size_listed_is_the_one_a_job_accepts(redis_url, key_prefix):
     client = make_client(redis_url, key_prefix, NNJOBS_MAX_VALUES=1000)
     [spiral] = [d for d in client.get("/synthetic").get_json()["items"] if d["name"] == "spiral"]
-    [n_samples] = [p for p in spiral["parameters"] if p["name"] == "n_samples"]
+    [n_samples] = [p for p in spiral["params"] if p["name"] == "n_samples"]
     # two features per point
     assert n_samples["maximum"] == 500
+    assert n_samples["range"] == "in [4, 500]"
     assert client.get("/synthetic/spiral?n_samples=500").status_code == 200
     error(client.get("/synthetic/spiral?n_samples=501"), 413)
 

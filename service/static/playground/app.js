@@ -190,7 +190,8 @@
       label.append(input, ` ${dataset.name}`);
       box.append(label);
     });
-    const params = new Map((state.datasets[0] || { parameters: [] }).parameters.map((p) => [p.name, p]));
+    const first = state.datasets[0] || {};
+    const params = new Map((first.params || []).map((p) => [p.name, p]));
     const limits = { n_samples: $("n-samples"), noise: $("noise"), seed: $("seed") };
     for (const [name, input] of Object.entries(limits)) {
       const p = params.get(name);
