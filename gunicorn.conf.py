@@ -10,7 +10,13 @@ container:
   time (a long poll holds one for up to 20 s);
 - ``NNJOBS_API_TIMEOUT`` (30): seconds a request may run before its worker is replaced;
 - ``NNJOBS_API_GRACEFUL_TIMEOUT`` (30): seconds in-flight requests get on SIGTERM;
-- ``NNJOBS_API_ACCESS_LOG`` (``-``, stdout; empty to turn it off).
+- ``NNJOBS_LOG_LEVEL`` (``INFO``) and ``NNJOBS_LOG_FORMAT`` (``json``, or ``text``): logs,
+  gunicorn's and the app's, are JSON lines on stderr (:mod:`registry.logs`); the app
+  writes the access line of each request itself (it knows the route), so gunicorn's
+  access log is off (``NNJOBS_ACCESS_LOG=0`` turns the app's off too);
+- ``PROMETHEUS_MULTIPROC_DIR``: where every worker process writes its metrics, for
+  ``/metrics`` to sum them (see :mod:`service.metrics`). Emptied at start; when unset, a
+  temporary directory is made for the run and removed at its end.
 
 Run it with ``gunicorn --config gunicorn.conf.py "service.app:create_app()"``.
 """
@@ -18,6 +24,11 @@ Run it with ``gunicorn --config gunicorn.conf.py "service.app:create_app()"``.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from registry import logs as _logs
 
 
 def _int(name: str, default: int, low: int = 1) -> int:
@@ -42,11 +53,37 @@ timeout = _int("NNJOBS_API_TIMEOUT", 30)
 graceful_timeout = _int("NNJOBS_API_GRACEFUL_TIMEOUT", 30)
 keepalive = 5
 
-accesslog = os.environ.get("NNJOBS_API_ACCESS_LOG", "-") or None
-# the time taken (%(M)s, milliseconds) is what one looks for first in an access log
-access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
+accesslog = None
 errorlog = "-"
-loglevel = os.environ.get("NNJOBS_API_LOG_LEVEL", "info")
+loglevel = _logs.level().lower()
+logconfig_dict = _logs.config()
+
+# Set here, before any worker is forked (and before prometheus_client is imported
+# anywhere: it reads the variable once, on import), so that every worker inherits it.
+_made_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _made_metrics_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="nnjobs-metrics-")
+_metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def on_starting(server):
+    # figures of a previous run would be summed into this one's
+    _metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in _metrics_dir.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    # the live gauges of a worker that is gone must not be summed
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _made_metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
+
 
 # the heartbeat file of each worker: in containers /tmp may sit on an overlay or a slow
 # disk, which can make an idle worker look stuck; /dev/shm is memory

@@ -10,7 +10,7 @@ NumPy and the standard library.
 ['classes', 'output', 'predictions', 'probabilities']
 """
 
-from . import datasets
+from . import curves, datasets, diagnostics
 from .activations import ACTIVATIONS, ALIASES, Activation, hidden_activation_names
 from .errors import LimitError, ModelFormatError, SpecError, TrainingError
 from .losses import OUTPUTS, Output
@@ -37,7 +37,9 @@ __all__ = [
     "SpecError",
     "TrainingError",
     "blas_threads",
+    "curves",
     "datasets",
+    "diagnostics",
     "fit",
     "hidden_activation_names",
     "load",

@@ -83,10 +83,18 @@ class Activation:
         Name of the weight initializer that suits it (see :mod:`nn.initializers`).
     params : mapping of str to Param
         The activation's own parameters, which sit beside it in a layer spec.
-    formula, output_range, pitfalls : str
+    formula, derivative_formula, output_range, pitfalls : str
         Plain-language description (shown by the activation catalogue).
     pieces_param : str or None
         Name of the parameter that multiplies the layer's width (maxout's ``pieces``).
+    derivative : callable ``(z, a, **params) -> da/dz`` or None
+        The elementwise derivative (None for maxout, which is not elementwise).
+    dies : bool
+        Its derivative is exactly 0 on a whole half-line, so a unit whose input stays
+        there stops learning (ReLU). :mod:`nn.diagnostics` reports such dead units.
+    saturates : bool
+        Its derivative tends to 0 in a tail (sigmoid and tanh on both sides, softplus,
+        ELU and SELU on the negative side); :mod:`nn.diagnostics` reports saturated units.
     """
 
     name: str
@@ -99,6 +107,9 @@ class Activation:
     pitfalls: str = ""
     pieces_param: str | None = None
     derivative: Callable[..., Array] | None = None
+    derivative_formula: str = ""
+    dies: bool = False
+    saturates: bool = False
 
     def width(self, units: int, params: Mapping) -> int:
         """Number of pre-activation columns a layer of ``units`` units needs."""
@@ -251,6 +262,7 @@ _HIDDEN = [
         _d_linear,
         "glorot",
         formula="f(x) = x",
+        derivative_formula="f'(x) = 1",
         output_range="(-inf, inf)",
         pitfalls="Stacked linear layers collapse into one linear map: the network can only "
         "draw straight decision boundaries, however deep it is.",
@@ -261,6 +273,8 @@ _HIDDEN = [
         _d_sigmoid,
         "glorot",
         formula="f(x) = 1 / (1 + e^-x)",
+        derivative_formula="f'(x) = f(x) * (1 - f(x))",
+        saturates=True,
         output_range="(0, 1)",
         pitfalls="Saturates for large |x| (derivative at most 0.25, near 0 in the tails): "
         "gradients vanish in deep stacks; outputs are not zero-centred.",
@@ -271,6 +285,8 @@ _HIDDEN = [
         _d_tanh,
         "glorot",
         formula="f(x) = (e^x - e^-x) / (e^x + e^-x)",
+        derivative_formula="f'(x) = 1 - f(x)^2",
+        saturates=True,
         output_range="(-1, 1)",
         pitfalls="Zero-centred and steeper than sigmoid, but it saturates too: gradients "
         "vanish for large |x|.",
@@ -281,6 +297,8 @@ _HIDDEN = [
         _d_relu,
         "he",
         formula="f(x) = max(0, x)",
+        derivative_formula="f'(x) = 1 if x > 0 else 0",
+        dies=True,
         output_range="[0, inf)",
         pitfalls="Units whose input stays negative output 0 with gradient 0 and stop "
         "learning (dying ReLU), more so with a large learning rate.",
@@ -292,6 +310,7 @@ _HIDDEN = [
         "he",
         params={"alpha": Param(0.01, 0.0, 1.0, high_open=True)},
         formula="f(x) = x if x > 0 else alpha * x",
+        derivative_formula="f'(x) = 1 if x > 0 else alpha",
         output_range="(-inf, inf)",
         pitfalls="A small negative slope keeps dead units learning; alpha is one more "
         "setting to choose.",
@@ -303,6 +322,8 @@ _HIDDEN = [
         "he",
         params={"alpha": Param(1.0, 0.0, None, low_open=True)},
         formula="f(x) = x if x > 0 else alpha * (e^x - 1)",
+        derivative_formula="f'(x) = 1 if x > 0 else f(x) + alpha",
+        saturates=True,
         output_range="(-alpha, inf)",
         pitfalls="Smooth and negative-saturating; costs an exponential per unit.",
     ),
@@ -313,6 +334,8 @@ _HIDDEN = [
         "lecun",
         formula="f(x) = scale * (x if x > 0 else alpha * (e^x - 1)), "
         "alpha = 1.67326, scale = 1.05070",
+        derivative_formula="f'(x) = scale if x > 0 else f(x) + scale * alpha",
+        saturates=True,
         output_range="(-1.7581, inf)",
         pitfalls="Self-normalizes only with LeCun-normal weights and standardized inputs, "
         "and dropout breaks it.",
@@ -324,6 +347,8 @@ _HIDDEN = [
         "he",
         formula="f(x) = x * Phi(x), tanh approximation: "
         "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))",
+        derivative_formula="f'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) "
+        "(1 + 3 * 0.044715 x^2), t = tanh(sqrt(2/pi) (x + 0.044715 x^3))",
         output_range="(-0.17, inf)",
         pitfalls="Smooth ReLU-like curve; several transcendental operations per unit.",
     ),
@@ -333,6 +358,7 @@ _HIDDEN = [
         _d_silu,
         "he",
         formula="f(x) = x * sigmoid(x)",
+        derivative_formula="f'(x) = sigmoid(x) * (1 + x * (1 - sigmoid(x)))",
         output_range="(-0.28, inf)",
         pitfalls="Smooth and non-monotonic; costs an exponential per unit.",
     ),
@@ -342,6 +368,8 @@ _HIDDEN = [
         _d_softplus,
         "he",
         formula="f(x) = log(1 + e^x)",
+        derivative_formula="f'(x) = sigmoid(x) = 1 / (1 + e^-x)",
+        saturates=True,
         output_range="(0, inf)",
         pitfalls="A smooth ReLU whose gradient never reaches 0 on the negative side, but "
         "it is not zero-centred and costs a log and an exp per unit.",
@@ -353,6 +381,7 @@ _HIDDEN = [
         "he",
         MappingProxyType({"pieces": Param(2, 2, 16, kind=int)}),
         formula="f(x) = max_k (w_k . x + b_k) over `pieces` linear pieces",
+        derivative_formula="df/dz_k = 1 for the winning piece k, 0 for the others",
         output_range="(-inf, inf)",
         pitfalls="Learns its own piecewise-linear activation, never dies, but holds "
         "`pieces` times the weights of a plain layer.",

@@ -77,6 +77,12 @@ class Output:
     loss : callable ``(z, y) -> (loss summed over rows, p - y)``
     use : str
         What kind of target it is for.
+    formula : str
+    init : str
+        Initializer of the output layer's weights.
+    derivative_formula, output_range, pitfalls : str
+        Shown by the activation catalogue for an output that is not also a hidden
+        activation (softmax); the others are described by their hidden-layer entry.
     """
 
     name: str
@@ -86,6 +92,9 @@ class Output:
     use: str
     formula: str
     init: str = "glorot"
+    derivative_formula: str = ""
+    output_range: str = ""
+    pitfalls: str = ""
 
 
 OUTPUTS: Mapping[str, Output] = MappingProxyType(
@@ -108,6 +117,12 @@ OUTPUTS: Mapping[str, Output] = MappingProxyType(
                 categorical_cross_entropy,
                 "multi-class classification (one distribution over the classes per row)",
                 "p_i = e^z_i / sum_j e^z_j",
+                derivative_formula="dp_i/dz_j = p_i * (delta_ij - p_j)",
+                output_range="(0, 1), each row summing to 1",
+                pitfalls="Couples the units of a layer, so it serves as the output of a "
+                "multi-class model only; paired with cross-entropy its gradient is simply "
+                "p - y, but a large logit gap saturates it (probabilities of exactly 0 "
+                "or 1 in float32).",
             ),
             Output(
                 "linear",

@@ -177,15 +177,23 @@ class Network:
         loss_sum, _ = self.train_batch(X, Y, l2)
         return loss_sum / len(X) + self.penalty(l2)
 
+    def hidden_outputs(self, X: Array):
+        """Yield ``(z, h)`` of each hidden layer for ``X`` (n, n_inputs), input side first:
+        pre-activation (n, width) and output (n, units); no dropout, nothing kept."""
+        a = X
+        for layer, W, b in zip(self.layers, self.W, self.b, strict=False):
+            z = a @ W
+            z += b
+            a = layer.activation.forward(z, **layer.params)
+            yield z, a
+
     def logits(self, X: Array, chunk: int = 8192) -> Array:
         """Prediction pass (no dropout, nothing kept), in chunks to bound memory."""
         out = np.empty((len(X), self.n_outputs), self.dtype)
         for start in range(0, len(X), chunk):
             a = X[start : start + chunk]
-            for layer, W, b in zip(self.layers, self.W, self.b, strict=False):
-                z = a @ W
-                z += b
-                a = layer.activation.forward(z, **layer.params)
+            for _, h in self.hidden_outputs(a):
+                a = h
             np.matmul(a, self.W[-1], out=out[start : start + chunk])
             out[start : start + chunk] += self.b[-1]
         return out

@@ -58,6 +58,8 @@ def _training_params(limits: Limits) -> dict[str, Param]:
         "seed": Param(0, 0, 2**32 - 1, kind=int),
         "standardize": Param(True, kind=bool),
         "threshold": Param(0.5, 0.0, 1.0, low_open=True, high_open=True),
+        # per-layer gradient norms, dead and saturated units (nn.diagnostics)
+        "diagnostics": Param(True, kind=bool),
     }
 
 

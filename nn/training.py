@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .data import Scaler, Targets, as_features, encode_targets, split
+from .diagnostics import Recorder, find_warnings
 from .errors import LimitError, TrainingError
 from .losses import OUTPUTS
 from .model import Model, build_network, count_weights
@@ -34,11 +36,21 @@ class History:
         without a validation split).
     stop_reason : str
         ``completed``, ``early_stopping`` or ``callback``.
+    diagnostics : list of dict or None
+        One entry per hidden layer with its per-epoch ``grad_norm``, ``dead_fraction`` and
+        ``saturated_fraction`` (see :mod:`nn.diagnostics`); None when
+        ``training.diagnostics`` is false.
     """
 
     series: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int = 0
     stop_reason: str = "completed"
+    diagnostics: list[dict] | None = None
+
+    @property
+    def warnings(self) -> list[dict]:
+        """What the diagnostics warn of (:func:`nn.diagnostics.find_warnings`)."""
+        return find_warnings(self.diagnostics)
 
     @property
     def epochs_run(self) -> int:
@@ -52,12 +64,16 @@ class History:
         return self.series[key]
 
     def as_dict(self) -> dict:
-        """JSON-ready copy of the series plus ``best_epoch`` and ``stop_reason``."""
-        return {
+        """JSON-ready copy of the series plus ``best_epoch``, ``stop_reason`` and, unless
+        switched off, ``diagnostics``."""
+        out = {
             **{k: list(v) for k, v in self.series.items()},
             "best_epoch": self.best_epoch,
             "stop_reason": self.stop_reason,
         }
+        if self.diagnostics is not None:
+            out["diagnostics"] = copy.deepcopy(self.diagnostics)
+        return out
 
 
 class _Scorer:
@@ -110,7 +126,9 @@ def fit(
     callback : callable, optional
         Called with a dict after every batch (``{"event": "batch", "epoch", "epochs",
         "batch", "batches"}``) and every epoch (``{"event": "epoch", "epoch", "epochs",
-        "loss", "val_loss", "metrics", "best_epoch"}``). Returning ``False`` stops
+        "loss", "val_loss", "metrics", "best_epoch", "diagnostics"}``, where
+        ``diagnostics`` is the epoch's row per hidden layer, see
+        :func:`nn.diagnostics.extend`, or None when switched off). Returning ``False`` stops
         training (the best epoch so far is kept); raising aborts it.
     limits : Limits
 
@@ -279,6 +297,9 @@ def _train(
     has_val = len(x_val) > 0
     loss_fn = OUTPUTS[net.output.name].loss
 
+    recorder = Recorder(net, x_train) if tr["diagnostics"] else None
+    if recorder is not None:
+        history.diagnostics = recorder.series
     x_buf, y_buf = np.empty_like(x_train), np.empty_like(y_train)
     best_params = net.params.copy()
     best_value = best_for_patience = math.inf
@@ -302,6 +323,8 @@ def _train(
                     epoch,
                 )
             stats = stats + scorer.batch(z, yb)
+            if recorder is not None:
+                recorder.gradients(net.gW)
             if clip is not None:
                 norm = math.sqrt(float(np.vdot(net.grads, net.grads)))
                 if norm > clip:
@@ -326,6 +349,7 @@ def _train(
         if history.stop_reason == "callback" and b + 1 < n_batches:
             break  # a partial epoch is not recorded; the best full epoch is kept
 
+        layer_rows = None if recorder is None else recorder.end_epoch()
         row = {"loss": loss_total / n, **scorer.result(stats, n, y_train)}
         if has_val:
             z_val = net.logits(x_val)
@@ -360,6 +384,7 @@ def _train(
                     "val_loss": row.get("val_loss"),
                     "metrics": {k: v for k, v in row.items() if k not in ("loss", "val_loss")},
                     "best_epoch": history.best_epoch,
+                    "diagnostics": layer_rows,
                 }
             )
             is False

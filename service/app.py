@@ -12,12 +12,14 @@ from registry import Registry
 from registry.queue import celery_config
 
 from . import (
+    activations,
     auth,
     datasets,
     docs,
     errors,
     health,
     jobs,
+    metrics,
     models,
     playground,
     predict,
@@ -80,7 +82,9 @@ def create_app(config: dict | None = None) -> Flask:
     api = errors.Api(app, spec_kwargs={"extra_plugins": plugins})
     api.register_converter(RefConverter, _ref_param)
     api.spec.components.schema("EarlyStopping", schema=schemas.EarlyStoppingSchema)
-    for blueprint in (
+    # history is an open mapping; its diagnostics entries are documented here
+    api.spec.components.schema("LayerDiagnostics", schema=schemas.LayerDiagnosticsSchema)
+    blueprints = (
         jobs.blp,
         sweeps.blp,
         models.blp,
@@ -88,12 +92,15 @@ def create_app(config: dict | None = None) -> Flask:
         datasets.blp,
         synthetic.blp,
         health.blp,
-    ):
+    )
+    for blueprint in (*blueprints, activations.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
     app.register_blueprint(playground.blp)
     errors.register(app, api)
-    auth.init(app, api_keys)
+    # first, so that a request refused by the key check is timed and counted too
+    metrics.init(app)
+    auth.init(app, api_keys, settings["NNJOBS_METRICS_PUBLIC"])
 
     url = settings["REDIS_URL"]
     # one quick retry covers a connection dropped while idle; more would hold a request

@@ -2,9 +2,13 @@
 
 ``/healthz`` stays public because an orchestrator's liveness probe must not need a
 secret. ``/openapi.json``, ``/docs`` and the playground page (``/`` and its script and
-style) stay public too: they hold no data, are the same in every deployment, and are
-where a person learns that a key is needed (the page then asks for one). Everything
-else, ``/readyz`` included (it names the queue and Redis errors), needs a key.
+style) stay public too: they hold no data, are the same in every deployment, and are where
+a person or a client learns that a key is needed (the page then asks for one).
+``/metrics`` needs a key like the API unless ``NNJOBS_METRICS_PUBLIC`` is true: its
+labels name models, and an operator who set keys asked for the service to be closed;
+Prometheus can send the key (``authorization`` in its scrape config), or the setting opens
+the path where only the monitoring network reaches it. Everything else, ``/readyz``
+included (it names the queue and Redis errors), needs a key.
 
 Keys are compared with :func:`hmac.compare_digest`, against every configured key
 without stopping at a match, so response times say nothing about a key's bytes or which
@@ -52,14 +56,20 @@ def is_valid(keys: tuple[bytes, ...], token: bytes) -> bool:
     return matched
 
 
-def init(app: Flask, keys: tuple[bytes, ...]) -> None:
-    """Require one of ``keys`` on every path but :data:`PUBLIC_PATHS` (none if no keys)."""
+#: The path of the metrics, public with ``NNJOBS_METRICS_PUBLIC``.
+METRICS_PATH = "/metrics"
+
+
+def init(app: Flask, keys: tuple[bytes, ...], metrics_public: bool = False) -> None:
+    """Require one of ``keys`` on every path but :data:`PUBLIC_PATHS` (none if no keys),
+    and :data:`METRICS_PATH` when ``metrics_public``."""
     if not keys:
         return
+    public = PUBLIC_PATHS | {METRICS_PATH} if metrics_public else PUBLIC_PATHS
 
     @app.before_request
     def _require_key():
-        if request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES):
+        if request.path in public or request.path.startswith(PUBLIC_PREFIXES):
             return
         token = presented_key()
         if token is None:

@@ -42,6 +42,8 @@ class ModelCache:
     def __init__(self, size: int):
         self.size = size
         self._models: OrderedDict[str, nn.Model] = OrderedDict()
+        # the model's name, for the metrics' labels (ids would be too many)
+        self._names: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def get(self, model_id: str) -> nn.Model | None:
@@ -51,22 +53,32 @@ class ModelCache:
                 self._models.move_to_end(model_id)
             return model
 
-    def put(self, model_id: str, model: nn.Model) -> None:
+    def put(self, model_id: str, model: nn.Model, name: str | None = None) -> None:
         if self.size <= 0:
             return
         with self._lock:
             self._models[model_id] = model
+            if name is not None:
+                self._names[model_id] = name
             self._models.move_to_end(model_id)
             while len(self._models) > self.size:
-                self._models.popitem(last=False)
+                evicted, _ = self._models.popitem(last=False)
+                self._names.pop(evicted, None)
+
+    def name(self, model_id: str) -> str | None:
+        """The name a cached model was put with."""
+        with self._lock:
+            return self._names.get(model_id)
 
     def discard(self, model_id: str) -> None:
         with self._lock:
             self._models.pop(model_id, None)
+            self._names.pop(model_id, None)
 
     def clear(self) -> None:
         with self._lock:
             self._models.clear()
+            self._names.clear()
 
     def __contains__(self, model_id: str) -> bool:
         with self._lock:

@@ -31,7 +31,14 @@ SETTINGS: dict[str, tuple[object, type]] = {
     "NNJOBS_READY_TIMEOUT": (0.5, float),
     # comma-separated; empty: no key is needed (see service.auth)
     "API_KEYS": ("", str),
+    # with API_KEYS set, GET /metrics needs a key too unless this is true (see service.auth)
+    "NNJOBS_METRICS_PUBLIC": (False, bool),
+    # one log line per request (service.metrics)
+    "NNJOBS_ACCESS_LOG": (True, bool),
 }
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
 
 #: Limits setting -> nn.Limits field
 LIMIT_FIELDS = {
@@ -47,6 +54,13 @@ LIMIT_FIELDS = {
 def _convert(name: str, value, kind: type):
     if kind is str:
         return str(value)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text not in _TRUE + _FALSE:
+            raise ValueError(f"{name} must be true or false (1/0, yes/no, on/off), got {value!r}")
+        return text in _TRUE
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -13,7 +13,7 @@ from registry import TRAIN_TASK
 from . import data as arrays
 from . import datasets
 from .context import page, services
-from .errors import abort, refuse
+from .errors import UNAVAILABLE, abort, refuse
 from .parsing import Blueprint
 from .schemas import (
     JobPageSchema,
@@ -103,6 +103,11 @@ def queue(job_ids: list[str], undo) -> None:
         with suppress(Exception):
             undo()
         raise
+    try:
+        svc.registry.count_submitted(len(job_ids))
+    except UNAVAILABLE as e:
+        # the jobs are queued and will run: a figure missed is no reason to answer 503
+        log.warning("%d jobs not counted as submitted: %s", len(job_ids), e)
 
 
 def submit(body: dict) -> dict:
@@ -115,7 +120,12 @@ def submit(body: dict) -> dict:
         refuse_spec(e)
     job = registry.create_job(name=body.get("name"), spec=resolved, data=summary, X=X, y=y)
     queue([job["id"]], lambda: registry.delete_job(job["id"]))
-    log.info("job %s queued (%s samples)", job["id"], summary["n_samples"])
+    log.info(
+        "job %s queued (%s samples)",
+        job["id"],
+        summary["n_samples"],
+        extra={"job_id": job["id"], "job_name": job["name"], "n_samples": summary["n_samples"]},
+    )
     return job
 
 

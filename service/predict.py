@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 
 import numpy as np
 from flask import Response, request
@@ -13,7 +14,7 @@ from werkzeug.exceptions import InternalServerError
 import nn
 
 from . import data as arrays
-from . import tables
+from . import metrics, tables
 from .context import services
 from .datasets import CSV_TYPES, refuse_table
 from .errors import abort, refuse
@@ -38,8 +39,8 @@ def missing_model(ref: str):
     abort(404, f"no model {ref!r}")
 
 
-def load_model(ref: str) -> tuple[str, nn.Model]:
-    """The id and the loaded model ``ref`` names, from the cache when it is there."""
+def load_model(ref: str) -> tuple[str, nn.Model, str]:
+    """The id, the loaded model ``ref`` names and its name, from the cache when there."""
     svc = services()
     # kept right by the registry's change feed (service.cache), so a model deleted or a
     # name given a new version through another process is not served stale
@@ -48,32 +49,50 @@ def load_model(ref: str) -> tuple[str, nn.Model]:
         svc.cache.discard(ref)
         missing_model(ref)
     model = svc.cache.get(model_id)
-    if model is None:
-        blob = svc.registry.model_blob(model_id)
+    name = svc.cache.name(model_id) if model is not None else None
+    if model is None or name is None:
+        blob, name = svc.registry.model_blob_and_name(model_id)
         if blob is None:  # deleted since it was resolved
             svc.refs.forget(model_id)
             missing_model(ref)
         try:
             model = nn.load(blob)
         except nn.ModelFormatError as e:
-            log.error("model %s cannot be loaded: %s", model_id, e)
+            log.error("model %s cannot be loaded: %s", model_id, e, extra={"model_id": model_id})
             # a fault of the store, not of the request; retrying will not help, so not a 503
             raise InternalServerError(
                 f"model {model_id!r} is stored unreadable ({e}); train it again or delete it"
             ) from e
-        svc.cache.put(model_id, model)
-    return model_id, model
+        svc.cache.put(model_id, model, name)
+    return model_id, model, name
+
+
+def served(model_id: str, name: str, rows: int, started: float) -> None:
+    """Count a prediction and log it: on the request's access line when there is one."""
+    seconds = time.perf_counter() - started
+    metrics.observe_prediction(name, rows, seconds)
+    fields = {"model_id": model_id, "model": name, "rows": rows}
+    if not metrics.annotate_access(**fields):
+        log.info(
+            "predicted %d rows with model %s (%s)",
+            rows,
+            model_id,
+            name,
+            extra={**fields, "predict_ms": round(seconds * 1000, 3)},
+        )
 
 
 def predict(ref: str, inputs: list) -> dict | Response:
     """The contract's prediction body for ``inputs`` from the model ``ref`` names (CSV
     when the request's Accept header asks for it)."""
-    model_id, model = load_model(ref)
+    started = time.perf_counter()
+    model_id, model, name = load_model(ref)
     try:
         x = arrays.matrix(inputs, "inputs", services().settings["NNJOBS_MAX_VALUES"])
         result = model.predict(x, field="inputs")
     except nn.SpecError as e:
         refuse(e)
+    served(model_id, name, len(x), started)
     return answer(model_id, model, result)
 
 
@@ -162,7 +181,8 @@ def answer(model_id: str, model: nn.Model, result: dict, keys=(), target=None):
 def predict_csv(ref: str) -> Response | dict:
     """Predict for the rows of a CSV body, matching its columns to the model's features."""
     svc = services()
-    model_id, model = load_model(ref)
+    started = time.perf_counter()
+    model_id, model, name = load_model(ref)
     # the feature names live in the model's metadata, read for CSV bodies only
     meta = svc.registry.get_model(model_id, with_history=False)
     if meta is None:  # deleted since it was resolved
@@ -218,6 +238,7 @@ def predict_csv(ref: str) -> Response | dict:
         result = model.predict(np.column_stack(values), field="inputs")
     except nn.SpecError as e:
         refuse(e)
+    served(model_id, name, table.n_rows, started)
     keys = [(h, table.cells[j]) for h, j in position.items() if h not in set(features)]
     return answer(model_id, model, result, keys, meta.get("target"))
 

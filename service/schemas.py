@@ -23,7 +23,14 @@ from marshmallow import fields, validate
 
 import nn
 from nn.activations import Param
-from nn.spec import EARLY_STOPPING_PARAMS
+from nn.diagnostics import (
+    DEAD_WARNING,
+    EXPLODING_NORM,
+    SATURATED_WARNING,
+    VANISHING_RATIO,
+    WARNING_CODES,
+)
+from nn.spec import EARLY_STOPPING_PARAMS, INIT_CHOICES
 from registry import JOB_STATUSES
 
 from .tables import KINDS, MAX_LISTED
@@ -207,6 +214,19 @@ class TrainingSchema(_OptimizerSettings):
     clip_norm = Number(
         allow_none=True, metadata={"description": "Clip the gradient's global L2 norm"}
     )
+    init = fields.String(
+        validate=validate.OneOf(INIT_CHOICES),
+        metadata={
+            "description": "Initializer of the hidden layers' weights; auto (the default) "
+            "picks the one each activation asks for"
+        },
+    )
+    diagnostics = Bool(
+        metadata={
+            "description": "Record per-layer gradient norms, dead and saturated units in "
+            "history.diagnostics, and warn from them; default true"
+        }
+    )
 
 
 SyntheticSchema = ma.Schema.from_dict(
@@ -367,6 +387,56 @@ class JobErrorSchema(ma.Schema):
     message = fields.String()
 
 
+class LayerDiagnosticsSchema(ma.Schema):
+    """One hidden layer's diagnostics, one value per epoch (an entry of
+    ``history.diagnostics``)."""
+
+    layer = fields.Integer(metadata={"description": "1-based, input side first"})
+    activation = fields.String()
+    units = fields.Integer()
+    grad_norm = fields.List(
+        fields.Float(),
+        metadata={
+            "description": "L2 norm of the gradient of the layer's weights, root mean "
+            "square over the epoch's batches"
+        },
+    )
+    dead_fraction = fields.List(
+        fields.Float(),
+        allow_none=True,
+        metadata={
+            "description": "Share of units whose output is 0 on every probed training row "
+            "at the epoch's end; null for activations without a dead region (all but relu)"
+        },
+    )
+    saturated_fraction = fields.List(
+        fields.Float(),
+        allow_none=True,
+        metadata={
+            "description": "Share of units whose derivative is below 0.01 on over 90% of "
+            "the probed training rows at the epoch's end; null for activations that do "
+            "not saturate"
+        },
+    )
+
+
+class WarningSchema(ma.Schema):
+    """Something the diagnostics show that is worth changing."""
+
+    code = fields.String(
+        validate=validate.OneOf(WARNING_CODES),
+        metadata={
+            "description": f"dead_units: at least {DEAD_WARNING:.0%} of a layer's units dead; "
+            f"saturated_units: at least {SATURATED_WARNING:.0%} saturated; "
+            f"vanishing_gradients: layer 1's grad_norm under {VANISHING_RATIO:g} times the "
+            f"last hidden layer's; exploding_gradients: a grad_norm over {EXPLODING_NORM:g}"
+        },
+    )
+    layer = fields.Integer(allow_none=True, metadata={"description": "1-based hidden layer"})
+    epoch = fields.Integer(metadata={"description": "First epoch that crossed the threshold"})
+    message = fields.String()
+
+
 class JobSchema(ma.Schema):
     """A training job and where it stands."""
 
@@ -380,7 +450,15 @@ class JobSchema(ma.Schema):
     data = fields.Dict(metadata={"description": "n_samples, n_features, classes, ..."})
     progress = fields.Dict(allow_none=True)
     history = fields.Dict(
-        metadata={"description": "Per-epoch series; left out of listings"},
+        metadata={
+            "description": "Per-epoch series (loss, val_loss, metrics), best_epoch, "
+            "stop_reason, and diagnostics: one LayerDiagnostics per hidden layer (absent "
+            "when training.diagnostics is false); left out of listings"
+        },
+    )
+    warnings = fields.List(
+        fields.Nested(WarningSchema),
+        metadata={"description": "What the diagnostics warn of; empty when nothing"},
     )
     model_id = fields.String(allow_none=True, metadata={"description": "Set once succeeded"})
     error = fields.Nested(JobErrorSchema, allow_none=True)
@@ -409,7 +487,10 @@ class ModelSchema(ma.Schema):
     layers = fields.List(fields.Dict())
     n_params = fields.Integer()
     metrics = fields.Dict()
-    history = fields.Dict(metadata={"description": "Left out of listings"})
+    history = fields.Dict(
+        metadata={"description": "As the job's, diagnostics included; left out of listings"}
+    )
+    warnings = fields.List(fields.Nested(WarningSchema))
     features = fields.List(
         fields.String(),
         allow_none=True,
@@ -712,15 +793,18 @@ class PredictionSchema(ma.Schema):
 # -- synthetic datasets -------------------------------------------------------------------
 
 
-class SyntheticParamSchema(ma.Schema):
-    """One parameter of the synthetic datasets, with the range a job accepts."""
+class ParamSchema(ma.Schema):
+    """A parameter with its default and range: an activation's own, or a synthetic
+    dataset's."""
 
     name = fields.String()
-    type = fields.String(metadata={"description": "integer or number"})
-    default = fields.Raw(metadata={"type": "number"})
-    minimum = fields.Raw(metadata={"type": "number"})
-    maximum = fields.Raw(metadata={"type": "number"})
-    range = fields.String(metadata={"description": "The range in words, e.g. in [0, 1]"})
+    type = fields.String(validate=validate.OneOf(["number", "integer", "boolean"]))
+    default = fields.Raw(metadata={"description": "A number, or a boolean"})
+    minimum = fields.Float(allow_none=True)
+    maximum = fields.Float(allow_none=True)
+    exclusive_minimum = fields.Boolean()
+    exclusive_maximum = fields.Boolean()
+    range = fields.String(metadata={"description": 'In words, e.g. "in [0, 1)"'})
 
 
 class SyntheticDatasetSchema(ma.Schema):
@@ -729,7 +813,7 @@ class SyntheticDatasetSchema(ma.Schema):
     name = fields.String()
     task = fields.String(metadata={"description": "classification (two classes) or regression"})
     description = fields.String()
-    params = fields.List(fields.Nested(SyntheticParamSchema))
+    params = fields.List(fields.Nested(ParamSchema))
 
 
 class SyntheticListSchema(ma.Schema):
@@ -766,6 +850,110 @@ class SyntheticPointsSchema(ma.Schema):
         metadata={"type": "array", "items": {"type": "array", "items": {"type": "number"}}}
     )
     y = fields.Raw(metadata={"type": "array", "items": {"type": "number"}})
+
+
+# -- activations --------------------------------------------------------------------------
+
+#: Curves are for plotting: a bounded range keeps every sampled value finite.
+CURVE_LIMIT = 1000.0
+MAX_CURVE_POINTS = 2001
+
+
+class OutputUseSchema(ma.Schema):
+    loss = fields.String()
+    use = fields.String(metadata={"description": "What kind of target it serves"})
+
+
+class ActivationSchema(ma.Schema):
+    """An activation: its formulas, range, parameters, uses and pitfalls."""
+
+    name = fields.String()
+    aliases = fields.List(fields.String(), metadata={"description": "Other accepted names"})
+    formula = fields.String()
+    derivative = fields.String(metadata={"description": "The derivative, as a formula"})
+    output_range = fields.String()
+    params = fields.List(fields.Nested(ParamSchema))
+    usage = fields.List(
+        fields.String(validate=validate.OneOf(["hidden", "output"])),
+        metadata={"description": "hidden: a layer's activation; output: a job's output"},
+    )
+    init = fields.String(
+        allow_none=True,
+        metadata={"description": "The initializer training.init=auto picks for it"},
+    )
+    output = fields.Nested(
+        OutputUseSchema,
+        allow_none=True,
+        metadata={"description": "Its loss and use as an output; null when hidden only"},
+    )
+    pitfalls = fields.String()
+    dies = fields.Boolean(
+        metadata={"description": "Has a dead region (history.diagnostics dead_fraction)"}
+    )
+    saturates = fields.Boolean(
+        metadata={"description": "Saturates (history.diagnostics saturated_fraction)"}
+    )
+    curve_slice = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "For a vector activation, the 1-D slice its curve samples; null "
+            "for element-wise ones"
+        },
+    )
+
+
+class ActivationListSchema(ma.Schema):
+    """Every activation, hidden and output."""
+
+    items = fields.List(fields.Nested(ActivationSchema))
+
+
+class CurveSchema(ma.Schema):
+    x = fields.List(fields.Float())
+    y = fields.List(fields.Float(), metadata={"description": "f(x)"})
+    dy = fields.List(fields.Float(), metadata={"description": "f'(x)"})
+    params = fields.Dict(metadata={"description": "The parameters the curve was drawn with"})
+
+
+class ActivationDetailSchema(ActivationSchema):
+    """An activation with its curve and derivative, sampled."""
+
+    curve = fields.Nested(CurveSchema)
+
+
+def _query_param_fields() -> dict[str, fields.Field]:
+    # query values are strings: marshmallow's own Float and Integer parse them, and Float
+    # refuses nan and inf
+    out = {}
+    for name, field in _owned_params(nn.ACTIVATIONS).items():
+        kind = fields.Integer if isinstance(field, fields.Integer) else fields.Float
+        out[name] = kind(metadata=field.metadata)
+    return out
+
+
+class CurveQuerySchema(ma.Schema.from_dict(_query_param_fields(), name="CurveParams")):
+    """Where to sample the curve, and the activation's own parameters."""
+
+    start = fields.Float(
+        load_default=-5.0,
+        validate=validate.Range(-CURVE_LIMIT, CURVE_LIMIT),
+        metadata={"description": "First x; default -5"},
+    )
+    stop = fields.Float(
+        load_default=5.0,
+        validate=validate.Range(-CURVE_LIMIT, CURVE_LIMIT),
+        metadata={"description": "Last x, above start; default 5"},
+    )
+    points = fields.Integer(
+        load_default=101,
+        validate=validate.Range(2, MAX_CURVE_POINTS),
+        metadata={"description": f"Evenly spaced samples, 2 to {MAX_CURVE_POINTS}; default 101"},
+    )
+
+    @ma.validates_schema
+    def _ordered(self, data, **kwargs):
+        if "start" in data and "stop" in data and data["start"] >= data["stop"]:
+            raise ma.ValidationError("Must be greater than start.", field_name="stop")
 
 
 # -- health -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from flask.views import MethodView
 
 import nn
 
+from .activations import param_info
 from .context import services
 from .errors import abort, refuse
 from .parsing import Blueprint
@@ -51,20 +52,9 @@ def _params() -> list[dict]:
     max_rows = services().settings["NNJOBS_MAX_VALUES"] // 2
     out = []
     for name, param in nn.datasets.PARAMS.items():
-        high = param.high
         if name == "n_samples":
-            high = min(high, max_rows)
-        bounded = dataclasses.replace(param, high=high)
-        out.append(
-            {
-                "name": name,
-                "type": "integer" if param.kind is int else "number",
-                "default": param.default,
-                "minimum": param.low,
-                "maximum": high,
-                "range": bounded.describe_range(),
-            }
-        )
+            param = dataclasses.replace(param, high=min(param.high, max_rows))
+        out.append(param_info(name, param))
     return out
 
 

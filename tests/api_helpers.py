@@ -58,7 +58,7 @@ def run_job(registry, job_id: str) -> dict:
     X, y = registry.load_data(job_id)
     spec = {k: v for k, v in job["spec"].items() if k != "data"}
     model, history = nn.fit(spec, X, y)
-    meta = {**model.describe(), "history": history.as_dict()}
+    meta = {**model.describe(), "history": history.as_dict(), "warnings": history.warnings}
     return registry.succeed_job(job_id, model.to_bytes(), meta)
 
 

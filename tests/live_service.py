@@ -235,3 +235,49 @@ class RunningService:
                 continue
             if group != os.getpgrp():  # run.py's children lead groups of their own
                 kill_group(group)
+
+
+class LiveService:
+    """The API under gunicorn (``gunicorn.conf.py``, ``workers`` processes) and a Celery
+    worker, as separate processes on the tests' Redis, under ``key_prefix`` (also the
+    queue). ``api`` and ``worker`` are their :class:`Process`, each with its own output."""
+
+    def __init__(self, redis_url: str, key_prefix: str, workers: int = 2, **env: str):
+        from conftest import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "NNJOBS_KEY_PREFIX": key_prefix,
+            "NNJOBS_QUEUE": key_prefix,
+            "PORT": str(self.port),
+            "NNJOBS_HOST": "127.0.0.1",
+            "WEB_CONCURRENCY": str(workers),
+            "NNJOBS_WORKER_CONCURRENCY": "1",
+            "NNJOBS_BLAS_THREADS": "1",
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+        self.queue = key_prefix
+        self.api: Process | None = None
+        self.worker: Process | None = None
+
+    def __enter__(self) -> LiveService:
+        worker = [VENV_BIN / "celery", "-A", "worker.app:app", "worker", "--loglevel=INFO"]
+        worker += ["--queues", self.queue, "--without-gossip", "--without-mingle"]
+        api = [VENV_BIN / "gunicorn", "--config", ROOT / "gunicorn.conf.py"]
+        try:
+            self.worker = Process(worker, self.env)
+            self.api = Process([*api, "service.app:create_app()"], self.env)
+            wait_ready(self.url, self.api)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for process in (self.api, self.worker):
+            if process is not None:
+                process.stop()

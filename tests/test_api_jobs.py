@@ -226,6 +226,31 @@ def test_json_types_are_kept_strict(client):
     assert client.post("/jobs", json={**XOR, "layers": [{"units": 4.0}]}).status_code == 202
 
 
+@pytest.mark.parametrize("init", nn.spec.INIT_CHOICES)
+def test_every_initializer_nn_knows_is_accepted(client, init):
+    job = submit(client, {**XOR, "training": {"init": init}})
+    assert job["spec"]["training"]["init"] == init
+
+
+def test_an_unknown_initializer_is_refused_naming_the_field(client, r, key_prefix):
+    resp = client.post("/jobs", json={**XOR, "training": {"init": "orthogonal"}})
+    assert resp.status_code == 422
+    body = resp.get_json()
+    assert "init" in body["errors"]["json"]["training"]
+    assert "he" in body["errors"]["json"]["training"]["init"][0]
+    assert r.llen(key_prefix) == 0
+
+
+def test_a_new_job_has_no_warnings_and_diagnostics_can_be_switched_off(client):
+    job = submit(client)
+    assert job["warnings"] == [] and job["spec"]["training"]["diagnostics"] is True
+    job = submit(client, {**XOR, "training": {"diagnostics": False}})
+    assert job["spec"]["training"]["diagnostics"] is False
+    resp = client.post("/jobs", json={**XOR, "training": {"diagnostics": "no"}})
+    assert resp.status_code == 422
+    assert "diagnostics" in resp.get_json()["errors"]["json"]["training"]
+
+
 # -- GET /jobs/<id>?wait=: a bounded long poll ---------------------------------------------
 
 

@@ -27,6 +27,8 @@ PATHS = {
     "/datasets/{dataset_id}": {"get", "delete"},
     "/healthz": {"get"},
     "/readyz": {"get"},
+    "/activations": {"get"},
+    "/activations/{name}": {"get"},
 }
 
 

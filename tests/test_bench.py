@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
-SCRIPTS = ["train_speed.py", "train_torch.py", "serve.py", "jobs.py"]
+SCRIPTS = ["train_speed.py", "train_torch.py", "serve.py", "jobs.py", "diagnostics.py"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -50,3 +50,28 @@ def test_jobs_benchmark_records_every_figure():
         assert row["value"] > 0
     overhead = next(r for r in rows if r["name"] == "queue_overhead_median_ms")
     assert overhead["n"] == 3
+
+
+@pytest.mark.slow
+def test_diagnostics_benchmark_records_the_overhead():
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "diagnostics.py"), "--json", "--quick", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(row["config"], row["name"]) for row in rows] == [
+        ("a", "overhead"),
+        ("a", "recorder_share"),
+        ("c", "overhead"),
+        ("c", "recorder_share"),
+    ]
+    for row in rows:
+        assert row["bench"] == "diagnostics"
+        assert row["better"] == "lower" and row["goal"] == 0.10
+    for row in rows[::2]:
+        assert len(row["seconds_on"]) == len(row["seconds_off"]) == 1
+    for row in rows[1::2]:
+        assert 0 < row["value"] < 1

@@ -72,11 +72,15 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 def gunicorn_settings(**env: str) -> dict:
     old = dict(os.environ)
     os.environ.update(env)
+    settings = {}
     try:
-        return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+        settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+        return settings
     finally:
         os.environ.clear()
         os.environ.update(old)
+        if settings.get("_made_metrics_dir"):
+            shutil.rmtree(settings["_metrics_dir"], ignore_errors=True)
 
 
 # ------------------------------------------------------------ static checks
@@ -93,12 +97,15 @@ def compose_client() -> list[str] | None:
     return [standalone] if standalone else None
 
 
-def test_compose_config_with_docker():
+@pytest.mark.parametrize(
+    "profile", [[], ["--profile", "monitoring"]], ids=["default", "monitoring"]
+)
+def test_compose_config_with_docker(profile):
     client = compose_client()
     if client is None:
         pytest.skip("no docker compose client here; test_compose_structure checks the file")
     result = subprocess.run(
-        [*client, "-f", str(COMPOSE), "config", "-q"],
+        [*client, "-f", str(COMPOSE), *profile, "config", "-q"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -110,7 +117,7 @@ def test_compose_config_with_docker():
 def test_compose_structure():
     compose = load_compose()
     services = compose["services"]
-    assert set(services) == {"redis", "api", "worker"}
+    assert set(services) == {"redis", "api", "worker", "prometheus"}
     redis, api, worker = services["redis"], services["api"], services["worker"]
 
     # redis: append-only, a password from the environment, a named volume, not published
@@ -147,6 +154,37 @@ def test_compose_structure():
     soft = celery_app.conf.worker_soft_shutdown_timeout or 0
     assert seconds(worker["stop_grace_period"]) >= max(60, soft + 10)
 
+    # the API's gunicorn workers share a metrics directory; every service but Prometheus
+    # runs without a profile
+    assert api["environment"]["PROMETHEUS_MULTIPROC_DIR"].startswith("/")
+    assert all("profiles" not in services[name] for name in ("redis", "api", "worker"))
+
+
+def test_compose_monitoring_profile():
+    compose = load_compose()
+    prometheus = compose["services"]["prometheus"]
+    assert prometheus["profiles"] == ["monitoring"]
+    assert prometheus["image"].startswith("prom/prometheus:")
+    assert prometheus["depends_on"] == {"api": {"condition": "service_started"}}
+    # published on the loopback only: Prometheus has no authentication of its own
+    [published] = prometheus["ports"]
+    assert published.startswith("127.0.0.1:") and published.endswith(":9090")
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in prometheus["volumes"]}
+    config_file = next(
+        a.split("=", 1)[1] for a in prometheus["command"] if a.startswith("--config.file=")
+    )
+    source = mounts[config_file]
+    assert (ROOT / source).resolve() == ROOT / "deploy" / "prometheus.yml"
+    assert mounts["/prometheus"] in compose["volumes"]
+
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    [scrape] = config["scrape_configs"]
+    assert scrape["metrics_path"] == "/metrics"
+    [target] = scrape["static_configs"][0]["targets"]
+    host, port = target.split(":")
+    assert host == "api" and host in compose["services"]
+    assert compose["services"]["api"]["ports"] == [f"${{NNJOBS_PORT:-8000}}:{port}"]
+
 
 def test_dockerfile():
     instructions = dockerfile_instructions()
@@ -172,12 +210,27 @@ def test_dockerfile():
     assert not re.search(r"PASSWORD|SECRET|TOKEN|API_KEYS|REDIS_URL", settings, re.I), settings
 
 
+def test_gunicorn_empties_the_metrics_directory_at_start(tmp_path):
+    stale = tmp_path / "counter_123.db"
+    stale.write_bytes(b"old figures")
+    settings = gunicorn_settings(PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    settings["on_starting"](None)
+    assert not stale.exists() and tmp_path.is_dir()
+
+
 def test_gunicorn_settings():
     defaults = gunicorn_settings()
     assert defaults["bind"] == ["0.0.0.0:8000"] and defaults["workers"] == 2
     assert defaults["worker_class"] == "gthread" and defaults["threads"] == 4
     assert defaults["timeout"] == 30
-    assert defaults["accesslog"] == "-"
+    # the app writes the access lines (with the route); gunicorn's would repeat them
+    assert defaults["accesslog"] is None
+    assert defaults["logconfig_dict"]["root"]["level"] == "INFO"
+    quiet = gunicorn_settings(NNJOBS_LOG_LEVEL="warning")
+    assert quiet["loglevel"] == "warning" and quiet["logconfig_dict"]["root"]["level"] == "WARNING"
+    assert callable(defaults["child_exit"]) and callable(defaults["on_starting"])
+    given = gunicorn_settings(PROMETHEUS_MULTIPROC_DIR="/tmp/given-dir")
+    assert str(given["_metrics_dir"]) == "/tmp/given-dir" and not given["_made_metrics_dir"]
     local = gunicorn_settings(PORT="9123", NNJOBS_HOST="127.0.0.1", WEB_CONCURRENCY="3")
     assert local["bind"] == ["127.0.0.1:9123"] and local["workers"] == 3
     with pytest.raises(SystemExit, match="WEB_CONCURRENCY"):

@@ -158,3 +158,48 @@ def test_cancel_a_running_job_over_http(client):
     job = client.get(f"/jobs/{job_id}").json
     assert job["status"] == "cancelled" and job["model_id"] is None
     assert client.get("/models").json["total"] == 0
+
+
+def test_a_job_records_diagnostics_per_hidden_layer_and_its_warnings(client):
+    job = _train(
+        client,
+        {
+            "name": "deep-sigmoid",
+            "data": {"synthetic": {"name": "circle", "n_samples": 200}},
+            "layers": [{"units": 8, "activation": "relu"}]
+            + [{"units": 8, "activation": "sigmoid"}] * 6,
+            "training": {"epochs": 4, "early_stopping": False},
+        },
+    )
+    diagnostics = job["history"]["diagnostics"]
+    assert [d["layer"] for d in diagnostics] == list(range(1, 8))
+    assert [d["activation"] for d in diagnostics] == ["relu"] + ["sigmoid"] * 6
+    for entry in diagnostics:
+        assert entry["units"] == 8
+        assert len(entry["grad_norm"]) == len(job["history"]["loss"]) == 4
+        assert (entry["dead_fraction"] is None) == (entry["activation"] != "relu")
+        assert (entry["saturated_fraction"] is None) == (entry["activation"] == "relu")
+    # six sigmoid layers shrink the gradient that reaches layer 1
+    codes = [(w["code"], w["layer"]) for w in job["warnings"]]
+    assert ("vanishing_gradients", 1) in codes
+    assert job["warnings"] == nn.diagnostics.find_warnings(diagnostics)
+    for warning in job["warnings"]:
+        assert set(warning) == {"code", "layer", "epoch", "message"}
+    model = client.get(f"/models/{job['model_id']}").json
+    assert model["history"]["diagnostics"] == diagnostics
+    assert model["warnings"] == job["warnings"]
+    # listings carry the warnings but not the history
+    [listed] = client.get("/jobs").json["items"]
+    assert listed["warnings"] == job["warnings"] and "history" not in listed
+
+
+def test_a_job_without_diagnostics_has_none_and_no_warnings(client):
+    job = _train(
+        client,
+        {
+            "data": {"synthetic": {"name": "circle", "n_samples": 100}},
+            "layers": [{"units": 4}],
+            "training": {"epochs": 2, "diagnostics": False},
+        },
+    )
+    assert "diagnostics" not in job["history"] and job["warnings"] == []

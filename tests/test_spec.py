@@ -21,6 +21,7 @@ def test_empty_spec_is_complete():
         "seed": 0,
         "standardize": True,
         "threshold": 0.5,
+        "diagnostics": True,
         "optimizer": "adam",
         "beta_1": 0.9,
         "beta_2": 0.999,

@@ -121,6 +121,7 @@ def test_callback_reports_epochs_and_batches_and_can_stop():
         "val_loss",
         "metrics",
         "best_epoch",
+        "diagnostics",
     }
     assert epochs[0]["epochs"] == 20 and "val_accuracy" in epochs[0]["metrics"]
 

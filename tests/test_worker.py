@@ -111,6 +111,13 @@ def test_progress_is_reported_while_running_and_cancel_stops_without_a_model(reg
         time.sleep(0.1)
     assert job["status"] == "running" and job["progress"]["epochs"] == 100_000
     assert job["history"]["loss"]
+    # the diagnostics are written with the progress, one value per epoch written
+    diagnostics = job["history"]["diagnostics"]
+    assert [(d["layer"], d["units"]) for d in diagnostics] == [(1, 64), (2, 64)]
+    for entry in diagnostics:
+        assert len(entry["grad_norm"]) == len(job["history"]["loss"])
+        assert len(entry["dead_fraction"]) == len(job["history"]["loss"])
+    assert job["warnings"] == nn.diagnostics.find_warnings(diagnostics)
     assert reg.cancel_job(job_id)["status"] == "cancelled"
     time.sleep(1.5)  # a few progress intervals: training must have stopped by now
     job = reg.get_job(job_id)
@@ -148,3 +155,28 @@ def test_blas_threads_share_the_cores(monkeypatch):
     assert [blas_threads_for(c) for c in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
     monkeypatch.setenv("NNJOBS_BLAS_THREADS", "3")
     assert blas_threads_for(4) == 3
+
+
+def test_a_diverging_job_keeps_the_diagnostics_and_warnings_of_its_epochs(reg):
+    from worker.tasks import run_job
+
+    X, y = nn.datasets.make("plane", n_samples=100, seed=0)
+    spec = {
+        "layers": [{"units": 4, "activation": "linear"}],
+        "training": {
+            "optimizer": "sgd",
+            "learning_rate": 1.5,
+            "batch_size": 100,
+            "validation_split": 0,
+            "epochs": 500,
+        },
+    }
+    spec, data = nn.validate(spec, X, y)
+    job = reg.create_job(name="diverges", spec=spec, data=data, X=X, y=y)
+    assert run_job(reg, job["id"]) == "failed"
+    job = reg.get_job(job["id"])
+    assert job["error"]["type"] == "TrainingError"
+    epochs = len(job["history"]["loss"])
+    assert epochs >= 2 and job["progress"]["epoch"] == epochs
+    assert len(job["history"]["diagnostics"][0]["grad_norm"]) == epochs
+    assert "exploding_gradients" in [w["code"] for w in job["warnings"]]

@@ -7,6 +7,10 @@ the environment: ``REDIS_URL``, ``NNJOBS_QUEUE``, ``NNJOBS_KEY_PREFIX``,
 delivery settings of :func:`registry.queue.delivery_settings` (visibility timeout, time
 limits, lease, sweep interval, attempts; see ``registry/GUARANTEES.md``). The worker
 refuses to start, saying why, when those are inconsistent.
+
+Logs are JSON lines on stderr (:mod:`registry.logs`; ``NNJOBS_LOG_LEVEL``, else the
+``--loglevel`` given, and ``NNJOBS_LOG_FORMAT``): Celery's own logging setup is replaced
+through its ``setup_logging`` signal, and its start-up banner becomes one log line.
 """
 
 from __future__ import annotations
@@ -14,12 +18,21 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from functools import cached_property
 
 from celery import Celery
+from celery.apps.worker import Worker
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
-from celery.signals import celeryd_init, worker_process_init, worker_ready, worker_shutdown
+from celery.signals import (
+    celeryd_init,
+    setup_logging,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+)
 
 import nn
+from registry import logs
 from registry.queue import Delivery, SettingsError, celery_config, delivery_settings
 from registry.store import Registry
 from registry.tasks import TRAIN_TASK
@@ -79,16 +92,57 @@ class Sweeper:
                 self.app.send_task(TRAIN_TASK, args=[job_id], queue=self.queue)
                 state = reg.reclaim_job(job_id, attempts, requeue=True)
             if state in ("requeued", "failed"):
-                log.warning("job %s: its lease ran out; %s", job_id, state)
+                log.warning(
+                    "job %s: its lease ran out; %s", job_id, state, extra={"job_id": job_id}
+                )
                 done.append((job_id, state))
         # a queued job whose message has not started it within the visibility timeout may
         # have lost it (a Redis crash between storing the job and queueing the message); a
         # spare message costs nothing, as a job never starts twice
         for job_id in reg.stale_queued_ids(self.delivery.visibility_timeout):
             self.app.send_task(TRAIN_TASK, args=[job_id], queue=self.queue)
-            log.warning("job %s: queued for over the visibility timeout; sent again", job_id)
+            log.warning(
+                "job %s: queued for over the visibility timeout; sent again",
+                job_id,
+                extra={"job_id": job_id},
+            )
             done.append((job_id, "resent"))
         return done
+
+
+def _log_level(loglevel=None) -> str:
+    """``NNJOBS_LOG_LEVEL`` when set, else the worker's ``--loglevel``."""
+    if os.environ.get("NNJOBS_LOG_LEVEL"):
+        return logs.level()
+    if isinstance(loglevel, int):
+        loglevel = logging.getLevelName(loglevel)
+    return str(loglevel or "INFO").upper()
+
+
+class LoggedBannerWorker(Worker):
+    """Celery's worker program, logging in JSON from its first line (its warnings too), and
+    with its start-up banner (printed text) as one log line."""
+
+    def on_before_init(self, **kwargs):
+        logs.configure(_log_level(kwargs.get("loglevel")))
+        logging.captureWarnings(True)
+        super().on_before_init(**kwargs)
+
+    def emit_banner(self):
+        queues = sorted(self.app.amqp.queues)
+        log.info(
+            "%s starting: queues %s, concurrency %s",
+            self.hostname,
+            ", ".join(queues),
+            self.concurrency,
+            extra={"hostname": self.hostname, "queues": queues, "concurrency": self.concurrency},
+        )
+
+
+class WorkerApp(Celery):
+    @cached_property
+    def Worker(self):
+        return self.subclass_with_self(LoggedBannerWorker)
 
 
 def create_worker_app(
@@ -98,7 +152,7 @@ def create_worker_app(
     redis_url = redis_url or os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
     key_prefix = key_prefix or os.environ.get("NNJOBS_KEY_PREFIX", "nnjobs")
     delivery = delivery_settings()
-    app = Celery("nnjobs-worker", set_as_current=False)
+    app = WorkerApp("nnjobs-worker", set_as_current=False)
     app.conf.update(celery_config(redis_url, queue))
     app.conf.worker_concurrency = int(os.environ.get("NNJOBS_WORKER_CONCURRENCY", 1))
     # the soft limit raises in the task, which fails the job with a message; the hard one
@@ -150,6 +204,12 @@ except SettingsError as exc:
     raise SystemExit(f"nnjobs worker: refusing to start: {exc}") from None
 
 _concurrency = {"n": app.conf.worker_concurrency}
+
+
+@setup_logging.connect
+def _json_logs(loglevel=None, **kwargs):
+    # connected at all, this replaces Celery's own setup (and its stdout redirection)
+    logs.configure(_log_level(loglevel))
 
 
 @celeryd_init.connect

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 import nn
+from nn.diagnostics import extend, find_warnings
 from registry.store import DEFAULT_LEASE, DEFAULT_MAX_ATTEMPTS, Registry
 
 log = logging.getLogger("nnjobs.worker")
@@ -76,6 +77,8 @@ class Reporter:
             for key, value in row.items():
                 if value is not None:
                     self.history.setdefault(key, []).append(value)
+            if event.get("diagnostics") is not None:
+                extend(self.history.setdefault("diagnostics", []), event["diagnostics"])
             self.progress = {
                 k: event[k]
                 for k in ("epoch", "epochs", "loss", "val_loss", "metrics", "best_epoch")
@@ -86,16 +89,35 @@ class Reporter:
             progress = self.progress or {"epoch": 0, "epochs": event["epochs"]}
             if event["event"] == "batch":
                 progress = {**progress, "batch": event["batch"], "batches": event["batches"]}
-            if not self.registry.report_progress(
-                self.job_id, progress, self.history, self.attempt, self.lease
-            ):
+            if not self.write(progress):
                 raise JobStopped
+
+    @property
+    def warnings(self) -> list[dict]:
+        return find_warnings(self.history.get("diagnostics"))
+
+    def write(self, progress: dict | None = None) -> bool:
+        """Write progress, history and warnings now; False once the job no longer runs
+        under this attempt."""
+        return self.registry.report_progress(
+            self.job_id,
+            progress or self.progress,
+            self.history,
+            self.attempt,
+            self.lease,
+            warnings=self.warnings,
+        )
 
 
 def _crash_if_asked(job: dict) -> None:
     target = os.environ.get(CRASH_HOOK)
     if target and job.get("name") == target:
-        log.warning("job %s: %s names it, killing this process", job["id"], CRASH_HOOK)
+        log.warning(
+            "job %s: %s names it, killing this process",
+            job["id"],
+            CRASH_HOOK,
+            extra={"job_id": job["id"]},
+        )
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -111,20 +133,33 @@ def run_job(
     mean the time budget ran out."""
     outcome, value = registry.claim_job(job_id, worker, policy.lease, policy.max_attempts)
     if outcome == "busy":
-        log.info("job %s is held by a live attempt: retrying in %.1f s", job_id, value)
+        log.info(
+            "job %s is held by a live attempt: retrying in %.1f s",
+            job_id,
+            value,
+            extra={"job_id": job_id},
+        )
         return Retry(countdown=value)
     if outcome == "exhausted":
-        log.warning("job %s failed: %d attempts started, none finished", job_id, int(value))
+        log.warning(
+            "job %s failed: %d attempts started, none finished",
+            job_id,
+            int(value),
+            extra={"job_id": job_id},
+        )
         return "failed"
     if outcome != "started":
-        log.info("job %s is %s: skipped", job_id, outcome)
+        log.info("job %s is %s: skipped", job_id, outcome, extra={"job_id": job_id})
         return "skipped"
     attempt = int(value)
+    ids = {"job_id": job_id, "attempt": attempt}
+    log.info("job %s started (attempt %d)", job_id, attempt, extra=ids)
     job = registry.get_job(job_id)
     _crash_if_asked(job)
     data = registry.load_data(job_id)
     if data is None:
         registry.fail_job(job_id, "DataMissing", "the job's training data is gone", attempt)
+        _failed(job_id, ids, "DataMissing", "the job's training data is gone")
         return "failed"
     X, y = data
     reporter = Reporter(registry, job_id, attempt=attempt, lease=policy.lease)
@@ -133,26 +168,60 @@ def run_job(
         # the API checked the spec under its own configured limits
         model, history = nn.fit(job["spec"], X, y, reporter, limits=nn.Limits.unbounded())
     except JobStopped:
-        log.info("job %s stopped: %s", job_id, registry.job_status(job_id))
+        status = registry.job_status(job_id)
+        log.info("job %s stopped: %s", job_id, status, extra={**ids, "status": status})
         return "stopped"
     except timeouts:
         limit = f" of {policy.soft_time_limit:g} s" if policy.soft_time_limit else ""
         message = f"training ran over its time limit{limit} and was stopped"
         registry.fail_job(job_id, "Timeout", message, attempt)
+        _failed(job_id, ids, "Timeout", message)
         return "failed"
     except (nn.SpecError, nn.TrainingError) as e:
+        # the epochs recorded up to a divergence, and what their diagnostics warn of,
+        # are what explains it
+        if reporter.progress is not None:
+            reporter.write()
         registry.fail_job(job_id, type(e).__name__, str(e), attempt)
+        _failed(job_id, ids, type(e).__name__, str(e))
         return "failed"
     except Exception as e:  # an unexpected bug must still end the job, not leave it running
-        log.exception("job %s failed", job_id)
+        log.exception("job %s failed", job_id, extra={**ids, "error_type": type(e).__name__})
         registry.fail_job(job_id, type(e).__name__, str(e) or type(e).__name__, attempt)
         return "failed"
     meta = {
         **model.describe(),
         "history": history.as_dict(),
+        "warnings": history.warnings,
         "training_seconds": round(time.perf_counter() - started, 6),
     }
     stored = registry.succeed_job(
         job_id, model.to_bytes(), meta, reporter.progress, attempt=attempt
     )
-    return "succeeded" if stored else "stopped"
+    seconds = round(meta["training_seconds"], 3)
+    if not stored:
+        log.info("job %s stopped before its model was stored", job_id, extra=ids)
+        return "stopped"
+    log.info(
+        "job %s succeeded: model %s, trained in %.2f s",
+        job_id,
+        stored["id"],
+        seconds,
+        extra={
+            **ids,
+            "model_id": stored["id"],
+            "model_name": stored["name"],
+            "training_seconds": seconds,
+        },
+    )
+    return "succeeded"
+
+
+def _failed(job_id: str, ids: dict, error_type: str, message: str) -> None:
+    log.warning(
+        "job %s failed: %s: %s",
+        job_id,
+        error_type,
+        message,
+        extra={**ids, "error_type": error_type},
+    )

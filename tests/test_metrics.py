@@ -1,0 +1,290 @@
+"""GET /metrics: Prometheus's text format, the API process's figures, and the
+deployment's figures read from Redis (where the worker's ends of jobs are counted)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+from api_helpers import drop_keys, make_app, wait_for_job, worker_thread
+from live_service import LiveService, train_and_predict
+from prometheus_client.mmap_dict import MmapedDict
+from prometheus_client.parser import text_string_to_metric_families
+
+from registry import JOB_STATUSES
+
+TINY = {
+    "data": {"synthetic": {"name": "xor", "n_samples": 60, "noise": 0.05, "seed": 0}},
+    "layers": [{"units": 4, "activation": "tanh"}],
+    "training": {"epochs": 5},
+}
+
+
+def parse(text: str) -> dict:
+    """``{sample name: {frozenset of label items: value}}`` of an exposition."""
+    out: dict = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, {})[frozenset(sample.labels.items())] = sample.value
+    return out
+
+
+def value(samples: dict, name: str, **labels) -> float:
+    """A sample's value; 0 when the series does not exist (yet)."""
+    return samples.get(name, {}).get(frozenset(labels.items()), 0.0)
+
+
+def scrape(client) -> dict:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    return parse(response.get_data(as_text=True))
+
+
+@pytest.fixture
+def app(redis_url, key_prefix):
+    app = make_app(redis_url, key_prefix)
+    yield app
+    drop_keys(app.extensions["nnjobs"].registry.r, key_prefix)
+
+
+def test_a_job_through_a_real_worker_and_predictions_move_the_figures(app, client, redis_url):
+    name = f"m-{uuid.uuid4().hex[:8]}"
+    before = scrape(client)
+    with worker_thread(redis_url, app.extensions["nnjobs"].queue):
+        response = client.post("/jobs", json={"name": name, **TINY})
+        assert response.status_code == 202
+        job = wait_for_job(client, response.get_json()["id"])
+    assert job["status"] == "succeeded", job
+    for _ in range(2):
+        body = {"model_id": name, "inputs": [[0, 0], [1, 0], [0, 1]]}
+        assert client.post("/predict", json=body).status_code == 200
+    after = scrape(client)
+
+    # the deployment's figures: from Redis, under this test's own prefix
+    assert value(after, "nnjobs_redis_up") == 1
+    assert value(after, "nnjobs_jobs_submitted_total") == 1
+    assert value(after, "nnjobs_jobs_ended_total", status="succeeded") == 1
+    assert value(after, "nnjobs_jobs_ended_total", status="failed") == 0
+    assert value(after, "nnjobs_training_duration_seconds_count", status="succeeded") == 1
+    assert (
+        value(after, "nnjobs_training_duration_seconds_bucket", status="succeeded", le="+Inf") == 1
+    )
+    assert value(after, "nnjobs_jobs", status="succeeded") == 1
+    assert value(after, "nnjobs_jobs", status="queued") == 0
+    assert value(after, "nnjobs_queue_length", queue=app.extensions["nnjobs"].queue) == 0
+
+    # this process's figures: predictions by model name
+    assert value(after, "nnjobs_predictions_total", model=name) == 2
+    assert value(after, "nnjobs_prediction_rows_total", model=name) == 6
+    assert value(after, "nnjobs_prediction_duration_seconds_count", model=name) == 2
+    assert not any(
+        ("model", job["model_id"]) in labels for labels in after["nnjobs_predictions_total"]
+    )
+
+    # requests by route (the URL rule: ids do not become labels) and status
+    def requests_(samples, method, route, status):
+        return value(
+            samples, "nnjobs_http_requests_total", method=method, route=route, status=status
+        )
+
+    assert requests_(after, "POST", "/jobs", "202") - requests_(before, "POST", "/jobs", "202") == 1
+    assert (
+        requests_(after, "POST", "/predict", "200") - requests_(before, "POST", "/predict", "200")
+        == 2
+    )
+    polled = requests_(after, "GET", "/jobs/<ref:job_id>", "200")
+    assert polled - requests_(before, "GET", "/jobs/<ref:job_id>", "200") >= 1
+    routes = {dict(labels)["route"] for labels in after["nnjobs_http_requests_total"]}
+    assert not any(job["id"] in route for route in routes)
+    durations = "nnjobs_http_request_duration_seconds_count"
+    assert value(after, durations, method="POST", route="/jobs") >= 1
+
+
+def test_the_training_histogram_is_read_from_redis(app, client, redis_url, key_prefix):
+    """A second app (another process would do the same) on the same Redis and prefix
+    reports the job the worker ended: nothing comes from the worker's memory."""
+    with worker_thread(redis_url, key_prefix):
+        response = client.post("/jobs", json=TINY)
+        assert wait_for_job(client, response.get_json()["id"])["status"] == "succeeded"
+    other = make_app(redis_url, key_prefix).test_client()
+    seen = scrape(other)
+    assert value(seen, "nnjobs_training_duration_seconds_count", status="succeeded") == 1
+    stored = app.extensions["nnjobs"].registry.r.hgetall(f"{key_prefix}:stats:training:succeeded")
+    assert int(stored[b"count"]) == 1
+    buckets = sorted(
+        (float(le), v)
+        for labels, v in seen["nnjobs_training_duration_seconds_bucket"].items()
+        for key, le in labels
+        if key == "le" and ("status", "succeeded") in labels
+    )
+    counts = [v for _, v in buckets]
+    assert counts == sorted(counts) and counts[-1] == 1  # cumulative
+
+
+def test_queue_depth_and_jobs_by_status_reflect_redis(app, client, registry):
+    ids = [client.post("/jobs", json=TINY).get_json()["id"] for _ in range(3)]
+    assert client.delete(f"/jobs/{ids[0]}").status_code == 200
+    registry.start_job(ids[1])
+    registry.fail_job(ids[1], "Broken", "it broke")
+    seen = scrape(client)
+
+    r, queue = registry.r, app.extensions["nnjobs"].queue
+    assert value(seen, "nnjobs_queue_length", queue=queue) == r.llen(queue) == 3
+    for status in JOB_STATUSES:
+        expected = {"queued": 1, "cancelled": 1, "failed": 1}.get(status, 0)
+        assert value(seen, "nnjobs_jobs", status=status) == expected, status
+        assert r.zcard(f"{registry.prefix}:jobs:{status}") == expected
+    assert value(seen, "nnjobs_jobs_submitted_total") == 3
+    assert value(seen, "nnjobs_jobs_ended_total", status="cancelled") == 1
+    assert value(seen, "nnjobs_jobs_ended_total", status="failed") == 1
+    # only a job that ran has a training time: the cancelled one was still queued
+    assert value(seen, "nnjobs_training_duration_seconds_count", status="failed") == 1
+    assert value(seen, "nnjobs_training_duration_seconds_count", status="cancelled") == 0
+
+
+def test_a_scrape_costs_the_same_few_redis_commands_however_many_jobs(client, registry):
+    def commands_per_scrape() -> int:
+        before = registry.r.info("stats")["total_commands_processed"]
+        scrape(client)
+        # INFO counts itself once
+        return registry.r.info("stats")["total_commands_processed"] - before - 1
+
+    client.post("/jobs", json=TINY)
+    few = commands_per_scrape()
+    for _ in range(15):
+        client.post("/jobs", json=TINY)
+    assert commands_per_scrape() == few <= 12
+
+
+def test_every_job_of_a_sweep_counts_as_submitted(client, app):
+    body = {"job": TINY, "vary": {"learning_rate": [0.1, 0.01, 0.001]}}
+    response = client.post("/sweeps", json=body)
+    assert response.status_code == 202, response.get_json()
+    seen = scrape(client)
+    assert value(seen, "nnjobs_jobs_submitted_total") == 3
+    assert value(seen, "nnjobs_jobs", status="queued") == 3
+    assert value(seen, "nnjobs_queue_length", queue=app.extensions["nnjobs"].queue) == 3
+
+
+def test_a_job_given_up_in_the_queue_counts_as_failed(client, registry):
+    job_id = client.post("/jobs", json=TINY).get_json()["id"]
+    assert registry.claim_job(job_id, max_attempts=0)[0] == "exhausted"
+    seen = scrape(client)
+    assert value(seen, "nnjobs_jobs_ended_total", status="failed") == 1
+    assert value(seen, "nnjobs_training_duration_seconds_count", status="failed") == 0
+
+
+def test_a_request_matching_no_route_is_labelled_unmatched(client):
+    before = scrape(client)
+    assert client.get(f"/nowhere/{uuid.uuid4().hex}").status_code == 404
+    after = scrape(client)
+    labels = {"method": "GET", "route": "unmatched", "status": "404"}
+    delta = value(after, "nnjobs_http_requests_total", **labels) - value(
+        before, "nnjobs_http_requests_total", **labels
+    )
+    assert delta == 1
+
+
+def test_with_redis_away_the_metrics_still_answer():
+    client = make_app("redis://127.0.0.1:1/0", "unused").test_client()
+    seen = scrape(client)
+    assert value(seen, "nnjobs_redis_up") == 0
+    assert "nnjobs_jobs" not in seen
+
+
+def test_the_metrics_are_not_in_the_openapi_document(client):
+    assert "/metrics" not in client.get("/openapi.json").get_json()["paths"]
+
+
+def test_with_api_keys_the_metrics_need_one_unless_made_public(redis_url, key_prefix):
+    keyed = make_app(redis_url, key_prefix, API_KEYS="k-0123456789").test_client()
+    assert keyed.get("/metrics").status_code == 401
+    ok = keyed.get("/metrics", headers={"Authorization": "Bearer k-0123456789"})
+    assert ok.status_code == 200
+    public = make_app(
+        redis_url, key_prefix, API_KEYS="k-0123456789", NNJOBS_METRICS_PUBLIC="true"
+    ).test_client()
+    assert public.get("/metrics").status_code == 200
+    assert public.get("/jobs").status_code == 401
+    with pytest.raises(ValueError, match="NNJOBS_METRICS_PUBLIC"):
+        make_app(redis_url, key_prefix, NNJOBS_METRICS_PUBLIC="maybe")
+
+
+# -- under gunicorn ----------------------------------------------------------------------------
+
+
+def healthz_counts(directory: Path) -> dict[str, float]:
+    """Requests to /healthz each worker process wrote to its own file."""
+    counts = {}
+    for path in directory.glob("counter_*.db"):
+        total = sum(
+            v
+            for key, v, *_ in MmapedDict.read_all_values_from_file(str(path))
+            if '"/healthz"' in key and key.startswith('["nnjobs_http_requests"')
+        )
+        if total:
+            counts[path.stem] = total
+    return counts
+
+
+@pytest.mark.slow
+def test_under_gunicorn_the_figures_sum_over_worker_processes(redis_url, key_prefix, tmp_path):
+    metrics_dir = tmp_path / "metrics"
+    r = None
+    try:
+        with LiveService(redis_url, key_prefix, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)) as live:
+            r = requests.Session()
+            sent = 0
+            # concurrent requests keep both sync workers busy, so both answer some
+            with ThreadPoolExecutor(8) as pool:
+                for _ in range(10):
+                    codes = list(
+                        pool.map(
+                            lambda _: requests.get(f"{live.url}/healthz").status_code, range(40)
+                        )
+                    )
+                    assert codes == [200] * 40
+                    sent += 40
+                    if len(healthz_counts(metrics_dir)) >= 2:
+                        break
+            per_process = healthz_counts(metrics_dir)
+            assert len(per_process) == 2, per_process
+
+            name = f"live-{uuid.uuid4().hex[:8]}"
+            train_and_predict(live.url, name)
+            text = r.get(f"{live.url}/metrics").text
+            seen = parse(text)
+            labels = {"method": "GET", "route": "/healthz", "status": "200"}
+            assert value(seen, "nnjobs_http_requests_total", **labels) == sent
+            assert value(seen, "nnjobs_predictions_total", model=name) == 1
+            assert value(seen, "nnjobs_jobs_ended_total", status="succeeded") == 1
+            assert value(seen, "nnjobs_training_duration_seconds_count", status="succeeded") == 1
+            assert value(seen, "nnjobs_jobs_submitted_total") == 1
+    finally:
+        if r is not None:
+            r.close()
+        client = redis.Redis.from_url(redis_url)
+        drop_keys(client, key_prefix)
+        client.close()
+
+
+def test_the_readme_table_names_every_metric_and_only_those(client):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Metrics and logs") : readme.index("### Logs")]
+    documented = set(re.findall(r"^\| `(nnjobs_\w+)` \|", section, re.M))
+    text = client.get("/metrics").get_data(as_text=True)
+    exposed = set()
+    for family in text_string_to_metric_families(text):
+        if family.name.startswith("nnjobs_"):
+            exposed.add(family.name + ("_total" if family.type == "counter" else ""))
+    assert documented == exposed
+    # the queries name only metrics that exist
+    for name in re.findall(r"\b(nnjobs_\w+)", section):
+        base = re.sub(r"_(bucket|count|sum)$", "", name)
+        assert name in exposed or base in exposed, name
