@@ -14,6 +14,7 @@
   const C1 = [8, 119, 189];
   const SWEEP_DEFAULTS = ["linear", "sigmoid", "tanh", "relu"];
 
+  let pointsTimer = null; // a points load waiting for the form to settle
   const state = {
     paths: new Set(), // paths of the API's OpenAPI document: what this server offers
     datasets: [],
@@ -627,8 +628,17 @@
     wrap.append(table);
   }
 
+  // the points of a change still waiting to be loaded, so that those drawn are the job's
+  async function pointsNow() {
+    if (pointsTimer === null) return;
+    clearTimeout(pointsTimer);
+    pointsTimer = null;
+    await loadPoints();
+  }
+
   async function train(event) {
     event.preventDefault();
+    await pointsNow();
     clearError();
     stopPolling();
     const spec = jobSpec();
@@ -742,6 +752,7 @@
 
   async function runSweep(event) {
     event.preventDefault();
+    await pointsNow();
     clearError();
     clearTimeout(state.sweepTimer);
     const chosen = [...document.querySelectorAll('input[name="sweep-activation"]:checked')].map((el) => el.value);
@@ -849,8 +860,13 @@
         const full = await api("GET", `/jobs/${encodeURIComponent(job.id)}`);
         const notes = item.querySelector(".warnings");
         for (const w of full.warnings || []) {
+          // the code, and the message on demand: the cards stay comparable
           const li = document.createElement("li");
-          li.textContent = `${w.code}: ${w.message}`;
+          const details = document.createElement("details");
+          const summary = document.createElement("summary");
+          summary.textContent = w.code;
+          details.append(summary, w.message);
+          li.append(details);
           notes.append(li);
         }
       } catch (e) {
@@ -870,10 +886,12 @@
 
   // -- start --------------------------------------------------------------------------
 
-  let pointsTimer = null;
   function pointsSoon() {
     clearTimeout(pointsTimer);
-    pointsTimer = setTimeout(loadPoints, 120);
+    pointsTimer = setTimeout(() => {
+      pointsTimer = null;
+      loadPoints();
+    }, 120);
   }
 
   let loaded = false;
