@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 
-.PHONY: install test lint format run bench clean
+.PHONY: install test lint format run bench screenshot clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -46,6 +46,12 @@ bench: $(BENCH_STAMP)
 # Ctrl-C stops them all. See scripts/run.py.
 run: install
 	$(BIN)/python scripts/run.py
+
+# docs/playground.png: the playground after a training job and a sweep, taken by its
+# browser test (needs /usr/bin/chromium)
+screenshot: install
+	NNJOBS_PLAYGROUND_SCREENSHOT=docs/playground.png $(BIN)/python -m pytest -q \
+		tests/test_playground.py -k sweep
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

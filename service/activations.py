@@ -34,7 +34,8 @@ def names() -> list[str]:
     return [*nn.ACTIVATIONS, *(name for name in nn.OUTPUTS if name not in nn.ACTIVATIONS)]
 
 
-def _param(name: str, param: Param) -> dict:
+def param_info(name: str, param: Param) -> dict:
+    """A parameter as the API describes it: its type, default and range."""
     kind = {bool: "boolean", int: "integer"}.get(param.kind, "number")
     return {
         "name": name,
@@ -60,7 +61,7 @@ def describe(name: str) -> dict:
         "formula": source.formula,
         "derivative": source.derivative_formula,
         "output_range": source.output_range,
-        "params": [_param(k, p) for k, p in (hidden.params if hidden else {}).items()],
+        "params": [param_info(k, p) for k, p in (hidden.params if hidden else {}).items()],
         "usage": [use for use, entry in (("hidden", hidden), ("output", output)) if entry],
         "init": hidden.init if hidden else None,
         "output": {"loss": output.loss_name, "use": output.use} if output else None,

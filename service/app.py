@@ -21,9 +21,11 @@ from . import (
     jobs,
     metrics,
     models,
+    playground,
     predict,
     schemas,
     sweeps,
+    synthetic,
 )
 from . import config as settings_module
 from .cache import ModelCache, RefCache
@@ -82,10 +84,19 @@ def create_app(config: dict | None = None) -> Flask:
     api.spec.components.schema("EarlyStopping", schema=schemas.EarlyStoppingSchema)
     # history is an open mapping; its diagnostics entries are documented here
     api.spec.components.schema("LayerDiagnostics", schema=schemas.LayerDiagnosticsSchema)
-    blueprints = (jobs.blp, sweeps.blp, models.blp, predict.blp, datasets.blp, health.blp)
+    blueprints = (
+        jobs.blp,
+        sweeps.blp,
+        models.blp,
+        predict.blp,
+        datasets.blp,
+        synthetic.blp,
+        health.blp,
+    )
     for blueprint in (*blueprints, activations.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
+    app.register_blueprint(playground.blp)
     errors.register(app, api)
     # first, so that a request refused by the key check is timed and counted too
     metrics.init(app)

@@ -76,10 +76,11 @@ def limit_setting(path: tuple, reason: str, is_limit: bool) -> str | None:
     return None
 
 
-def refuse(error: nn.SpecError, prefix: tuple = ()) -> None:
+def refuse(error: nn.SpecError, prefix: tuple = (), location: str = "json") -> None:
     """Answer an ``nn`` refusal: 413 for a limit (body or compute budget), else 422.
 
-    ``prefix`` places the field in the request body (``X`` of ``nn`` is ``data.X``).
+    ``prefix`` places the field in the request (``X`` of ``nn`` is ``data.X``), and
+    ``location`` says where the request holds it (``json``, its body, or ``query``).
     """
     path = tuple(str(p) for p in (*prefix, *error.path))
     is_limit = isinstance(error, nn.LimitError)
@@ -89,7 +90,7 @@ def refuse(error: nn.SpecError, prefix: tuple = ()) -> None:
         reason = f"{reason} ({setting})"
     field = ".".join(path)
     message = f"{field}: {reason}" if field else reason
-    abort(413 if is_limit else 422, message, field_errors(path, reason))
+    abort(413 if is_limit else 422, message, field_errors(path, reason, location))
 
 
 class Api(flask_smorest.Api):

@@ -22,6 +22,7 @@ from .schemas import (
     JobSchema,
     JobWaitQuerySchema,
 )
+from .synthetic import make as make_synthetic
 
 log = logging.getLogger(__name__)
 
@@ -50,20 +51,7 @@ def training_data(data: dict, prefix: tuple = ()) -> tuple:
         except nn.SpecError as e:  # named from data: data.target, data.features...
             refuse(e, prefix)
     if "synthetic" in data:
-        params = {k: p.default for k, p in nn.datasets.PARAMS.items()}
-        params.update(data["synthetic"])
-        try:
-            X, y = nn.datasets.make(**params)
-        except nn.SpecError as e:
-            refuse(e, (*prefix, "data", "synthetic"))
-        if X.size > max_values:
-            refuse(
-                nn.LimitError(
-                    "n_samples",
-                    f"{X.size} values in X, over the limit of {max_values} (NNJOBS_MAX_VALUES)",
-                ),
-                (*prefix, "data", "synthetic"),
-            )
+        X, y, params = make_synthetic(data["synthetic"], (*prefix, "data", "synthetic"))
         return X, y, {"synthetic": params}
     try:
         X = arrays.matrix(data["X"], "X", max_values)

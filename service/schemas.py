@@ -790,15 +790,12 @@ class PredictionSchema(ma.Schema):
     )
 
 
-# -- activations --------------------------------------------------------------------------
-
-#: Curves are for plotting: a bounded range keeps every sampled value finite.
-CURVE_LIMIT = 1000.0
-MAX_CURVE_POINTS = 2001
+# -- synthetic datasets -------------------------------------------------------------------
 
 
-class ActivationParamSchema(ma.Schema):
-    """One of an activation's own parameters."""
+class ParamSchema(ma.Schema):
+    """A parameter with its default and range: an activation's own, or a synthetic
+    dataset's."""
 
     name = fields.String()
     type = fields.String(validate=validate.OneOf(["number", "integer", "boolean"]))
@@ -808,6 +805,58 @@ class ActivationParamSchema(ma.Schema):
     exclusive_minimum = fields.Boolean()
     exclusive_maximum = fields.Boolean()
     range = fields.String(metadata={"description": 'In words, e.g. "in [0, 1)"'})
+
+
+class SyntheticDatasetSchema(ma.Schema):
+    """A synthetic dataset a job can name in ``data.synthetic``."""
+
+    name = fields.String()
+    task = fields.String(metadata={"description": "classification (two classes) or regression"})
+    description = fields.String()
+    params = fields.List(fields.Nested(ParamSchema))
+
+
+class SyntheticListSchema(ma.Schema):
+    """Every synthetic dataset."""
+
+    items = fields.List(fields.Nested(SyntheticDatasetSchema))
+
+
+def _query_field(param: Param) -> fields.Field:
+    # query values are strings, which marshmallow's Integer and Float parse; the ranges
+    # are nn.datasets' own, checked where the points are made
+    metadata = {"description": _describe(param)}
+    if param.kind is int:
+        return fields.Integer(metadata=metadata)
+    return fields.Float(allow_nan=False, metadata=metadata)
+
+
+SyntheticQuerySchema = ma.Schema.from_dict(
+    {name: _query_field(param) for name, param in nn.datasets.PARAMS.items()},
+    name="SyntheticQuery",
+)
+
+
+class SyntheticPointsSchema(ma.Schema):
+    """The points of a synthetic dataset, exactly those a job with the same parameters
+    trains on."""
+
+    name = fields.String()
+    task = fields.String()
+    n_samples = fields.Integer()
+    noise = fields.Float()
+    seed = fields.Integer()
+    X = fields.Raw(
+        metadata={"type": "array", "items": {"type": "array", "items": {"type": "number"}}}
+    )
+    y = fields.Raw(metadata={"type": "array", "items": {"type": "number"}})
+
+
+# -- activations --------------------------------------------------------------------------
+
+#: Curves are for plotting: a bounded range keeps every sampled value finite.
+CURVE_LIMIT = 1000.0
+MAX_CURVE_POINTS = 2001
 
 
 class OutputUseSchema(ma.Schema):
@@ -823,7 +872,7 @@ class ActivationSchema(ma.Schema):
     formula = fields.String()
     derivative = fields.String(metadata={"description": "The derivative, as a formula"})
     output_range = fields.String()
-    params = fields.List(fields.Nested(ActivationParamSchema))
+    params = fields.List(fields.Nested(ParamSchema))
     usage = fields.List(
         fields.String(validate=validate.OneOf(["hidden", "output"])),
         metadata={"description": "hidden: a layer's activation; output: a job's output"},

@@ -1,5 +1,6 @@
-"""Helpers for the tests that run the service as processes: `make run`'s script and the
-deployment commands of the Docker image and compose file.
+"""Helpers for the tests that run the service as processes: `make run`'s script (the
+playground's browser tests run the service through it too) and the deployment commands of
+the Docker image and compose file.
 
 The ``live_url`` fixture (import it into a test module) is one `make run` service for the
 whole session, on the session's throwaway Redis, for the tests that use it as a client would.
@@ -22,6 +23,8 @@ from conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+RUN = ROOT / "scripts" / "run.py"
+READY_LINE = "nnjobs is running at"
 
 # a tiny job: a few hundred milliseconds of training on two cores
 TINY_JOB = {
@@ -29,54 +32,6 @@ TINY_JOB = {
     "layers": [{"units": 8, "activation": "tanh"}],
     "training": {"epochs": 40, "learning_rate": 0.05},
 }
-
-
-RUN = ROOT / "scripts" / "run.py"
-READY_LINE = "nnjobs is running at"
-
-
-def run_env(tmp_path: Path, key_prefix: str, **overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    env.update(
-        PORT=str(free_port()),
-        NNJOBS_RUN_DIR=str(tmp_path / "run"),
-        NNJOBS_KEY_PREFIX=key_prefix,
-        NNJOBS_QUEUE=key_prefix,
-        NNJOBS_WORKER_CONCURRENCY="1",
-        NNJOBS_BLAS_THREADS="1",
-        NNJOBS_STOP_TIMEOUT="20",
-    )
-    env.update(overrides)
-    return env
-
-
-class RunningService:
-    def __init__(self, env: dict[str, str]):
-        self.env = env
-        self.port = int(env["PORT"])
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = Process([sys.executable, RUN], env)
-        self.pids: set[int] = set()
-
-    def start(self, timeout: float = 90) -> RunningService:
-        line = self.process.wait_for_line(READY_LINE, timeout)
-        assert line == f"{READY_LINE} {self.url} (Ctrl-C to stop)"
-        wait_ready(self.url, self.process)
-        # every process below run.py once the worker's pool and gunicorn's workers run
-        self.pids = descendants(self.process.pid)
-        return self
-
-    def cleanup(self) -> None:
-        """Whatever happened in the test: nothing of it may outlive it."""
-        leftovers = self.pids | descendants(self.process.pid)
-        self.process.stop()
-        for pid in running(leftovers):
-            try:
-                group = os.getpgid(pid)
-            except ProcessLookupError:
-                continue
-            if group != os.getpgrp():  # run.py's children lead groups of their own
-                kill_group(group)
 
 
 class Process:
@@ -239,6 +194,52 @@ def train_and_predict(base_url: str, name: str, timeout: float = 90) -> dict:
     assert all(0 <= p <= 1 for p in prediction["probabilities"])
     assert set(prediction["predictions"]) <= {0, 1}
     return prediction
+
+
+def run_env(tmp_path: Path, key_prefix: str, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env.update(
+        PORT=str(free_port()),
+        NNJOBS_RUN_DIR=str(tmp_path / "run"),
+        NNJOBS_KEY_PREFIX=key_prefix,
+        NNJOBS_QUEUE=key_prefix,
+        NNJOBS_WORKER_CONCURRENCY="1",
+        NNJOBS_BLAS_THREADS="1",
+        NNJOBS_STOP_TIMEOUT="20",
+    )
+    env.update(overrides)
+    return env
+
+
+class RunningService:
+    """`make run`'s script (Redis if none answers, a worker, the API) as the test's child."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.port = int(env["PORT"])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = Process([sys.executable, RUN], env)
+        self.pids: set[int] = set()
+
+    def start(self, timeout: float = 90) -> RunningService:
+        line = self.process.wait_for_line(READY_LINE, timeout)
+        assert line == f"{READY_LINE} {self.url} (Ctrl-C to stop)"
+        wait_ready(self.url, self.process)
+        # every process below run.py once the worker's pool and gunicorn's workers run
+        self.pids = descendants(self.process.pid)
+        return self
+
+    def cleanup(self) -> None:
+        """Whatever happened in the test: nothing of it may outlive it."""
+        leftovers = self.pids | descendants(self.process.pid)
+        self.process.stop()
+        for pid in running(leftovers):
+            try:
+                group = os.getpgid(pid)
+            except ProcessLookupError:
+                continue
+            if group != os.getpgrp():  # run.py's children lead groups of their own
+                kill_group(group)
 
 
 class LiveService:
