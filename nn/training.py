@@ -284,6 +284,10 @@ def _encode(targets: Targets, rows: Array, y_scaler: Scaler | None) -> Array:
     return targets.encoded[rows].astype(np.float32)
 
 
+#: batches of at least this many rows are gathered from the training set one by one
+GATHER_BATCH = 128
+
+
 def _train(
     net, optimizer, scorer: _Scorer, tr: Mapping, arrays, dropout_rng, shuffle_rng, callback
 ) -> History:
@@ -300,20 +304,30 @@ def _train(
     recorder = Recorder(net, x_train) if tr["diagnostics"] else None
     if recorder is not None:
         history.diagnostics = recorder.series
-    x_buf, y_buf = np.empty_like(x_train), np.empty_like(y_train)
+    # Small batches read slices of a shuffled copy of the training set, made once an epoch:
+    # gathering each batch's rows costs a few microseconds a call, a real share of a small
+    # step. From GATHER_BATCH rows up that cost is lost in the step, and gathering per
+    # batch saves holding that copy of the data through training.
+    gather = batch_size >= GATHER_BATCH
+    if not gather:
+        x_buf, y_buf = np.empty_like(x_train), np.empty_like(y_train)
     best_params = net.params.copy()
     best_value = best_for_patience = math.inf
     waited = 0
 
     for epoch in range(1, epochs + 1):
-        # one gather per epoch, then every batch is a contiguous slice
         order = shuffle_rng.permutation(n)
-        np.take(x_train, order, axis=0, out=x_buf)
-        np.take(y_train, order, axis=0, out=y_buf)
+        if not gather:
+            np.take(x_train, order, axis=0, out=x_buf)
+            np.take(y_train, order, axis=0, out=y_buf)
         loss_total, stats = 0.0, 0.0
         for b in range(n_batches):
-            xb = x_buf[b * batch_size : (b + 1) * batch_size]
-            yb = y_buf[b * batch_size : (b + 1) * batch_size]
+            if gather:
+                rows = order[b * batch_size : (b + 1) * batch_size]
+                xb, yb = x_train.take(rows, axis=0), y_train.take(rows, axis=0)
+            else:
+                xb = x_buf[b * batch_size : (b + 1) * batch_size]
+                yb = y_buf[b * batch_size : (b + 1) * batch_size]
             loss_sum, z = net.train_batch(xb, yb, l2, dropout_rng)
             if not math.isfinite(loss_sum):
                 raise TrainingError(

@@ -28,6 +28,20 @@ def test_same_seed_and_spec_give_identical_weights_and_history():
     assert not np.array_equal(m1.network.params, m3.network.params)
 
 
+@pytest.mark.parametrize("batch_size", [16, 50])
+def test_batches_gathered_one_by_one_train_as_slices_of_a_shuffled_copy(monkeypatch, batch_size):
+    # the two ways of reading batches (below and from nn.training.GATHER_BATCH rows) must
+    # give the same batches in the same order, so the same model
+    X, y = nn.datasets.make("spiral", n_samples=230, noise=0.1, seed=3)
+    spec = {"layers": [{"units": 8}], "training": {"epochs": 4, "batch_size": batch_size}}
+    monkeypatch.setattr(nn.training, "GATHER_BATCH", 10_000)
+    copied, h1 = nn.fit(spec, X, y)
+    monkeypatch.setattr(nn.training, "GATHER_BATCH", 1)
+    gathered, h2 = nn.fit(spec, X, y)
+    assert np.array_equal(copied.network.params, gathered.network.params)
+    assert h1.as_dict() == h2.as_dict()
+
+
 def test_model_spec_has_every_default_filled_in():
     X, y = _blobs()
     model, _ = nn.fit({"layers": [{"units": 4}], "training": {"epochs": 2}}, X, y)
