@@ -41,8 +41,6 @@ from servers import Processes, start_celery, start_gunicorn, start_redis  # noqa
 
 GOAL_OVERHEAD_RATIO = 5.0
 GOAL_P99_MS = 50.0
-#: ours, not a requirement: two worker processes on two cores, with the API beside them
-GOAL_SCALING = 1.5
 QUEUE = "nnjobs-bench"
 TINY_JOB = {
     "name": "bench-jobs",
@@ -238,7 +236,8 @@ def run(args) -> list[dict]:
             **common,
             "name": "throughput_scaling_1_to_2",
             "value": round(two["jobs_per_s"] / one["jobs_per_s"], 2),
-            "goal": GOAL_SCALING,
+            # the issue asks for the figure, not for a value of it
+            "goal": None,
             "better": "higher",
         }
     )

@@ -112,7 +112,7 @@ CONFIGS = {
             batch_size=64,
             epochs=20,
             learning_rate=0.001,
-            goal_ratio=2.0,
+            goal_ratio=3.0,
         ),
         # 5 epochs of batch 256 are fewer than 2,000 Adam steps; at 0.003 both libraries
         # learn more within them than at 0.001
@@ -125,7 +125,7 @@ CONFIGS = {
             batch_size=256,
             epochs=5,
             learning_rate=0.003,
-            goal_ratio=2.0,
+            goal_ratio=2.5,
         ),
         # at 0.01 or 0.02 nn stays on a plateau (accuracy near 0.6) for some seeds
         Config(
