@@ -221,9 +221,9 @@ def predict_csv(ref: str) -> Response | dict:
         )
     position = {name: j for j, name in enumerate(table.header)}
     values = []
-    for name in features:
+    for feature in features:
         try:
-            col = tables.column(name, table.cells[position[name]])
+            col = tables.column(feature, table.cells[position[feature]])
         except tables.TableError as e:
             refuse_table(e)
         problem = None
@@ -232,7 +232,7 @@ def predict_csv(ref: str) -> Response | dict:
         elif col.missing.any():
             problem = f"has a missing value in data row {tables.first_row(col.missing)}"
         if problem:
-            abort(422, f"column {name!r} {problem}", {"csv": {name: [problem]}})
+            abort(422, f"column {feature!r} {problem}", {"csv": {feature: [problem]}})
         values.append(col.values.astype(np.float64))
     try:
         result = model.predict(np.column_stack(values), field="inputs")

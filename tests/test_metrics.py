@@ -64,6 +64,9 @@ def test_a_job_through_a_real_worker_and_predictions_move_the_figures(app, clien
     for _ in range(2):
         body = {"model_id": name, "inputs": [[0, 0], [1, 0], [0, 1]]}
         assert client.post("/predict", json=body).status_code == 200
+    # a CSV body counts under the model's name too (its columns have names of their own)
+    csv_body = {"data": "x0,x1\n0,0\n1,1\n", "headers": {"Content-Type": "text/csv"}}
+    assert client.post(f"/models/{name}/predict", **csv_body).status_code == 200
     after = scrape(client)
 
     # the deployment's figures: from Redis, under this test's own prefix
@@ -80,9 +83,10 @@ def test_a_job_through_a_real_worker_and_predictions_move_the_figures(app, clien
     assert value(after, "nnjobs_queue_length", queue=app.extensions["nnjobs"].queue) == 0
 
     # this process's figures: predictions by model name
-    assert value(after, "nnjobs_predictions_total", model=name) == 2
-    assert value(after, "nnjobs_prediction_rows_total", model=name) == 6
-    assert value(after, "nnjobs_prediction_duration_seconds_count", model=name) == 2
+    assert value(after, "nnjobs_predictions_total", model=name) == 3
+    assert value(after, "nnjobs_prediction_rows_total", model=name) == 8
+    assert value(after, "nnjobs_prediction_duration_seconds_count", model=name) == 3
+    assert {dict(labels)["model"] for labels in after["nnjobs_predictions_total"]} == {name}
     assert not any(
         ("model", job["model_id"]) in labels for labels in after["nnjobs_predictions_total"]
     )
