@@ -20,10 +20,8 @@ JSON object per line).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import bare_celery  # noqa: E402
-from servers import Processes, start_celery, start_gunicorn, start_redis  # noqa: E402
+from servers import Processes, measure, start_celery, start_gunicorn, start_redis  # noqa: E402
 
 GOAL_OVERHEAD_RATIO = 5.0
 GOAL_P99_MS = 50.0
@@ -142,7 +140,6 @@ def run(args) -> list[dict]:
     records = []
     procs = Processes()
     prefix = f"benchjobs{os.getpid()}"
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
         redis_url = start_redis(procs)
 
@@ -282,21 +279,7 @@ def main(argv=None) -> int:
     args.jobs = args.jobs or (40 if args.quick else 200)
     args.batch = args.batch or (60 if args.quick else 200)
     args.round_trips = args.round_trips or (50 if args.quick else 200)
-    try:
-        records = run(args)
-    except KeyboardInterrupt:
-        print("interrupted; every process this run started was stopped", file=sys.stderr)
-        return 130
-    if args.json:
-        for r in records:
-            print(json.dumps(r))
-    else:
-        print_table(records, args)
-    return 0
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+    return measure(run, print_table, args)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from servers import Processes, start_gunicorn, start_redis  # noqa: E402
+from servers import Processes, measure, start_gunicorn, start_redis  # noqa: E402
 
 import nn  # noqa: E402
 from registry.store import Registry  # noqa: E402
@@ -218,9 +218,6 @@ def run(args) -> list[dict]:
     records = []
     procs = Processes()
     prefix = f"bench{os.getpid()}"
-    # the gunicorn processes get SIGTERM in the finally clause; a SIGTERM to this script
-    # must reach it too, so turn it into the same exit path as Ctrl-C
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
         redis_url = start_redis(procs)
         store_model(redis_url, prefix)
@@ -301,10 +298,6 @@ def run(args) -> list[dict]:
     return records
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def _rps(figure: dict) -> float:
     return figure["rps"]
 
@@ -353,17 +346,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.seconds is None:
         args.seconds = 2.0 if args.quick else 5.0
-    try:
-        records = run(args)
-    except KeyboardInterrupt:
-        print("interrupted; every process this run started was stopped", file=sys.stderr)
-        return 130
-    if args.json:
-        for r in records:
-            print(json.dumps(r))
-    else:
-        print_table(records, args)
-    return 0
+    return measure(run, print_table, args)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Each runs in a process group of its own on free loopback ports, and
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -152,3 +153,28 @@ def start_celery(
     args = [str(BIN / "celery"), "-A", app, "worker", "--loglevel=WARNING"]
     args += ["--queues", queue, "--concurrency", str(concurrency), "--pool", "prefork"]
     return procs.start([*args, "--without-gossip", "--without-mingle"], env)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def measure(run, print_table, args) -> int:
+    """Run a benchmark that starts servers: ``run(args)`` returns its records, printed one
+    JSON object a line with ``--json``, else by ``print_table(records, args)``.
+
+    SIGTERM takes the same way out as Ctrl-C, so that ``run``'s own clean-up (a
+    ``finally`` around :meth:`Processes.stop_all`) stops every process it started.
+    """
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        records = run(args)
+    except KeyboardInterrupt:
+        print("interrupted; every process this run started was stopped", file=sys.stderr)
+        return 130
+    if args.json:
+        for r in records:
+            print(json.dumps(r))
+    else:
+        print_table(records, args)
+    return 0
