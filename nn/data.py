@@ -81,16 +81,22 @@ class Scaler:
     ) -> Array:
         """Scaled ``x`` (or its ``rows``) as ``dtype``, built chunk by chunk."""
         n = len(x) if rows is None else len(rows)
+        if n <= CHUNK:
+            # one chunk (a prediction's few rows, say): no output array to copy into
+            return self._scaled(x if rows is None else x[rows], field).astype(dtype)
         out = np.empty((n, x.shape[1]), dtype)
         for s in range(0, n, CHUNK):
-            part = (_chunk(x, rows, s) - self.mean) / self.scale
-            if np.abs(part).max(initial=0.0) > _F32_MAX / 16:
-                raise SpecError(
-                    field,
-                    "values too large for float32 arithmetic; use training.standardize = true",
-                )
-            out[s : s + CHUNK] = part
+            out[s : s + CHUNK] = self._scaled(_chunk(x, rows, s), field)
         return out
+
+    def _scaled(self, part: Array, field: str) -> Array:
+        part = part - self.mean
+        part /= self.scale
+        if part.size and max(part.max(), -part.min()) > _F32_MAX / 16:
+            raise SpecError(
+                field, "values too large for float32 arithmetic; use training.standardize = true"
+            )
+        return part
 
     def inverse(self, x: Array) -> Array:
         return x.astype(np.float64) * self.scale + self.mean

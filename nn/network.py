@@ -129,7 +129,7 @@ class Network:
         self._cache = [X, *cache]
         z = a @ self.W[-1]
         z += self.b[-1]
-        return z
+        return z.astype(self.dtype, copy=False)
 
     def backward(self, delta: Array) -> None:
         """Backpropagate ``delta`` = dL/d(logits), shape (n, n_outputs), into ``grads``."""
@@ -189,11 +189,20 @@ class Network:
 
     def logits(self, X: Array, chunk: int = 8192) -> Array:
         """Prediction pass (no dropout, nothing kept), in chunks to bound memory."""
+        if len(X) <= chunk:
+            return self._logits(X)
         out = np.empty((len(X), self.n_outputs), self.dtype)
         for start in range(0, len(X), chunk):
-            a = X[start : start + chunk]
-            for _, h in self.hidden_outputs(a):
-                a = h
-            np.matmul(a, self.W[-1], out=out[start : start + chunk])
-            out[start : start + chunk] += self.b[-1]
+            out[start : start + chunk] = self._logits(X[start : start + chunk])
         return out
+
+    def _logits(self, a: Array) -> Array:
+        # hidden_outputs' loop written out: on a one-row prediction the generator and the
+        # slicing would cost as much as the arithmetic
+        for layer, W, b in zip(self.layers, self.W, self.b, strict=False):
+            z = a @ W
+            z += b
+            a = layer.activation.forward(z, **layer.params)
+        z = a @ self.W[-1]
+        z += self.b[-1]
+        return z.astype(self.dtype, copy=False)
