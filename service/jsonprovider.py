@@ -38,6 +38,23 @@ class ORJSONProvider(DefaultJSONProvider):
 
     sort_keys = False
 
+    def response(self, *args: t.Any, **kwargs: t.Any):
+        # the body as orjson writes it, bytes and newline included: Flask's own method
+        # would decode it to text and the response encode it back
+        # Flask indents in debug mode, or when compact is False: orjson's bytes do not
+        indented = self.compact is False or (self.compact is None and self._app.debug)
+        if not indented and not self.sort_keys:
+            obj = self._prepare_response_obj(args, kwargs)
+            try:
+                body = orjson.dumps(
+                    obj, default=_unsupported, option=_OPTIONS | orjson.OPT_APPEND_NEWLINE
+                )
+            except TypeError:
+                pass
+            else:
+                return self._app.response_class(body, mimetype=self.mimetype)
+        return super().response(*args, **kwargs)
+
     def dumps(self, obj: t.Any, **kwargs: t.Any) -> str:
         # responses ask for compact separators, which is how orjson writes anyway
         if self.sort_keys or kwargs not in ({}, _COMPACT):

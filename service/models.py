@@ -8,8 +8,8 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from .context import page, services
-from .parsing import Blueprint
-from .predict import CSV_INPUT, CSV_OUTPUT, csv_body, missing_model, predict
+from .parsing import Blueprint, plain_body
+from .predict import CSV_INPUT, CSV_OUTPUT, csv_body, is_list, missing_model, predict
 from .schemas import InputsSchema, ModelPageSchema, ModelQuerySchema, ModelSchema, PredictionSchema
 
 blp = Blueprint(
@@ -54,6 +54,7 @@ class Model(MethodView):
 
 @blp.route("/<ref:ref>/predict")
 class ModelPredict(MethodView):
+    @plain_body(inputs=is_list)
     @csv_body
     @blp.arguments(InputsSchema(), example={"inputs": [[0.1, 2.0], [0.3, -1.2]]})
     @blp.doc(requestBody=CSV_INPUT)

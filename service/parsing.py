@@ -19,11 +19,15 @@ such integers (counts are capped far lower, and data are converted to floats any
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
-from typing import ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import flask_smorest
 import orjson
+from flask import request
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from .errors import abort
@@ -95,3 +99,49 @@ class Blueprint(flask_smorest.Blueprint):
             return self.response(202, schema, description=description, headers=header)(func)
 
         return decorator
+
+
+def plain_body(**checks: Callable[[Any], bool]):
+    """Serve the plain case of a JSON view without webargs and the response schema.
+
+    A body sent as ``application/json`` that orjson parses to an object with exactly the
+    fields named in ``checks``, each passing its check, goes straight to the innermost
+    view function, whose return value Flask writes as JSON. Any other request goes
+    through the decorated view (schema, errors and all), so every refusal is answered
+    exactly as before: each check must accept only values the schema accepts unchanged.
+
+    Put it outermost, over flask-smorest's ``arguments`` and ``response``, whose
+    documentation it keeps. It is for views whose response schema writes the view's
+    dict as it is (the prediction, say), where webargs and marshmallow would only cost
+    time: about half of what the API spends on a one-row prediction.
+    """
+
+    def decorator(view):
+        inner = inspect.unwrap(view)
+        fields = set(checks)
+
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            body = _plain(fields, checks)
+            if body is None:
+                return view(*args, **kwargs)
+            return inner(*args, body, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def _plain(fields: set, checks: dict):
+    if request.mimetype != "application/json":
+        return None
+    try:
+        body = orjson.loads(request.get_data(cache=True))
+    except orjson.JSONDecodeError:
+        return None
+    if type(body) is not dict or body.keys() != fields:
+        return None
+    for name, check in checks.items():
+        if not check(body[name]):
+            return None
+    return body

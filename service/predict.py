@@ -18,7 +18,7 @@ from . import metrics, tables
 from .context import services
 from .datasets import CSV_TYPES, refuse_table
 from .errors import abort, refuse
-from .parsing import Blueprint
+from .parsing import Blueprint, plain_body
 from .schemas import REF_RE, PredictionSchema, PredictRequestSchema
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,13 @@ CSV_OUTPUT = {
 }
 
 
+#: Accept headers that cannot ask for CSV, answered without parsing them
+_JSON_ACCEPTS = frozenset({"", "*/*", "application/json"})
+
+
 def wants_csv() -> bool:
+    if request.headers.get("Accept", "") in _JSON_ACCEPTS:
+        return False
     return request.accept_mimetypes.best_match(("application/json", "text/csv")) == "text/csv"
 
 
@@ -243,6 +249,15 @@ def predict_csv(ref: str) -> Response | dict:
     return answer(model_id, model, result, keys, meta.get("target"))
 
 
+def is_ref(value) -> bool:
+    """A model reference as the request schema takes it (for :func:`plain_body`)."""
+    return type(value) is str and REF_RE.fullmatch(value) is not None
+
+
+def is_list(value) -> bool:
+    return type(value) is list
+
+
 def csv_body(view):
     """Let a CSV body through to :func:`predict_csv`, ahead of the JSON parsing."""
 
@@ -257,6 +272,7 @@ def csv_body(view):
 
 @blp.route("/predict")
 class Predict(MethodView):
+    @plain_body(model_id=is_ref, inputs=is_list)
     # an instance: given the class, webargs would build a schema for every request
     @blp.arguments(
         PredictRequestSchema(), example={"model_id": "spirals", "inputs": [[0.1, 2.0], [0.3, -1.2]]}

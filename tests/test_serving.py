@@ -195,3 +195,84 @@ def test_responses_are_written_by_orjson(app):
     with app.app_context():
         data = app.json.response({"message": "é", "values": [0.5]}).get_data()
     assert data == '{"message":"é","values":[0.5]}\n'.encode()
+    # what orjson would write otherwise than Flask is written by Flask, as before
+    day = datetime.date(2026, 11, 23)
+    with app.app_context():
+        data = app.json.response({"day": day}).get_data()
+        flasks = DefaultJSONProvider(app)
+        flasks.sort_keys = False
+        assert data == flasks.response({"day": day}).get_data()
+
+
+# -- the plain body's way past webargs and the response schema ---------------------------
+
+KINDS = {
+    "binary": ([0, 1, 1, 0] * 5, "sigmoid"),
+    "multiclass": (["a", "b", "c", "a"] * 5, "softmax"),
+    "multilabel": ([[0, 1], [1, 1], [1, 0], [0, 0]] * 5, "sigmoid"),
+    "regression": ([0.5, 1.5, -2.0, 3.25] * 5, "linear"),
+}
+
+
+@pytest.fixture
+def parsed(monkeypatch):
+    """Counts the request bodies webargs parses."""
+    from service.parsing import Parser
+
+    calls = []
+    original = Parser.parse
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Parser, "parse", counting)
+    return calls
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_plain_body_skips_the_parser_and_gets_the_schemas_answer(app, kind, parsed):
+    client, registry = app.test_client(), app.extensions["nnjobs"].registry
+    y, output = KINDS[kind]
+    job = {
+        "name": kind,
+        "data": {"X": XOR_X, "y": y},
+        "output": output,
+        "layers": [{"units": 3}],
+        "training": {"epochs": 2, "validation_split": 0},
+    }
+    run_job(registry, client.post("/jobs", json=job).get_json()["id"])
+    inputs = [[0, 1], [0.25, -3.5], [1, 1]]
+    for path, body in (
+        ("/predict", {"model_id": kind, "inputs": inputs}),
+        (f"/models/{kind}/predict", {"inputs": inputs}),
+    ):
+        raw = json.dumps(body).encode()
+        del parsed[:]
+        plain = post_raw(client, path, raw)
+        assert plain.status_code == 200, plain.get_json()
+        assert parsed == []
+        # an application/*+json body is JSON to the schema but not plain: webargs reads it
+        checked = post_raw(client, path, raw, "application/vnd.nnjobs+json")
+        assert parsed == [1]
+        assert checked.status_code == 200
+        assert plain.get_data() == checked.get_data()
+        assert plain.headers == checked.headers
+        assert plain.get_json()["output"] == output
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model_id": "xor", "inputs": [[0, 1]], "extra": 1},  # an unknown field
+        {"model_id": "xor"},  # a missing one
+        {"model_id": "xor\n", "inputs": [[0, 1]]},  # not quite a reference
+        {"model_id": 7, "inputs": [[0, 1]]},
+        {"model_id": "xor", "inputs": {"0": [0, 1]}},
+        [{"model_id": "xor", "inputs": [[0, 1]]}],
+    ],
+)
+def test_a_body_that_is_not_plain_goes_through_the_schema(app, model, parsed, body):
+    resp = app.test_client().post("/predict", json=body)
+    assert parsed == [1]
+    assert resp.status_code in (404, 422), resp.get_json()
