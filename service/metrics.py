@@ -80,10 +80,42 @@ PREDICTION_DURATION = Histogram(
 )
 
 
+#: the method label of a request whose method is none of these: clients choose methods,
+#: and each label value would be a series of its own
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+
+# The labelled series of each label set, looked up once: prometheus_client's ``labels()``
+# takes a lock and builds a key on every call, which on a one-row prediction costs as
+# much as the model. Label sets are few (routes, methods, statuses, model names); should a
+# map ever grow large it is emptied and refilled.
+_SERIES_KEPT = 4096
+_request_series: dict[tuple, tuple] = {}
+_prediction_series: dict[str, tuple] = {}
+
+
+def _kept(series: dict, key, make):
+    found = series.get(key)
+    if found is None:
+        if len(series) >= _SERIES_KEPT:
+            series.clear()
+        found = series[key] = make()
+    return found
+
+
 def observe_prediction(model: str, rows: int, seconds: float) -> None:
-    PREDICTIONS.labels(model).inc()
-    PREDICTION_ROWS.labels(model).inc(rows)
-    PREDICTION_DURATION.labels(model).observe(seconds)
+    count, row_count, duration = _kept(
+        _prediction_series,
+        model,
+        lambda: (
+            PREDICTIONS.labels(model),
+            PREDICTION_ROWS.labels(model),
+            PREDICTION_DURATION.labels(model),
+        ),
+    )
+    count.inc()
+    row_count.inc(rows)
+    duration.observe(seconds)
 
 
 def annotate_access(**fields) -> bool:
@@ -167,40 +199,71 @@ def metrics():
     return Response(body, content_type=CONTENT_TYPE_LATEST)
 
 
-def _start_timer() -> None:
-    g.nnjobs_started = time.perf_counter()
+#: where :class:`_Timed` puts the time a request arrived, in its WSGI environ
+STARTED = "nnjobs.started"
+
+
+class _Timed:
+    """WSGI middleware stamping each request's arrival in its environ, before Flask does
+    anything with it (cheaper than a ``before_request`` hook, and it times more)."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        environ[STARTED] = time.perf_counter()
+        return self.wsgi_app(environ, start_response)
 
 
 def _record(response: Response) -> Response:
-    started = g.pop("nnjobs_started", None)
+    # the objects behind the proxies, looked up once: this runs for every request
+    req = request._get_current_object()
+    started = req.environ.get(STARTED)
     if started is None:
         return response
     seconds = time.perf_counter() - started
-    route = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-    HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-    HTTP_DURATION.labels(request.method, route).observe(seconds)
-    if current_app.config["NNJOBS_ACCESS_LOG"]:
-        access_log.info(
-            "%s %s %s %.1fms",
-            request.method,
-            request.path,
-            response.status_code,
-            seconds * 1000,
-            extra={
-                "method": request.method,
-                "route": route,
-                "path": request.path,
-                "status": response.status_code,
-                "duration_ms": round(seconds * 1000, 3),
-                "remote_addr": request.remote_addr,
-                **g.pop("nnjobs_access_fields", {}),
-            },
+    method = req.method if req.method in METHODS else OTHER_METHOD
+    route = req.url_rule.rule if req.url_rule is not None else UNMATCHED
+    status = response.status_code
+    count, duration = _kept(
+        _request_series,
+        (method, route, status),
+        lambda: (
+            HTTP_REQUESTS.labels(method, route, str(status)),
+            HTTP_DURATION.labels(method, route),
+        ),
+    )
+    count.inc()
+    duration.observe(seconds)
+    if current_app.config["NNJOBS_ACCESS_LOG"] and access_log.isEnabledFor(logging.INFO):
+        fields = {
+            "method": req.method,
+            "route": route,
+            "path": req.path,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+            "remote_addr": req.remote_addr,
+            **g.pop("nnjobs_access_fields", {}),
+        }
+        # made and handled directly: Logger.info would also walk the stack for the
+        # caller's file and line, which no access line shows
+        access_log.handle(
+            access_log.makeRecord(
+                access_log.name,
+                logging.INFO,
+                __file__,
+                0,
+                "%s %s %s %.1fms",
+                (req.method, req.path, status, seconds * 1000),
+                None,
+                extra=fields,
+            )
         )
     return response
 
 
 def init(app: Flask) -> None:
-    """Time and count every request; registered before any hook that may refuse one."""
-    app.before_request(_start_timer)
+    """Time and count every request, those refused by a ``before_request`` hook included."""
+    app.wsgi_app = _Timed(app.wsgi_app)
     app.after_request(_record)
     app.register_blueprint(blp)

@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -235,6 +236,29 @@ def test_gunicorn_settings():
     assert local["bind"] == ["127.0.0.1:9123"] and local["workers"] == 3
     with pytest.raises(SystemExit, match="WEB_CONCURRENCY"):
         gunicorn_settings(WEB_CONCURRENCY="many")
+
+
+def test_gunicorn_workers_serve_with_one_blas_thread_unless_told(tmp_path):
+    # in a process of its own: the hook changes process-wide state
+    probe = (
+        "import logging, runpy, sys; import nn; "
+        f"s = runpy.run_path({str(ROOT / 'gunicorn.conf.py')!r}); "
+        "s['post_worker_init'](None); "
+        "print(nn.blas_threads(), logging.logThreads, logging.logProcesses)"
+    )
+    for env, threads in (({}, "1"), ({"NNJOBS_API_BLAS_THREADS": "2"}, "2")):
+        done = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), **env},
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == [threads, "False", "False"]
+    with pytest.raises(SystemExit, match="NNJOBS_API_BLAS_THREADS"):
+        gunicorn_settings(NNJOBS_API_BLAS_THREADS="0")
 
 
 # ------------------------------------------------------------ the commands, run here

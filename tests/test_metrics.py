@@ -213,6 +213,20 @@ def test_a_request_matching_no_route_is_labelled_unmatched(client):
     assert delta == 1
 
 
+def test_a_method_of_the_clients_choosing_is_labelled_other(client):
+    # each made-up method would otherwise be a series of its own
+    before = scrape(client)
+    for method in ("BREW", "WHEN"):
+        assert client.open("/healthz", method=method).status_code == 405
+    after = scrape(client)
+    labels = {"method": "other", "route": "unmatched", "status": "405"}
+    delta = value(after, "nnjobs_http_requests_total", **labels) - value(
+        before, "nnjobs_http_requests_total", **labels
+    )
+    assert delta == 2
+    assert 'method="BREW"' not in after and 'method="WHEN"' not in after
+
+
 def test_with_redis_away_the_metrics_still_answer():
     client = make_app("redis://127.0.0.1:1/0", "unused").test_client()
     seen = scrape(client)
