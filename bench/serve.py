@@ -4,11 +4,14 @@ Flask endpoint that only parses the same JSON, served the same way in the same r
 For a (20 -> 64 -> 64 -> 3) softmax model stored in a throwaway Redis, the script starts
 the API (``service:create_app()``) and the bare app (``bench/bare_app.py``) under gunicorn
 with ``gunicorn.conf.py`` (2 processes of 4 threads, loopback), then loads each from separate
-processes (16 concurrent clients in all) for a bounded time, with 1 row and with 64 rows
-per request. It also times JSON decoding and encoding of a large body with the standard
-library and with orjson.
+processes (16 concurrent clients in all), with 1 row and with 64 rows per request. Each
+side is loaded in short rounds, the two back to back in every round (each first in turn);
+the ratios reported are the median of the rounds' (with their min and max). It also
+times JSON decoding and encoding of a large body with the standard library and with
+orjson.
 
-    python bench/serve.py [--json] [--quick] [--seconds S] [--clients N] [--procs P]
+    python bench/serve.py [--json] [--quick] [--rounds R] [--seconds S] [--clients N]
+                          [--procs P]
 
 The script exits 0 whenever it completes: a missed goal is a measurement, reported as
 MISS, not a failure. Every process it starts is stopped before it exits, Ctrl-C included.
@@ -23,6 +26,7 @@ import os
 import platform
 import signal
 import socket
+import statistics
 import sys
 import threading
 import time
@@ -159,8 +163,18 @@ def load(address: str, body: bytes, seconds: float, clients: int, procs: int) ->
             if c.is_alive():
                 c.kill()
                 c.join()
-    latencies = np.array([x for lat, _ in results for x in lat])
-    failures = sum(f for _, f in results)
+    return {
+        "latencies": np.array([x for lat, _ in results for x in lat]),
+        "failures": sum(f for _, f in results),
+        "seconds": seconds,
+    }
+
+
+def summary(runs: list[dict]) -> dict:
+    """requests/s and latency percentiles over ``runs`` of :func:`load` pooled."""
+    latencies = np.concatenate([r["latencies"] for r in runs])
+    seconds = sum(r["seconds"] for r in runs)
+    failures = sum(r["failures"] for r in runs)
     if latencies.size == 0:
         return {"rps": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan"), "failures": failures}
     return {
@@ -214,6 +228,32 @@ def body_for(rows: int) -> bytes:
     return json.dumps({"model_id": MODEL_NAME, "inputs": inputs}).encode()
 
 
+def rounds(procs: Processes, api: str, bare: str, body: bytes, args):
+    """Load both sides ``args.rounds`` times, back to back in each round (each first in
+    turn): the runs of each side, its server CPU seconds per request by round, and the
+    rounds' requests/s and CPU ratios.
+
+    On a shared machine the speed drifts by tens of percent within a minute; one long
+    measurement a side would put that drift into the ratio, short paired rounds do not.
+    """
+    runs = {"api": [], "bare": []}
+    cpu = {"api": [], "bare": []}
+    rps_ratios, cpu_ratios = [], []
+    for i in range(args.rounds):
+        order = [("bare", bare), ("api", api)]
+        for side, address in order if i % 2 == 0 else order[::-1]:
+            used = procs.cpu_seconds()
+            run = load(address, body, args.seconds, args.clients, args.procs)
+            used = procs.cpu_seconds() - used
+            runs[side].append(run)
+            served = run["latencies"].size
+            cpu[side].append(used / served if served else float("nan"))
+        api_n, bare_n = (runs[side][-1]["latencies"].size for side in ("api", "bare"))
+        rps_ratios.append(api_n / bare_n if bare_n else 0.0)
+        cpu_ratios.append(cpu["bare"][-1] / cpu["api"][-1])
+    return runs, cpu, rps_ratios, cpu_ratios
+
+
 def run(args) -> list[dict]:
     records = []
     procs = Processes()
@@ -228,26 +268,19 @@ def run(args) -> list[dict]:
             # warm-up: every worker imports lazily and loads the model into its cache
             for address in (api, bare):
                 load(address, body, 0.5, args.clients, args.procs)
-            figures = {}
-            # alternate so that a change in machine load does not favour either side
-            for side, address in (("bare", bare), ("api", api), ("bare2", bare), ("api2", api)):
-                if side.endswith("2") and args.quick:
-                    continue
-                cpu = procs.cpu_seconds()
-                figures[side] = load(address, body, args.seconds, args.clients, args.procs)
-                cpu = procs.cpu_seconds() - cpu
-                served = figures[side]["rps"] * args.seconds
-                figures[side]["cpu_ms"] = cpu / served * 1000 if served else float("nan")
-            bare_f = max((figures[k] for k in figures if k.startswith("bare")), key=_rps)
-            api_f = max((figures[k] for k in figures if k.startswith("api")), key=_rps)
+            runs, cpu, rps_ratios, cpu_ratios = rounds(procs, api, bare, body, args)
+            api_f, bare_f = summary(runs["api"]), summary(runs["bare"])
             common = {"bench": "serve", "rows": rows, "clients": args.clients}
+            common["rounds"] = args.rounds
             records.append(
                 {
                     **common,
                     "name": f"predict_{rows}_rps_ratio",
                     "rps": round(api_f["rps"], 1),
                     "bare_rps": round(bare_f["rps"], 1),
-                    "value": round(api_f["rps"] / bare_f["rps"], 3) if bare_f["rps"] else 0.0,
+                    "value": round(statistics.median(rps_ratios), 3),
+                    "min": round(min(rps_ratios), 3),
+                    "max": round(max(rps_ratios), 3),
                     "goal": GOAL_RATIO,
                     "better": "higher",
                     "failures": api_f["failures"],
@@ -258,11 +291,13 @@ def run(args) -> list[dict]:
                 {
                     **common,
                     "name": f"predict_{rows}_cpu_ratio",
-                    "cpu_ms": round(api_f["cpu_ms"], 3),
-                    "bare_cpu_ms": round(bare_f["cpu_ms"], 3),
+                    "cpu_ms": round(statistics.median(cpu["api"]) * 1000, 3),
+                    "bare_cpu_ms": round(statistics.median(cpu["bare"]) * 1000, 3),
                     # the requests/s ratio the servers would reach if they had the cores
                     # to themselves: bare CPU per request over the API's
-                    "value": round(bare_f["cpu_ms"] / api_f["cpu_ms"], 3),
+                    "value": round(statistics.median(cpu_ratios), 3),
+                    "min": round(min(cpu_ratios), 3),
+                    "max": round(max(cpu_ratios), 3),
                     "goal": GOAL_RATIO,
                     "better": "higher",
                 }
@@ -298,10 +333,6 @@ def run(args) -> list[dict]:
     return records
 
 
-def _rps(figure: dict) -> float:
-    return figure["rps"]
-
-
 def met(record: dict) -> bool:
     if record["better"] == "higher":
         return record["value"] >= record["goal"]
@@ -314,14 +345,21 @@ def print_table(records: list[dict], args) -> None:
     print(
         f"{platform.python_version()}, {os.cpu_count()} cores, flask {version('flask')}, "
         f"gunicorn {version('gunicorn')}, orjson {version('orjson')}; "
-        f"{args.clients} clients in {args.procs} processes, {args.seconds:g} s per measurement"
+        f"{args.clients} clients in {args.procs} processes, {args.rounds} rounds of "
+        f"{args.seconds:g} s a side; ratios: median (min-max) of the rounds"
     )
     for r in records:
         verdict = "PASS" if met(r) else "MISS"
         if r["name"].endswith("rps_ratio"):
-            detail = f"api {r['rps']:,.0f} req/s, bare {r['bare_rps']:,.0f} req/s"
+            detail = (
+                f"({r['min']}-{r['max']}) api {r['rps']:,.0f} req/s, "
+                f"bare {r['bare_rps']:,.0f} req/s"
+            )
         elif r["name"].endswith("cpu_ratio"):
-            detail = f"server CPU per request: api {r['cpu_ms']} ms, bare {r['bare_cpu_ms']} ms"
+            detail = (
+                f"({r['min']}-{r['max']}) server CPU per request: api {r['cpu_ms']} ms, "
+                f"bare {r['bare_cpu_ms']} ms"
+            )
         elif r["name"].endswith("p99_ms"):
             detail = (
                 f"api p50 {r['p50_ms']} ms; bare p50 {r['bare_p50_ms']}, p99 {r['bare_p99_ms']}"
@@ -339,13 +377,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--quick", action="store_true", help="a run under a minute")
-    parser.add_argument("--seconds", type=float, help="per measurement (5, or 2 with --quick)")
+    parser.add_argument("--rounds", type=int, help="rounds per body (7, or 3 with --quick)")
+    parser.add_argument("--seconds", type=float, help="a side per round (2, or 1 with --quick)")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--procs", type=int, default=4, help="load-generating processes")
     parser.add_argument("--json-rows", type=int, default=10_000)
     args = parser.parse_args(argv)
+    if args.rounds is None:
+        args.rounds = 3 if args.quick else 7
     if args.seconds is None:
-        args.seconds = 2.0 if args.quick else 5.0
+        args.seconds = 1.0 if args.quick else 2.0
     return measure(run, print_table, args)
 
 

@@ -75,3 +75,30 @@ def test_diagnostics_benchmark_records_the_overhead():
         assert len(row["seconds_on"]) == len(row["seconds_off"]) == 1
     for row in rows[1::2]:
         assert 0 < row["value"] < 1
+
+
+@pytest.mark.slow
+def test_serving_benchmark_records_every_figure():
+    args = ["--json", "--rounds", "2", "--seconds", "0.3", "--clients", "2", "--procs", "1"]
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "serve.py"), *args, "--json-rows", "100"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [row["name"] for row in rows] == [
+        *(f"predict_{n}_{what}" for n in (1, 64) for what in ("rps_ratio", "cpu_ratio", "p99_ms")),
+        "json_orjson_speedup",
+    ]
+    for row in rows:
+        assert row["bench"] == "serve" and row["better"] in ("higher", "lower")
+        assert row["value"] > 0
+    for row in rows:
+        if row["name"].endswith("rps_ratio"):
+            # every request of both sides was answered 200
+            assert row["failures"] == row["bare_failures"] == 0
+            assert row["rps"] > 0 and row["bare_rps"] > 0
+        if row["name"].endswith("_ratio"):
+            assert row["rounds"] == 2 and row["min"] <= row["value"] <= row["max"]
