@@ -90,8 +90,10 @@ class Scaler:
         return out
 
     def _scaled(self, part: Array, field: str) -> Array:
-        part = part - self.mean
-        part /= self.scale
+        # values that overflow become infinite and are refused just below, by name
+        with np.errstate(over="ignore"):
+            part = part - self.mean
+            part /= self.scale
         if part.size and max(part.max(), -part.min()) > _F32_MAX / 16:
             raise SpecError(
                 field, "values too large for float32 arithmetic; use training.standardize = true"

@@ -259,6 +259,13 @@ def test_a_plain_body_skips_the_parser_and_gets_the_schemas_answer(app, kind, pa
         assert plain.get_data() == checked.get_data()
         assert plain.headers == checked.headers
         assert plain.get_json()["output"] == output
+    # a refusal of the inputs' contents is the view's, the same either way
+    for inputs in ([[0, "x"]], [[0, 1, 2]], [], [[1e308, 1e308]]):
+        raw = json.dumps({"model_id": kind, "inputs": inputs}).encode()
+        plain = post_raw(client, "/predict", raw)
+        checked = post_raw(client, "/predict", raw, "application/vnd.nnjobs+json")
+        assert plain.status_code == checked.status_code == 422
+        assert plain.get_data() == checked.get_data()
 
 
 @pytest.mark.parametrize(
