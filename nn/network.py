@@ -129,7 +129,7 @@ class Network:
         self._cache = [X, *cache]
         z = a @ self.W[-1]
         z += self.b[-1]
-        return z.astype(self.dtype, copy=False)
+        return z
 
     def backward(self, delta: Array) -> None:
         """Backpropagate ``delta`` = dL/d(logits), shape (n, n_outputs), into ``grads``."""

@@ -29,8 +29,9 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 FORMATS = ("json", "text")
 
 # what every LogRecord carries; anything else on a record came in through ``extra``
-_OWN = len(logging.LogRecord("", 0, "", 0, "", None, None).__dict__)
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+_RECORD_ATTRS = logging.LogRecord("", 0, "", 0, "", None, None).__dict__
+_OWN = len(_RECORD_ATTRS)
+_STANDARD = frozenset(_RECORD_ATTRS) | {
     "message",
     "asctime",
     "taskName",

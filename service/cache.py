@@ -11,11 +11,12 @@ published on one Redis channel (``Registry.model_changes_channel``), and before 
 lookup the process reads, without waiting, whatever has arrived on its subscription
 (:meth:`RefCache.resolve`): a deletion evicts the model, and any change forgets every
 resolved reference. Whether anything has arrived is asked of the kernel with one
-``poll`` of the subscription's socket: redis-py's own non-blocking read costs several
-times more, on every prediction. A change that finished before a request was sent has reached the
-process's socket by the time the request is read (Redis writes the notification before it
-answers the command that made the change), so in practice a prediction never sees a
-deleted model or an older version of a name, at no Redis round trip for a cached model.
+``poll`` of the subscription's socket: redis-py's own non-blocking read costs about ten
+times more, on every prediction. A change that finished before a request was sent has
+reached the process's socket by the time the request is read (Redis writes the
+notification before it answers the command that made the change), so in practice a
+prediction never sees a deleted model or an older version of a name, at no Redis round
+trip for a cached model.
 While the subscription is down (Redis restarted, connection lost) nothing is trusted:
 every prediction resolves in Redis, as without the feed, and the caches are emptied when
 the subscription comes back.
@@ -192,11 +193,11 @@ class RefCache:
         while pubsub.get_message(timeout=0) is not None:
             pass
         sock = getattr(pubsub.connection, "_sock", None)
-        self._poll = select.poll()
-        if sock is not None:
-            self._poll.register(sock, select.POLLIN | select.POLLPRI)
-        else:  # pragma: no cover - a redis-py without the attribute: read every time
+        if sock is None:  # pragma: no cover - a redis-py without the attribute
             self._poll = _ALWAYS
+        else:
+            self._poll = select.poll()
+            self._poll.register(sock, select.POLLIN | select.POLLPRI)
         # whatever changed while unsubscribed is unknown
         self._forget(None)
         self.models.clear()

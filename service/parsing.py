@@ -119,11 +119,10 @@ def plain_body(**checks: Callable[[Any], bool]):
 
     def decorator(view):
         inner = inspect.unwrap(view)
-        fields = set(checks)
 
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            body = _plain(fields, checks)
+            body = _plain(checks)
             if body is None:
                 return view(*args, **kwargs)
             return inner(*args, body, **kwargs)
@@ -133,14 +132,14 @@ def plain_body(**checks: Callable[[Any], bool]):
     return decorator
 
 
-def _plain(fields: set, checks: dict):
+def _plain(checks: dict):
     if request.mimetype != "application/json":
         return None
     try:
         body = orjson.loads(request.get_data(cache=True))
     except orjson.JSONDecodeError:
         return None
-    if type(body) is not dict or body.keys() != fields:
+    if type(body) is not dict or body.keys() != checks.keys():
         return None
     for name, check in checks.items():
         if not check(body[name]):
