@@ -437,6 +437,25 @@ class WarningSchema(ma.Schema):
     message = fields.String()
 
 
+def page_schema(item: type[ma.Schema], total: str) -> type[ma.Schema]:
+    """The schema of one page of a listing of ``item`` (the envelope
+    :func:`service.context.page` builds), named after it: ``JobSchema`` gives
+    ``JobPageSchema``; ``total`` describes the count."""
+    noun = item.__name__.removesuffix("Schema")
+    return type(
+        f"{noun}PageSchema",
+        (ma.Schema,),
+        {
+            "__doc__": f"One page of {noun.lower()}s, newest first.",
+            "__module__": __name__,
+            "items": fields.List(fields.Nested(item)),
+            "total": fields.Integer(metadata={"description": total}),
+            "page": fields.Integer(),
+            "page_size": fields.Integer(),
+        },
+    )
+
+
 class JobSchema(ma.Schema):
     """A training job and where it stands."""
 
@@ -535,22 +554,10 @@ class ModelQuerySchema(PageQuerySchema):
     name = fields.String(validate=validate.Regexp(f"^{NAME_PATTERN}$"))
 
 
-class JobPageSchema(ma.Schema):
-    """One page of jobs, newest first."""
-
-    items = fields.List(fields.Nested(JobSchema))
-    total = fields.Integer(metadata={"description": "Jobs matching, on every page"})
-    page = fields.Integer()
-    page_size = fields.Integer()
+JobPageSchema = page_schema(JobSchema, "Jobs matching, on every page")
 
 
-class ModelPageSchema(ma.Schema):
-    """One page of models, newest first."""
-
-    items = fields.List(fields.Nested(ModelSchema))
-    total = fields.Integer(metadata={"description": "Models matching, on every page"})
-    page = fields.Integer()
-    page_size = fields.Integer()
+ModelPageSchema = page_schema(ModelSchema, "Models matching, on every page")
 
 
 # -- datasets -----------------------------------------------------------------------------
@@ -606,13 +613,7 @@ class DatasetQuerySchema(ma.Schema):
     )
 
 
-class DatasetPageSchema(ma.Schema):
-    """One page of datasets, newest first."""
-
-    items = fields.List(fields.Nested(DatasetSchema))
-    total = fields.Integer(metadata={"description": "Datasets, on every page"})
-    page = fields.Integer()
-    page_size = fields.Integer()
+DatasetPageSchema = page_schema(DatasetSchema, "Datasets, on every page")
 
 
 # -- sweeps -------------------------------------------------------------------------------
@@ -741,13 +742,7 @@ class SweepSchema(ma.Schema):
     )
 
 
-class SweepPageSchema(ma.Schema):
-    """One page of sweeps, newest first."""
-
-    items = fields.List(fields.Nested(SweepSchema))
-    total = fields.Integer(metadata={"description": "Sweeps, on every page"})
-    page = fields.Integer()
-    page_size = fields.Integer()
+SweepPageSchema = page_schema(SweepSchema, "Sweeps, on every page")
 
 
 # -- predictions --------------------------------------------------------------------------
