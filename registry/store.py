@@ -894,10 +894,15 @@ class Registry:
             name, version = ref.rsplit("@", 1)
             ids = self.r.zrangebyscore(self._name(name), int(version), int(version))
             return ids[0].decode() if ids else None
-        # an id or a name: both questions in one round trip, as every prediction asks them
+        return self._id_or_newest(self._model(ref), self._name(ref), ref)
+
+    def _id_or_newest(self, record_key: str, names_key: str, ref: str) -> str | None:
+        """``ref`` if ``record_key`` exists, else the newest id in the sorted set
+        ``names_key``, else None: an id or a name, both asked in one round trip, as every
+        prediction that is not cached asks them."""
         with self.r.pipeline(transaction=False) as pipe:
-            pipe.exists(self._model(ref))
-            pipe.zrevrange(self._name(ref), 0, 0)
+            pipe.exists(record_key)
+            pipe.zrevrange(names_key, 0, 0)
             exists, latest = pipe.execute()
         if exists:
             return ref
@@ -990,13 +995,7 @@ class Registry:
 
     def resolve_dataset(self, ref: str) -> str | None:
         """The id of the dataset ``ref`` names: its id, or a name (the newest of that name)."""
-        with self.r.pipeline(transaction=False) as pipe:
-            pipe.exists(self._dataset(ref))
-            pipe.zrevrange(self._dataset_name(ref), 0, 0)
-            exists, latest = pipe.execute()
-        if exists:
-            return ref
-        return latest[0].decode() if latest else None
+        return self._id_or_newest(self._dataset(ref), self._dataset_name(ref), ref)
 
     def get_dataset(self, ref: str) -> dict | None:
         """The Dataset ``ref`` (an id or a name) names, or None."""
