@@ -6,8 +6,9 @@ container:
 - ``PORT`` (8000) and ``NNJOBS_HOST`` (0.0.0.0, every interface, as a container needs):
   the address to listen on; `make run` sets ``NNJOBS_HOST=127.0.0.1``;
 - ``WEB_CONCURRENCY`` (2): worker processes, each with its own cache of models;
-- ``NNJOBS_API_THREADS`` (4): threads per worker process, each serving one request at a
-  time (a long poll holds one for up to 20 s);
+- ``NNJOBS_API_THREADS`` (128): threads per worker process, each serving one request at
+  a time (a long poll holds one, asleep, for up to 20 s; ``NNJOBS_MAX_WAITING``, 112, of
+  them at most);
 - ``NNJOBS_API_BLAS_THREADS`` (1): BLAS threads per worker process. Predictions are
   small matrix products served by several threads and processes at once; BLAS threads
   of their own would only contend with those for the cores (on two cores, a 64-row
@@ -50,9 +51,17 @@ _host = os.environ.get("NNJOBS_HOST", "0.0.0.0")
 bind = [f"[{_host}]:{_int('PORT', 8000)}" if ":" in _host else f"{_host}:{_int('PORT', 8000)}"]
 workers = _int("WEB_CONCURRENCY", 2)
 # threads, so that a client waiting on a job (GET /jobs/<id>?wait=...) holds a thread, not
-# a whole process; predictions are short NumPy calls that release the GIL in BLAS
+# a whole process; predictions are short NumPy calls that release the GIL in BLAS. A
+# waiting thread sleeps on an event (registry.waiting), so threads are made plentiful;
+# gunicorn starts them only as requests need them. At most NNJOBS_MAX_WAITING of them
+# wait at once, so the rest always serve other requests.
 worker_class = "gthread"
-threads = _int("NNJOBS_API_THREADS", 4)
+threads = _int("NNJOBS_API_THREADS", 128)
+if _int("NNJOBS_MAX_WAITING", 112) >= threads:
+    raise SystemExit(
+        f"NNJOBS_MAX_WAITING must be below NNJOBS_API_THREADS ({threads}), so that waiting "
+        "clients leave threads for other requests"
+    )
 _blas_threads = _int("NNJOBS_API_BLAS_THREADS", 1)
 timeout = _int("NNJOBS_API_TIMEOUT", 30)
 graceful_timeout = _int("NNJOBS_API_GRACEFUL_TIMEOUT", 30)

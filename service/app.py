@@ -8,8 +8,9 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 from werkzeug.routing import BaseConverter
 
-from registry import Registry
+from registry import ENDED, Registry
 from registry.queue import celery_config
+from registry.waiting import JobWaits
 
 from . import (
     activations,
@@ -118,6 +119,7 @@ def create_app(config: dict | None = None) -> Flask:
         queue=settings["NNJOBS_QUEUE"],
         cache=cache,
         refs=RefCache(registry, cache),
+        waits=JobWaits(registry, settings["NNJOBS_MAX_WAITING"], ENDED),
         api=api,
     )
     return app

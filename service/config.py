@@ -27,6 +27,9 @@ SETTINGS: dict[str, tuple[object, type]] = {
     # jobs one sweep may queue (the combinations of its varied values)
     "NNJOBS_MAX_SWEEP_JOBS": (64, int),
     "NNJOBS_MODEL_CACHE": (32, int),
+    # requests of one API process that may wait on a job at once (GET /jobs/<id>?wait=);
+    # below NNJOBS_API_THREADS, so that waiting clients never hold every request thread
+    "NNJOBS_MAX_WAITING": (112, int),
     # how long /readyz waits for workers to answer
     "NNJOBS_READY_TIMEOUT": (0.5, float),
     # comma-separated; empty: no key is needed (see service.auth)

@@ -9,6 +9,7 @@ from flask import current_app
 
 import nn
 from registry import Registry
+from registry.waiting import JobWaits
 
 from .cache import ModelCache, RefCache
 
@@ -22,6 +23,7 @@ class Services:
     queue: str
     cache: ModelCache
     refs: RefCache
+    waits: JobWaits
     api: object  # service.errors.Api; typed loosely to keep this module import-light
 
 

@@ -9,6 +9,7 @@ from flask.views import MethodView
 
 import nn
 from registry import TRAIN_TASK
+from registry.waiting import TooManyWaiting
 
 from . import data as arrays
 from . import datasets
@@ -30,6 +31,8 @@ blp = Blueprint(
     "jobs", __name__, url_prefix="/jobs", description="Training jobs: submit, follow, cancel."
 )
 
+#: seconds a long poll refused for want of room should wait before asking again
+WAITING_RETRY_AFTER = "1"
 SPEC_KEYS = ("layers", "activation", "output", "training")
 
 EXAMPLE = {
@@ -156,7 +159,14 @@ class Job(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, query, job_id):
         """A job with its progress and history; with ?wait=<seconds>, once it changes."""
-        job = services().registry.wait_for_change(job_id, query["wait"])
+        try:
+            job = services().waits.wait(job_id, query["wait"])
+        except TooManyWaiting as exc:
+            abort(
+                503,
+                f"{exc} (NNJOBS_MAX_WAITING); ask again without ?wait= or in a moment",
+                headers={"Retry-After": WAITING_RETRY_AFTER},
+            )
         if job is None:
             _not_found(job_id)
         return job

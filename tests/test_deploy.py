@@ -222,7 +222,10 @@ def test_gunicorn_empties_the_metrics_directory_at_start(tmp_path):
 def test_gunicorn_settings():
     defaults = gunicorn_settings()
     assert defaults["bind"] == ["0.0.0.0:8000"] and defaults["workers"] == 2
-    assert defaults["worker_class"] == "gthread" and defaults["threads"] == 4
+    assert defaults["worker_class"] == "gthread" and defaults["threads"] == 128
+    # waiting clients must leave threads for other requests
+    with pytest.raises(SystemExit, match="NNJOBS_MAX_WAITING must be below NNJOBS_API_THREADS"):
+        gunicorn_settings(NNJOBS_API_THREADS="16", NNJOBS_MAX_WAITING="16")
     assert defaults["timeout"] == 30
     # the app writes the access lines (with the route); gunicorn's would repeat them
     assert defaults["accesslog"] is None
