@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,14 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
-SCRIPTS = ["train_speed.py", "train_torch.py", "serve.py", "jobs.py", "diagnostics.py"]
+SCRIPTS = [
+    "train_speed.py",
+    "train_torch.py",
+    "serve.py",
+    "jobs.py",
+    "diagnostics.py",
+    "long_polls.py",
+]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -102,3 +110,25 @@ def test_serving_benchmark_records_every_figure():
             assert row["rps"] > 0 and row["bare_rps"] > 0
         if row["name"].endswith("_ratio"):
             assert row["rounds"] == 2 and row["min"] <= row["value"] <= row["max"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="wrk is not installed (.ci/run installs it)"
+)
+def test_long_poll_benchmark_records_both_sides():
+    args = ["--json", "--rounds", "1", "--seconds", "1", "--clients", "2", "--waiting", "20"]
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "long_polls.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [row["name"] for row in rows] == [
+        f"{route}_{side}_p50_ms" for route in ("healthz", "predict") for side in ("idle", "waiting")
+    ]
+    for row in rows:
+        assert row["bench"] == "long_polls" and row["non_2xx"] == 0
+        assert row["value"] > 0 and len(row["runs_p50_ms"]) == 1
