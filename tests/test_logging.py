@@ -16,9 +16,10 @@ import pytest
 import redis
 import requests
 from api_helpers import drop_keys, make_app, run_job, wait_for_job, worker_thread
-from live_service import LiveService, train_and_predict
+from live_service import LiveService, train_and_predict, wait_until
 
 from registry import logs
+from registry.queue import delivery_settings
 
 TINY = {
     "data": {"synthetic": {"name": "xor", "n_samples": 60, "noise": 0.05, "seed": 0}},
@@ -142,6 +143,33 @@ def test_the_level_and_format_come_from_the_environment():
     )
     text = logs.TextFormatter().format(record)
     assert text.endswith("INFO    t: hello [job_id=j]")
+
+
+def test_a_bug_in_lease_recovery_is_logged_with_its_traceback_and_redis_away_in_a_line():
+    from worker.app import LeaseRecovery
+
+    def buggy():
+        raise KeyError("lease_until")
+
+    def unreachable():
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+    entries = {}
+    for registry in (buggy, unreachable):
+        recovery = LeaseRecovery(None, registry, delivery_settings({}), "q")
+        with captured("nnjobs.worker") as lines:
+            recovery.start()
+            wait_until(lambda: lines, 10, interval=0.01, what="a lease recovery log line")
+            recovery.stop()
+        assert not recovery.thread.is_alive()
+        entries[registry] = check_entry(lines[0])
+    bug = entries[buggy]
+    assert bug["level"] == "ERROR" and bug["message"].startswith("lease recovery failed")
+    assert "Traceback" in bug["exception"] and "KeyError: 'lease_until'" in bug["exception"]
+    assert "in buggy" in bug["exception"]
+    away = entries[unreachable]
+    assert away["level"] == "WARNING" and "Connection refused" in away["message"]
+    assert "exception" not in away
 
 
 # -- in process: the API and a real worker ------------------------------------------------------
