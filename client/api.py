@@ -1,17 +1,14 @@
 """A Python client of the nnjobs HTTP API: train on NumPy arrays, lists or CSV files, watch
 jobs, and get predictions back as NumPy arrays.
 
-It talks HTTP only (``requests``): it imports nothing of the service, and pandas only
-when it is handed a DataFrame.
+It talks HTTP only (``requests``, through :mod:`client.transport`): it imports nothing of
+the service, and pandas only when it is handed a DataFrame.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import os
-import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,73 +16,13 @@ from typing import Any
 from urllib.parse import quote
 
 import numpy as np
-import requests
 
-from .errors import APIError, JobFailed, ServiceUnavailable, Timeout
+from .errors import APIError, JobFailed
+from .inputs import default_name, hidden_layers, labels, rows
+from .progress import ProgressLine
+from .transport import DEFAULT_URL, Transport
 
-DEFAULT_URL = "http://127.0.0.1:8000"
 ENDED = ("succeeded", "failed", "cancelled")
-#: Statuses the API answers while it is down for a moment (Redis unreachable).
-RETRYABLE = (503,)
-
-
-def _seconds(retry_after: str | None) -> float | None:
-    """A ``Retry-After`` header's delay: seconds, or an HTTP date."""
-    if not retry_after:
-        return None
-    value = retry_after.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _is_dataframe(X) -> bool:
-    # duck-typed, so that pandas is never imported by the client itself
-    return type(X).__module__.split(".")[0] == "pandas" and hasattr(X, "to_numpy")
-
-
-def rows(X) -> list[list[float]]:
-    """``X`` (array, list of rows, DataFrame) as JSON rows of finite numbers."""
-    if _is_dataframe(X):
-        X = X.to_numpy()
-    try:
-        array = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"X must hold numbers only: {e}") from None
-    if array.ndim != 2:
-        raise ValueError(f"X must be 2-D (rows of features), got shape {array.shape}")
-    bad = ~np.isfinite(array)
-    if bad.any():
-        row, col = map(int, np.argwhere(bad)[0])
-        raise ValueError(f"X[{row}, {col}] is {array[row, col]}; every value must be finite")
-    return array.tolist()
-
-
-def labels(y) -> list:
-    """``y`` (array, list, Series) as JSON values: ints, strings, bools or numbers."""
-    if _is_dataframe(y):
-        y = y.to_numpy()
-    array = np.asarray(y)
-    if array.ndim == 0:
-        raise ValueError("y must be a sequence of labels, one a row")
-    return array.tolist()
-
-
-def hidden_layers(layers) -> list[dict]:
-    """``[32, 32]`` or ``"32,32"`` or layer objects -> the API's ``layers``."""
-    if isinstance(layers, str):
-        layers = [int(p) for p in layers.split(",") if p.strip()]
-    return [dict(layer) if isinstance(layer, dict) else {"units": int(layer)} for layer in layers]
-
-
-def default_name(path: str | os.PathLike) -> str:
-    """A model name from a file's name: letters, digits, '.', '_' and '-' only."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(path).stem).strip("-.")[:64]
-    return name or "model"
 
 
 def _ref(ref: str) -> str:
@@ -125,7 +62,7 @@ class Prediction:
         return len(self.predictions)
 
 
-class Client:
+class Client(Transport):
     """The nnjobs API at ``url``.
 
     Parameters
@@ -153,90 +90,12 @@ class Client:
         long_poll: float = 10.0,
         poll_interval: float = 0.5,
     ):
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        self.retries = retries
-        self.max_retry_after = max_retry_after
+        super().__init__(url, api_key, timeout, retries, max_retry_after)
         self.long_poll = long_poll
         self.poll_interval = poll_interval
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = "nnjobs-client"
-        if api_key:
-            self.session.headers["Authorization"] = f"Bearer {api_key}"
 
     def __repr__(self) -> str:
         return f"Client({self.url!r})"
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    # ------------------------------------------------------------------ HTTP
-
-    def request(self, method: str, path: str, *, timeout: float | None = None, **kwargs):
-        """One API request; an error answer raises :class:`APIError`.
-
-        A 503 is retried after its ``Retry-After``; a GET whose connection failed is
-        retried too (it changes nothing), with a growing pause. Other requests are not
-        repeated after a connection failure, as they may have been carried out.
-        """
-        timeout = self.timeout if timeout is None else timeout
-        idempotent = method.upper() == "GET"
-        for attempt in range(self.retries + 1):
-            last = attempt == self.retries
-            try:
-                response = self.session.request(
-                    method, self.url + path, timeout=(min(timeout, 10.0), timeout), **kwargs
-                )
-            except requests.ConnectionError as e:
-                # a ConnectTimeout is both: nothing was sent, so it is retried like a refusal
-                if isinstance(e, requests.Timeout) and not isinstance(e, requests.ConnectTimeout):
-                    raise Timeout(None, f"{self.url} did not answer within {timeout:g} s") from None
-                if idempotent and not last:
-                    time.sleep(min(0.25 * 2**attempt, 2.0))
-                    continue
-                raise ServiceUnavailable(None, f"cannot reach {self.url}: {_reason(e)}") from None
-            except requests.Timeout:
-                raise Timeout(None, f"{self.url} did not answer within {timeout:g} s") from None
-            except requests.RequestException as e:
-                raise ServiceUnavailable(None, f"request to {self.url} failed: {e}") from None
-            if response.status_code in RETRYABLE and not last:
-                delay = _seconds(response.headers.get("Retry-After"))
-                time.sleep(min(self.max_retry_after, 1.0 if delay is None else delay))
-                continue
-            if response.status_code >= 400:
-                raise _error(response)
-            return response
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _json(self, method: str, path: str, **kwargs) -> Any:
-        response = self.request(method, path, **kwargs)
-        try:
-            return response.json()
-        except ValueError:
-            raise APIError(
-                response.status_code, f"{method} {path} answered no JSON: {response.text[:200]!r}"
-            ) from None
-
-    def _all(self, path: str, params: dict, limit: int | None) -> list[dict]:
-        """Every item of a paginated listing (or its first ``limit``)."""
-        items: list[dict] = []
-        page = 1
-        while limit is None or len(items) < limit:
-            body = self._json("GET", path, params={**params, "page": page, "page_size": 100})
-            if isinstance(body, list):  # a listing that is not paginated
-                items += body
-                break
-            items += body.get("items", [])
-            if not body.get("items") or len(items) >= body.get("total", 0):
-                break
-            page += 1
-        return items if limit is None else items[:limit]
 
     # ------------------------------------------------------------------ datasets
 
@@ -306,11 +165,11 @@ class Client:
         job = self.submit(body)
         if not wait:
             return job
-        on_progress = progress if callable(progress) else (_ProgressLine() if progress else None)
+        on_progress = progress if callable(progress) else (ProgressLine() if progress else None)
         try:
             job = self.wait(job["id"], timeout=timeout, on_progress=on_progress)
         finally:
-            if isinstance(on_progress, _ProgressLine):
+            if isinstance(on_progress, ProgressLine):
                 on_progress.close()
         if job["status"] != "succeeded":
             raise JobFailed(job)
@@ -442,66 +301,3 @@ class Client:
     def ready(self) -> dict:
         """``GET /readyz``: whether Redis answers and a worker listens."""
         return self._json("GET", "/readyz")
-
-
-def _reason(error: Exception) -> str:
-    text = str(error)
-    for marker in ("Connection refused", "Name or service not known", "timed out"):
-        if marker in text:
-            return marker.lower()
-    return error.__class__.__name__
-
-
-def _error(response: requests.Response) -> APIError:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and "message" in body:
-        message, errors = str(body["message"]), body.get("errors") or {}
-    else:
-        message = f"{response.status_code} {response.reason}".strip()
-        errors = {}
-    kind = ServiceUnavailable if response.status_code == 503 else APIError
-    return kind(response.status_code, message, errors)
-
-
-class _ProgressLine:
-    """:meth:`Client.train`'s default progress display: one line on stderr, redrawn in
-    place on a terminal, a line per status change elsewhere."""
-
-    def __init__(self, stream=None):
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.status = None
-        self.drawn = False
-
-    def __call__(self, job: dict) -> None:
-        text = describe(job)
-        if self.tty:
-            self.stream.write("\r\x1b[K" + text)
-            self.drawn = True
-        elif job["status"] != self.status:
-            self.stream.write(text + "\n")
-        self.status = job["status"]
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def describe(job: dict) -> str:
-    """``job 3f2a... running: epoch 12/100 loss 0.4100 val_loss 0.4400 accuracy 0.830``"""
-    text = f"job {job['id']} {job['status']}"
-    progress = job.get("progress") or {}
-    if progress.get("epoch"):
-        text += f": epoch {progress['epoch']}/{progress.get('epochs', '?')}"
-        for key in ("loss", "val_loss"):
-            if progress.get(key) is not None:
-                text += f" {key} {progress[key]:.4f}"
-        for key, value in (progress.get("metrics") or {}).items():
-            if isinstance(value, int | float):
-                text += f" {key} {value:.3f}"
-    return text

@@ -16,14 +16,15 @@ import pytest
 import redis
 import requests
 from api_helpers import drop_keys, make_app, run_job, wait_for_job, worker_thread
-from live_service import LiveService, train_and_predict
+from live_service import LiveService, train_and_predict, wait_until
 
 from registry import logs
+from registry.queue import delivery_settings
 
+TINY_SPEC = {"layers": [{"units": 4, "activation": "tanh"}], "training": {"epochs": 5}}
 TINY = {
     "data": {"synthetic": {"name": "xor", "n_samples": 60, "noise": 0.05, "seed": 0}},
-    "layers": [{"units": 4, "activation": "tanh"}],
-    "training": {"epochs": 5},
+    **TINY_SPEC,
 }
 
 # printed by Celery's signal handler (a raw write, not a log record, after an empty line)
@@ -142,6 +143,52 @@ def test_the_level_and_format_come_from_the_environment():
     )
     text = logs.TextFormatter().format(record)
     assert text.endswith("INFO    t: hello [job_id=j]")
+
+
+def test_a_bug_in_lease_recovery_is_logged_with_its_traceback_and_redis_away_in_a_line():
+    from worker.app import LeaseRecovery
+
+    def buggy():
+        raise KeyError("lease_until")
+
+    def unreachable():
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+    entries = {}
+    for registry in (buggy, unreachable):
+        recovery = LeaseRecovery(None, registry, delivery_settings({}), "q")
+        with captured("nnjobs.worker") as lines:
+            recovery.start()
+            wait_until(lambda: lines, 10, interval=0.01, what="a lease recovery log line")
+            recovery.stop()
+        assert not recovery.thread.is_alive()
+        entries[registry] = check_entry(lines[0])
+    bug = entries[buggy]
+    assert bug["level"] == "ERROR" and bug["message"].startswith("lease recovery failed")
+    assert "Traceback" in bug["exception"] and "KeyError: 'lease_until'" in bug["exception"]
+    assert "in buggy" in bug["exception"]
+    away = entries[unreachable]
+    assert away["level"] == "WARNING" and "Connection refused" in away["message"]
+    assert "exception" not in away
+
+
+def test_a_bug_in_training_fails_the_job_and_is_logged_with_its_traceback(reg, monkeypatch):
+    import nn
+    from worker.tasks import run_job
+
+    def broken_fit(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    X, y = nn.datasets.make("xor", n_samples=40, seed=0)
+    spec, data = nn.validate(TINY_SPEC, X, y)
+    job = reg.create_job(name="bug", spec=spec, data=data, X=X, y=y)
+    monkeypatch.setattr(nn, "fit", broken_fit)
+    with captured("nnjobs.worker") as lines:
+        assert run_job(reg, job["id"]) == "failed"
+    assert reg.get_job(job["id"])["error"] == {"type": "ZeroDivisionError", "message": "a bug"}
+    [failed] = [e for e in map(check_entry, lines) if e["level"] == "ERROR"]
+    assert failed["job_id"] == job["id"] and failed["error_type"] == "ZeroDivisionError"
+    assert "Traceback" in failed["exception"] and "in broken_fit" in failed["exception"]
 
 
 # -- in process: the API and a real worker ------------------------------------------------------

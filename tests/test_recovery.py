@@ -39,6 +39,8 @@ ENDED = ("succeeded", "failed", "cancelled")
 # xor, 120 rows: about a millisecond an epoch on one core
 XOR = nn.datasets.make("xor", n_samples=120, noise=0.05, seed=0)
 
+CRASHING_WORKER = Path(__file__).with_name("crashing_worker.py")
+
 
 def spec(epochs: int) -> dict:
     return {
@@ -69,14 +71,18 @@ class Workers:
             NNJOBS_LEASE_SECONDS="3",
             NNJOBS_SWEEP_INTERVAL="1",
         )
-        env.pop(CRASH_ENV, None)
         env.update({k: str(v) for k, v in settings.items()})
         return env
 
-    def start(self, concurrency: int = 1, **settings) -> Process:
+    def start(self, concurrency: int = 1, crash_on: str | None = None, **settings) -> Process:
+        """A worker; with ``crash_on``, one whose job of that name kills the process
+        training it (:mod:`crashing_worker`)."""
         name = f"w{len(self.started)}-{self.prefix}@%h"
+        entry = [VENV_BIN / "celery"]
+        if crash_on is not None:
+            entry = [VENV_BIN / "python", CRASHING_WORKER, crash_on]
         args = [
-            VENV_BIN / "celery",
+            *entry,
             "-A",
             "worker.app:app",
             "worker",
@@ -109,9 +115,6 @@ class Workers:
         for process in self.started:
             self.kill(process)
             process._reader.join(5)
-
-
-CRASH_ENV = "NNJOBS_TEST_CRASH_ON"
 
 
 @pytest.fixture
@@ -222,7 +225,7 @@ def test_run_job_asks_for_a_retry_while_another_attempt_holds_the_job(reg):
     assert reg.get_job(job_id)["attempts"] == 1
 
 
-def test_the_sweeper_step_requeues_or_fails_expired_jobs(reg):
+def test_the_lease_recovery_step_requeues_or_fails_expired_jobs(reg):
     requeue, exhausted, live = _job(reg), _job(reg), _job(reg)
     reg.claim_job(requeue, lease=0.1)
     reg.claim_job(exhausted, lease=0.1, max_attempts=1)
@@ -307,7 +310,7 @@ def test_a_killed_training_process_is_rerun_to_success(reg, producer, workers):
 def test_a_killed_worker_is_recovered_by_another_within_the_visibility_timeout(
     reg, producer, workers
 ):
-    # the sweeper is kept out of the way (its first pass finds a live lease, the next is
+    # lease recovery is kept out of the way (its first pass finds a live lease, the next is
     # an hour away), so the message's own re-delivery is what is tested here
     settings = {
         "NNJOBS_VISIBILITY_TIMEOUT": "8",
@@ -346,7 +349,7 @@ def test_a_duplicate_delivery_while_the_job_runs_neither_runs_it_twice_nor_drops
 
 
 def test_a_job_that_kills_its_worker_every_time_fails_after_max_attempts(reg, producer, workers):
-    workers.start(**{CRASH_ENV: "poison", "NNJOBS_LEASE_SECONDS": "1", "NNJOBS_MAX_ATTEMPTS": 3})
+    workers.start(crash_on="poison", NNJOBS_LEASE_SECONDS="1", NNJOBS_MAX_ATTEMPTS=3)
     poison = submit(reg, producer, 5, name="poison")
     after = submit(reg, producer, 5, name="fine")
     job = wait_status(reg, poison, ENDED, timeout=60)
@@ -370,7 +373,7 @@ def test_a_job_over_its_time_budget_fails_and_the_next_one_runs(reg, producer, w
     assert reg.list_models()[1] == 1
 
 
-def test_a_job_whose_worker_vanished_is_rerun_or_failed_by_the_sweeper(reg, workers):
+def test_a_job_whose_worker_vanished_is_rerun_or_failed_by_lease_recovery(reg, workers):
     # as a worker that died after starting them, with no message left anywhere; and a
     # queued job whose message was lost
     orphan, spent, lost = _job(reg), _job(reg), _job(reg)
@@ -391,7 +394,7 @@ def test_a_job_whose_worker_vanished_is_rerun_or_failed_by_the_sweeper(reg, work
     assert job["status"] == "succeeded" and job["attempts"] == 2
     job = wait_status(reg, spent, ENDED, timeout=10)
     assert job["status"] == "failed" and "gave up after 2 attempts" in job["error"]["message"]
-    # documented bound for a lost message: the visibility timeout plus a sweep interval
+    # documented bound for a lost message: the visibility timeout plus a recovery interval
     job = wait_status(reg, lost, ENDED, timeout=4 + 1 + 20)
     assert job["status"] == "succeeded" and job["attempts"] == 1
     assert reg.list_models()[1] == 2

@@ -5,7 +5,7 @@ the environment: ``REDIS_URL``, ``NNJOBS_QUEUE``, ``NNJOBS_KEY_PREFIX``,
 ``NNJOBS_WORKER_CONCURRENCY`` (training processes, default 1),
 ``NNJOBS_BLAS_THREADS`` (threads per process; default: cores / concurrency) and the
 delivery settings of :func:`registry.queue.delivery_settings` (visibility timeout, time
-limits, lease, sweep interval, attempts; see ``registry/GUARANTEES.md``). The worker
+limits, lease, lease recovery interval, attempts; see ``registry/GUARANTEES.md``). The worker
 refuses to start, saying why, when those are inconsistent.
 
 Logs are JSON lines on stderr (:mod:`registry.logs`; ``NNJOBS_LOG_LEVEL``, else the
@@ -30,6 +30,9 @@ from celery.signals import (
     worker_ready,
     worker_shutdown,
 )
+from kombu.exceptions import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 import nn
 from registry import logs
@@ -42,6 +45,10 @@ from .tasks import Attempt, Retry, run_job
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 log = logging.getLogger("nnjobs.worker")
 
+#: What a recovery pass raises while Redis is away (the store, or the broker sending a
+#: message): expected, and worth one line
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OperationalError)
+
 
 def blas_threads_for(concurrency: int) -> int:
     """BLAS threads per training process so that processes x threads <= cores."""
@@ -51,17 +58,17 @@ def blas_threads_for(concurrency: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, concurrency))
 
 
-class Sweeper:
+class LeaseRecovery:
     """Finds running jobs whose lease ran out (their worker died or lost Redis) and puts
     them back in the queue with a new message, or fails them once their attempts are used
-    up; so no job stays ``running`` for longer than a lease plus a sweep interval while
+    up; so no job stays ``running`` for longer than a lease plus a recovery interval while
     any worker is up, whatever happened to its message. It also sends a spare message for a
     job that stayed queued longer than the visibility timeout."""
 
     def __init__(self, app: Celery, registry, delivery: Delivery, queue: str):
         self.app, self.registry, self.delivery, self.queue = app, registry, delivery, queue
         self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="nnjobs-sweeper", daemon=True)
+        self.thread = threading.Thread(target=self._loop, name="nnjobs-lease-recovery", daemon=True)
 
     def start(self) -> None:
         self.thread.start()
@@ -71,16 +78,19 @@ class Sweeper:
         self.thread.join(5)
 
     def _loop(self) -> None:
+        interval = self.delivery.sweep_interval
         while not self.stopping.is_set():
             try:
-                self.sweep()
-            except Exception as exc:  # Redis away: the next sweep tries again
-                log.warning(
-                    "sweep failed (%s); retrying in %g s", exc, self.delivery.sweep_interval
-                )
-            self.stopping.wait(self.delivery.sweep_interval)
+                self.recover()
+            except UNREACHABLE as exc:  # Redis away: the next pass tries again
+                log.warning("lease recovery failed (%s); retrying in %g s", exc, interval)
+            except Exception:
+                # a bug: logged whole, and the loop goes on, as a job whose worker died
+                # is recovered by no one else
+                log.exception("lease recovery failed; retrying in %g s", interval)
+            self.stopping.wait(interval)
 
-    def sweep(self) -> list[tuple[str, str]]:
+    def recover(self) -> list[tuple[str, str]]:
         """One pass; returns (job id, what was done) for each job acted upon."""
         reg, attempts = self.registry(), self.delivery.max_attempts
         done = []
@@ -156,7 +166,7 @@ def create_worker_app(
     app.conf.update(celery_config(redis_url, queue))
     app.conf.worker_concurrency = int(os.environ.get("NNJOBS_WORKER_CONCURRENCY", 1))
     # the soft limit raises in the task, which fails the job with a message; the hard one
-    # kills a process that did not stop, and the sweeper then deals with the job
+    # kills a process that did not stop, and lease recovery then deals with the job
     app.conf.task_soft_time_limit = delivery.soft_time_limit
     app.conf.task_time_limit = delivery.hard_time_limit
     registries: dict[int, Registry] = {}
@@ -193,7 +203,7 @@ def create_worker_app(
 
     app.nnjobs_registry = registry
     app.nnjobs_delivery = delivery
-    app.nnjobs_sweeper = Sweeper(app, registry, delivery, app.conf.task_default_queue)
+    app.nnjobs_recovery = LeaseRecovery(app, registry, delivery, app.conf.task_default_queue)
     return app
 
 
@@ -225,13 +235,13 @@ def _pin_blas_threads(**kwargs):
 
 
 @worker_ready.connect
-def _start_sweeper(sender=None, **kwargs):
+def _start_lease_recovery(sender=None, **kwargs):
     # only the worker started from this module; the test workers run their own apps
     if sender is not None and getattr(sender, "app", None) is app:
-        app.nnjobs_sweeper.start()
+        app.nnjobs_recovery.start()
 
 
 @worker_shutdown.connect
-def _stop_sweeper(sender=None, **kwargs):
-    if app.nnjobs_sweeper.thread.is_alive():
-        app.nnjobs_sweeper.stop()
+def _stop_lease_recovery(sender=None, **kwargs):
+    if app.nnjobs_recovery.thread.is_alive():
+        app.nnjobs_recovery.stop()

@@ -8,8 +8,6 @@ exception its soft time limit raises.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import time
 from dataclasses import dataclass
 
@@ -21,11 +19,6 @@ log = logging.getLogger("nnjobs.worker")
 
 #: seconds between progress writes to the job record (each one also extends the lease)
 PROGRESS_INTERVAL = 0.5
-
-#: Fault injection for the recovery tests only: a job whose name equals this variable's
-#: value kills the process training it (SIGKILL) as soon as its attempt starts, as a job
-#: that crashes its worker would. Unset (the default) it does nothing.
-CRASH_HOOK = "NNJOBS_TEST_CRASH_ON"
 
 
 class JobStopped(Exception):
@@ -109,18 +102,6 @@ class Reporter:
         )
 
 
-def _crash_if_asked(job: dict) -> None:
-    target = os.environ.get(CRASH_HOOK)
-    if target and job.get("name") == target:
-        log.warning(
-            "job %s: %s names it, killing this process",
-            job["id"],
-            CRASH_HOOK,
-            extra={"job_id": job["id"]},
-        )
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 def run_job(
     registry: Registry,
     job_id: str,
@@ -155,12 +136,9 @@ def run_job(
     ids = {"job_id": job_id, "attempt": attempt}
     log.info("job %s started (attempt %d)", job_id, attempt, extra=ids)
     job = registry.get_job(job_id)
-    _crash_if_asked(job)
     data = registry.load_data(job_id)
     if data is None:
-        registry.fail_job(job_id, "DataMissing", "the job's training data is gone", attempt)
-        _failed(job_id, ids, "DataMissing", "the job's training data is gone")
-        return "failed"
+        return _fail(registry, ids, "DataMissing", "the job's training data is gone")
     X, y = data
     reporter = Reporter(registry, job_id, attempt=attempt, lease=policy.lease)
     started = time.perf_counter()
@@ -174,17 +152,13 @@ def run_job(
     except timeouts:
         limit = f" of {policy.soft_time_limit:g} s" if policy.soft_time_limit else ""
         message = f"training ran over its time limit{limit} and was stopped"
-        registry.fail_job(job_id, "Timeout", message, attempt)
-        _failed(job_id, ids, "Timeout", message)
-        return "failed"
+        return _fail(registry, ids, "Timeout", message)
     except (nn.SpecError, nn.TrainingError) as e:
         # the epochs recorded up to a divergence, and what their diagnostics warn of,
         # are what explains it
         if reporter.progress is not None:
             reporter.write()
-        registry.fail_job(job_id, type(e).__name__, str(e), attempt)
-        _failed(job_id, ids, type(e).__name__, str(e))
-        return "failed"
+        return _fail(registry, ids, type(e).__name__, str(e))
     except Exception as e:  # an unexpected bug must still end the job, not leave it running
         log.exception("job %s failed", job_id, extra={**ids, "error_type": type(e).__name__})
         registry.fail_job(job_id, type(e).__name__, str(e) or type(e).__name__, attempt)
@@ -217,7 +191,11 @@ def run_job(
     return "succeeded"
 
 
-def _failed(job_id: str, ids: dict, error_type: str, message: str) -> None:
+def _fail(registry: Registry, ids: dict, error_type: str, message: str) -> str:
+    """Fail the attempt's job with a known error, and log it (no traceback: the error is
+    the job's, not the worker's)."""
+    job_id = ids["job_id"]
+    registry.fail_job(job_id, error_type, message, ids["attempt"])
     log.warning(
         "job %s failed: %s: %s",
         job_id,
@@ -225,3 +203,4 @@ def _failed(job_id: str, ids: dict, error_type: str, message: str) -> None:
         message,
         extra={**ids, "error_type": error_type},
     )
+    return "failed"

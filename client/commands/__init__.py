@@ -1,0 +1,1 @@
+"""The commands of ``nnjobs`` (:mod:`client.cli`), a module per resource."""

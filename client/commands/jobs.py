@@ -1,0 +1,117 @@
+"""``nnjobs jobs``, ``show`` and ``cancel``: the jobs, and one job or model."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.table import Table
+
+from ..errors import APIError
+from ..progress import describe
+from .common import (
+    OK,
+    common,
+    connect,
+    emit,
+    limit_option,
+    listing,
+    metric,
+    metrics_text,
+    model_label,
+    out,
+    short_time,
+    styled_status,
+)
+
+
+@click.command()
+@click.option("--status", help="Only jobs in this status (queued, running, succeeded...).")
+@limit_option
+@common
+def jobs(status, limit, **options):
+    """Jobs, newest first."""
+    client, as_json = connect(options)
+
+    def row(job):
+        p = job.get("progress") or {}
+        epoch = f"{p['epoch']}/{p.get('epochs', '?')}" if p.get("epoch") else "-"
+        return (
+            job["id"],
+            job.get("name") or "-",
+            styled_status(job["status"]),
+            epoch,
+            metric(p.get("loss")),
+            metric(p.get("val_loss")),
+            short_time(job.get("created_at")),
+        )
+
+    columns = ("id", "name", "status", "epoch", "loss", "val_loss", "created")
+    return listing(client.jobs(status=status, limit=limit), as_json, columns, row)
+
+
+@click.command()
+@click.argument("ref")
+@common
+def show(ref, **options):
+    """A job, or else a model (id, name or name@version)."""
+    client, as_json = connect(options)
+    kind, record = "job", None
+    try:
+        record = client.job(ref)
+    except APIError as e:
+        if e.code != 404:
+            raise
+    if record is None:
+        try:
+            kind, record = "model", client.model(ref)
+        except APIError as e:
+            if e.code != 404:
+                raise
+            raise APIError(404, f"no job or model {ref!r}") from None
+    if as_json:
+        emit({kind: record})
+        return OK
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    if kind == "job":
+        table.add_row("job", record["id"])
+        for key in ("name", "status", "created_at", "started_at", "finished_at", "model_id"):
+            if record.get(key) is not None:
+                value = styled_status(record[key]) if key == "status" else str(record[key])
+                table.add_row(key, value)
+        if record.get("progress"):
+            table.add_row("progress", describe(record).split(": ", 1)[-1])
+        if record.get("error"):
+            error = record["error"]
+            table.add_row("error", f"{error.get('type')}: {error.get('message')}")
+        table.add_row("data", json.dumps(record.get("data")))
+        table.add_row("spec", json.dumps(record.get("spec")))
+    else:
+        table.add_row("model", model_label(record))
+        for key in ("id", "job_id", "created_at", "output", "n_features"):
+            if record.get(key) is not None:
+                table.add_row(key, str(record[key]))
+        if record.get("features"):
+            table.add_row("features", ", ".join(map(str, record["features"])))
+        if record.get("classes") is not None:
+            table.add_row("classes", ", ".join(map(str, record["classes"])))
+        table.add_row("layers", json.dumps(record.get("layers")))
+        table.add_row("metrics", metrics_text(record.get("metrics")))
+    out.print(table)
+    return OK
+
+
+@click.command()
+@click.argument("job_id")
+@common
+def cancel(job_id, **options):
+    """Cancel a queued or running job."""
+    client, as_json = connect(options)
+    job = client.cancel(job_id)
+    if as_json:
+        emit(job)
+    else:
+        out.print(f"job {job['id']} {job['status']}")
+    return OK
