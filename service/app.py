@@ -8,6 +8,9 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 from werkzeug.routing import BaseConverter
 
+from domain.cache import ModelCache, RefCache
+from domain.names import REF_PATTERN
+from domain.services import Services
 from registry import Registry
 from registry.queue import celery_config
 
@@ -28,8 +31,6 @@ from . import (
     synthetic,
 )
 from . import config as settings_module
-from .cache import ModelCache, RefCache
-from .context import Services
 from .jsonprovider import ORJSONProvider
 
 API_VERSION = "1"
@@ -42,11 +43,11 @@ class RefConverter(BaseConverter):
     so it is a 404 before any code looks it up.
     """
 
-    regex = schemas.REF_PATTERN
+    regex = REF_PATTERN
 
 
 def _ref_param(converter) -> dict:
-    return {"type": "string", "pattern": f"^{schemas.REF_PATTERN}$"}
+    return {"type": "string", "pattern": f"^{REF_PATTERN}$"}
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -118,6 +119,7 @@ def create_app(config: dict | None = None) -> Flask:
         queue=settings["NNJOBS_QUEUE"],
         cache=cache,
         refs=RefCache(registry, cache),
-        api=api,
     )
+    # the edge's own: the document /docs renders
+    app.extensions["nnjobs.api"] = api
     return app

@@ -32,6 +32,9 @@ from webargs.flaskparser import FlaskParser, is_json_request
 
 from .errors import abort
 
+#: media types taken as a CSV body (besides a multipart upload)
+CSV_TYPES = ("text/csv", "application/csv")
+
 
 def _no_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
