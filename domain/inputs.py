@@ -16,6 +16,7 @@ What NumPy would silently accept is refused here: ``true`` among numbers would b
 from __future__ import annotations
 
 from itertools import chain
+from typing import NoReturn
 
 import numpy as np
 
@@ -206,7 +207,7 @@ def training_data(registry, data: dict, max_values: int, prefix: tuple = ()) -> 
 # -- a stored CSV dataset -----------------------------------------------------------------
 
 
-def _refuse(field: str, reason: str):
+def _refuse(field: str, reason: str) -> NoReturn:
     raise SpecError(f"data.{field}", reason)
 
 

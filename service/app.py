@@ -27,6 +27,7 @@ from . import (
     playground,
     predict,
     schemas,
+    scrape,
     sweeps,
     synthetic,
 )
@@ -101,6 +102,7 @@ def create_app(config: dict | None = None) -> Flask:
     errors.register(app, api)
     # first, so that a request refused by the key check is timed and counted too
     metrics.init(app)
+    app.register_blueprint(scrape.blp)
     auth.init(app, api_keys, settings["NNJOBS_METRICS_PUBLIC"])
 
     url = settings["REDIS_URL"]

@@ -23,7 +23,7 @@ import functools
 import inspect
 import json
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import flask_smorest
 import orjson
@@ -36,7 +36,7 @@ from .errors import abort
 CSV_TYPES = ("text/csv", "application/csv")
 
 
-def _no_constant(name: str):
+def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
 
 
