@@ -11,8 +11,8 @@ from domain import prediction
 
 from .context import page, services
 from .parsing import Blueprint, plain_body
-from .prediction import CSV_INPUT, CSV_OUTPUT, csv_body, is_list, predict
-from .schemas import InputsSchema, ModelPageSchema, ModelQuerySchema, ModelSchema, PredictionSchema
+from .prediction import CSV_INPUT, answers, csv_body, is_list, predict
+from .schemas import InputsSchema, ModelPageSchema, ModelQuerySchema, ModelSchema
 
 blp = Blueprint(
     "models", __name__, url_prefix="/models", description="Trained models and their versions."
@@ -55,12 +55,7 @@ class ModelPredict(MethodView):
     @csv_body
     @blp.arguments(InputsSchema(), example={"inputs": [[0.1, 2.0], [0.3, -1.2]]})
     @blp.doc(requestBody=CSV_INPUT)
-    @blp.response(200, PredictionSchema)
-    @blp.alt_response(200, **CSV_OUTPUT)
-    @blp.alt_response(400, response="BAD_REQUEST")
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT")
-    @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
+    @answers(blp)
     def post(self, body, ref):
         """Predict with this model: JSON inputs, or a CSV file whose columns are matched
         to the model's features by name."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from .parsing import Blueprint, plain_body
-from .prediction import CSV_OUTPUT, is_list, is_ref, predict
-from .schemas import PredictionSchema, PredictRequestSchema
+from .prediction import answers, is_list, is_ref, predict
+from .schemas import PredictRequestSchema
 
 blp = Blueprint("predict", __name__, description="Predictions from a trained model.")
 
@@ -18,12 +18,7 @@ class Predict(MethodView):
     @blp.arguments(
         PredictRequestSchema(), example={"model_id": "spirals", "inputs": [[0.1, 2.0], [0.3, -1.2]]}
     )
-    @blp.response(200, PredictionSchema)
-    @blp.alt_response(200, **CSV_OUTPUT)
-    @blp.alt_response(400, response="BAD_REQUEST")
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT")
-    @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
+    @answers(blp)
     def post(self, body):
         """Predict with a model named by id, name (latest version) or name@version."""
         return predict(body["model_id"], body["inputs"])

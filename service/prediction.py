@@ -16,6 +16,7 @@ from domain.names import REF_RE
 from . import metrics
 from .context import services
 from .parsing import CSV_TYPES
+from .schemas import PredictionSchema
 
 # the name operators filter the prediction lines on (see the README's logging section)
 log = logging.getLogger("service.predict")
@@ -45,6 +46,25 @@ CSV_OUTPUT = {
     "content_type": "text/csv",
     "description": "Predictions: JSON, or CSV when Accept: text/csv asks for them",
 }
+
+
+def answers(blp):
+    """Document a prediction route's answers: JSON, or CSV when asked for, and the
+    refusals of a reference or a body besides the 422 every body can get."""
+
+    def decorator(view):
+        for code, name in (
+            (415, "UNSUPPORTED_MEDIA_TYPE"),
+            (409, "CONFLICT"),
+            (404, "NOT_FOUND"),
+            (400, "BAD_REQUEST"),
+        ):
+            view = blp.alt_response(code, response=name)(view)
+        view = blp.alt_response(200, **CSV_OUTPUT)(view)
+        return blp.response(200, PredictionSchema)(view)
+
+    return decorator
+
 
 #: Accept headers that cannot ask for CSV, answered without parsing them
 _JSON_ACCEPTS = frozenset({"", "*/*", "application/json"})
