@@ -66,3 +66,13 @@ def test_an_import_across_a_layer_breaks_its_contract(tree, module, line, contra
     assert result.returncode == 1, result.stdout + result.stderr
     broken = [row for row in result.stdout.splitlines() if row.endswith("BROKEN")]
     assert len(broken) == 1 and contract in broken[0], result.stdout
+
+
+def test_the_domain_runs_without_the_web_stack():
+    code = (
+        "import sys, domain.jobs, domain.sweeps, domain.prediction, domain.datasets, "
+        "domain.synthetic; print([m for m in ('flask', 'werkzeug', 'flask_smorest', "
+        "'marshmallow', 'webargs', 'service') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
