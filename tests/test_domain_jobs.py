@@ -32,8 +32,10 @@ def test_an_undo_that_fails_is_logged_and_the_send_error_raised(caplog):
     def undo():
         raise RuntimeError("store gone")
 
-    with caplog.at_level(logging.ERROR, "domain.jobs"):
-        with pytest.raises(kombu.exceptions.OperationalError):
-            jobs.queue(services(), ["j1", "j2"], undo)
+    with (
+        caplog.at_level(logging.ERROR, "domain.jobs"),
+        pytest.raises(kombu.exceptions.OperationalError),
+    ):
+        jobs.queue(services(), ["j1", "j2"], undo)
     [record] = caplog.records
     assert "j1" in record.getMessage() and record.exc_info[0] is RuntimeError
