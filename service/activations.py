@@ -12,8 +12,8 @@ import numpy as np
 from flask.views import MethodView
 
 import nn
+from domain.params import param_info
 from nn import curves
-from nn.activations import Param
 
 from .errors import abort, field_errors
 from .parsing import Blueprint
@@ -32,21 +32,6 @@ CURVE_KEYS = ("start", "stop", "points")
 def names() -> list[str]:
     """Every activation, hidden ones in registry order, then output-only ones."""
     return [*nn.ACTIVATIONS, *(name for name in nn.OUTPUTS if name not in nn.ACTIVATIONS)]
-
-
-def param_info(name: str, param: Param) -> dict:
-    """A parameter as the API describes it: its type, default and range."""
-    kind = {bool: "boolean", int: "integer"}.get(param.kind, "number")
-    return {
-        "name": name,
-        "type": kind,
-        "default": param.default,
-        "minimum": param.low,
-        "maximum": param.high,
-        "exclusive_minimum": param.low_open,
-        "exclusive_maximum": param.high_open,
-        "range": param.describe_range(),
-    }
 
 
 def describe(name: str) -> dict:

@@ -8,6 +8,9 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 from werkzeug.routing import BaseConverter
 
+from domain.cache import ModelCache, RefCache
+from domain.names import REF_PATTERN
+from domain.services import Services
 from registry import ENDED, Registry
 from registry.queue import celery_config
 from registry.waiting import JobWaits
@@ -25,12 +28,11 @@ from . import (
     playground,
     predict,
     schemas,
+    scrape,
     sweeps,
     synthetic,
 )
 from . import config as settings_module
-from .cache import ModelCache, RefCache
-from .context import Services
 from .jsonprovider import ORJSONProvider
 
 API_VERSION = "1"
@@ -43,11 +45,11 @@ class RefConverter(BaseConverter):
     so it is a 404 before any code looks it up.
     """
 
-    regex = schemas.REF_PATTERN
+    regex = REF_PATTERN
 
 
 def _ref_param(converter) -> dict:
-    return {"type": "string", "pattern": f"^{schemas.REF_PATTERN}$"}
+    return {"type": "string", "pattern": f"^{REF_PATTERN}$"}
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -101,6 +103,7 @@ def create_app(config: dict | None = None) -> Flask:
     errors.register(app, api)
     # first, so that a request refused by the key check is timed and counted too
     metrics.init(app)
+    app.register_blueprint(scrape.blp)
     auth.init(app, api_keys, settings["NNJOBS_METRICS_PUBLIC"])
 
     url = settings["REDIS_URL"]
@@ -120,6 +123,7 @@ def create_app(config: dict | None = None) -> Flask:
         cache=cache,
         refs=RefCache(registry, cache),
         waits=JobWaits(registry, settings["NNJOBS_MAX_WAITING"], ENDED),
-        api=api,
     )
+    # the edge's own: the document /docs renders
+    app.extensions["nnjobs.api"] = api
     return app

@@ -2,29 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from celery import Celery
 from flask import current_app
 
-import nn
-from registry import Registry
-from registry.waiting import JobWaits
-
-from .cache import ModelCache, RefCache
-
-
-@dataclass
-class Services:
-    settings: dict
-    limits: nn.Limits
-    registry: Registry
-    celery: Celery
-    queue: str
-    cache: ModelCache
-    refs: RefCache
-    waits: JobWaits
-    api: object  # service.errors.Api; typed loosely to keep this module import-light
+from domain.services import Services
 
 
 def services() -> Services:

@@ -120,5 +120,5 @@ def render(spec: dict) -> str:
 
 @blp.get("/docs")
 def docs():
-    api = current_app.extensions["nnjobs"].api
+    api = current_app.extensions["nnjobs.api"]
     return Response(render(api.spec.to_dict()), mimetype="text/html")

@@ -3,20 +3,27 @@
 flask-smorest's handler of ``HTTPException`` produces that shape; :class:`Api` extends it
 so that routing errors (404, 405), body errors (413) and anything raised without a
 message still get one, and the handlers registered here turn Redis or broker outages
-(503 with ``Retry-After``) and ``nn`` refusals (422, or 413 for a limit) into it.
+(503 with ``Retry-After``), ``nn`` refusals (422, or 413 for a limit) and the domain's
+refusals (:mod:`domain.errors`) into it.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import NoReturn
 
 import flask_smorest
-import kombu.exceptions
 import redis.exceptions
 from flask import current_app, request
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
+from werkzeug.exceptions import (
+    HTTPException,
+    InternalServerError,
+    MethodNotAllowed,
+    RequestEntityTooLarge,
+)
 
 import nn
+from domain.errors import UNAVAILABLE, Broken, Invalid, Refused
 
 from . import schemas
 
@@ -25,17 +32,10 @@ log = logging.getLogger(__name__)
 #: Seconds a client should wait before retrying while Redis is unreachable.
 RETRY_AFTER = "5"
 
-#: Errors that mean Redis (registry or broker) cannot be reached right now.
-UNAVAILABLE = (
-    redis.exceptions.ConnectionError,  # also BusyLoadingError: Redis is starting
-    redis.exceptions.TimeoutError,
-    redis.exceptions.ReadOnlyError,  # a replica that has not been promoted yet
-    redis.exceptions.OutOfMemoryError,  # full until jobs end and their data is freed
-    kombu.exceptions.OperationalError,  # the broker, as Celery reports it
-)
 
-
-def abort(code: int, message: str, errors: dict | None = None, headers: dict | None = None):
+def abort(
+    code: int, message: str, errors: dict | None = None, headers: dict | None = None
+) -> NoReturn:
     """Raise the HTTP error ``code`` with the contract's body."""
     kwargs = {"message": message}
     if errors is not None:
@@ -76,7 +76,7 @@ def limit_setting(path: tuple, reason: str, is_limit: bool) -> str | None:
     return None
 
 
-def refuse(error: nn.SpecError, prefix: tuple = (), location: str = "json") -> None:
+def refuse(error: nn.SpecError, prefix: tuple = (), location: str = "json") -> NoReturn:
     """Answer an ``nn`` refusal: 413 for a limit (body or compute budget), else 422.
 
     ``prefix`` places the field in the request (``X`` of ``nn`` is ``data.X``), and
@@ -140,7 +140,29 @@ def first_error(errors: dict) -> str | None:
 
 
 def register(app, api: Api) -> None:
-    """Answer Redis and broker outages with 503 and Retry-After, in the one shape."""
+    """Answer the domain's refusals, and Redis and broker outages with 503 and
+    Retry-After, in the one shape."""
+
+    def rendered(answer, *args, **kwargs):
+        try:
+            answer(*args, **kwargs)
+        except HTTPException as http_error:
+            return api.handle_http_exception(http_error)
+        raise AssertionError("an answer that did not raise")  # pragma: no cover
+
+    def refused(error: Refused):
+        headers = None if error.retry_after is None else {"Retry-After": str(error.retry_after)}
+        return rendered(abort, error.status, error.message, error.errors, headers)
+
+    def invalid(error: Invalid):
+        return rendered(refuse, error.error, error.prefix, error.location)
+
+    def broken(error: Broken):
+        return api.handle_http_exception(InternalServerError(str(error)))
+
+    app.register_error_handler(Refused, refused)
+    app.register_error_handler(Invalid, invalid)
+    app.register_error_handler(Broken, broken)
 
     def unavailable(error: Exception):
         log.warning("Redis unavailable: %s: %s", type(error).__name__, error)
@@ -148,10 +170,7 @@ def register(app, api: Api) -> None:
             message = "the job store is full; try again once running jobs have ended"
         else:
             message = f"the job store is unreachable; try again shortly ({type(error).__name__})"
-        try:
-            abort(503, message, headers={"Retry-After": RETRY_AFTER})
-        except HTTPException as http_error:
-            return api.handle_http_exception(http_error)
+        return rendered(abort, 503, message, headers={"Retry-After": RETRY_AFTER})
 
     for exc in UNAVAILABLE:
         app.register_error_handler(exc, unavailable)

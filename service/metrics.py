@@ -1,4 +1,5 @@
-"""``GET /metrics``: Prometheus's text format, and the per-request figures and log line.
+"""The API process's figures (requests, predictions) and the per-request log line, which
+``GET /metrics`` (:mod:`service.scrape`) serves in Prometheus's text format.
 
 Two kinds of figures:
 
@@ -19,34 +20,12 @@ would grow the series without bound, while names are few and chosen.
 from __future__ import annotations
 
 import logging
-import os
 import time
 
-from flask import Blueprint, Flask, Response, current_app, g, request
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    disable_created_metrics,
-    generate_latest,
-    multiprocess,
-)
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-)
+from flask import Flask, Response, current_app, g, request
+from prometheus_client import Counter, Histogram, disable_created_metrics
 
-from registry.store import JOB_STATUSES
-
-from .errors import UNAVAILABLE
-
-log = logging.getLogger(__name__)
 access_log = logging.getLogger("nnjobs.access")
-
-blp = Blueprint("metrics", __name__)
 
 # the *_created series (one more per series) exist in a single process only: without them
 # a test client and gunicorn expose the same families
@@ -128,77 +107,6 @@ def annotate_access(**fields) -> bool:
     return True
 
 
-class StoreCollector:
-    """The deployment's figures, read from Redis when scraped."""
-
-    def __init__(self, app: Flask):
-        self.app = app
-
-    def collect(self):
-        svc = self.app.extensions["nnjobs"]
-        up = GaugeMetricFamily("nnjobs_redis_up", "1 if Redis answered this scrape, else 0.")
-        try:
-            stats = svc.registry.stats(svc.queue)
-        except UNAVAILABLE as e:
-            log.warning("metrics: Redis unavailable: %s", e)
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
-        yield up
-        yield CounterMetricFamily(
-            "nnjobs_jobs_submitted", "Jobs accepted and queued.", value=stats["submitted"]
-        )
-        ended = CounterMetricFamily(
-            "nnjobs_jobs_ended", "Jobs ended, by status.", labels=["status"]
-        )
-        for status, count in stats["ended"].items():
-            ended.add_metric([status], count)
-        yield ended
-        training = HistogramMetricFamily(
-            "nnjobs_training_duration_seconds",
-            "Training time of the attempt that ended a job (start to end), by the status it "
-            "ended with; jobs that ended without running are not counted.",
-            labels=["status"],
-        )
-        for status, hist in stats["training"].items():
-            buckets = [(_bound(le), count) for le, count in hist["buckets"]]
-            training.add_metric([status], buckets, hist["sum"])
-        yield training
-        jobs = GaugeMetricFamily("nnjobs_jobs", "Jobs now in each status.", labels=["status"])
-        for status in JOB_STATUSES:
-            jobs.add_metric([status], stats["jobs"][status])
-        yield jobs
-        queue = GaugeMetricFamily(
-            "nnjobs_queue_length",
-            "Training messages waiting in the Celery queue (not yet taken by a worker).",
-            labels=["queue"],
-        )
-        queue.add_metric([svc.queue], stats["queue_length"])
-        yield queue
-
-
-def _bound(value: float) -> str:
-    return "+Inf" if value == float("inf") else repr(value)
-
-
-def _scrape_registry(app: Flask) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        registry.register(REGISTRY)
-    registry.register(StoreCollector(app))
-    return registry
-
-
-@blp.get("/metrics")
-def metrics():
-    """The service's metrics in Prometheus's text format."""
-    body = generate_latest(_scrape_registry(current_app))
-    return Response(body, content_type=CONTENT_TYPE_LATEST)
-
-
 #: where :class:`_Timed` puts the time a request arrived, in its WSGI environ
 STARTED = "nnjobs.started"
 
@@ -266,4 +174,3 @@ def init(app: Flask) -> None:
     """Time and count every request, those refused by a ``before_request`` hook included."""
     app.wsgi_app = _Timed(app.wsgi_app)
     app.after_request(_record)
-    app.register_blueprint(blp)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
+from domain import prediction
+
 from .context import page, services
 from .parsing import Blueprint, plain_body
-from .predict import CSV_INPUT, CSV_OUTPUT, csv_body, is_list, missing_model, predict
-from .schemas import InputsSchema, ModelPageSchema, ModelQuerySchema, ModelSchema, PredictionSchema
+from .prediction import CSV_INPUT, answers, csv_body, is_list, predict
+from .schemas import InputsSchema, ModelPageSchema, ModelQuerySchema, ModelSchema
 
 blp = Blueprint(
     "models", __name__, url_prefix="/models", description="Trained models and their versions."
@@ -33,9 +35,10 @@ class Model(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def get(self, ref):
         """A model with its metrics and training history."""
-        model = services().registry.get_model(ref)
+        svc = services()
+        model = svc.registry.get_model(ref)
         if model is None:
-            missing_model(ref)
+            prediction.missing_model(svc, ref)
         return model
 
     @blp.response(204)
@@ -43,13 +46,7 @@ class Model(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def delete(self, ref):
         """Delete a model; its name's other versions stay."""
-        svc = services()
-        model_id = svc.registry.resolve_model(ref)
-        # deleting by id, not by ref: a name could resolve to a newer version meanwhile
-        if model_id is None or not svc.registry.delete_model(model_id):
-            missing_model(ref)
-        # at once here; the other processes hear of it through the change feed
-        svc.refs.forget(model_id)
+        prediction.delete_model(services(), ref)
 
 
 @blp.route("/<ref:ref>/predict")
@@ -58,12 +55,7 @@ class ModelPredict(MethodView):
     @csv_body
     @blp.arguments(InputsSchema(), example={"inputs": [[0.1, 2.0], [0.3, -1.2]]})
     @blp.doc(requestBody=CSV_INPUT)
-    @blp.response(200, PredictionSchema)
-    @blp.alt_response(200, **CSV_OUTPUT)
-    @blp.alt_response(400, response="BAD_REQUEST")
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT")
-    @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
+    @answers(blp)
     def post(self, body, ref):
         """Predict with this model: JSON inputs, or a CSV file whose columns are matched
         to the model's features by name."""

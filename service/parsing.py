@@ -23,7 +23,7 @@ import functools
 import inspect
 import json
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import flask_smorest
 import orjson
@@ -32,8 +32,11 @@ from webargs.flaskparser import FlaskParser, is_json_request
 
 from .errors import abort
 
+#: media types taken as a CSV body (besides a multipart upload)
+CSV_TYPES = ("text/csv", "application/csv")
 
-def _no_constant(name: str):
+
+def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
 
 

@@ -1,34 +1,15 @@
-"""Sweeps: one job per combination of varied values, and their results ranked.
-
-A sweep takes a job as ``POST /jobs`` does and lists values to try in it (``vary``). Each
-combination (the cartesian product of the lists) becomes an ordinary job, checked exactly
-as ``POST /jobs`` checks one; if any combination is refused, the whole sweep is, and
-nothing is stored or queued.
-
-Varying ``activation`` sets the job's default hidden activation and replaces that of every
-hidden layer. A layer's activation parameters (leaky_relu's ``alpha``, maxout's
-``pieces``) belong to the activation they were written for: they are kept when the layer
-already used the varied activation and dropped otherwise, so the new activation takes its
-own defaults (elu's ``alpha`` of 1 means something else than leaky_relu's, and is outside
-leaky_relu's range). Varying ``optimizer`` treats the optimizer's own settings the same way.
-"""
+"""Sweeps: one job per combination of varied values, and their results ranked (the rules
+are :mod:`domain.sweeps`')."""
 
 from __future__ import annotations
 
-import copy
-import itertools
 import logging
-import math
 
 from flask.views import MethodView
 
-import nn
-from nn.spec import DEFAULT_ACTIVATION
-from registry import ENDED, JOB_STATUSES
+from domain import sweeps
 
 from .context import page, services
-from .errors import abort, field_errors, refuse
-from .jobs import SPEC_KEYS, queue, refuse_spec, resolve, training_data
 from .parsing import Blueprint
 from .schemas import PageQuerySchema, SweepPageSchema, SweepRequestSchema, SweepSchema
 
@@ -52,237 +33,6 @@ EXAMPLE = {
     "vary": {"activation": ["linear", "tanh", "relu", "leaky_relu"]},
 }
 
-DEFAULT_OPTIMIZER = "adam"
-_ACTIVATION_PARAMS = {p for a in nn.ACTIVATIONS.values() for p in a.params}
-_OPTIMIZER_PARAMS = {p for o in nn.OPTIMIZERS.values() for p in o.params}
-
-
-def _canonical(name: str) -> str:
-    return nn.ALIASES.get(name, name)
-
-
-def _set_layers(spec: dict, layers: list) -> None:
-    spec["layers"] = copy.deepcopy(layers)
-
-
-def _set_activation(spec: dict, name: str) -> None:
-    default = spec.get("activation", DEFAULT_ACTIVATION)
-    for layer in spec.get("layers", ()):
-        if _canonical(layer.get("activation", default)) != _canonical(name):
-            for key in _ACTIVATION_PARAMS & set(layer):
-                del layer[key]
-        layer["activation"] = name
-    spec["activation"] = name
-
-
-def _set_learning_rate(spec: dict, value: float) -> None:
-    spec.setdefault("training", {})["learning_rate"] = value
-
-
-def _set_optimizer(spec: dict, name: str) -> None:
-    training = spec.setdefault("training", {})
-    if training.get("optimizer", DEFAULT_OPTIMIZER) != name:
-        for key in _OPTIMIZER_PARAMS & set(training):
-            del training[key]
-    training["optimizer"] = name
-
-
-#: vary key -> how it changes a job spec, in the order they apply (layers before the
-#: activation that replaces theirs)
-APPLY = {
-    "layers": _set_layers,
-    "activation": _set_activation,
-    "learning_rate": _set_learning_rate,
-    "optimizer": _set_optimizer,
-}
-
-
-def combinations(vary: dict) -> list[tuple[dict, dict]]:
-    """``(values, indexes)`` per combination, in the order of the cartesian product of the
-    lists, the first key of ``vary`` changing slowest (the schema puts the keys in its own
-    order); ``indexes`` locate each value in ``vary``."""
-    keys = [key for key in APPLY if key in vary]
-    keys.sort(key=list(vary).index)
-    out = []
-    for picks in itertools.product(*(range(len(vary[key])) for key in keys)):
-        indexes = dict(zip(keys, picks, strict=True))
-        out.append(({key: vary[key][i] for key, i in indexes.items()}, indexes))
-    return out
-
-
-def apply(job: dict, values: dict) -> dict:
-    """The job's spec keys with ``values`` put in (the job itself is left unchanged)."""
-    spec = {key: copy.deepcopy(job[key]) for key in SPEC_KEYS if key in job}
-    for key, setter in APPLY.items():
-        if key in values:
-            setter(spec, values[key])
-    return spec
-
-
-def _blame(error: nn.SpecError, indexes: dict) -> tuple:
-    """Where in the sweep request a refusal of one combination's job belongs: the varied
-    value that set the refused field (``vary.learning_rate.2``), else the shared job."""
-    path = error.path
-    field = path[-1] if path else None
-    if "layers" in indexes and path[:1] == ("layers",):
-        return ("vary", "layers", indexes["layers"], *path[1:])
-    if "activation" in indexes and (
-        path == ("activation",)
-        or (path[:1] == ("layers",) and (field == "activation" or field in _ACTIVATION_PARAMS))
-    ):
-        return ("vary", "activation", indexes["activation"])
-    if "learning_rate" in indexes and path == ("training", "learning_rate"):
-        return ("vary", "learning_rate", indexes["learning_rate"])
-    optimizer_field = field == "optimizer" or field in _OPTIMIZER_PARAMS
-    if "optimizer" in indexes and path[:1] == ("training",) and len(path) == 2 and optimizer_field:
-        return ("vary", "optimizer", indexes["optimizer"])
-    if isinstance(error, nn.LimitError) and path == ("training",):
-        # the compute budget: the network's size is what the sweep changes
-        for key in ("layers", "activation"):
-            if key in indexes:
-                return ("vary", key, indexes[key])
-    return ("job",)
-
-
-def submit(body: dict) -> dict:
-    """Check every combination as POST /jobs checks a job, then store the sweep and its
-    jobs at once, then queue the jobs."""
-    svc = services()
-    vary, job = body["vary"], body["job"]
-    n_jobs = math.prod(len(values) for values in vary.values())
-    cap = svc.settings["NNJOBS_MAX_SWEEP_JOBS"]
-    if n_jobs > cap:
-        reason = (
-            f"{n_jobs} combinations, over the limit of {cap} jobs a sweep (NNJOBS_MAX_SWEEP_JOBS)"
-        )
-        abort(413, f"vary: {reason}", field_errors(("vary",), reason))
-
-    X, y, source = training_data(job["data"], ("job",))
-    # each names the other's default: a sweep's models are versions of one name
-    job_name = job.get("name") or body.get("name")
-    sweep_name = body.get("name") or job.get("name")
-    jobs = []
-    for values, indexes in combinations(vary):
-        try:
-            resolved, summary = resolve(apply(job, values), X, y, source)
-        except nn.SpecError as e:
-            blamed = _blame(e, indexes)
-            if blamed == ("job",):
-                refuse_spec(e, blamed)
-            # the varied value is the field; the rest of nn's path says which part of it
-            refuse(type(e)(".".join(str(p) for p in blamed), e.reason))
-        jobs.append({"name": job_name, "spec": resolved, "data": summary, "vary": values})
-
-    registry = svc.registry
-    sweep_id, job_ids = registry.create_sweep(name=sweep_name, vary=vary, jobs=jobs, X=X, y=y)
-    # read before the messages go, so the answer is the sweep as stored, as POST /jobs's is
-    sweep = describe(registry.get_sweep(sweep_id))
-    queue(job_ids, lambda: registry.delete_sweep(sweep_id))
-    log.info("sweep %s queued %d jobs", sweep_id, len(job_ids))
-    return sweep
-
-
-# -- reading --------------------------------------------------------------------------------
-
-
-def _status(counts: dict, n_jobs: int, cancelled: bool) -> str:
-    ended = sum(counts[s] for s in ENDED)
-    if ended < n_jobs:
-        if cancelled:
-            return "cancelled"
-        return "queued" if counts["queued"] == n_jobs else "running"
-    if cancelled:
-        return "cancelled"
-    if counts["succeeded"]:
-        return "succeeded"
-    return "failed" if counts["failed"] == n_jobs else "cancelled"
-
-
-#: target kind -> the metrics that rank its models (with a validation split, without),
-#: and whether higher is better
-_RANKING = {
-    "regression": (("val_loss", "loss"), False),
-    "classification": (("val_accuracy", "accuracy"), True),
-}
-
-
-def _entry(index: int, job: dict, values: dict) -> tuple[tuple, dict] | None:
-    metrics = job.get("metrics") or {}
-    kind = "regression" if (job.get("data") or {}).get("kind") == "regression" else "classification"
-    names, higher = _RANKING[kind]
-    for metric in names:
-        value = metrics.get(metric)
-        if value is not None:
-            break
-    else:
-        return None
-    # equal scores: the lower loss of the same split, then the order of the combinations
-    loss = metrics.get("val_loss" if metric.startswith("val_") else "loss")
-    key = (-value if higher else value, math.inf if loss is None else loss, index)
-    entry = {
-        "job_id": job["id"],
-        "model_id": job["model_id"],
-        "vary": values,
-        "metric": metric,
-        "value": value,
-        "metrics": metrics,
-    }
-    return key, entry
-
-
-def leaderboard(jobs: list[dict], combinations: list[dict]) -> list[dict]:
-    """One entry per succeeded job, best first."""
-    ranked = []
-    for index, (job, values) in enumerate(zip(jobs, combinations, strict=True)):
-        if job["status"] == "succeeded":
-            found = _entry(index, job, values)
-            if found is not None:
-                ranked.append(found)
-    ranked.sort(key=lambda pair: pair[0])
-    return [{"rank": i + 1, **entry} for i, (_, entry) in enumerate(ranked)]
-
-
-def describe(raw: dict) -> dict:
-    """The Sweep, from the registry's record of it and its jobs."""
-    jobs = raw["jobs"]
-    for job in jobs:
-        # a job removed from the store behind the sweep's back counts as cancelled
-        job["status"] = job["status"] or "cancelled"
-    counts = dict.fromkeys(JOB_STATUSES, 0)
-    for job in jobs:
-        counts[job["status"]] += 1
-    n_jobs = len(jobs)
-    status = _status(counts, n_jobs, raw["cancelled_at"] is not None)
-    ended = all(job["status"] in ENDED for job in jobs)
-    finished = [job["finished_at"] for job in jobs if job["finished_at"]]
-    return {
-        "id": raw["id"],
-        "name": raw["name"],
-        "status": status,
-        "created_at": raw["created_at"],
-        "finished_at": max(finished) if ended and finished else None,
-        "vary": raw["vary"],
-        "n_jobs": n_jobs,
-        "counts": counts,
-        "jobs": [
-            {"id": job["id"], "status": job["status"], "vary": values, "model_id": job["model_id"]}
-            for job, values in zip(jobs, raw["combinations"], strict=True)
-        ],
-        "leaderboard": leaderboard(jobs, raw["combinations"]),
-    }
-
-
-def _list(offset: int, limit: int) -> tuple[list[dict], int]:
-    raws, total = services().registry.list_sweeps(offset=offset, limit=limit)
-    return [describe(raw) for raw in raws], total
-
-
-def _get(sweep_id: str) -> dict:
-    raw = services().registry.get_sweep(sweep_id)
-    if raw is None:
-        abort(404, f"no sweep {sweep_id!r}")
-    return describe(raw)
-
 
 @blp.route("")
 class Sweeps(MethodView):
@@ -290,14 +40,15 @@ class Sweeps(MethodView):
     @blp.accepted(SweepSchema, "Accepted: every job stored and queued", "/sweeps/<id>")
     def post(self, body):
         """Start a sweep: one job per combination of the varied values, all checked first."""
-        sweep = submit(body)
+        sweep = sweeps.submit(services(), body)
+        log.info("sweep %s queued %d jobs", sweep["id"], sweep["n_jobs"])
         return sweep, {"Location": f"/sweeps/{sweep['id']}"}
 
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, SweepPageSchema)
     def get(self, query):
         """List sweeps, newest first."""
-        return page(_list, query)
+        return page(lambda **kw: sweeps.list_page(services(), **kw), query)
 
 
 @blp.route("/<ref:sweep_id>")
@@ -306,21 +57,11 @@ class Sweep(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, sweep_id):
         """A sweep: its jobs, their counts by status, and the leaderboard."""
-        return _get(sweep_id)
+        return sweeps.get(services(), sweep_id)
 
     @blp.response(200, SweepSchema, description="The sweep, now cancelled")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     def delete(self, sweep_id):
         """Cancel every job of the sweep that has not ended; those that ended keep their results."""
-        cancelled = services().registry.cancel_sweep(sweep_id)
-        if cancelled is None:
-            abort(404, f"no sweep {sweep_id!r}")
-        sweep = _get(sweep_id)
-        if not cancelled:
-            abort(
-                409,
-                f"sweep {sweep_id!r} has already {sweep['status']}; only a sweep with a "
-                "queued or running job can be cancelled",
-            )
-        return sweep
+        return sweeps.cancel(services(), sweep_id)

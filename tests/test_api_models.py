@@ -12,7 +12,7 @@ import math
 import redis
 from api_helpers import make_app, run_job
 
-from service.cache import ModelCache
+from domain.cache import ModelCache
 
 XOR_X = [[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]] * 5
 FAST = {"epochs": 5, "validation_split": 0}

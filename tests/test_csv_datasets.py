@@ -12,7 +12,7 @@ import pytest
 import redis
 from api_helpers import drop_keys, error, make_app, run_job, stored, wait_for_job, worker_thread
 
-from service import tables
+from domain import tables
 
 IRIS = (Path(__file__).resolve().parent.parent / "examples" / "iris.csv").read_bytes()
 

@@ -9,7 +9,8 @@ import pytest
 from api_helpers import error, make_app, run_job, stored, wait_for_job, worker_thread
 
 import nn
-from service import schemas, sweeps
+from domain import sweeps
+from service import schemas
 
 SPIRAL = {"synthetic": {"name": "spiral", "n_samples": 200}}
 JOB = {"data": SPIRAL, "layers": [{"units": 8}], "training": {"epochs": 5}}

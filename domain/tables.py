@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
+from .errors import Refused
+
 #: cells that mean "no value" (after stripping surrounding spaces)
 MISSING = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")
 #: text and boolean columns list their distinct values up to this many
@@ -37,13 +39,13 @@ KINDS = ("numeric", "boolean", "text")
 _DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 
 
-class TableError(ValueError):
+class TableError(Refused, ValueError):
     """A CSV file refused: ``status`` is the HTTP status, ``where`` names the column or
     row at fault (or is empty)."""
 
     def __init__(self, status: int, message: str, where: str = ""):
-        super().__init__(message)
-        self.status, self.message, self.where = status, message, where
+        super().__init__(status, message, {"csv": {where: [message]}} if where else None)
+        self.where = where
 
 
 @dataclass

@@ -1,0 +1,55 @@
+"""CSV datasets: parsed once on upload (:mod:`domain.tables`), described, and stored
+column by column, so that jobs name them instead of sending their arrays."""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePath
+
+from . import tables
+from .errors import NotFound
+from .services import Services
+
+
+def default_name(filename: str | None) -> str:
+    """The uploaded file's name without extension, made a valid name; else "dataset"."""
+    stem = PurePath(filename or "").stem
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("_")[:64]
+    return stem or "dataset"
+
+
+def store(svc: Services, data: bytes, name: str) -> dict:
+    """Parse a CSV file, type and describe its columns, and store them under ``name``.
+
+    Raises :class:`domain.tables.TableError` for a file refused.
+    """
+    table = tables.read(data, svc.settings["NNJOBS_MAX_DATASET_ROWS"])
+    columns = tables.columns(table)
+    meta = {
+        "name": name,
+        "n_rows": table.n_rows,
+        "n_columns": len(columns),
+        "size_bytes": table.size_bytes,
+        "columns": [c.describe() for c in columns],
+    }
+    return svc.registry.create_dataset(meta, [c.to_bytes() for c in columns])
+
+
+def not_found(dataset_id: str) -> NotFound:
+    return NotFound(f"no dataset {dataset_id!r}")
+
+
+def get(svc: Services, dataset_id: str) -> dict:
+    """A dataset by id, or by name: the newest of that name."""
+    dataset = svc.registry.get_dataset(dataset_id)
+    if dataset is None:
+        raise not_found(dataset_id)
+    return dataset
+
+
+def delete(svc: Services, dataset_id: str) -> None:
+    """Delete a dataset by id or name; jobs submitted and models trained on it stay."""
+    resolved = svc.registry.resolve_dataset(dataset_id)
+    # deleting by id, not by name: the name could name a newer upload meanwhile
+    if resolved is None or svc.registry.delete_dataset(resolved) is None:
+        raise not_found(dataset_id)

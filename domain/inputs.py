@@ -1,0 +1,315 @@
+"""A job's training data and a prediction's inputs as NumPy arrays, from JSON arrays, a
+synthetic set or a stored CSV dataset, refusing what is not data.
+
+Columns become a matrix in one place, :func:`columns_matrix`, for a dataset's columns and
+a CSV body's alike.
+
+JSON arrays arrive as Python lists that can hold millions of values. Each check here
+runs in C (``map``, ``set``, ``itertools.chain`` and NumPy), never as a Python loop
+over the values; only the error message, once something is known to be wrong, looks for
+the first offending position.
+
+What NumPy would silently accept is refused here: ``true`` among numbers would become
+1.0, and labels mixing strings and numbers would all become strings.
+"""
+
+from __future__ import annotations
+
+from itertools import chain
+from typing import NoReturn
+
+import numpy as np
+
+import nn
+from nn import LimitError, SpecError
+
+from . import tables
+from .errors import Invalid
+
+_NUMBERS = {int, float}
+_JSON_TYPE = {
+    bool: "a boolean",
+    type(None): "null",
+    str: "a string",
+    list: "an array",
+    dict: "an object",
+    int: "a number",
+    float: "a number",
+}
+
+
+def _kind(value) -> str:
+    return _JSON_TYPE.get(type(value), type(value).__name__)
+
+
+def _first(rows: list, wrong) -> tuple[int, int]:
+    """Row and column of the first value for which ``wrong(value)`` holds."""
+    for i, row in enumerate(rows):
+        for j, value in enumerate(row):
+            if wrong(value):
+                return i, j
+    raise AssertionError("no offending value")  # pragma: no cover - callers checked
+
+
+def _check_size(field: str, n_values: int, max_values: int) -> None:
+    if n_values > max_values:
+        raise LimitError(
+            field, f"{n_values} values, over the limit of {max_values} (NNJOBS_MAX_VALUES)"
+        )
+
+
+def matrix(rows: list, field: str, max_values: int) -> np.ndarray:
+    """Rows of numbers as a float64 array of shape (n_rows, n_features).
+
+    Raises
+    ------
+    SpecError
+        Not rows, rows of different lengths, or a value that is not a number (its row and
+        column are named). NaN and infinities are left to ``nn``, which names them too.
+    LimitError
+        More than ``max_values`` values.
+    """
+    if not rows:
+        raise SpecError(field, "has no rows")
+    if set(map(type, rows)) != {list}:
+        i = next(i for i, row in enumerate(rows) if type(row) is not list)
+        raise SpecError(field, f"must be a list of rows; row {i} is {_kind(rows[i])}")
+    _check_size(field, sum(map(len, rows)), max_values)
+    lengths = set(map(len, rows))
+    if len(lengths) > 1:
+        first = len(rows[0])
+        i = next(i for i, row in enumerate(rows) if len(row) != first)
+        raise SpecError(
+            field,
+            f"rows must all have the same length: row 0 has {first} values, "
+            f"row {i} has {len(rows[i])}",
+        )
+    if 0 in lengths:
+        raise SpecError(field, "rows have no features")
+    if not set(map(type, chain.from_iterable(rows))) <= _NUMBERS:
+        i, j = _first(rows, lambda v: type(v) not in _NUMBERS)
+        raise SpecError(
+            field, f"must hold only numbers; row {i}, column {j} is {_kind(rows[i][j])}"
+        )
+    try:
+        return np.array(rows, dtype=np.float64)
+    except OverflowError:
+        i, j = _first(rows, _too_large)
+        raise SpecError(field, f"row {i}, column {j} is too large for a number") from None
+
+
+def _too_large(value) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return True
+    return False
+
+
+def labels(values: list, field: str, max_values: int) -> np.ndarray:
+    """Targets as an array: labels all of one type (integers, strings or booleans),
+    numbers, or rows of numbers (a 0/1 label matrix or several regression targets).
+
+    Raises
+    ------
+    SpecError
+        Values of mixed types, or rows mixed with single values; ``nn`` checks the rest
+        (the number of rows, classes, finite values).
+    LimitError
+        More than ``max_values`` values.
+    """
+    if not values:
+        raise SpecError(field, "is empty")
+    types = set(map(type, values))
+    if list in types:
+        if types != {list}:
+            raise SpecError(field, "mixes rows (arrays) and single values")
+        _check_size(field, sum(map(len, values)), max_values)
+        cells = set(map(type, chain.from_iterable(values)))
+        if not (cells <= _NUMBERS or cells == {bool}):
+            i, j = _first(values, lambda v: type(v) not in _NUMBERS)
+            raise SpecError(
+                field, f"rows must hold only numbers; row {i}, column {j} is {_kind(values[i][j])}"
+            )
+    else:
+        _check_size(field, len(values), max_values)
+        if not (types <= _NUMBERS or types in ({bool}, {str})):
+            found = sorted({_JSON_TYPE.get(t, t.__name__) for t in types})
+            raise SpecError(
+                field,
+                "labels must all be of one type: integers, strings or booleans "
+                f"(found {', '.join(found)})",
+            )
+    try:
+        return np.array(values)
+    except (ValueError, OverflowError):
+        raise SpecError(field, "rows must all have the same length") from None
+
+
+def columns_matrix(cols: list[tables.Column]) -> np.ndarray:
+    """Numeric or boolean columns (checked by the caller: no text, nothing missing) as a
+    float64 array of shape (n_rows, len(cols))."""
+    return np.column_stack([_numbers(c) for c in cols])
+
+
+def _numbers(col: tables.Column) -> np.ndarray:
+    return col.values if col.kind == "numeric" else col.values.astype(np.float64)
+
+
+# -- synthetic sets -----------------------------------------------------------------------
+
+
+def synthetic(params: dict, max_values: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """``(X, y, params)`` for a synthetic set, every default filled in.
+
+    Raises
+    ------
+    SpecError
+        A parameter out of ``nn.datasets``' ranges.
+    LimitError
+        More than ``max_values`` values in X.
+    """
+    params = {**{k: p.default for k, p in nn.datasets.PARAMS.items()}, **params}
+    X, y = nn.datasets.make(**params)
+    if X.size > max_values:
+        raise LimitError(
+            "n_samples", f"{X.size} values in X, over the limit of {max_values} (NNJOBS_MAX_VALUES)"
+        )
+    return X, y, params
+
+
+# -- training data ------------------------------------------------------------------------
+
+
+def training_data(registry, data: dict, max_values: int, prefix: tuple = ()) -> tuple:
+    """``(X, y, where they came from: what the job's spec records, or None)`` from the
+    request's ``data``, which sits at ``prefix`` in the body (a refusal, :class:`Invalid`,
+    names the field from there)."""
+    if "dataset" in data:
+        try:
+            return dataset_arrays(registry, data, max_values)
+        except SpecError as e:  # named from data: data.target, data.features...
+            raise Invalid(e, prefix) from None
+    if "synthetic" in data:
+        try:
+            X, y, params = synthetic(data["synthetic"], max_values)
+        except SpecError as e:
+            raise Invalid(e, (*prefix, "data", "synthetic")) from None
+        return X, y, {"synthetic": params}
+    try:
+        X = matrix(data["X"], "X", max_values)
+        y = labels(data["y"], "y", max_values)
+    except SpecError as e:
+        raise Invalid(e, (*prefix, "data")) from None
+    return X, y, None
+
+
+# -- a stored CSV dataset -----------------------------------------------------------------
+
+
+def _refuse(field: str, reason: str) -> NoReturn:
+    raise SpecError(f"data.{field}", reason)
+
+
+def _load(registry, dataset_id: str, names: list[str], meta: dict) -> dict[str, tables.Column]:
+    index = {c["name"]: i for i, c in enumerate(meta["columns"])}
+    kinds = {c["name"]: c["kind"] for c in meta["columns"]}
+    blobs = registry.dataset_columns(dataset_id, [index[n] for n in names])
+    if blobs is None:  # deleted since its metadata was read
+        _refuse("dataset", f"no dataset {dataset_id!r}")
+    return {
+        n: tables.Column.from_bytes(n, kinds[n], blob) for n, blob in zip(names, blobs, strict=True)
+    }
+
+
+def _no_missing(field: str, col: tables.Column) -> None:
+    if col.missing.any():
+        _refuse(
+            field,
+            f"column {col.name!r} has a missing value in data row {tables.first_row(col.missing)} "
+            f"({int(col.missing.sum())} in all)",
+        )
+
+
+def _target(cols: list[tables.Column], several: bool) -> np.ndarray:
+    for col in cols:
+        if several and col.kind == "text":
+            _refuse(
+                "target",
+                f"column {col.name!r} is text; several targets must be numbers (0/1 for "
+                "multi-label, or values for regression) or booleans",
+            )
+        _no_missing("target", col)
+    if not several:
+        [col] = cols
+        if col.kind == "text":
+            return col.values.astype(str)
+        if col.kind == "boolean":
+            return col.values.astype(bool)
+        # whole numbers are class labels, as integers in JSON are (output "linear" makes
+        # them a regression target)
+        values = col.values
+        integral = np.isfinite(values).all() and np.all(values == np.round(values))
+        if integral and np.abs(values).max() < 2**53:
+            return values.astype(np.int64)
+        return values
+    return columns_matrix(cols)
+
+
+def dataset_arrays(registry, data: dict, max_values: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """``(X, y, what the job's data records)`` for a job on a dataset.
+
+    Raises
+    ------
+    SpecError
+        An unknown dataset or column, a text feature, a missing value (naming its column
+        and data row), features overlapping the target.
+    LimitError
+        More than ``max_values`` values in X.
+    """
+    meta = registry.get_dataset(data["dataset"])
+    if meta is None:
+        _refuse("dataset", f"no dataset {data['dataset']!r}")
+    dataset_id = meta["id"]
+    names = [c["name"] for c in meta["columns"]]
+    several = isinstance(data["target"], list)
+    target = data["target"] if several else [data["target"]]
+    features = data.get("features")
+    for field, wanted in (("target", target), ("features", features or [])):
+        unknown = [n for n in wanted if n not in names]
+        if unknown:
+            _refuse(
+                field,
+                f"no column {unknown[0]!r} in dataset {dataset_id!r} (its columns: "
+                f"{', '.join(names)})",
+            )
+    if features is None:
+        features = [n for n in names if n not in target]
+        if not features:
+            _refuse("features", "the dataset has no column left to learn from")
+    else:
+        both = [n for n in features if n in target]
+        if both:
+            _refuse("features", f"column {both[0]!r} is the target; it cannot be a feature")
+        if len(set(features)) != len(features):
+            twice = next(n for n in features if features.count(n) > 1)
+            _refuse("features", f"column {twice!r} is named twice")
+    kinds = {c["name"]: c["kind"] for c in meta["columns"]}
+    text = [n for n in features if kinds[n] == "text"]
+    if text:
+        hint = "" if "features" in data else " (name the columns to learn from in data.features)"
+        _refuse(
+            "features", f"column {text[0]!r} is text; features must be numbers or booleans{hint}"
+        )
+    n_values = meta["n_rows"] * len(features)
+    if n_values > max_values:
+        raise LimitError(
+            "data.features",
+            f"{n_values} values in X, over the limit of {max_values} (NNJOBS_MAX_VALUES)",
+        )
+    cols = _load(registry, dataset_id, [*features, *target], meta)
+    for name in features:
+        _no_missing("features", cols[name])
+    X = columns_matrix([cols[n] for n in features])
+    y = _target([cols[n] for n in target], several)
+    return X, y, {"dataset": dataset_id, "target": data["target"], "features": features}

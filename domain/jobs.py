@@ -1,0 +1,125 @@
+"""Submitting training jobs: resolve their data, validate them through ``nn`` as the worker
+will run them, store them, and queue their ids by task name."""
+
+from __future__ import annotations
+
+import logging
+
+import nn
+from registry import TRAIN_TASK
+from registry.waiting import TooManyWaiting
+
+from .errors import UNAVAILABLE, Busy, Conflict, Invalid, NotFound
+from .inputs import training_data
+from .services import Services
+
+log = logging.getLogger(__name__)
+
+SPEC_KEYS = ("layers", "activation", "output", "training")
+
+#: what nn calls the arrays of a job on a dataset, and what the request calls them
+_DATASET_ARRAYS = {("X",): "features", ("y",): "target"}
+
+#: seconds a long poll refused for want of room should wait before asking again
+WAITING_RETRY_AFTER = 1
+
+
+def data_of(svc: Services, data: dict, prefix: tuple = ()) -> tuple:
+    """``(X, y, source)`` of a job's ``data`` at ``prefix`` in the body (see
+    :func:`domain.inputs.training_data`)."""
+    return training_data(svc.registry, data, svc.settings["NNJOBS_MAX_VALUES"], prefix)
+
+
+def resolve(svc: Services, spec: dict, X, y, source: dict | None) -> tuple[dict, dict]:
+    """The job as the worker will run it and its data's summary; raises nn.SpecError.
+
+    ``source`` (from :func:`data_of`) goes into the spec's ``data``; a dataset's id,
+    target and features also into the summary, where the model finds its features.
+    """
+    spec = {key: spec[key] for key in SPEC_KEYS if key in spec}
+    try:
+        resolved, summary = nn.validate(spec, X, y, svc.limits)
+    except nn.SpecError as e:
+        if source and "dataset" in source and e.path[:1] in _DATASET_ARRAYS:
+            raise type(e)(f"data.{_DATASET_ARRAYS[e.path[:1]]}", e.reason) from None
+        raise
+    if source is not None:
+        resolved["data"] = source
+        if "dataset" in source:
+            summary.update(source)
+    return resolved, summary
+
+
+def invalid_spec(error: nn.SpecError, prefix: tuple = ()) -> Invalid:
+    """A refusal of :func:`resolve` for the job at ``prefix`` in the body."""
+    # nn names the arrays X and y; in the request they sit under data
+    data = ("data",) if error.path[:1] in (("X",), ("y",)) else ()
+    return Invalid(error, (*prefix, *data))
+
+
+def queue(svc: Services, job_ids: list[str], undo) -> None:
+    """Send a training message per job; on failure call ``undo`` to remove what was
+    stored, as a job nobody will ever run must not stay behind, queued forever."""
+    try:
+        for job_id in job_ids:
+            svc.celery.send_task(TRAIN_TASK, args=[job_id], queue=svc.queue)
+    except BaseException:
+        try:
+            undo()
+        except Exception:
+            # the sending's error is the answer; this one leaves jobs stored but not queued
+            log.exception("jobs %s could not be removed after queueing failed", job_ids)
+        raise
+    try:
+        svc.registry.count_submitted(len(job_ids))
+    except UNAVAILABLE as e:
+        # the jobs are queued and will run: a figure missed is no reason to answer 503
+        log.warning("%d jobs not counted as submitted: %s", len(job_ids), e)
+
+
+def submit(svc: Services, body: dict) -> dict:
+    """Validate a job as the worker will run it, store it, then queue its id."""
+    registry = svc.registry
+    X, y, source = data_of(svc, body["data"])
+    try:
+        resolved, summary = resolve(svc, body, X, y, source)
+    except nn.SpecError as e:
+        raise invalid_spec(e) from None
+    job = registry.create_job(name=body.get("name"), spec=resolved, data=summary, X=X, y=y)
+    queue(svc, [job["id"]], lambda: registry.delete_job(job["id"]))
+    return job
+
+
+def not_found(job_id: str) -> NotFound:
+    return NotFound(f"no job {job_id!r}")
+
+
+def wait(svc: Services, job_id: str, seconds: float) -> dict:
+    """The job as soon as it changes, else after ``seconds`` (at once when it has ended).
+
+    The waiting requests of a process are bounded, so that they never hold every request
+    thread: over the bound the answer is a 503 to retry after a second.
+    """
+    try:
+        job = svc.waits.wait(job_id, seconds)
+    except TooManyWaiting as exc:
+        raise Busy(
+            f"{exc} (NNJOBS_MAX_WAITING); ask again without ?wait= or in a moment",
+            retry_after=WAITING_RETRY_AFTER,
+        ) from None
+    if job is None:
+        raise not_found(job_id)
+    return job
+
+
+def cancel(svc: Services, job_id: str) -> dict:
+    """Cancel a queued or running job."""
+    job = svc.registry.cancel_job(job_id)
+    if job is None:
+        raise not_found(job_id)
+    if job["status"] != "cancelled":
+        raise Conflict(
+            f"job {job_id!r} has already {job['status']}; only a queued or running "
+            "job can be cancelled"
+        )
+    return job

@@ -1,0 +1,202 @@
+"""Predictions from the models in the store, loaded once into the process's cache, for
+JSON inputs or the rows of a CSV file, and their rendering as CSV."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+import numpy as np
+
+import nn
+
+from . import tables
+from .errors import Broken, Conflict, Invalid, NotFound, Refused
+from .inputs import columns_matrix, matrix
+from .names import REF_RE
+from .services import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prediction:
+    """What a model predicted, and what a CSV answer copies around it."""
+
+    model_id: str
+    model: nn.Model
+    #: the model's name
+    name: str
+    #: ``nn.Model.predict``'s result: predictions, and classes and probabilities
+    result: dict
+    rows: int
+    #: (name, cells) of the input's columns that are not features, for a CSV answer
+    keys: list = field(default_factory=list)
+    #: the target the model was trained on, which names a CSV answer's columns
+    target: str | list | None = None
+
+
+def missing_model(svc: Services, ref: str) -> NoReturn:
+    """Refuse a reference that names no model: 409 if it is the id of a job still on
+    its way to a model, else 404 (saying what the reference does name, if anything)."""
+    job = svc.registry.get_job(ref, with_history=False) if REF_RE.fullmatch(ref) else None
+    if job is not None:
+        if job["status"] in ("queued", "running"):
+            raise Conflict(f"model not ready: {ref!r} is a job that is {job['status']}")
+        if job.get("model_id"):
+            raise NotFound(f"no model {ref!r}; it is a job whose model is {job['model_id']!r}")
+        raise NotFound(f"no model {ref!r}; it is a job that {job['status']} without a model")
+    raise NotFound(f"no model {ref!r}")
+
+
+def load_model(svc: Services, ref: str) -> tuple[str, nn.Model, str]:
+    """The id, the loaded model ``ref`` names and its name, from the cache when there."""
+    # kept right by the registry's change feed (domain.cache), so a model deleted or a
+    # name given a new version through another process is not served stale
+    model_id = svc.refs.resolve(ref)
+    if model_id is None:
+        svc.cache.discard(ref)
+        missing_model(svc, ref)
+    model = svc.cache.get(model_id)
+    name = svc.cache.name(model_id) if model is not None else None
+    if model is None or name is None:
+        blob, name = svc.registry.model_blob_and_name(model_id)
+        if blob is None:  # deleted since it was resolved
+            svc.refs.forget(model_id)
+            missing_model(svc, ref)
+        try:
+            model = nn.load(blob)
+        except nn.ModelFormatError as e:
+            log.error("model %s cannot be loaded: %s", model_id, e, extra={"model_id": model_id})
+            raise Broken(
+                f"model {model_id!r} is stored unreadable ({e}); train it again or delete it"
+            ) from e
+        svc.cache.put(model_id, model, name)
+    return model_id, model, name
+
+
+def delete_model(svc: Services, ref: str) -> None:
+    """Delete the model ``ref`` names; its name's other versions stay."""
+    model_id = svc.registry.resolve_model(ref)
+    # deleting by id, not by ref: a name could resolve to a newer version meanwhile
+    if model_id is None or not svc.registry.delete_model(model_id):
+        missing_model(svc, ref)
+    # at once here; the other processes hear of it through the change feed
+    svc.refs.forget(model_id)
+
+
+def predict(svc: Services, ref: str, inputs: list) -> Prediction:
+    """The model ``ref`` names, on ``inputs`` (rows of numbers)."""
+    model_id, model, name = load_model(svc, ref)
+    try:
+        x = matrix(inputs, "inputs", svc.settings["NNJOBS_MAX_VALUES"])
+        result = model.predict(x, field="inputs")
+    except nn.SpecError as e:
+        raise Invalid(e) from None
+    return Prediction(model_id, model, name, result, len(x))
+
+
+def _refuse_column(name: str, problem: str) -> NoReturn:
+    raise Refused(422, f"column {name!r} {problem}", {"csv": {name: [problem]}})
+
+
+def predict_csv(svc: Services, ref: str, body: bytes) -> Prediction:
+    """The model ``ref`` names, on the rows of a CSV file whose columns are matched to the
+    model's features by name."""
+    model_id, model, name = load_model(svc, ref)
+    # the feature names live in the model's metadata, read for CSV bodies only
+    meta = svc.registry.get_model(model_id, with_history=False)
+    if meta is None:  # deleted since it was resolved
+        missing_model(svc, ref)
+    table = tables.read(body, svc.settings["NNJOBS_MAX_DATASET_ROWS"], "body")
+    features = meta.get("features")
+    if features:
+        absent = [f for f in features if f not in table.header]
+        if absent:
+            raise Refused(
+                422,
+                f"no column {absent[0]!r}: the model's features are {', '.join(features)}",
+                {"csv": {absent[0]: ["Missing column."]}},
+            )
+    else:
+        features = table.header
+        if len(features) != model.n_features:
+            raise Refused(
+                422,
+                f"the body has {len(features)} columns; the model takes {model.n_features} "
+                "features (a model trained without a dataset takes every column, in order)",
+            )
+    max_values = svc.settings["NNJOBS_MAX_VALUES"]
+    if table.n_rows * len(features) > max_values:
+        raise Invalid(
+            nn.LimitError(
+                "inputs",
+                f"{table.n_rows * len(features)} values, over the limit of {max_values} "
+                "(NNJOBS_MAX_VALUES)",
+            )
+        )
+    position = {name: j for j, name in enumerate(table.header)}
+    cols = []
+    for feature in features:
+        col = tables.column(feature, table.cells[position[feature]])
+        if col.kind == "text":
+            _refuse_column(feature, "is text; features must be numbers or booleans")
+        if col.missing.any():
+            _refuse_column(
+                feature, f"has a missing value in data row {tables.first_row(col.missing)}"
+            )
+        cols.append(col)
+    try:
+        result = model.predict(columns_matrix(cols), field="inputs")
+    except nn.SpecError as e:
+        raise Invalid(e) from None
+    keys = [(h, table.cells[j]) for h, j in position.items() if h not in set(features)]
+    return Prediction(model_id, model, name, result, table.n_rows, keys, meta.get("target"))
+
+
+# -- CSV ----------------------------------------------------------------------------------
+
+
+def _label(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def csv(prediction: Prediction) -> bytes:
+    """The prediction as a CSV file: the input's other columns first, then p_<class>
+    columns, then the predictions."""
+    result, kind, target = prediction.result, prediction.model.kind, prediction.target
+    keys = list(prediction.keys)
+    header = [name for name, _ in keys]
+    cols = [cells for _, cells in keys]
+    classes = [_label(c) for c in result.get("classes") or []]
+    preds = result["predictions"]
+    if kind == "multilabel" and isinstance(target, list) and len(target) == len(classes):
+        classes = list(target)
+    if kind == "binary":
+        p = np.asarray(result["probabilities"], dtype=np.float64)
+        header += [f"p_{c}" for c in classes]
+        cols += [(1.0 - p).tolist(), p.tolist()]
+    elif "probabilities" in result:
+        header += [f"p_{c}" for c in classes]
+        cols += np.asarray(result["probabilities"], dtype=np.float64).T.tolist()
+    if kind == "multilabel" or (kind == "regression" and preds and isinstance(preds[0], list)):
+        names = classes
+        if kind == "regression":
+            n = len(preds[0])
+            names = target if isinstance(target, list) and len(target) == n else range(n)
+        header += [f"prediction_{name}" for name in names]
+        cols += np.asarray(preds).T.tolist()
+    else:
+        header.append("prediction")
+        cols.append(tables.cells(preds))
+    clash = next((name for name, _ in keys if header.count(name) > 1), None)
+    if clash is not None:
+        raise Refused(
+            422,
+            f"column {clash!r} of the input has the name of an answer column; rename it",
+            {"csv": {clash: ["Clashes with an answer column."]}},
+        )
+    return tables.write(header, cols)

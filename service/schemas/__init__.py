@@ -1,0 +1,148 @@
+"""Every request and response body of the API, as marshmallow schemas, one module per
+resource (``common`` holds what they share).
+
+The same schemas validate requests and generate ``/openapi.json``. They check the
+envelope: JSON types, required and unknown fields, and names (activations, outputs,
+optimizers, datasets, statuses), whose allowed values are read from the ``nn`` and
+``registry`` packages, never retyped here. Ranges and limits are left to ``nn.validate``
+with the service's configured ``nn.Limits``, so that a limit lives in one place.
+
+Numbers are strict JSON types: ``"16"`` or ``true`` is not a number and ``16.5`` is not
+an integer (marshmallow would otherwise convert the first, accept the second as 1 and
+truncate the third).
+"""
+
+from __future__ import annotations
+
+from domain.names import NAME_PATTERN, REF_PATTERN, REF_RE
+
+from .catalogue import (
+    CURVE_LIMIT,
+    MAX_CURVE_POINTS,
+    ActivationDetailSchema,
+    ActivationListSchema,
+    ActivationSchema,
+    CurveQuerySchema,
+    CurveSchema,
+    OutputUseSchema,
+    ParamSchema,
+    SyntheticDatasetSchema,
+    SyntheticListSchema,
+    SyntheticPointsSchema,
+    SyntheticQuerySchema,
+)
+from .common import (
+    MAX_PAGE,
+    MAX_PAGE_SIZE,
+    MAX_WAIT_SECONDS,
+    Bool,
+    ErrorSchema,
+    HealthSchema,
+    Int,
+    JSONList,
+    Number,
+    PageQuerySchema,
+    ReadySchema,
+    page_schema,
+)
+from .datasets import (
+    ColumnSchema,
+    DatasetPageSchema,
+    DatasetQuerySchema,
+    DatasetSchema,
+)
+from .jobs import (
+    DataSchema,
+    EarlyStopping,
+    EarlyStoppingSchema,
+    JobErrorSchema,
+    JobPageSchema,
+    JobQuerySchema,
+    JobRequestSchema,
+    JobSchema,
+    JobWaitQuerySchema,
+    LayerDiagnosticsSchema,
+    LayerSchema,
+    SyntheticSchema,
+    Target,
+    TrainingSchema,
+    WarningSchema,
+)
+from .models import (
+    InputsSchema,
+    ModelPageSchema,
+    ModelQuerySchema,
+    ModelSchema,
+    PredictionSchema,
+    PredictRequestSchema,
+)
+from .sweeps import (
+    LeaderboardEntrySchema,
+    SweepJobSchema,
+    SweepPageSchema,
+    SweepRequestSchema,
+    SweepSchema,
+    SweepVarySchema,
+)
+
+__all__ = [
+    "CURVE_LIMIT",
+    "MAX_CURVE_POINTS",
+    "MAX_PAGE",
+    "MAX_PAGE_SIZE",
+    "MAX_WAIT_SECONDS",
+    "NAME_PATTERN",
+    "REF_PATTERN",
+    "REF_RE",
+    "ActivationDetailSchema",
+    "ActivationListSchema",
+    "ActivationSchema",
+    "Bool",
+    "ColumnSchema",
+    "CurveQuerySchema",
+    "CurveSchema",
+    "DataSchema",
+    "DatasetPageSchema",
+    "DatasetQuerySchema",
+    "DatasetSchema",
+    "EarlyStopping",
+    "EarlyStoppingSchema",
+    "ErrorSchema",
+    "HealthSchema",
+    "InputsSchema",
+    "Int",
+    "JSONList",
+    "JobErrorSchema",
+    "JobPageSchema",
+    "JobQuerySchema",
+    "JobRequestSchema",
+    "JobSchema",
+    "JobWaitQuerySchema",
+    "LayerDiagnosticsSchema",
+    "LayerSchema",
+    "LeaderboardEntrySchema",
+    "ModelPageSchema",
+    "ModelQuerySchema",
+    "ModelSchema",
+    "Number",
+    "OutputUseSchema",
+    "PageQuerySchema",
+    "ParamSchema",
+    "PredictRequestSchema",
+    "PredictionSchema",
+    "ReadySchema",
+    "SweepJobSchema",
+    "SweepPageSchema",
+    "SweepRequestSchema",
+    "SweepSchema",
+    "SweepVarySchema",
+    "SyntheticDatasetSchema",
+    "SyntheticListSchema",
+    "SyntheticPointsSchema",
+    "SyntheticQuerySchema",
+    "SyntheticSchema",
+    "Target",
+    "TrainingSchema",
+    "WarningSchema",
+    "page_schema",
+]

@@ -1,0 +1,161 @@
+"""What every resource's schemas share: strict JSON fields, the error body, paging, and
+health."""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from domain.names import NAME_PATTERN
+from nn.activations import Param
+
+MAX_PAGE_SIZE = 100
+#: the longest ``GET /jobs/<id>?wait=``: under the API's request timeout (30 s by default)
+MAX_WAIT_SECONDS = 20
+MAX_PAGE = 1_000_000
+
+
+# -- strict JSON fields -------------------------------------------------------------------
+
+
+class Number(fields.Float):
+    """A finite JSON number."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Int(fields.Integer):
+    """A JSON integer (an integral float such as ``16.0`` is accepted as 16)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.make_error("invalid")
+        if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Bool(fields.Boolean):
+    """JSON ``true`` or ``false`` only (marshmallow also takes 1, "yes", "on"...)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class JSONList(fields.Raw):
+    """A JSON array taken as is.
+
+    Data arrays can hold millions of values: checking them element by element in
+    marshmallow would cost more than training a small network, so the schema checks only
+    that they are arrays, and the views check their contents with NumPy
+    (``domain.inputs``).
+    """
+
+    default_error_messages: ClassVar[dict[str, str]] = {"invalid": "Must be an array."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list):
+            raise self.make_error("invalid")
+        return value
+
+
+def param_field(param: Param, description: str) -> fields.Field:
+    field_class = {bool: Bool, int: Int}.get(param.kind, Number)
+    return field_class(metadata={"description": description})
+
+
+def describe_param(param: Param) -> str:
+    if param.kind is bool:
+        return f"default {str(param.default).lower()}"
+    return f"default {param.default}, {param.describe_range()}"
+
+
+def owned_params(registry) -> dict[str, fields.Field]:
+    """One optional field per parameter name found in ``registry`` (activations or
+    optimizers), documented with each owner's default and range."""
+    owners: dict[str, list[tuple[str, Param]]] = {}
+    for owner_name, owner in registry.items():
+        for name, param in owner.params.items():
+            owners.setdefault(name, []).append((owner_name, param))
+    return {
+        name: param_field(
+            entries[0][1],
+            "; ".join(f"{owner}: {describe_param(p)}" for owner, p in entries),
+        )
+        for name, entries in sorted(owners.items())
+    }
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+class ErrorSchema(ma.Schema):
+    """Every error, whatever raised it."""
+
+    code = fields.Integer(required=True, metadata={"description": "HTTP status code"})
+    status = fields.String(required=True, metadata={"description": "HTTP status name"})
+    message = fields.String(required=True, metadata={"description": "What went wrong"})
+    errors = fields.Dict(
+        metadata={
+            "description": "Per-field messages, nested as the request is: "
+            '{"json": {"layers": {"0": {"units": ["..."]}}}}, {"query": ...} for query '
+            'parameters; /readyz names what is missing: {"redis": ..., "workers": ...}'
+        }
+    )
+
+
+def name_field(description: str) -> fields.String:
+    return fields.String(
+        allow_none=True,
+        validate=validate.Regexp(
+            f"^{NAME_PATTERN}$",
+            error="1 to 64 characters from letters, digits, '.', '_' and '-'.",
+        ),
+        metadata={"description": description},
+    )
+
+
+def page_schema(item: type[ma.Schema], total: str) -> type[ma.Schema]:
+    """The schema of one page of a listing of ``item`` (the envelope
+    :func:`service.context.page` builds), named after it: ``JobSchema`` gives
+    ``JobPageSchema``; ``total`` describes the count."""
+    noun = item.__name__.removesuffix("Schema")
+    return type(
+        f"{noun}PageSchema",
+        (ma.Schema,),
+        {
+            "__doc__": f"One page of {noun.lower()}s, newest first.",
+            "__module__": __name__,
+            "items": fields.List(fields.Nested(item)),
+            "total": fields.Integer(metadata={"description": total}),
+            "page": fields.Integer(),
+            "page_size": fields.Integer(),
+        },
+    )
+
+
+class PageQuerySchema(ma.Schema):
+    # query values are strings: marshmallow's Integer parses them (a body needs Int)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+    page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
+
+
+# -- health -------------------------------------------------------------------------------
+
+
+class HealthSchema(ma.Schema):
+    status = fields.String()
+
+
+class ReadySchema(ma.Schema):
+    status = fields.String()
+    redis = fields.String()
+    workers = fields.Integer(metadata={"description": "Workers listening on the queue"})

@@ -1,0 +1,97 @@
+"""Models, and the predictions they serve."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+import nn
+from domain.names import REF_PATTERN
+
+from .common import NAME_PATTERN, JSONList, PageQuerySchema, page_schema
+from .jobs import WarningSchema
+
+
+class ModelSchema(ma.Schema):
+    """A trained model."""
+
+    id = fields.String()
+    name = fields.String()
+    version = fields.Integer()
+    job_id = fields.String()
+    created_at = fields.String(metadata={"format": "date-time"})
+    n_features = fields.Integer()
+    output = fields.String(validate=validate.OneOf(list(nn.OUTPUTS)))
+    kind = fields.String(metadata={"description": "binary, multilabel, multiclass, regression"})
+    classes = fields.Raw(allow_none=True, metadata={"type": "array", "items": {}})
+    layers = fields.List(fields.Dict())
+    n_params = fields.Integer()
+    metrics = fields.Dict()
+    history = fields.Dict(
+        metadata={"description": "As the job's, diagnostics included; left out of listings"}
+    )
+    warnings = fields.List(fields.Nested(WarningSchema))
+    features = fields.List(
+        fields.String(),
+        allow_none=True,
+        metadata={
+            "description": "The names of its inputs, in order, when trained from a dataset; "
+            "null when trained from X and y or synthetic data"
+        },
+    )
+    target = fields.Raw(
+        allow_none=True,
+        metadata={
+            "description": "The dataset column (or columns) it predicts; null without a dataset"
+        },
+    )
+    training_seconds = fields.Float(
+        allow_none=True, metadata={"description": "Seconds spent training it"}
+    )
+
+
+class ModelQuerySchema(PageQuerySchema):
+    name = fields.String(validate=validate.Regexp(f"^{NAME_PATTERN}$"))
+
+
+ModelPageSchema = page_schema(ModelSchema, "Models matching, on every page")
+
+
+# -- predictions --------------------------------------------------------------------------
+
+_INPUTS = {
+    "description": "Rows of finite numbers, each with the model's number of features",
+    "type": "array",
+    "items": {"type": "array", "items": {"type": "number"}},
+}
+
+
+class InputsSchema(ma.Schema):
+    inputs = JSONList(required=True, metadata=_INPUTS)
+
+
+class PredictRequestSchema(InputsSchema):
+    model_id = fields.String(
+        required=True,
+        validate=validate.Regexp(f"^{REF_PATTERN}$", error="Not a model id, name or name@version."),
+        metadata={"description": "A model id, a name (latest version) or name@version"},
+    )
+
+
+class PredictionSchema(ma.Schema):
+    """Predictions in the caller's terms."""
+
+    model_id = fields.String(metadata={"description": "The id of the model that answered"})
+    output = fields.String(validate=validate.OneOf(list(nn.OUTPUTS)))
+    classes = fields.Raw(metadata={"type": "array", "items": {}})
+    probabilities = fields.Raw(
+        metadata={
+            "description": "sigmoid, two classes: one per row (that of the second class); "
+            "multi-label: one per label per row; softmax: a distribution per row",
+            "type": "array",
+            "items": {},
+        }
+    )
+    predictions = fields.Raw(
+        metadata={"description": "Class values, 0/1 per label, or values", "type": "array"}
+    )
