@@ -10,14 +10,15 @@ NumPy and the standard library.
 ['classes', 'output', 'predictions', 'probabilities']
 """
 
-from . import curves, datasets, diagnostics
+from . import datasets, diagnostics
 from .activations import ACTIVATIONS, ALIASES, Activation, hidden_activation_names
 from .errors import LimitError, ModelFormatError, SpecError, TrainingError
+from .limits import DEFAULT_LIMITS, Limits
 from .losses import OUTPUTS, Output
 from .model import Model
 from .optimizers import OPTIMIZERS
 from .serialize import loads as load
-from .spec import DEFAULT_LIMITS, Limits, resolve_spec
+from .spec import resolve_spec
 from .threads import blas_threads, set_blas_threads
 from .training import History, fit, prepare, validate
 
@@ -37,7 +38,6 @@ __all__ = [
     "SpecError",
     "TrainingError",
     "blas_threads",
-    "curves",
     "datasets",
     "diagnostics",
     "fit",

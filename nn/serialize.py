@@ -23,8 +23,9 @@ import numpy as np
 
 from .data import Scaler
 from .errors import ModelFormatError, SpecError
+from .limits import Limits
 from .model import Model, build_network
-from .spec import Limits, resolve_spec
+from .spec import resolve_spec
 
 MAGIC = b"NNJOBS-MODEL"
 FORMAT_VERSION = 1

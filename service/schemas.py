@@ -22,7 +22,6 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 import nn
-from nn.activations import Param
 from nn.diagnostics import (
     DEAD_WARNING,
     EXPLODING_NORM,
@@ -30,6 +29,7 @@ from nn.diagnostics import (
     VANISHING_RATIO,
     WARNING_CODES,
 )
+from nn.params import Param
 from nn.spec import EARLY_STOPPING_PARAMS, INIT_CHOICES
 from registry import JOB_STATUSES
 

@@ -170,7 +170,7 @@ def submit(body: dict) -> dict:
             if blamed == ("job",):
                 refuse_spec(e, blamed)
             # the varied value is the field; the rest of nn's path says which part of it
-            refuse(type(e)(".".join(str(p) for p in blamed), e.reason))
+            refuse(type(e)(".".join(str(p) for p in blamed), e.reason, limit=e.limit))
         jobs.append({"name": job_name, "spec": resolved, "data": summary, "vary": values})
 
     registry = svc.registry

@@ -307,6 +307,7 @@ def test_compute_budget_names_the_limit():
     with pytest.raises(nn.LimitError) as e:
         nn.validate(spec, X, y, limits)
     assert e.value.field == "training" and "compute budget of 1e+06" in e.value.reason
+    assert e.value.limit == "max_compute"
     # the contract's floor: 20,000 x 20 rows, hidden (128, 128), 500 epochs fit the default
     rows = np.zeros((20_000, 20))
     rows[:, 0] = np.arange(20_000) % 2
