@@ -4,13 +4,13 @@ The library the nnjobs worker trains with and the API predicts with. It imports 
 NumPy and the standard library.
 
 >>> import nn
->>> X, y = nn.datasets.make("circle", n_samples=200, seed=0)
+>>> X, y = nn.synthetic.make("circle", n_samples=200, seed=0)
 >>> model, history = nn.fit({"layers": [{"units": 8, "activation": "tanh"}]}, X, y)
 >>> sorted(model.predict(X[:2]))
 ['classes', 'output', 'predictions', 'probabilities']
 """
 
-from . import datasets, diagnostics
+from . import diagnostics, synthetic
 from .activations import ACTIVATIONS, ALIASES, Activation, hidden_activation_names
 from .errors import LimitError, ModelFormatError, SpecError, TrainingError
 from .limits import DEFAULT_LIMITS, Limits
@@ -38,7 +38,6 @@ __all__ = [
     "SpecError",
     "TrainingError",
     "blas_threads",
-    "datasets",
     "diagnostics",
     "fit",
     "hidden_activation_names",
@@ -46,5 +45,6 @@ __all__ = [
     "prepare",
     "resolve_spec",
     "set_blas_threads",
+    "synthetic",
     "validate",
 ]

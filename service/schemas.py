@@ -233,12 +233,12 @@ SyntheticSchema = ma.Schema.from_dict(
     {
         "name": fields.String(
             required=True,
-            validate=validate.OneOf(list(nn.datasets.DATASETS)),
+            validate=validate.OneOf(list(nn.synthetic.DATASETS)),
             metadata={"description": "plane is regression; the others two-class"},
         ),
         **{
             name: _param_field(param, _describe(param))
-            for name, param in nn.datasets.PARAMS.items()
+            for name, param in nn.synthetic.PARAMS.items()
         },
     },
     name="Synthetic",
@@ -819,7 +819,7 @@ class SyntheticListSchema(ma.Schema):
 
 def _query_field(param: Param) -> fields.Field:
     # query values are strings, which marshmallow's Integer and Float parse; the ranges
-    # are nn.datasets' own, checked where the points are made
+    # are nn.synthetic' own, checked where the points are made
     metadata = {"description": _describe(param)}
     if param.kind is int:
         return fields.Integer(metadata=metadata)
@@ -827,7 +827,7 @@ def _query_field(param: Param) -> fields.Field:
 
 
 SyntheticQuerySchema = ma.Schema.from_dict(
-    {name: _query_field(param) for name, param in nn.datasets.PARAMS.items()},
+    {name: _query_field(param) for name, param in nn.synthetic.PARAMS.items()},
     name="SyntheticQuery",
 )
 

@@ -26,12 +26,12 @@ blp = Blueprint(
 def make(params: dict, prefix: tuple = (), location: str = "json") -> tuple:
     """``(X, y, params)`` for a synthetic dataset, every default filled in.
 
-    The same refusals as a job's: ``nn.datasets``' ranges (422) and the service's limit
+    The same refusals as a job's: ``nn.synthetic``' ranges (422) and the service's limit
     on the values in ``X`` (413), naming the field under ``prefix`` in ``location``.
     """
-    params = {**{k: p.default for k, p in nn.datasets.PARAMS.items()}, **params}
+    params = {**{k: p.default for k, p in nn.synthetic.PARAMS.items()}, **params}
     try:
-        X, y = nn.datasets.make(**params)
+        X, y = nn.synthetic.make(**params)
     except nn.SpecError as e:
         refuse(e, prefix, location)
     max_values = services().settings["NNJOBS_MAX_VALUES"]
@@ -51,7 +51,7 @@ def _params() -> list[dict]:
     """The parameters' ranges; n_samples stops where X would pass the values limit."""
     max_rows = services().settings["NNJOBS_MAX_VALUES"] // 2
     out = []
-    for name, param in nn.datasets.PARAMS.items():
+    for name, param in nn.synthetic.PARAMS.items():
         if name == "n_samples":
             param = dataclasses.replace(param, high=min(param.high, max_rows))
         out.append(param_info(name, param))
@@ -72,7 +72,7 @@ class Datasets(MethodView):
                     "description": inspect.getdoc(maker).split("\n")[0],
                     "params": params,
                 }
-                for name, (maker, task) in nn.datasets.DATASETS.items()
+                for name, (maker, task) in nn.synthetic.DATASETS.items()
             ]
         }
 
@@ -85,12 +85,12 @@ class Points(MethodView):
     @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
     def get(self, query, name):
         """The points of a dataset: those a job with the same parameters trains on."""
-        if name not in nn.datasets.DATASETS:
-            abort(404, f"no dataset {name!r}; choose one of: {', '.join(nn.datasets.DATASETS)}")
+        if name not in nn.synthetic.DATASETS:
+            abort(404, f"no dataset {name!r}; choose one of: {', '.join(nn.synthetic.DATASETS)}")
         X, y, params = make({"name": name, **query}, location="query")
         return {
             **params,
-            "task": nn.datasets.DATASETS[name][1],
+            "task": nn.synthetic.DATASETS[name][1],
             "X": X.tolist(),
             "y": y.tolist(),
         }
