@@ -15,9 +15,8 @@ from .activations import ACTIVATIONS, ALIASES, Activation, hidden_activation_nam
 from .errors import LimitError, ModelFormatError, SpecError, TrainingError
 from .limits import DEFAULT_LIMITS, Limits
 from .losses import OUTPUTS, Output
-from .model import Model
+from .model import Model, load
 from .optimizers import OPTIMIZERS
-from .serialize import loads as load
 from .spec import resolve_spec
 from .threads import blas_threads, set_blas_threads
 from .training import History, fit, prepare, validate
