@@ -91,10 +91,10 @@ def teacher_problem(
 
 
 def spiral_problem(n_train: int = 1000, noise: float = 0.05) -> Data:
-    # nn.datasets places the spiral's points deterministically and only the jitter depends
+    # nn.synthetic places the spiral's points deterministically and only the jitter depends
     # on the seed, so another seed gives unseen points from the same distribution
-    X, y = nn.datasets.make("spiral", n_samples=n_train, noise=noise, seed=0)
-    X_test, y_test = nn.datasets.make(
+    X, y = nn.synthetic.make("spiral", n_samples=n_train, noise=noise, seed=0)
+    X_test, y_test = nn.synthetic.make(
         "spiral", n_samples=held_out_rows(n_train), noise=noise, seed=1
     )
     return X, y, X_test, y_test

@@ -165,12 +165,12 @@ def synthetic(params: dict, max_values: int) -> tuple[np.ndarray, np.ndarray, di
     Raises
     ------
     SpecError
-        A parameter out of ``nn.datasets``' ranges.
+        A parameter out of ``nn.synthetic``'s ranges.
     LimitError
         More than ``max_values`` values in X.
     """
-    params = {**{k: p.default for k, p in nn.datasets.PARAMS.items()}, **params}
-    X, y = nn.datasets.make(**params)
+    params = {**{k: p.default for k, p in nn.synthetic.PARAMS.items()}, **params}
+    X, y = nn.synthetic.make(**params)
     if X.size > max_values:
         raise LimitError(
             "n_samples", f"{X.size} values in X, over the limit of {max_values} (NNJOBS_MAX_VALUES)"

@@ -41,7 +41,7 @@ def resolve(svc: Services, spec: dict, X, y, source: dict | None) -> tuple[dict,
         resolved, summary = nn.validate(spec, X, y, svc.limits)
     except nn.SpecError as e:
         if source and "dataset" in source and e.path[:1] in _DATASET_ARRAYS:
-            raise type(e)(f"data.{_DATASET_ARRAYS[e.path[:1]]}", e.reason) from None
+            raise type(e)(f"data.{_DATASET_ARRAYS[e.path[:1]]}", e.reason, limit=e.limit) from None
         raise
     if source is not None:
         resolved["data"] = source

@@ -3,7 +3,7 @@ describes it."""
 
 from __future__ import annotations
 
-from nn.activations import Param
+from nn.params import Param
 
 
 def param_info(name: str, param: Param) -> dict:

@@ -144,7 +144,9 @@ def submit(svc: Services, body: dict) -> dict:
             if blamed == ("job",):
                 raise invalid_spec(e, blamed) from None
             # the varied value is the field; the rest of nn's path says which part of it
-            raise Invalid(type(e)(".".join(str(p) for p in blamed), e.reason)) from None
+            raise Invalid(
+                type(e)(".".join(str(p) for p in blamed), e.reason, limit=e.limit)
+            ) from None
         jobs.append({"name": job_name, "spec": resolved, "data": summary, "vary": values})
 
     registry = svc.registry

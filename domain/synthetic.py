@@ -17,7 +17,7 @@ def catalogue(max_values: int) -> list[dict]:
     would pass the values limit."""
     max_rows = max_values // 2
     params = []
-    for name, param in nn.datasets.PARAMS.items():
+    for name, param in nn.synthetic.PARAMS.items():
         if name == "n_samples":
             param = dataclasses.replace(param, high=min(param.high, max_rows))
         params.append(param_info(name, param))
@@ -28,17 +28,17 @@ def catalogue(max_values: int) -> list[dict]:
             "description": inspect.getdoc(maker).split("\n")[0],
             "params": params,
         }
-        for name, (maker, task) in nn.datasets.DATASETS.items()
+        for name, (maker, task) in nn.synthetic.DATASETS.items()
     ]
 
 
 def points(name: str, params: dict, max_values: int, location: str = "query") -> dict:
     """The points of a set: those a job with the same parameters trains on; a refusal
     names the parameter in ``location``, where the request holds them."""
-    if name not in nn.datasets.DATASETS:
-        raise NotFound(f"no dataset {name!r}; choose one of: {', '.join(nn.datasets.DATASETS)}")
+    if name not in nn.synthetic.DATASETS:
+        raise NotFound(f"no dataset {name!r}; choose one of: {', '.join(nn.synthetic.DATASETS)}")
     try:
         X, y, params = synthetic({"name": name, **params}, max_values)
     except nn.SpecError as e:
         raise Invalid(e, (), location) from None
-    return {**params, "task": nn.datasets.DATASETS[name][1], "X": X.tolist(), "y": y.tolist()}
+    return {**params, "task": nn.synthetic.DATASETS[name][1], "X": X.tolist(), "y": y.tolist()}

@@ -4,20 +4,20 @@ The library the nnjobs worker trains with and the API predicts with. It imports 
 NumPy and the standard library.
 
 >>> import nn
->>> X, y = nn.datasets.make("circle", n_samples=200, seed=0)
+>>> X, y = nn.synthetic.make("circle", n_samples=200, seed=0)
 >>> model, history = nn.fit({"layers": [{"units": 8, "activation": "tanh"}]}, X, y)
 >>> sorted(model.predict(X[:2]))
 ['classes', 'output', 'predictions', 'probabilities']
 """
 
-from . import curves, datasets, diagnostics
+from . import diagnostics, synthetic
 from .activations import ACTIVATIONS, ALIASES, Activation, hidden_activation_names
 from .errors import LimitError, ModelFormatError, SpecError, TrainingError
+from .limits import DEFAULT_LIMITS, Limits
 from .losses import OUTPUTS, Output
-from .model import Model
+from .model import Model, load
 from .optimizers import OPTIMIZERS
-from .serialize import loads as load
-from .spec import DEFAULT_LIMITS, Limits, resolve_spec
+from .spec import resolve_spec
 from .threads import blas_threads, set_blas_threads
 from .training import History, fit, prepare, validate
 
@@ -37,8 +37,6 @@ __all__ = [
     "SpecError",
     "TrainingError",
     "blas_threads",
-    "curves",
-    "datasets",
     "diagnostics",
     "fit",
     "hidden_activation_names",
@@ -46,5 +44,6 @@ __all__ = [
     "prepare",
     "resolve_spec",
     "set_blas_threads",
+    "synthetic",
     "validate",
 ]

@@ -19,55 +19,9 @@ from types import MappingProxyType
 import numpy as np
 
 from .errors import SpecError
+from .params import Param
 
 Array = np.ndarray
-
-
-@dataclass(frozen=True)
-class Param:
-    """A numeric parameter of an activation or optimizer, with its default and bounds."""
-
-    default: float | int | bool
-    low: float | None = None
-    high: float | None = None
-    kind: type = float
-    low_open: bool = False
-    high_open: bool = False
-
-    def check(self, value, field: str):
-        """Return ``value`` converted to this parameter's kind, or raise SpecError."""
-        if self.kind is bool:
-            if not isinstance(value, bool):
-                raise SpecError(field, "must be true or false")
-            return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecError(field, f"must be a{'n integer' if self.kind is int else ' number'}")
-        if self.kind is int and not float(value).is_integer():
-            raise SpecError(field, "must be an integer")
-        if not math.isfinite(value):
-            raise SpecError(field, "must be a finite number")
-        below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
-        above = self.high is not None and (
-            value >= self.high if self.high_open else value > self.high
-        )
-        if below or above:
-            raise SpecError(field, f"must be {self.describe_range()}")
-        return self.kind(value)
-
-    def describe_range(self) -> str:
-        lo = "(" if self.low_open else "["
-        hi = ")" if self.high_open else "]"
-        low = "-inf" if self.low is None else _num(self.low)
-        high = "inf" if self.high is None else _num(self.high)
-        if self.low is not None and self.high is None:
-            return f"{'>' if self.low_open else '>='} {low}"
-        if self.high is not None and self.low is None:
-            return f"{'<' if self.high_open else '<='} {high}"
-        return f"in {lo}{low}, {high}{hi}"
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
 
 
 @dataclass(frozen=True)
@@ -83,8 +37,6 @@ class Activation:
         Name of the weight initializer that suits it (see :mod:`nn.initializers`).
     params : mapping of str to Param
         The activation's own parameters, which sit beside it in a layer spec.
-    formula, derivative_formula, output_range, pitfalls : str
-        Plain-language description (shown by the activation catalogue).
     pieces_param : str or None
         Name of the parameter that multiplies the layer's width (maxout's ``pieces``).
     derivative : callable ``(z, a, **params) -> da/dz`` or None
@@ -102,12 +54,8 @@ class Activation:
     backward: Callable[..., Array]
     init: str
     params: Mapping[str, Param] = field(default_factory=dict)
-    formula: str = ""
-    output_range: str = ""
-    pitfalls: str = ""
     pieces_param: str | None = None
     derivative: Callable[..., Array] | None = None
-    derivative_formula: str = ""
     dies: bool = False
     saturates: bool = False
 
@@ -116,7 +64,7 @@ class Activation:
         return units * int(params[self.pieces_param]) if self.pieces_param else units
 
 
-def elementwise(name, f, df, init, params=None, **doc) -> Activation:
+def elementwise(name, f, df, init, params=None, **traits) -> Activation:
     """Build an Activation from ``f(z, **p)`` and its derivative ``df(z, a, **p)``."""
 
     def backward(grad_a, z, a, **p):
@@ -124,7 +72,7 @@ def elementwise(name, f, df, init, params=None, **doc) -> Activation:
         return grad_a
 
     return Activation(
-        name, f, backward, init, MappingProxyType(dict(params or {})), derivative=df, **doc
+        name, f, backward, init, MappingProxyType(dict(params or {})), derivative=df, **traits
     )
 
 
@@ -256,64 +204,16 @@ def _maxout_backward(grad_a, z, a, pieces):
 # -- the registry ----------------------------------------------------------------------
 
 _HIDDEN = [
-    elementwise(
-        "linear",
-        _linear,
-        _d_linear,
-        "glorot",
-        formula="f(x) = x",
-        derivative_formula="f'(x) = 1",
-        output_range="(-inf, inf)",
-        pitfalls="Stacked linear layers collapse into one linear map: the network can only "
-        "draw straight decision boundaries, however deep it is.",
-    ),
-    elementwise(
-        "sigmoid",
-        sigmoid,
-        _d_sigmoid,
-        "glorot",
-        formula="f(x) = 1 / (1 + e^-x)",
-        derivative_formula="f'(x) = f(x) * (1 - f(x))",
-        saturates=True,
-        output_range="(0, 1)",
-        pitfalls="Saturates for large |x| (derivative at most 0.25, near 0 in the tails): "
-        "gradients vanish in deep stacks; outputs are not zero-centred.",
-    ),
-    elementwise(
-        "tanh",
-        _tanh,
-        _d_tanh,
-        "glorot",
-        formula="f(x) = (e^x - e^-x) / (e^x + e^-x)",
-        derivative_formula="f'(x) = 1 - f(x)^2",
-        saturates=True,
-        output_range="(-1, 1)",
-        pitfalls="Zero-centred and steeper than sigmoid, but it saturates too: gradients "
-        "vanish for large |x|.",
-    ),
-    elementwise(
-        "relu",
-        _relu,
-        _d_relu,
-        "he",
-        formula="f(x) = max(0, x)",
-        derivative_formula="f'(x) = 1 if x > 0 else 0",
-        dies=True,
-        output_range="[0, inf)",
-        pitfalls="Units whose input stays negative output 0 with gradient 0 and stop "
-        "learning (dying ReLU), more so with a large learning rate.",
-    ),
+    elementwise("linear", _linear, _d_linear, "glorot"),
+    elementwise("sigmoid", sigmoid, _d_sigmoid, "glorot", saturates=True),
+    elementwise("tanh", _tanh, _d_tanh, "glorot", saturates=True),
+    elementwise("relu", _relu, _d_relu, "he", dies=True),
     elementwise(
         "leaky_relu",
         _leaky_relu,
         _d_leaky_relu,
         "he",
         params={"alpha": Param(0.01, 0.0, 1.0, high_open=True)},
-        formula="f(x) = x if x > 0 else alpha * x",
-        derivative_formula="f'(x) = 1 if x > 0 else alpha",
-        output_range="(-inf, inf)",
-        pitfalls="A small negative slope keeps dead units learning; alpha is one more "
-        "setting to choose.",
     ),
     elementwise(
         "elu",
@@ -321,70 +221,18 @@ _HIDDEN = [
         _d_elu,
         "he",
         params={"alpha": Param(1.0, 0.0, None, low_open=True)},
-        formula="f(x) = x if x > 0 else alpha * (e^x - 1)",
-        derivative_formula="f'(x) = 1 if x > 0 else f(x) + alpha",
         saturates=True,
-        output_range="(-alpha, inf)",
-        pitfalls="Smooth and negative-saturating; costs an exponential per unit.",
     ),
-    elementwise(
-        "selu",
-        _selu,
-        _d_selu,
-        "lecun",
-        formula="f(x) = scale * (x if x > 0 else alpha * (e^x - 1)), "
-        "alpha = 1.67326, scale = 1.05070",
-        derivative_formula="f'(x) = scale if x > 0 else f(x) + scale * alpha",
-        saturates=True,
-        output_range="(-1.7581, inf)",
-        pitfalls="Self-normalizes only with LeCun-normal weights and standardized inputs, "
-        "and dropout breaks it.",
-    ),
-    elementwise(
-        "gelu",
-        _gelu,
-        _d_gelu,
-        "he",
-        formula="f(x) = x * Phi(x), tanh approximation: "
-        "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))",
-        derivative_formula="f'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) "
-        "(1 + 3 * 0.044715 x^2), t = tanh(sqrt(2/pi) (x + 0.044715 x^3))",
-        output_range="(-0.17, inf)",
-        pitfalls="Smooth ReLU-like curve; several transcendental operations per unit.",
-    ),
-    elementwise(
-        "silu",
-        _silu,
-        _d_silu,
-        "he",
-        formula="f(x) = x * sigmoid(x)",
-        derivative_formula="f'(x) = sigmoid(x) * (1 + x * (1 - sigmoid(x)))",
-        output_range="(-0.28, inf)",
-        pitfalls="Smooth and non-monotonic; costs an exponential per unit.",
-    ),
-    elementwise(
-        "softplus",
-        _softplus,
-        _d_softplus,
-        "he",
-        formula="f(x) = log(1 + e^x)",
-        derivative_formula="f'(x) = sigmoid(x) = 1 / (1 + e^-x)",
-        saturates=True,
-        output_range="(0, inf)",
-        pitfalls="A smooth ReLU whose gradient never reaches 0 on the negative side, but "
-        "it is not zero-centred and costs a log and an exp per unit.",
-    ),
+    elementwise("selu", _selu, _d_selu, "lecun", saturates=True),
+    elementwise("gelu", _gelu, _d_gelu, "he"),
+    elementwise("silu", _silu, _d_silu, "he"),
+    elementwise("softplus", _softplus, _d_softplus, "he", saturates=True),
     Activation(
         "maxout",
         _maxout,
         _maxout_backward,
         "he",
         MappingProxyType({"pieces": Param(2, 2, 16, kind=int)}),
-        formula="f(x) = max_k (w_k . x + b_k) over `pieces` linear pieces",
-        derivative_formula="df/dz_k = 1 for the winning piece k, 0 for the others",
-        output_range="(-inf, inf)",
-        pitfalls="Learns its own piecewise-linear activation, never dies, but holds "
-        "`pieces` times the weights of a plain layer.",
         pieces_param="pieces",
     ),
 ]

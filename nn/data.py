@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import SpecError
-from .spec import DEFAULT_LIMITS, Limits
+from .limits import DEFAULT_LIMITS, Limits
 
 Array = np.ndarray
 _F32_MAX = float(np.finfo(np.float32).max)
@@ -200,7 +200,9 @@ def _encode_classes(arr: Array, output: str | None, limits: Limits) -> Targets:
             "y", f"only one class ({classes[0].item()!r}); classification needs at least two"
         )
     if k > limits.max_classes:
-        raise SpecError("y", f"{k} distinct classes; at most {limits.max_classes}")
+        raise SpecError(
+            "y", f"{k} distinct classes; at most {limits.max_classes}", limit="max_classes"
+        )
     if output is None:
         output = "sigmoid" if k == 2 else "softmax"
     if output == "sigmoid" and k > 2:

@@ -16,11 +16,15 @@ class SpecError(ValueError):
         Dotted path of the offending field, e.g. ``"layers.0.units"`` or ``"X"``.
     reason : str
         What is wrong, in words a user can act on.
+    limit : str or None
+        The field of :class:`~nn.limits.Limits` the refusal enforces (``"max_units"``),
+        if one of the configurable limits: the service names the setting behind it.
     """
 
-    def __init__(self, field: str, reason: str):
+    def __init__(self, field: str, reason: str, *, limit: str | None = None):
         self.field = field
         self.reason = reason
+        self.limit = limit
         super().__init__(f"{field}: {reason}" if field else reason)
 
     @property
@@ -30,7 +34,11 @@ class SpecError(ValueError):
 
 
 class LimitError(SpecError):
-    """A job over a configured limit (such as the compute budget), not merely malformed."""
+    """A job over a configured limit of its size (such as the compute budget), not merely
+    malformed: the request is too large rather than wrong (the API answers 413).
+
+    ``limit`` names the limit, as for every :class:`SpecError` over one.
+    """
 
 
 class TrainingError(RuntimeError):

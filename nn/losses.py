@@ -75,63 +75,24 @@ class Output:
     loss_name : str
     activation : callable ``(z) -> p``
     loss : callable ``(z, y) -> (loss summed over rows, p - y)``
-    use : str
-        What kind of target it is for.
-    formula : str
     init : str
         Initializer of the output layer's weights.
-    derivative_formula, output_range, pitfalls : str
-        Shown by the activation catalogue for an output that is not also a hidden
-        activation (softmax); the others are described by their hidden-layer entry.
     """
 
     name: str
     loss_name: str
     activation: Callable[[Array], Array]
     loss: Callable[[Array, Array], tuple[float, Array]]
-    use: str
-    formula: str
     init: str = "glorot"
-    derivative_formula: str = ""
-    output_range: str = ""
-    pitfalls: str = ""
 
 
 OUTPUTS: Mapping[str, Output] = MappingProxyType(
     {
         o.name: o
         for o in [
-            Output(
-                "sigmoid",
-                "binary_crossentropy",
-                sigmoid,
-                binary_cross_entropy,
-                "binary classification (probability of the second class) and multi-label "
-                "classification (one independent probability per label)",
-                "p = 1 / (1 + e^-z)",
-            ),
-            Output(
-                "softmax",
-                "categorical_crossentropy",
-                softmax,
-                categorical_cross_entropy,
-                "multi-class classification (one distribution over the classes per row)",
-                "p_i = e^z_i / sum_j e^z_j",
-                derivative_formula="dp_i/dz_j = p_i * (delta_ij - p_j)",
-                output_range="(0, 1), each row summing to 1",
-                pitfalls="Couples the units of a layer, so it serves as the output of a "
-                "multi-class model only; paired with cross-entropy its gradient is simply "
-                "p - y, but a large logit gap saturates it (probabilities of exactly 0 "
-                "or 1 in float32).",
-            ),
-            Output(
-                "linear",
-                "mean_squared_error",
-                lambda z: z,
-                squared_error,
-                "regression (real-valued targets, one or several columns)",
-                "p = z",
-            ),
+            Output("sigmoid", "binary_crossentropy", sigmoid, binary_cross_entropy),
+            Output("softmax", "categorical_crossentropy", softmax, categorical_cross_entropy),
+            Output("linear", "mean_squared_error", lambda z: z, squared_error),
         ]
     }
 )

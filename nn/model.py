@@ -7,11 +7,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import serialize
 from .data import Scaler, as_features
+from .errors import ModelFormatError, SpecError
+from .limits import Limits
 from .losses import OUTPUTS
 from .network import Layer, Network
+from .spec import resolve_spec
 
 Array = np.ndarray
+
+_KINDS = {
+    "binary": "sigmoid",
+    "multilabel": "sigmoid",
+    "multiclass": "softmax",
+    "regression": "linear",
+}
+# a stored model was validated when it was trained, under whatever limits were then set
+_NO_LIMITS = Limits.unbounded()
 
 
 @dataclass
@@ -107,10 +120,25 @@ class Model:
         }
 
     def to_bytes(self) -> bytes:
-        """Serialize without pickle (see :mod:`nn.serialize`)."""
-        from .serialize import dumps
-
-        return dumps(self)
+        """Serialize without pickle (the format is :mod:`nn.serialize`'s); :func:`load`
+        reads it back."""
+        arrays = {
+            "params": self.network.params,
+            "x_mean": self.x_scaler.mean,
+            "x_scale": self.x_scaler.scale,
+        }
+        if self.y_scaler is not None:
+            arrays["y_mean"], arrays["y_scale"] = self.y_scaler.mean, self.y_scaler.scale
+        meta = {
+            "spec": self.spec,
+            "n_features": self.n_features,
+            "n_outputs": self.network.n_outputs,
+            "kind": self.kind,
+            "classes": self.classes,
+            "squeeze": self.squeeze,
+            "metrics": self.metrics,
+        }
+        return serialize.pack(meta, arrays)
 
     def describe(self) -> dict:
         """JSON-ready summary: output, classes, features, layers, parameters and metrics."""
@@ -138,3 +166,53 @@ def count_weights(spec: Mapping, n_features: int, n_outputs: int) -> int:
     fan_in = [n_features] + [layer.units for layer in layers]
     width = [layer.width for layer in layers] + [n_outputs]
     return sum(a * b for a, b in zip(fan_in, width, strict=True))
+
+
+def load(blob: bytes) -> Model:
+    """Rebuild a model from :meth:`Model.to_bytes` output, or raise ModelFormatError."""
+    try:
+        return _rebuild(*serialize.unpack(blob))
+    except ModelFormatError:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError, SpecError) as e:
+        raise ModelFormatError(f"model blob is malformed: {e}") from None
+
+
+def _rebuild(meta: dict, arrays: dict[str, np.ndarray]) -> Model:
+    kind = meta["kind"]
+    output = meta["spec"]["output"]
+    if _KINDS.get(kind) != output:
+        raise ModelFormatError(f"model kind {kind!r} does not match output {output!r}")
+    spec = resolve_spec(meta["spec"], _NO_LIMITS)
+    spec["output"] = output
+    n_features, n_outputs = int(meta["n_features"]), int(meta["n_outputs"])
+    net = build_network(spec, n_features, n_outputs)
+    params = arrays["params"]
+    if params.dtype != net.dtype or params.shape != net.params.shape:
+        raise ModelFormatError(
+            f"parameters have shape {params.shape}, the architecture needs {net.params.shape}"
+        )
+    net.params[...] = params
+
+    def scaler(prefix: str, size: int) -> Scaler:
+        mean, scale = arrays[f"{prefix}_mean"], arrays[f"{prefix}_scale"]
+        if mean.shape != (size,) or scale.shape != (size,) or not (scale > 0).all():
+            raise ModelFormatError(f"{prefix} scaling does not fit the model")
+        return Scaler(mean, scale)
+
+    classes = meta["classes"]
+    if kind != "regression" and (
+        not isinstance(classes, list) or len(classes) != (2 if kind == "binary" else n_outputs)
+    ):
+        raise ModelFormatError("classes do not fit the model's outputs")
+    return Model(
+        spec,
+        net,
+        n_features,
+        kind,
+        scaler("x", n_features),
+        classes,
+        scaler("y", n_outputs) if kind == "regression" else None,
+        bool(meta["squeeze"]),
+        dict(meta.get("metrics") or {}),
+    )

@@ -14,8 +14,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .activations import Param
 from .errors import SpecError
+from .params import Param
 
 Array = np.ndarray
 

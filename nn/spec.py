@@ -8,36 +8,14 @@ or raises :class:`~nn.errors.SpecError` naming the field and the reason.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from . import activations as act
-from .activations import Param
 from .errors import SpecError
 from .initializers import INITIALIZERS
+from .limits import DEFAULT_LIMITS, Limits
 from .losses import get_output
 from .optimizers import OPTIMIZERS, get_optimizer
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Upper bounds a spec must respect (the service makes them configurable)."""
-
-    max_units: int = 4096
-    max_layers: int = 32
-    max_epochs: int = 100_000
-    max_batch_size: int = 65_536
-    max_classes: int = 1000
-    #: training rows x epochs x weights; admits 20,000 x 20 rows, hidden (128, 128), 500 epochs
-    max_compute: float = 1e12
-
-    @classmethod
-    def unbounded(cls) -> Limits:
-        """No upper bounds: for specs already checked under whatever limits were in force."""
-        big = 2**62
-        return cls(big, big, big, big, big, float("inf"))
-
-
-DEFAULT_LIMITS = Limits()
+from .params import Param
 
 #: Keys of a job that the library accepts and leaves to the service.
 JOB_KEYS = ("name", "data")
@@ -50,8 +28,8 @@ LAYER_KEYS = ("units", "activation", "dropout")
 
 def _training_params(limits: Limits) -> dict[str, Param]:
     return {
-        "epochs": Param(100, 1, limits.max_epochs, kind=int),
-        "batch_size": Param(32, 1, limits.max_batch_size, kind=int),
+        "epochs": Param(100, 1, limits.max_epochs, kind=int, limit="max_epochs"),
+        "batch_size": Param(32, 1, limits.max_batch_size, kind=int, limit="max_batch_size"),
         "learning_rate": Param(0.001, 0.0, 10.0, low_open=True),
         "l2": Param(0.0, 0.0, 10.0),
         "validation_split": Param(0.2, 0.0, 1.0, high_open=True),
@@ -116,7 +94,11 @@ def resolve_spec(spec: Mapping | None = None, limits: Limits = DEFAULT_LIMITS) -
     if not isinstance(layers, (list, tuple)):
         raise SpecError("layers", "must be a list of hidden layers (it may be empty)")
     if len(layers) > limits.max_layers:
-        raise SpecError("layers", f"at most {limits.max_layers} hidden layers (got {len(layers)})")
+        raise SpecError(
+            "layers",
+            f"at most {limits.max_layers} hidden layers (got {len(layers)})",
+            limit="max_layers",
+        )
     resolved_layers = [
         _resolve_layer(layer, f"layers.{i}", default_act, limits) for i, layer in enumerate(layers)
     ]
@@ -151,10 +133,15 @@ def _resolve_layer(layer, field: str, default_act: str, limits: Limits) -> dict:
                 f"not a parameter of {activation.name}; {activation.name} takes: {takes}",
             )
         raise _unknown(key, field, [*LAYER_KEYS, *activation.params])
+    units = Param(0, 1, limits.max_units, kind=int, limit="max_units")
     if "units" not in layer:
-        raise SpecError(f"{field}.units", "missing: every hidden layer needs a number of units")
+        raise SpecError(
+            f"{field}.units",
+            "missing: every hidden layer needs a number of units",
+            limit=units.limit,
+        )
     resolved = {
-        "units": Param(0, 1, limits.max_units, kind=int).check(layer["units"], f"{field}.units"),
+        "units": units.check(layer["units"], f"{field}.units"),
         "activation": activation.name,
     }
     for key, param in activation.params.items():

@@ -12,10 +12,11 @@ import numpy as np
 from .data import Scaler, Targets, as_features, encode_targets, split
 from .diagnostics import Recorder, find_warnings
 from .errors import LimitError, TrainingError
+from .limits import DEFAULT_LIMITS, Limits
 from .losses import OUTPUTS
 from .model import Model, build_network, count_weights
 from .optimizers import OPTIMIZERS
-from .spec import DEFAULT_LIMITS, Limits, resolve_spec
+from .spec import resolve_spec
 
 Array = np.ndarray
 Callback = Callable[[dict], "bool | None"]
@@ -243,6 +244,7 @@ def prepare(spec: Mapping | None, X, y, limits: Limits = DEFAULT_LIMITS) -> Prep
             f"the job needs {compute:.3g} weight updates (training rows x epochs x weights), "
             f"over the compute budget of {limits.max_compute:.3g}; use fewer epochs, rows "
             "or units",
+            limit="max_compute",
         )
 
     x_scaler = Scaler.fit(x_all, tr["standardize"], rows=train_idx)

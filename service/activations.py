@@ -1,9 +1,10 @@
 """The activation catalogue: what each activation computes, where it may be used, what can
 go wrong with it, and its curve.
 
-Everything here is read from ``nn``'s registries (``nn.ACTIVATIONS``, ``nn.ALIASES``,
-``nn.OUTPUTS``) and curves are computed by ``nn.curves`` with the functions networks train
-with, so a new activation appears here as soon as it is registered.
+Which activations there are, their parameters and uses are read from ``nn``'s registries
+(``nn.ACTIVATIONS``, ``nn.ALIASES``, ``nn.OUTPUTS``); the words come from
+:mod:`service.catalogue` and the curves from :mod:`service.curves`, which samples the
+functions networks train with.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from flask.views import MethodView
 
 import nn
 from domain.params import param_info
-from nn import curves
 
+from . import curves
+from .catalogue import OUTPUT_USES, PROSE
 from .errors import abort, field_errors
 from .parsing import Blueprint
 from .schemas import ActivationDetailSchema, ActivationListSchema, CurveQuerySchema
@@ -38,19 +40,18 @@ def describe(name: str) -> dict:
     """The catalogue entry of a registered activation (not an alias)."""
     hidden = nn.ACTIVATIONS.get(name)
     output = nn.OUTPUTS.get(name)
-    # a hidden activation describes itself; an output-only one (softmax) through its Output
-    source = hidden or output
+    prose = PROSE[name]
     return {
         "name": name,
         "aliases": sorted(alias for alias, target in nn.ALIASES.items() if target == name),
-        "formula": source.formula,
-        "derivative": source.derivative_formula,
-        "output_range": source.output_range,
+        "formula": prose.formula,
+        "derivative": prose.derivative,
+        "output_range": prose.output_range,
         "params": [param_info(k, p) for k, p in (hidden.params if hidden else {}).items()],
         "usage": [use for use, entry in (("hidden", hidden), ("output", output)) if entry],
         "init": hidden.init if hidden else None,
-        "output": {"loss": output.loss_name, "use": output.use} if output else None,
-        "pitfalls": source.pitfalls,
+        "output": {"loss": output.loss_name, "use": OUTPUT_USES[name]} if output else None,
+        "pitfalls": prose.pitfalls,
         "dies": bool(hidden and hidden.dies),
         "saturates": bool(hidden and hidden.saturates),
         "curve_slice": curves.SLICES.get(name),

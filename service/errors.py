@@ -25,7 +25,7 @@ from werkzeug.exceptions import (
 import nn
 from domain.errors import UNAVAILABLE, Broken, Invalid, Refused
 
-from . import schemas
+from . import config, schemas
 
 log = logging.getLogger(__name__)
 
@@ -56,24 +56,8 @@ def field_errors(path: tuple, reason: str, location: str = "json") -> dict:
     return {location: node}
 
 
-def limit_setting(path: tuple, reason: str, is_limit: bool) -> str | None:
-    """The setting behind a refusal of ``nn``, if one of its configurable limits.
-
-    ``nn`` states the limit's value; the setting's name tells an operator what to change.
-    """
-    if path[:1] == ("layers",) and path[-1:] == ("units",):
-        return "NNJOBS_MAX_UNITS"
-    if path == ("layers",) and "at most" in reason:
-        return "NNJOBS_MAX_LAYERS"
-    if path == ("training", "epochs"):
-        return "NNJOBS_MAX_EPOCHS"
-    if path == ("training", "batch_size"):
-        return "NNJOBS_MAX_BATCH_SIZE"
-    if is_limit and "compute budget" in reason:
-        return "NNJOBS_MAX_COMPUTE"
-    if path[-1:] == ("y",) and "classes" in reason and "at most" in reason:
-        return "NNJOBS_MAX_CLASSES"
-    return None
+#: nn.Limits field -> the setting that configures it
+LIMIT_SETTINGS = {field: name for name, field in config.LIMIT_FIELDS.items()}
 
 
 def refuse(error: nn.SpecError, prefix: tuple = (), location: str = "json") -> NoReturn:
@@ -85,7 +69,8 @@ def refuse(error: nn.SpecError, prefix: tuple = (), location: str = "json") -> N
     path = tuple(str(p) for p in (*prefix, *error.path))
     is_limit = isinstance(error, nn.LimitError)
     reason = error.reason
-    setting = limit_setting(path, reason, is_limit)
+    # nn states the limit's value; the setting's name tells an operator what to change
+    setting = LIMIT_SETTINGS.get(error.limit)
     if setting and setting not in reason:
         reason = f"{reason} ({setting})"
     field = ".".join(path)

@@ -10,6 +10,7 @@ from api_helpers import error
 import nn
 from nn.losses import softmax
 from service import create_app
+from service.catalogue import OUTPUT_USES, PROSE
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,14 @@ def test_the_list_holds_exactly_the_registered_activations(client):
     assert not set(nn.ALIASES) & set(names)  # aliases are listed under their activation
 
 
+def test_every_registered_activation_has_its_prose():
+    # adding an activation is one entry of maths in nn and one of words in the catalogue
+    assert set(PROSE) == set(nn.ACTIVATIONS) | set(nn.OUTPUTS)
+    assert set(OUTPUT_USES) == set(nn.OUTPUTS)
+    for prose in PROSE.values():
+        assert prose.formula and prose.derivative and prose.output_range and prose.pitfalls
+
+
 def test_each_entry_describes_its_activation_from_the_registry(client):
     items = {item["name"]: item for item in get(client, "/activations")["items"]}
     for name, item in items.items():
@@ -45,8 +54,8 @@ def test_each_entry_describes_its_activation_from_the_registry(client):
             assert item["output"] is None
     for name, activation in nn.ACTIVATIONS.items():
         item = items[name]
-        assert item["formula"] == activation.formula
-        assert item["derivative"] == activation.derivative_formula
+        assert item["formula"] == PROSE[name].formula
+        assert item["derivative"] == PROSE[name].derivative
         assert item["init"] == activation.init
         assert item["dies"] == activation.dies and item["saturates"] == activation.saturates
         params = {p["name"]: p for p in item["params"]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 
@@ -10,7 +11,9 @@ import redis
 from api_helpers import error, make_client, post_raw, stored
 from conftest import RedisServer, free_port
 
+import nn
 from service import create_app
+from service.errors import LIMIT_SETTINGS
 
 SPIRAL = {"data": {"synthetic": {"name": "spiral", "n_samples": 40}}, "layers": [{"units": 4}]}
 
@@ -274,6 +277,12 @@ def test_a_refusal_names_the_limit_and_its_value(redis_url, key_prefix):
     assert body["message"].startswith("layers.0.units: ")
     body = error(client.post("/jobs", json={**SPIRAL, "layers": [{"units": 2}] * 3}), 422)
     assert "at most 2" in body["message"]
+
+
+def test_every_limit_of_nn_is_named_by_its_setting():
+    # a refusal carries the limit's name; the setting is found from it, never from the text
+    assert set(LIMIT_SETTINGS) == {f.name for f in dataclasses.fields(nn.Limits)}
+    assert LIMIT_SETTINGS["max_units"] == "NNJOBS_MAX_UNITS"
 
 
 def test_marshmallow_errors_get_a_message_naming_the_field(client):

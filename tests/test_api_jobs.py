@@ -94,7 +94,7 @@ def test_a_synthetic_job_records_its_dataset_with_every_default(client, registry
     }
     assert job["data"]["n_samples"] == 400
     X, y = registry.load_data(job["id"])
-    X0, y0 = nn.datasets.make("moons", noise=0.1)
+    X0, y0 = nn.synthetic.make("moons", noise=0.1)
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(y, y0)
 

@@ -116,7 +116,7 @@ def test_names_come_from_the_nn_registries(spec):
     assert output["nullable"] and output["enum"] == [*nn.OUTPUTS, None]  # null: inferred
     training = schema(spec, "Training")["properties"]
     assert training["optimizer"]["enum"] == list(nn.OPTIMIZERS)
-    assert schema(spec, "Synthetic")["properties"]["name"]["enum"] == list(nn.datasets.DATASETS)
+    assert schema(spec, "Synthetic")["properties"]["name"]["enum"] == list(nn.synthetic.DATASETS)
     assert schema(spec, "Job")["properties"]["status"]["enum"] == list(JOB_STATUSES)
     vary = schema(spec, "SweepVary")["properties"]
     assert vary["activation"]["items"]["enum"] == nn.hidden_activation_names()

@@ -21,19 +21,19 @@ def test_the_list_names_every_dataset_of_nn_with_its_task_and_parameters(client)
     r = client.get("/synthetic")
     assert r.status_code == 200
     items = r.get_json()["items"]
-    assert [d["name"] for d in items] == list(nn.datasets.DATASETS)
+    assert [d["name"] for d in items] == list(nn.synthetic.DATASETS)
     for item in items:
-        maker, task = nn.datasets.DATASETS[item["name"]]
+        maker, task = nn.synthetic.DATASETS[item["name"]]
         assert item["task"] == task
         assert item["description"] and item["description"] in maker.__doc__
         params = {p["name"]: p for p in item["params"]}
-        assert set(params) == set(nn.datasets.PARAMS)
-        for name, param in nn.datasets.PARAMS.items():
+        assert set(params) == set(nn.synthetic.PARAMS)
+        for name, param in nn.synthetic.PARAMS.items():
             assert params[name]["default"] == param.default
             assert params[name]["minimum"] == param.low
         assert params["n_samples"]["type"] == "integer"
         assert params["noise"]["type"] == "number"
-        assert params["noise"]["maximum"] == nn.datasets.PARAMS["noise"].high
+        assert params["noise"]["maximum"] == nn.synthetic.PARAMS["noise"].high
 
 
 def test_the_largest_size_listed_is_the_one_a_job_accepts(redis_url, key_prefix):
@@ -47,23 +47,23 @@ def test_the_largest_size_listed_is_the_one_a_job_accepts(redis_url, key_prefix)
     error(client.get("/synthetic/spiral?n_samples=501"), 413)
 
 
-@pytest.mark.parametrize("name", list(nn.datasets.DATASETS))
+@pytest.mark.parametrize("name", list(nn.synthetic.DATASETS))
 def test_the_points_are_those_of_nn_datasets(client, name):
     r = client.get(f"/synthetic/{name}?n_samples=37&noise=0.2&seed=5")
     assert r.status_code == 200
     body = r.get_json()
-    X, y = nn.datasets.make(name, n_samples=37, noise=0.2, seed=5)
+    X, y = nn.synthetic.make(name, n_samples=37, noise=0.2, seed=5)
     assert np.array_equal(np.asarray(body["X"]), X)
     assert np.array_equal(np.asarray(body["y"]), y)
     assert (body["name"], body["n_samples"], body["noise"], body["seed"]) == (name, 37, 0.2, 5)
-    assert body["task"] == nn.datasets.DATASETS[name][1]
+    assert body["task"] == nn.synthetic.DATASETS[name][1]
 
 
 def test_absent_parameters_take_the_defaults_a_job_takes(client):
     body = client.get("/synthetic/moons").get_json()
-    defaults = {k: p.default for k, p in nn.datasets.PARAMS.items()}
+    defaults = {k: p.default for k, p in nn.synthetic.PARAMS.items()}
     assert {k: body[k] for k in defaults} == defaults
-    X, y = nn.datasets.make("moons", **defaults)
+    X, y = nn.synthetic.make("moons", **defaults)
     assert np.array_equal(np.asarray(body["X"]), X)
     assert np.array_equal(np.asarray(body["y"]), y)
 
@@ -113,5 +113,5 @@ def test_the_same_parameters_are_refused_alike_by_a_job(client):
 def test_an_unknown_dataset_is_404_naming_the_known_ones(client):
     body = error(client.get("/synthetic/swirl"), 404)
     assert "swirl" in body["message"]
-    for name in nn.datasets.DATASETS:
+    for name in nn.synthetic.DATASETS:
         assert name in body["message"]

@@ -88,7 +88,7 @@ def in_terminal(args, timeout: float = 90, interrupt_when=None) -> tuple[int, st
 @pytest.fixture(scope="module")
 def trained(live_url):  # noqa: F811
     """A model trained through the Python client, for the commands that show things."""
-    X, y = nn.datasets.make("xor", n_samples=80, noise=0.05, seed=0)
+    X, y = nn.synthetic.make("xor", n_samples=80, noise=0.05, seed=0)
     job = Client(live_url).train(
         X, y, layers=[8], name="cli-xor", epochs=20, learning_rate=0.05, progress=False
     )

@@ -45,7 +45,7 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED))
 
 
 def test_train_on_an_array_waits_and_predicts_arrays(api):
-    X, y = nn.datasets.make("circle", n_samples=120, noise=0.02, seed=1)
+    X, y = nn.synthetic.make("circle", n_samples=120, noise=0.02, seed=1)
     seen = []
     job = api.train(
         X, y, layers=[8], activation="tanh", name="client-circle", progress=seen.append, **FAST
@@ -133,7 +133,7 @@ def test_unknown_ids_are_404(api):
 
 
 def test_cancel_while_waiting_ends_in_job_failed(api):
-    X, y = nn.datasets.make("spiral", n_samples=400, noise=0.1, seed=0)
+    X, y = nn.synthetic.make("spiral", n_samples=400, noise=0.1, seed=0)
 
     def cancel_once_running(job):
         if job["status"] == "running":
@@ -150,7 +150,7 @@ def test_cancel_while_waiting_ends_in_job_failed(api):
 
 
 def test_wait_times_out(api):
-    X, y = nn.datasets.make("spiral", n_samples=400, noise=0.1, seed=0)
+    X, y = nn.synthetic.make("spiral", n_samples=400, noise=0.1, seed=0)
     job = api.train(X, y, layers=[64, 64], epochs=5000, early_stopping=False, wait=False)
     try:
         with pytest.raises(TimeoutError):

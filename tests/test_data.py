@@ -136,3 +136,9 @@ def test_small_stratified_split_still_gets_its_validation_rows():
 def test_as_features_checks_the_feature_count_for_prediction():
     with pytest.raises(nn.SpecError, match="rows have 3 features; the model takes 2"):
         as_features([[1, 2, 3]], "inputs", n_features=2)
+
+
+def test_too_many_classes_names_the_limit():
+    with pytest.raises(nn.SpecError) as e:
+        encode_targets(np.arange(5), 5, limits=nn.Limits(max_classes=4))
+    assert e.value.limit == "max_classes" and "at most 4" in e.value.reason

@@ -100,7 +100,7 @@ def test_grad_norm_is_the_rms_over_batches_of_the_weight_gradient_norm():
 
 
 def test_a_deep_sigmoid_network_warns_of_vanishing_gradients():
-    X, y = nn.datasets.make("circle", n_samples=200, seed=0)
+    X, y = nn.synthetic.make("circle", n_samples=200, seed=0)
     spec = {"layers": [{"units": 8, "activation": "sigmoid"}] * 8, "training": {"epochs": 2}}
     _, history = nn.fit(spec, X, y)
     grad = [entry["grad_norm"][0] for entry in history.diagnostics]
@@ -110,7 +110,7 @@ def test_a_deep_sigmoid_network_warns_of_vanishing_gradients():
 
 
 def test_a_healthy_network_has_no_warnings_and_a_value_per_layer_and_epoch():
-    X, y = nn.datasets.make("circle", n_samples=300, seed=0)
+    X, y = nn.synthetic.make("circle", n_samples=300, seed=0)
     spec = {
         "layers": [
             {"units": 16, "activation": "relu"},
@@ -138,7 +138,7 @@ def test_a_healthy_network_has_no_warnings_and_a_value_per_layer_and_epoch():
 
 
 def test_diagnostics_can_be_switched_off():
-    X, y = nn.datasets.make("circle", n_samples=100, seed=0)
+    X, y = nn.synthetic.make("circle", n_samples=100, seed=0)
     spec = {"layers": [{"units": 4}], "training": {"epochs": 2, "diagnostics": False}}
     model, history = nn.fit(spec, X, y)
     assert history.diagnostics is None and history.warnings == []
@@ -147,7 +147,7 @@ def test_diagnostics_can_be_switched_off():
 
 
 def test_diagnostics_do_not_change_the_training():
-    X, y = nn.datasets.make("spiral", n_samples=200, seed=0)
+    X, y = nn.synthetic.make("spiral", n_samples=200, seed=0)
     spec = {"layers": [{"units": 8, "activation": "sigmoid"}], "training": {"epochs": 3}}
     on = nn.fit(spec, X, y)[0]
     off = nn.fit({**spec, "training": {"epochs": 3, "diagnostics": False}}, X, y)[0]

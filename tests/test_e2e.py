@@ -53,7 +53,7 @@ def _rows(X):
 
 
 def test_binary_job_with_string_labels(client):
-    X, y = nn.datasets.make("circle", n_samples=200, noise=0.02, seed=1)
+    X, y = nn.synthetic.make("circle", n_samples=200, noise=0.02, seed=1)
     labels = np.where(y == 1, "inside", "outside").tolist()
     job = _train(
         client,

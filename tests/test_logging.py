@@ -179,7 +179,7 @@ def test_a_bug_in_training_fails_the_job_and_is_logged_with_its_traceback(reg, m
     def broken_fit(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    X, y = nn.datasets.make("xor", n_samples=40, seed=0)
+    X, y = nn.synthetic.make("xor", n_samples=40, seed=0)
     spec, data = nn.validate(TINY_SPEC, X, y)
     job = reg.create_job(name="bug", spec=spec, data=data, X=X, y=y)
     monkeypatch.setattr(nn, "fit", broken_fit)

@@ -9,7 +9,7 @@ import nn
 
 
 def _train_accuracy(dataset, activation):
-    X, y = nn.datasets.make(dataset, n_samples=400, noise=0.0, seed=0)
+    X, y = nn.synthetic.make(dataset, n_samples=400, noise=0.0, seed=0)
     spec = {
         "layers": [{"units": 32, "activation": activation}] * 2,
         "training": {

@@ -37,7 +37,7 @@ from worker.tasks import Attempt, Retry, run_job
 ENDED = ("succeeded", "failed", "cancelled")
 
 # xor, 120 rows: about a millisecond an epoch on one core
-XOR = nn.datasets.make("xor", n_samples=120, noise=0.05, seed=0)
+XOR = nn.synthetic.make("xor", n_samples=120, noise=0.05, seed=0)
 
 CRASHING_WORKER = Path(__file__).with_name("crashing_worker.py")
 

@@ -20,7 +20,7 @@ SPEC = {
 
 
 def _models():
-    X, y = nn.datasets.make("spiral", n_samples=120, noise=0.05, seed=0)
+    X, y = nn.synthetic.make("spiral", n_samples=120, noise=0.05, seed=0)
     rng = np.random.default_rng(0)
     yield "binary-bool", X, y.astype(bool)
     yield "multiclass", X, np.array(["a", "b", "c"])[rng.integers(0, 3, 120)]
@@ -44,7 +44,7 @@ def test_round_trip_is_exact(kind, X, y):
 
 
 def _blob():
-    X, y = nn.datasets.make("circle", n_samples=60, seed=0)
+    X, y = nn.synthetic.make("circle", n_samples=60, seed=0)
     return nn.fit({"layers": [{"units": 3}], "training": {"epochs": 1}}, X, y)[0].to_bytes()
 
 

@@ -1,5 +1,7 @@
 """Spec resolution: defaults filled in, and every refusal naming its field and reason."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -197,6 +199,25 @@ def test_limits_are_configurable():
         resolve_spec({"layers": [{"units": 9}]}, limits)
     with pytest.raises(nn.SpecError, match="at most 1 hidden layers"):
         resolve_spec({"layers": [{"units": 2}, {"units": 2}]}, limits)
+
+
+@pytest.mark.parametrize(
+    ("spec", "limit"),
+    [
+        ({"layers": [{"units": 9}]}, "max_units"),
+        ({"layers": [{"units": 0}]}, "max_units"),
+        ({"layers": [{"units": 2}] * 2}, "max_layers"),
+        ({"layers": [], "training": {"epochs": 0}}, "max_epochs"),
+        ({"layers": [], "training": {"batch_size": 10**6}}, "max_batch_size"),
+        ({"layers": [], "training": {"learning_rate": 0}}, None),
+        ({"activation": "nope"}, None),
+    ],
+)
+def test_a_refusal_names_the_limit_it_enforces(spec, limit):
+    with pytest.raises(nn.SpecError) as e:
+        resolve_spec(spec, nn.Limits(max_units=8, max_layers=1))
+    assert e.value.limit == limit
+    assert limit is None or limit in {f.name for f in dataclasses.fields(nn.Limits)}
 
 
 def test_fit_refuses_bad_spec_before_touching_data():

@@ -103,6 +103,7 @@ def test_a_combination_the_varied_values_do_not_explain_is_blamed_on_the_job(cli
     job = {**JOB, "layers": [{"units": 0}]}
     body = error(client.post("/sweeps", json={"job": job, "vary": {"learning_rate": [0.1]}}), 422)
     assert _path(body) == ["job", "layers", "0", "units"]
+    assert "NNJOBS_MAX_UNITS" in body["message"]  # as POST /jobs names it
     body = error(client.post("/sweeps", json={"vary": {"learning_rate": [0.1]}}), 422)
     assert _path(body) == ["job"]
     assert stored(r, key_prefix) == [([], 0)]

@@ -12,11 +12,11 @@ SMALL = {
 
 
 def _blobs(n=300, seed=0):
-    return nn.datasets.make("gaussian", n_samples=n, noise=0.1, seed=seed)
+    return nn.synthetic.make("gaussian", n_samples=n, noise=0.1, seed=seed)
 
 
 def test_same_seed_and_spec_give_identical_weights_and_history():
-    X, y = nn.datasets.make("moons", n_samples=200, noise=0.1, seed=1)
+    X, y = nn.synthetic.make("moons", n_samples=200, noise=0.1, seed=1)
     spec = {
         "layers": [{"units": 8, "dropout": 0.2}, {"units": 8}],
         "training": {"epochs": 10, "seed": 7},
@@ -32,7 +32,7 @@ def test_same_seed_and_spec_give_identical_weights_and_history():
 def test_batches_gathered_one_by_one_train_as_slices_of_a_shuffled_copy(monkeypatch, batch_size):
     # the two ways of reading batches (below and from nn.training.GATHER_BATCH rows) must
     # give the same batches in the same order, so the same model
-    X, y = nn.datasets.make("spiral", n_samples=230, noise=0.1, seed=3)
+    X, y = nn.synthetic.make("spiral", n_samples=230, noise=0.1, seed=3)
     spec = {"layers": [{"units": 8}], "training": {"epochs": 4, "batch_size": batch_size}}
     monkeypatch.setattr(nn.training, "GATHER_BATCH", 10_000)
     copied, h1 = nn.fit(spec, X, y)
@@ -246,7 +246,7 @@ def test_multilabel_prediction_is_one_probability_per_label():
 
 @pytest.mark.parametrize("offset", [0.0, 250_000.0])
 def test_regression_far_from_zero_trains_as_well_as_centred(offset):
-    X, y = nn.datasets.make("plane", n_samples=400, noise=0.02, seed=0)
+    X, y = nn.synthetic.make("plane", n_samples=400, noise=0.02, seed=0)
     target = offset + 1000.0 * y
     model, history = nn.fit({**SMALL, "training": {"epochs": 60, "learning_rate": 0.01}}, X, target)
     out = model.predict(X)
@@ -259,7 +259,7 @@ def test_regression_far_from_zero_trains_as_well_as_centred(offset):
 
 
 def test_regression_with_several_targets_predicts_rows():
-    X, y = nn.datasets.make("plane", n_samples=300, noise=0.0, seed=0)
+    X, y = nn.synthetic.make("plane", n_samples=300, noise=0.0, seed=0)
     Y = np.column_stack([y, -2 * y + 5])
     model, _ = nn.fit({**SMALL, "training": {"epochs": 60, "learning_rate": 0.01}}, X, Y)
     pred = np.array(model.predict(X)["predictions"])
@@ -307,6 +307,7 @@ def test_compute_budget_names_the_limit():
     with pytest.raises(nn.LimitError) as e:
         nn.validate(spec, X, y, limits)
     assert e.value.field == "training" and "compute budget of 1e+06" in e.value.reason
+    assert e.value.limit == "max_compute"
     # the contract's floor: 20,000 x 20 rows, hidden (128, 128), 500 epochs fit the default
     rows = np.zeros((20_000, 20))
     rows[:, 0] = np.arange(20_000) % 2

@@ -46,7 +46,7 @@ def _wait(reg, job_id, statuses, timeout=60):
 
 
 def test_a_job_trains_through_the_queue_and_its_model_predicts(reg, producer, worker):
-    X, y = nn.datasets.make("moons", n_samples=200, noise=0.05, seed=0)
+    X, y = nn.synthetic.make("moons", n_samples=200, noise=0.05, seed=0)
     labels = np.where(y == 1, "top", "bottom")
     job_id = _submit(
         reg,
@@ -86,13 +86,13 @@ def test_a_failing_job_ends_failed_with_the_message_and_the_worker_goes_on(reg, 
     assert job["status"] == "failed" and job["error"]["type"] == "TrainingError"
     assert "smaller learning_rate" in job["error"]["message"] and job["model_id"] is None
     assert reg.list_models()[1] == 0
-    X, y = nn.datasets.make("gaussian", n_samples=100, seed=0)
+    X, y = nn.synthetic.make("gaussian", n_samples=100, seed=0)
     good = _submit(reg, producer, {"layers": [{"units": 4}], "training": {"epochs": 3}}, X, y)
     assert _wait(reg, good, ("succeeded", "failed"))["status"] == "succeeded"
 
 
 def test_progress_is_reported_while_running_and_cancel_stops_without_a_model(reg, producer, worker):
-    X, y = nn.datasets.make("spiral", n_samples=2000, noise=0.1, seed=0)
+    X, y = nn.synthetic.make("spiral", n_samples=2000, noise=0.1, seed=0)
     job_id = _submit(
         reg,
         producer,
@@ -124,13 +124,13 @@ def test_progress_is_reported_while_running_and_cancel_stops_without_a_model(reg
     assert job["status"] == "cancelled" and job["model_id"] is None
     assert reg.list_models()[1] == 0
     # the worker is free again
-    X, y = nn.datasets.make("gaussian", n_samples=100, seed=0)
+    X, y = nn.synthetic.make("gaussian", n_samples=100, seed=0)
     good = _submit(reg, producer, {"layers": [{"units": 4}], "training": {"epochs": 2}}, X, y)
     assert _wait(reg, good, ("succeeded", "failed"), timeout=20)["status"] == "succeeded"
 
 
 def test_duplicate_delivery_trains_once(reg, producer, worker):
-    X, y = nn.datasets.make("gaussian", n_samples=100, seed=0)
+    X, y = nn.synthetic.make("gaussian", n_samples=100, seed=0)
     job_id = _submit(reg, producer, {"layers": [{"units": 4}], "training": {"epochs": 2}}, X, y)
     producer.send_task(TRAIN_TASK, args=[job_id])
     _wait(reg, job_id, ("succeeded",))
@@ -139,7 +139,7 @@ def test_duplicate_delivery_trains_once(reg, producer, worker):
 
 
 def test_a_cancelled_queued_job_is_skipped(reg, producer, worker):
-    X, y = nn.datasets.make("gaussian", n_samples=100, seed=0)
+    X, y = nn.synthetic.make("gaussian", n_samples=100, seed=0)
     spec, data = nn.validate({"layers": [{"units": 4}]}, X, y)
     job = reg.create_job(name=None, spec=spec, data=data, X=X, y=y)
     reg.cancel_job(job["id"])
@@ -160,7 +160,7 @@ def test_blas_threads_share_the_cores(monkeypatch):
 def test_a_diverging_job_keeps_the_diagnostics_and_warnings_of_its_epochs(reg):
     from worker.tasks import run_job
 
-    X, y = nn.datasets.make("plane", n_samples=100, seed=0)
+    X, y = nn.synthetic.make("plane", n_samples=100, seed=0)
     spec = {
         "layers": [{"units": 4, "activation": "linear"}],
         "training": {

@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 import nn
-from nn.activations import Param
+from nn.params import Param
 
 from .common import describe_param, owned_params
 
@@ -44,7 +44,7 @@ class SyntheticListSchema(ma.Schema):
 
 def _query_field(param: Param) -> fields.Field:
     # query values are strings, which marshmallow's Integer and Float parse; the ranges
-    # are nn.datasets' own, checked where the points are made
+    # are nn.synthetic's own, checked where the points are made
     metadata = {"description": describe_param(param)}
     if param.kind is int:
         return fields.Integer(metadata=metadata)
@@ -52,7 +52,7 @@ def _query_field(param: Param) -> fields.Field:
 
 
 SyntheticQuerySchema = ma.Schema.from_dict(
-    {name: _query_field(param) for name, param in nn.datasets.PARAMS.items()},
+    {name: _query_field(param) for name, param in nn.synthetic.PARAMS.items()},
     name="SyntheticQuery",
 )
 

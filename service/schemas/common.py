@@ -10,7 +10,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from domain.names import NAME_PATTERN
-from nn.activations import Param
+from nn.params import Param
 
 MAX_PAGE_SIZE = 100
 #: the longest ``GET /jobs/<id>?wait=``: under the API's request timeout (30 s by default)

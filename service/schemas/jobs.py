@@ -126,12 +126,12 @@ SyntheticSchema = ma.Schema.from_dict(
     {
         "name": fields.String(
             required=True,
-            validate=validate.OneOf(list(nn.datasets.DATASETS)),
+            validate=validate.OneOf(list(nn.synthetic.DATASETS)),
             metadata={"description": "plane is regression; the others two-class"},
         ),
         **{
             name: param_field(param, describe_param(param))
-            for name, param in nn.datasets.PARAMS.items()
+            for name, param in nn.synthetic.PARAMS.items()
         },
     },
     name="Synthetic",

@@ -16,8 +16,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .activations import Param
 from .errors import SpecError
+from .params import Param
 
 Array = np.ndarray
 Maker = Callable[[int, float, np.random.Generator], tuple[Array, Array]]

@@ -1,7 +1,7 @@
 """Sampled curves of activations and their derivatives, for the activation catalogue.
 
 Element-wise activations are sampled as they are: ``y = f(x)`` and ``dy = f'(x)``, with the
-functions the network trains with. The two vector activations are sampled on a documented
+functions ``nn`` trains networks with. The two vector activations are sampled on a documented
 one-dimensional slice (:data:`SLICES`), since they map a vector to a vector:
 
 - softmax over the two logits ``(x, 0)``: ``y`` is the first probability
@@ -17,8 +17,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .activations import ACTIVATIONS
-from .losses import OUTPUTS
+from nn import ACTIVATIONS, OUTPUTS
 
 Array = np.ndarray
 

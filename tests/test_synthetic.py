@@ -4,17 +4,17 @@ import numpy as np
 import pytest
 
 import nn
-from nn.datasets import DATASETS
+from nn.synthetic import DATASETS
 
 
 @pytest.mark.parametrize("name", list(DATASETS))
 def test_shapes_determinism_and_noise(name):
-    X, y = nn.datasets.make(name, n_samples=301, noise=0.0, seed=3)
+    X, y = nn.synthetic.make(name, n_samples=301, noise=0.0, seed=3)
     assert X.shape == (301, 2) and y.shape == (301,)
     assert np.isfinite(X).all() and np.abs(X).max() <= 1.5
-    X2, y2 = nn.datasets.make(name, n_samples=301, noise=0.0, seed=3)
+    X2, y2 = nn.synthetic.make(name, n_samples=301, noise=0.0, seed=3)
     assert np.array_equal(X, X2) and np.array_equal(y, y2)
-    Xn, _ = nn.datasets.make(name, n_samples=301, noise=0.2, seed=3)
+    Xn, _ = nn.synthetic.make(name, n_samples=301, noise=0.2, seed=3)
     jitter = np.std(Xn - X)
     assert 0.15 < jitter < 0.25
     if DATASETS[name][1] == "classification":
@@ -23,12 +23,12 @@ def test_shapes_determinism_and_noise(name):
 
 
 def test_clean_labels_follow_their_rule():
-    X, y = nn.datasets.make("circle", n_samples=500)
+    X, y = nn.synthetic.make("circle", n_samples=500)
     r = np.hypot(X[:, 0], X[:, 1])
     assert np.all(r[y == 1] <= 0.5) and np.all(r[y == 0] >= 0.7)
-    X, y = nn.datasets.make("xor", n_samples=500)
+    X, y = nn.synthetic.make("xor", n_samples=500)
     assert np.array_equal(y, (X[:, 0] * X[:, 1] >= 0).astype(int))
-    X, y = nn.datasets.make("plane", n_samples=50)
+    X, y = nn.synthetic.make("plane", n_samples=50)
     np.testing.assert_allclose(y, X.sum(axis=1))
 
 
@@ -43,5 +43,5 @@ def test_clean_labels_follow_their_rule():
 )
 def test_bad_arguments_are_refused(kwargs, field):
     with pytest.raises(nn.SpecError) as e:
-        nn.datasets.make(**kwargs)
+        nn.synthetic.make(**kwargs)
     assert e.value.field == field
