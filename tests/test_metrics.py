@@ -311,7 +311,7 @@ def test_under_gunicorn_the_figures_sum_over_worker_processes(redis_url, key_pre
 
 
 def test_the_readme_table_names_every_metric_and_only_those(client):
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "operations.md").read_text()
     section = readme[readme.index("## Metrics and logs") : readme.index("### Logs")]
     documented = set(re.findall(r"^\| `(nnjobs_\w+)` \|", section, re.M))
     text = client.get("/metrics").get_data(as_text=True)

