@@ -161,7 +161,10 @@ def loss_points(page: Page, line: str) -> int:
 
 
 def test_training_a_spiral_draws_its_loss_live_and_its_boundary(page, service):
-    epochs = 500
+    # long enough to outlast several progress reports (one each 0.5 s) on a fast machine:
+    # at 500 epochs (about half a second) the job could end before the page's long poll
+    # saw a report, and the test then failed on idle machines only
+    epochs = 3000
     set_up(page, "spiral", [16, 16], "relu", epochs)
     # the chart is redrawn at each poll: record how many epochs each drawing had
     page.evaluate(
