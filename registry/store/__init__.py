@@ -1,0 +1,34 @@
+"""Job records, model artifacts, sweeps and datasets in Redis, split by resource.
+
+- :mod:`.keys`: the key schema (what every key holds), the job statuses and the
+  training-duration buckets;
+- :mod:`.records`: the job record's fields, declared once, and their encoding;
+- :mod:`.scripts`: the Lua scripts of ``lua/``, called with named keys and arguments;
+- :mod:`.models`, :mod:`.jobs` (with leases, stats and each job's change feed),
+  :mod:`.sweeps`, :mod:`.datasets`: one class per resource.
+
+Each resource class builds on the one it needs: models on the shared :class:`~.base.Store`,
+jobs on models (a job's success stores its model in the same step), sweeps on jobs (a sweep
+is a set of jobs); datasets stand alone. :class:`Registry` is all of them at once.
+"""
+
+from .datasets import Datasets
+from .jobs import DEFAULT_LEASE, DEFAULT_MAX_ATTEMPTS
+from .keys import ENDED, JOB_STATUSES, TRAINING_BUCKETS
+from .records import now_iso
+from .sweeps import Sweeps
+
+__all__ = [
+    "DEFAULT_LEASE",
+    "DEFAULT_MAX_ATTEMPTS",
+    "ENDED",
+    "JOB_STATUSES",
+    "TRAINING_BUCKETS",
+    "Registry",
+    "now_iso",
+]
+
+
+class Registry(Sweeps, Datasets):
+    """Jobs, models, sweeps and datasets in one Redis database (its parameters: those of
+    :class:`~.base.Store`)."""

@@ -1,0 +1,365 @@
+"""Jobs: their records and training data, their status changes, leases and attempts, the
+figures counted as they end, and the change feed of each job.
+
+Every status change is one script of ``lua/`` (see :mod:`registry.store.keys` for what they
+keep in step); a job that succeeds stores its model in the same step, which is why jobs
+are built on :class:`~registry.store.models.Models`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+
+import numpy as np
+
+from . import records
+from .keys import ENDED, JOB_STATUSES, TRAINING_BUCKETS, bucket_field
+from .models import Models
+from .records import now_iso
+
+#: seconds an attempt holds a running job without reporting progress (worker default:
+#: ``NNJOBS_LEASE_SECONDS``), and attempts before a job is given up
+DEFAULT_LEASE = 30.0
+DEFAULT_MAX_ATTEMPTS = 3
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode()
+
+
+def _attempt(attempt: int | None) -> str:
+    # the scripts take '' for "whichever attempt holds the job"
+    return "" if attempt is None else str(attempt)
+
+
+class Jobs(Models):
+    def _store_job(self, pipe, record: dict, x_blob: bytes, y_blob: bytes) -> None:
+        job_id, created_ms = record["id"], record["created_ms"]
+        x_key, y_key = self.keys.job_data(job_id)
+        pipe.hset(self.keys.job(job_id), mapping=record)
+        pipe.set(x_key, x_blob)
+        pipe.set(y_key, y_blob)
+        pipe.zadd(self.keys.jobs(), {job_id: created_ms})
+        pipe.zadd(self.keys.jobs("queued"), {job_id: created_ms})
+
+    def create_job(
+        self, *, name: str | None, spec: dict, data: dict, X: np.ndarray, y: np.ndarray
+    ) -> dict:
+        """Store a new queued job with its training data; return the Job."""
+        record = records.new_job(name, spec, data)
+        with self.r.pipeline(transaction=True) as pipe:
+            self._store_job(pipe, record, records.npy(X), records.npy(y))
+            pipe.execute()
+        return self.get_job(record["id"])
+
+    def count_submitted(self, jobs: int = 1) -> None:
+        """Count jobs as submitted (once their training messages are on their way)."""
+        self.r.incrby(self.keys.stats("submitted"), jobs)
+
+    def stats(self, queue: str | None = None) -> dict:
+        """The figures the API exposes as metrics, read in one round trip.
+
+        ``submitted``; ``ended`` and ``jobs`` (now), by status; ``training``, by status
+        ended: ``{"buckets": [(upper bound, cumulative count), ..., (inf, count)],
+        "count", "sum"}``; and ``queue_length``, the messages waiting in the Celery
+        queue ``queue`` (None without one).
+        """
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.get(self.keys.stats("submitted"))
+            pipe.hgetall(self.keys.stats("ended"))
+            for status in ENDED:
+                pipe.hgetall(self.keys.training(status))
+            for status in JOB_STATUSES:
+                pipe.zcard(self.keys.jobs(status))
+            if queue:
+                pipe.llen(queue)
+            replies = pipe.execute()
+        submitted, ended, *rest = replies
+        training_raw, rest = rest[: len(ENDED)], rest[len(ENDED) :]
+        counts, rest = rest[: len(JOB_STATUSES)], rest[len(JOB_STATUSES) :]
+        ended = {k.decode(): int(v) for k, v in ended.items()}
+        training = {}
+        for status, raw in zip(ENDED, training_raw, strict=True):
+            fields = {k.decode(): v for k, v in raw.items()}
+            running_total, buckets = 0, []
+            for bound in (*TRAINING_BUCKETS, float("inf")):
+                running_total += int(fields.get(bucket_field(bound), 0))
+                buckets.append((bound, running_total))
+            training[status] = {
+                "buckets": buckets,
+                "count": int(fields.get("count", 0)),
+                "sum": float(fields.get("sum", 0)),
+            }
+        return {
+            "submitted": int(submitted or 0),
+            "ended": {status: ended.get(status, 0) for status in ENDED},
+            "training": training,
+            "jobs": dict(zip(JOB_STATUSES, counts, strict=True)),
+            "queue_length": int(rest[0]) if queue else None,
+        }
+
+    def delete_job(self, job_id: str) -> None:
+        """Remove a job record and its data entirely (undoes :meth:`create_job`)."""
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.job(job_id), *self.keys.job_data(job_id))
+            for status in ("", *JOB_STATUSES):
+                pipe.zrem(self.keys.jobs(status), job_id)
+            pipe.execute()
+
+    def get_job(self, job_id: str, with_history: bool = True) -> dict | None:
+        """The Job, or None for an unknown id."""
+        return records.decode_job(self.r.hgetall(self.keys.job(job_id)), with_history)
+
+    def wait_for_change(
+        self, job_id: str, seconds: float, with_history: bool = True
+    ) -> dict | None:
+        """The Job as soon as its record changes (a status change or a progress report),
+        else after ``seconds``; at once when the job has ended or is unknown.
+
+        The subscription is confirmed before the record is read, so a change made between
+        the two is not missed.
+        """
+        if seconds <= 0:
+            return self.get_job(job_id, with_history)
+        channel = self.keys.job(job_id)
+        deadline = time.monotonic() + seconds
+        pubsub = self.r.pubsub()
+        try:
+            pubsub.subscribe(channel)
+            while (left := deadline - time.monotonic()) > 0:
+                message = pubsub.get_message(timeout=left)
+                if message is not None and message["type"] == "subscribe":
+                    break
+            job = self.get_job(job_id, with_history)
+            if job is None or job["status"] in ENDED:
+                return job
+            while (left := deadline - time.monotonic()) > 0:
+                message = pubsub.get_message(timeout=left)
+                if message is not None and message["type"] == "message":
+                    return self.get_job(job_id, with_history)
+            return job
+        finally:
+            pubsub.close()
+
+    def job_status(self, job_id: str) -> str | None:
+        return _text(self.r.hget(self.keys.job(job_id), "status"))
+
+    def list_jobs(
+        self, status: str | None = None, offset: int = 0, limit: int = 20
+    ) -> tuple[list[dict], int]:
+        """Jobs newest first, without their history, and how many there are in all."""
+        index = self.keys.jobs(status or "")
+        total = self.r.zcard(index)
+        ids = self.r.zrevrange(index, offset, offset + limit - 1)
+        with self.r.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hgetall(self.keys.job(job_id.decode()))
+            raws = pipe.execute()
+        jobs = [records.decode_job(raw, with_history=False) for raw in raws]
+        return [j for j in jobs if j is not None], total
+
+    def load_data(self, job_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The job's (X, y), or None once the job has ended and its data is gone."""
+        blobs = self.r.mget(self.keys.job_data(job_id))
+        if any(b is None for b in blobs):
+            return None
+        x, y = (np.load(io.BytesIO(b), allow_pickle=False) for b in blobs)
+        return x, y
+
+    def _end(
+        self, job_id: str, status: str, fields: dict, attempt: int | None = None
+    ) -> tuple[str | None, bool]:
+        """End a queued or running job as ``status``; (its status before, whether ended)."""
+        result = self.scripts.run(
+            "end_job",
+            keys=self.keys.job_script_keys(job_id, ("queued", "running", "failed", "cancelled")),
+            args={
+                "job_id": job_id,
+                "status": status,
+                "fields": records.encode_flat(fields),
+                "attempt": _attempt(attempt),
+            },
+        )
+        if not result:
+            return None, False
+        return result[0].decode(), bool(result[1])
+
+    def _lease_script(self, name: str, job_id: str, max_attempts: int, why: str, **args):
+        """Run ``start`` or ``reclaim``, which fail a job whose attempts are used up."""
+        message = f"gave up after {max_attempts} attempts: {why}"
+        error = {"type": "AttemptsExhausted", "message": message}
+        return self.scripts.run(
+            name,
+            keys=self.keys.job_script_keys(job_id, ("queued", "running", "failed")),
+            args={
+                "job_id": job_id,
+                **args,
+                "max_attempts": max_attempts,
+                "error": records.JOB_FIELDS["error"].encode(error),
+                "finished_at": now_iso(),
+            },
+        )
+
+    def claim_job(
+        self,
+        job_id: str,
+        worker: str = "",
+        lease: float = DEFAULT_LEASE,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> tuple[str, float]:
+        """Start an attempt at a job, atomically; returns (outcome, value).
+
+        - ``("started", attempt)``: the job was queued, or running under an expired lease
+          (the worker of the previous attempt is presumed dead); it now runs as ``attempt``
+          and holds a lease of ``lease`` seconds.
+        - ``("busy", seconds)``: another attempt holds a live lease for that long yet; the
+          caller must neither run the job nor forget it (try again once the lease ends).
+        - ``("exhausted", attempts)``: ``max_attempts`` attempts were started and none
+          finished; the job is now failed, saying so.
+        - ``(status, 0)``: the job had ended (succeeded, failed, cancelled) or is unknown
+          (``"unknown"``).
+        """
+        why = (
+            "each one ended without a result (the worker process training it died or "
+            "stopped responding)"
+        )
+        result = self._lease_script(
+            "start", job_id, max_attempts, why, worker=worker, started_at=now_iso(), lease=lease
+        )
+        if not result:
+            return "unknown", 0
+        return result[0].decode(), float(result[1])
+
+    def start_job(self, job_id: str, worker: str = "", lease: float = DEFAULT_LEASE) -> dict | None:
+        """Move a queued job (or a running one whose lease ran out) to running; None if it
+        cannot start now (unknown, ended, or held by a live attempt)."""
+        outcome, _ = self.claim_job(job_id, worker, lease)
+        return self.get_job(job_id) if outcome == "started" else None
+
+    def running_job_ids(self) -> list[str]:
+        return [i.decode() for i in self.r.zrange(self.keys.jobs("running"), 0, -1)]
+
+    def stale_queued_ids(self, older_than: float) -> list[str]:
+        """Queued jobs whose last message was sent more than ``older_than`` seconds ago and
+        that are still queued (claimed: the caller must send each one a new message)."""
+        cutoff = int((time.time() - older_than) * 1000)
+        ids = self.r.zrangebyscore(self.keys.jobs("queued"), 0, cutoff)
+        claimed = []
+        for raw in ids:
+            job_id = raw.decode()
+            keys, args = {"job": self.keys.job(job_id)}, {"older_than_ms": int(older_than * 1000)}
+            if self.scripts.run("resend", keys=keys, args=args):
+                claimed.append(job_id)
+        return claimed
+
+    def reclaim_job(
+        self, job_id: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS, requeue: bool = False
+    ) -> str:
+        """For the sweeper: what to do with a running job whose lease may have expired.
+
+        Returns ``"live"`` (its lease holds), ``"gone"`` (no longer running), ``"failed"``
+        (expired with its attempts used up: now failed), else ``"expired"``, or with
+        ``requeue`` ``"requeued"`` (moved back to queued, for a new message to start it).
+        """
+        why = (
+            "the worker training it stopped reporting each time (it died or was cut off from Redis)"
+        )
+        mode = "requeue" if requeue else "check"
+        return self._lease_script("reclaim", job_id, max_attempts, why, mode=mode).decode()
+
+    def report_progress(
+        self,
+        job_id: str,
+        progress: dict,
+        history: dict,
+        attempt: int | None = None,
+        lease: float = DEFAULT_LEASE,
+        warnings: list | None = None,
+    ) -> bool:
+        """Record progress and history (and, when given, the warnings) of a running job and
+        extend its lease by ``lease`` seconds; False once it no longer runs (or, given
+        ``attempt``, once another attempt took it over)."""
+        fields = {"progress": progress, "history": history}
+        if warnings is not None:
+            fields["warnings"] = warnings
+        args = {"fields": records.encode_flat(fields), "attempt": _attempt(attempt), "lease": lease}
+        return bool(self.scripts.run("progress", keys={"job": self.keys.job(job_id)}, args=args))
+
+    def succeed_job(
+        self,
+        job_id: str,
+        blob: bytes,
+        meta: dict,
+        progress: dict | None = None,
+        attempt: int | None = None,
+    ) -> dict | None:
+        """Store the model of a running job and mark the job succeeded, in one step.
+
+        ``meta`` is the Model's description (n_features, output, classes, layers, metrics,
+        history, warnings, ...); ``progress`` the job's final progress; ``attempt``, when given, the
+        attempt that must still hold the job. Returns the Model, or None if the job was no
+        longer running (cancelled meanwhile, or taken over by another attempt), in which
+        case nothing is stored.
+        """
+        job = self.get_job(job_id)
+        if job is None:
+            return None
+        model_id = uuid.uuid4().hex
+        name = job["name"]
+        finished = now_iso()
+        meta = {**meta, "id": model_id, "name": name, "job_id": job_id, "created_at": finished}
+        # trained from a dataset, the model keeps the names of its columns
+        for key in ("features", "target"):
+            meta.setdefault(key, (job["data"] or {}).get(key))
+        job_fields = {
+            "finished_at": finished,
+            "history": meta.get("history", {}),
+            "warnings": meta.get("warnings", []),
+            "metrics": meta.get("metrics"),
+        }
+        if progress is not None:
+            job_fields["progress"] = progress
+        if meta.get("training_seconds") is not None:
+            job_fields["training_seconds"] = meta["training_seconds"]
+        keys = self.keys.job_script_keys(job_id, ("running", "succeeded"))
+        keys |= {
+            "model": self.keys.model(model_id),
+            "models": self.keys.models,
+            "name": self.keys.name(name),
+            "name_seq": self.keys.name_seq(name),
+        }
+        args = {
+            "job_id": job_id,
+            "attempt": _attempt(attempt),
+            "fields": records.encode_flat(job_fields),
+            "model_id": model_id,
+            "meta": json.dumps(meta),
+            "blob": blob,
+            "created_ms": int(time.time() * 1000),
+            "changes": self.keys.model_changes,
+        }
+        version = self.scripts.run("succeed", keys=keys, args=args)
+        return None if version is None else self.get_model(model_id)
+
+    def fail_job(
+        self, job_id: str, error_type: str, message: str, attempt: int | None = None
+    ) -> bool:
+        """Mark a queued or running job failed with its error; False if it had ended (or,
+        given ``attempt``, if another attempt holds it)."""
+        error = {"type": error_type, "message": message}
+        fields = {"finished_at": now_iso(), "error": error}
+        return self._end(job_id, "failed", fields, attempt)[1]
+
+    def _cancel(self, job_id: str) -> tuple[str | None, bool]:
+        return self._end(job_id, "cancelled", {"finished_at": now_iso()})
+
+    def cancel_job(self, job_id: str) -> dict | None:
+        """Cancel a queued or running job (a running one stops at its next check).
+
+        Returns the job after the call, unchanged if it had already ended; None if unknown.
+        """
+        old, _ = self._cancel(job_id)
+        return None if old is None else self.get_job(job_id)

@@ -1,0 +1,151 @@
+"""The Redis key schema of the store, in one place.
+
+Keys (``P`` is the prefix, ``nnjobs`` by default):
+
+- ``P:job:<id>``: hash, the job record (its fields: :data:`registry.store.records.JOB_FIELDS`;
+  JSON-encoded spec, data, progress, history and error); ``P:job:<id>:X`` and
+  ``P:job:<id>:y``: the training data as ``.npy`` bytes, deleted when the job ends.
+- ``P:jobs``: sorted set of every job id by creation time; ``P:jobs:<status>``: the same
+  per status, kept in step with the record by the scripts that change a status.
+- ``P:stats:submitted``: jobs accepted (a counter); ``P:stats:ended``: hash of jobs ended,
+  by status; ``P:stats:training:<status>``: hash of training durations (seconds from an
+  attempt's start to the job's end, for jobs that ended while running), one field per
+  bucket of :data:`TRAINING_BUCKETS` (``+Inf`` above the last), plus ``count`` and ``sum``.
+  The scripts that end a job update them in the same step, so the figures hold whichever
+  process (API, worker, sweeper) ended the job, and any API process can read them.
+- ``P:model:<id>``: hash with the model's metadata (JSON), version and serialized bytes;
+  ``P:models``: sorted set by creation time; ``P:name:<name>``: sorted set of a name's
+  model ids scored by version; ``P:name:<name>:seq``: the name's last version number, so
+  a version is never reused after a deletion.
+- ``P:dataset:<id>``: hash with the dataset's metadata (JSON, ``meta``) and one field per
+  column, ``col:<index>``: ``.npy`` float64 bytes for a numeric column, a JSON list for
+  the others (``service.tables`` writes and reads them); ``P:datasets``: sorted set of
+  dataset ids by creation time; ``P:dataset-name:<name>``: the same for one name.
+- ``P:models:changes``: a Pub/Sub channel, not a key: ``stored <id>`` and ``deleted <id>``
+  for every model stored or deleted.
+- ``P:sweep:<id>``: hash, a sweep (JSON-encoded ``vary`` and ``combinations``, the varied
+  values of each of its jobs, in the order of ``P:sweep:<id>:jobs``, the list of its job
+  ids); ``P:sweeps``: sorted set of every sweep id by creation time. A sweep's jobs are
+  ordinary jobs whose record names the sweep (``sweep_id``).
+
+Every status change is one Lua script, so a record is never half-written and two
+processes cannot both move a job out of the same status. Each script that changes a job
+record also publishes the job's new status (or ``progress``) on a channel named like the
+record's key, ``P:job:<id>``, so that a client can wait for a change without polling
+(:meth:`Registry.wait_for_change`).
+
+A running job holds a lease: ``lease_until`` (Redis server time, seconds) is set when an
+attempt starts and pushed forward with every progress report. Each attempt is numbered
+(``attempts``); progress, success and failure are accepted only from the attempt that holds
+the job, so an attempt that lost its lease (its worker was presumed dead) can never store a
+model or overwrite the outcome of the attempt that took over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+ENDED = ("succeeded", "failed", "cancelled")
+#: upper bounds (seconds) of the training-duration histogram's buckets
+TRAINING_BUCKETS = (
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1800.0,
+    3600.0,
+    7200.0,
+)
+
+
+def bucket_field(bound: float) -> str:
+    """The field of ``P:stats:training:<status>`` that counts durations up to ``bound``."""
+    return "+Inf" if bound == float("inf") else repr(bound)
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The name of every key under one prefix."""
+
+    prefix: str
+
+    def job(self, job_id: str) -> str:
+        """The job record; also the channel its changes are published on."""
+        return f"{self.prefix}:job:{job_id}"
+
+    def job_data(self, job_id: str) -> tuple[str, str]:
+        """The job's training data: X, then y."""
+        return f"{self.prefix}:job:{job_id}:X", f"{self.prefix}:job:{job_id}:y"
+
+    def jobs(self, status: str = "") -> str:
+        """Every job id (``status`` empty), or those of one status."""
+        return f"{self.prefix}:jobs:{status}" if status else f"{self.prefix}:jobs"
+
+    def stats(self, name: str) -> str:
+        return f"{self.prefix}:stats:{name}"
+
+    def training(self, status: str) -> str:
+        """The training-duration histogram of jobs that ended ``status``."""
+        return self.stats(f"training:{status}")
+
+    def model(self, model_id: str) -> str:
+        return f"{self.prefix}:model:{model_id}"
+
+    @property
+    def models(self) -> str:
+        return f"{self.prefix}:models"
+
+    def name(self, name: str) -> str:
+        """A name's model ids, scored by version."""
+        return f"{self.prefix}:name:{name}"
+
+    def name_seq(self, name: str) -> str:
+        """A name's last version number."""
+        return f"{self.prefix}:name:{name}:seq"
+
+    @property
+    def model_changes(self) -> str:
+        """The channel (not a key) of models stored and deleted."""
+        return f"{self.prefix}:models:changes"
+
+    def sweep(self, sweep_id: str) -> str:
+        return f"{self.prefix}:sweep:{sweep_id}"
+
+    def sweep_jobs(self, sweep_id: str) -> str:
+        return f"{self.prefix}:sweep:{sweep_id}:jobs"
+
+    @property
+    def sweeps(self) -> str:
+        return f"{self.prefix}:sweeps"
+
+    def dataset(self, dataset_id: str) -> str:
+        return f"{self.prefix}:dataset:{dataset_id}"
+
+    @property
+    def datasets(self) -> str:
+        return f"{self.prefix}:datasets"
+
+    def dataset_name(self, name: str) -> str:
+        return f"{self.prefix}:dataset-name:{name}"
+
+    def job_script_keys(self, job_id: str, statuses: tuple[str, ...] = ()) -> dict[str, str]:
+        """The keys a script that changes a job's status may touch: the record, its data,
+        and for each of ``statuses`` its index (``index_<status>``) and, for an ended one,
+        its training histogram (``training_<status>``), plus the count of jobs ended."""
+        x_key, y_key = self.job_data(job_id)
+        keys = {"job": self.job(job_id), "data_x": x_key, "data_y": y_key}
+        keys |= {f"index_{status}": self.jobs(status) for status in statuses}
+        ended = [status for status in statuses if status in ENDED]
+        if ended:
+            keys["stats_ended"] = self.stats("ended")
+            keys |= {f"training_{status}": self.training(status) for status in ended}
+        return keys

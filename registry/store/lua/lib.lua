@@ -1,0 +1,56 @@
+-- Shared by every script: the loader puts it after the script's `keys` and `args` and
+-- BUCKETS, the training-duration buckets as {upper bound, field name} pairs.
+
+local function server_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+local function server_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- A script that may move a job between several statuses receives each status's key
+-- (index_<status>, training_<status>) and picks one here, never building its name.
+local function by_status(keys, kind, status)
+  local key = keys[kind .. '_' .. status]
+  if not key then error('no ' .. kind .. '_' .. status .. ' among the keys') end
+  return key
+end
+
+-- Moves a job between status indexes, scored by its creation time.
+local function reindex(keys, job_id, from, to)
+  local created = redis.call('HGET', keys.job, 'created_ms')
+  redis.call('ZREM', by_status(keys, 'index', from), job_id)
+  redis.call('ZADD', by_status(keys, 'index', to), created, job_id)
+end
+
+-- Counts a job's end and, when it ended while running, how long its attempt trained (from
+-- started_ms, Redis server time); one HINCRBY into the first bucket that holds it.
+local function record_end(keys, status, was)
+  redis.call('HINCRBY', keys.stats_ended, status, 1)
+  if was ~= 'running' then return end
+  local started = tonumber(redis.call('HGET', keys.job, 'started_ms') or '')
+  if not started then return end
+  local seconds = math.max(0, server_ms() - started) / 1000
+  local field = '+Inf'
+  for _, b in ipairs(BUCKETS) do
+    if seconds <= b[1] then field = b[2] break end
+  end
+  local training = by_status(keys, 'training', status)
+  redis.call('HINCRBY', training, field, 1)
+  redis.call('HINCRBY', training, 'count', 1)
+  redis.call('HINCRBYFLOAT', training, 'sum', string.format('%.3f', seconds))
+end
+
+-- Ends a job failed, from status, its attempts used up (error: the Error as JSON).
+local function give_up(keys, job_id, status, error_json, finished_at)
+  redis.call('HSET', keys.job, 'status', 'failed', 'error', error_json,
+    'finished_at', finished_at)
+  redis.call('HDEL', keys.job, 'lease_until')
+  reindex(keys, job_id, status, 'failed')
+  redis.call('DEL', keys.data_x, keys.data_y)
+  record_end(keys, 'failed', status)
+  redis.call('PUBLISH', keys.job, 'failed')
+end

@@ -1,0 +1,136 @@
+"""The job record: every field declared once, with how it is stored and where it is read.
+
+:data:`JOB_FIELDS` drives the record written at creation (:func:`new_job`), the fields
+written by the scripts (:func:`encode`), the Job read back (:func:`decode_job`) and the
+summary of a sweep's jobs (:data:`SWEEP_FIELDS`): a new field is one line there, plus the
+place that sets it.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601 with milliseconds and a ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def npy(array: np.ndarray) -> bytes:
+    """``array`` as ``.npy`` bytes (no pickles: only plain dtypes)."""
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+_UNSET = object()
+_ENCODE = {"text": lambda v: v, "int": lambda v: v, "float": lambda v: repr(float(v))}
+_ENCODE["json"] = json.dumps
+_DECODE = {"text": lambda s: s, "int": int, "float": float, "json": json.loads}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a job record.
+
+    ``encoding``: ``text``, ``int``, ``float`` (stored as its ``repr``) or ``json``;
+    ``job``: part of the Job that :func:`decode_job` returns; ``sweep``: part of each job
+    a sweep lists; ``initial``: written when the job is created; ``absent``: read when the
+    record lacks the field (or holds JSON null), for records older than the field.
+    """
+
+    encoding: str
+    job: bool = True
+    sweep: bool = False
+    initial: object = _UNSET
+    absent: object = None
+
+    def encode(self, value) -> str | int:
+        return _ENCODE[self.encoding](value)
+
+    def decode(self, raw: bytes | None):
+        value = None if raw is None else _DECODE[self.encoding](raw.decode())
+        return copy.deepcopy(self.absent) if value is None else value
+
+
+#: in the order of the Job's keys; the scripts set status, started_at, worker, attempts,
+#: lease_until, started_ms, model_id and sent_ms
+JOB_FIELDS: dict[str, Field] = {
+    "id": Field("text", sweep=True),
+    "name": Field("text"),
+    "status": Field("text", sweep=True, initial="queued"),
+    "created_at": Field("text"),
+    "started_at": Field("text"),
+    "finished_at": Field("text", sweep=True),
+    "attempts": Field("int", initial=0, absent=0),
+    "model_id": Field("text", sweep=True),
+    "sweep_id": Field("text"),
+    "training_seconds": Field("float"),
+    "spec": Field("json"),
+    "data": Field("json", sweep=True),
+    "progress": Field("json", initial=None),
+    "history": Field("json", initial={}),
+    "error": Field("json", initial=None),
+    "warnings": Field("json", initial=[], absent=[]),
+    # the model's final metrics, so a sweep ranks its jobs without reading their models
+    "metrics": Field("json", job=False, sweep=True),
+    "created_ms": Field("int", job=False),
+    # when a training message was last sent for it (the API sends one at once)
+    "sent_ms": Field("int", job=False),
+    "worker": Field("text", job=False),
+    "lease_until": Field("float", job=False),
+    "started_ms": Field("int", job=False),
+}
+SWEEP_FIELDS = tuple(name for name, field in JOB_FIELDS.items() if field.sweep)
+
+
+def encode(values: dict) -> dict:
+    """Job fields as stored; a field missing from :data:`JOB_FIELDS` is a KeyError."""
+    return {name: JOB_FIELDS[name].encode(value) for name, value in values.items()}
+
+
+def encode_flat(values: dict) -> str:
+    """Job fields as stored, as the JSON list ``[field, value, ...]`` the scripts take."""
+    return json.dumps([item for pair in encode(values).items() for item in pair])
+
+
+def new_job(name: str | None, spec: dict, data: dict, **extra) -> dict:
+    """The record of a new queued job, as stored."""
+    created_ms = int(time.time() * 1000)
+    values = {n: f.initial for n, f in JOB_FIELDS.items() if f.initial is not _UNSET}
+    values |= {
+        "id": uuid.uuid4().hex,
+        "name": name or "model",
+        "created_at": now_iso(),
+        "created_ms": created_ms,
+        "spec": spec,
+        "data": data,
+        "sent_ms": created_ms,
+        **extra,
+    }
+    return encode(values)
+
+
+def decode(names: tuple[str, ...], raw: list[bytes | None]) -> dict:
+    """The fields ``names`` from their stored values (None for a missing one)."""
+    return {n: JOB_FIELDS[n].decode(v) for n, v in zip(names, raw, strict=True)}
+
+
+def decode_job(raw: dict, with_history: bool = True) -> dict | None:
+    """The Job from its record as HGETALL returns it; None for no record."""
+    if not raw:
+        return None
+    stored = {k.decode(): v for k, v in raw.items()}
+    names = tuple(n for n, f in JOB_FIELDS.items() if f.job)
+    job = decode(names, [stored.get(n) for n in names])
+    if not with_history:
+        job.pop("history")
+    return job

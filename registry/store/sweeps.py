@@ -1,0 +1,141 @@
+"""Sweeps: sets of jobs submitted together, read back with a summary of each job."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import numpy as np
+
+from . import records
+from .jobs import Jobs
+from .records import now_iso
+
+
+class Sweeps(Jobs):
+    def create_sweep(
+        self,
+        *,
+        name: str | None,
+        vary: dict,
+        jobs: list[dict],
+        X: np.ndarray,
+        y: np.ndarray,
+    ) -> tuple[str, list[str]]:
+        """Store a sweep and its queued jobs, all or nothing; return the sweep id and its
+        job ids in the order of ``jobs``.
+
+        ``jobs`` holds one ``{"name", "spec", "data", "vary"}`` per combination; every job
+        trains on the same ``X`` and ``y``.
+        """
+        sweep_id = uuid.uuid4().hex
+        x_blob, y_blob = records.npy(X), records.npy(y)
+        new_jobs = [
+            records.new_job(job["name"], job["spec"], job["data"], sweep_id=sweep_id)
+            for job in jobs
+        ]
+        job_ids = [record["id"] for record in new_jobs]
+        created_ms = int(time.time() * 1000)
+        sweep = {
+            "id": sweep_id,
+            "name": json.dumps(name),
+            "created_at": now_iso(),
+            "created_ms": created_ms,
+            "vary": json.dumps(vary),
+            "combinations": json.dumps([job["vary"] for job in jobs]),
+        }
+        with self.r.pipeline(transaction=True) as pipe:
+            for record in new_jobs:
+                self._store_job(pipe, record, x_blob, y_blob)
+            pipe.hset(self.keys.sweep(sweep_id), mapping=sweep)
+            pipe.rpush(self.keys.sweep_jobs(sweep_id), *job_ids)
+            pipe.zadd(self.keys.sweeps, {sweep_id: created_ms})
+            pipe.execute()
+        return sweep_id, job_ids
+
+    def _sweep_job_ids(self, sweep_id: str) -> list[str]:
+        return [i.decode() for i in self.r.lrange(self.keys.sweep_jobs(sweep_id), 0, -1)]
+
+    def delete_sweep(self, sweep_id: str) -> None:
+        """Remove a sweep and every one of its jobs (undoes :meth:`create_sweep`)."""
+        for job_id in self._sweep_job_ids(sweep_id):
+            self.delete_job(job_id)
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.sweep(sweep_id), self.keys.sweep_jobs(sweep_id))
+            pipe.zrem(self.keys.sweeps, sweep_id)
+            pipe.execute()
+
+    def _read_sweeps(self, sweep_ids: list[str]) -> list[dict]:
+        """The sweeps with their jobs' records (no histories): one round trip for the
+        sweeps, one for all their jobs."""
+        with self.r.pipeline(transaction=False) as pipe:
+            for sweep_id in sweep_ids:
+                pipe.hgetall(self.keys.sweep(sweep_id))
+                pipe.lrange(self.keys.sweep_jobs(sweep_id), 0, -1)
+            replies = pipe.execute()
+        sweeps = []
+        for raw, ids in zip(replies[::2], replies[1::2], strict=True):
+            if not raw:
+                continue
+            rec = {k.decode(): v.decode() for k, v in raw.items()}
+            sweeps.append(
+                {
+                    "id": rec["id"],
+                    "name": json.loads(rec["name"]),
+                    "created_at": rec["created_at"],
+                    "cancelled_at": rec.get("cancelled_at"),
+                    "vary": json.loads(rec["vary"]),
+                    "combinations": json.loads(rec["combinations"]),
+                    "job_ids": [i.decode() for i in ids],
+                }
+            )
+        with self.r.pipeline(transaction=False) as pipe:
+            for sweep in sweeps:
+                for job_id in sweep["job_ids"]:
+                    pipe.hmget(self.keys.job(job_id), *records.SWEEP_FIELDS)
+            rows = iter(pipe.execute())
+        for sweep in sweeps:
+            sweep["jobs"] = []
+            for job_id in sweep.pop("job_ids"):
+                job = records.decode(records.SWEEP_FIELDS, next(rows))
+                job["id"] = job_id  # a job deleted since reads as unknown, not as None
+                sweep["jobs"].append(job)
+        self._fill_metrics([j for s in sweeps for j in s["jobs"]])
+        return sweeps
+
+    def _fill_metrics(self, jobs: list[dict]) -> None:
+        # jobs that succeeded before their records carried metrics: read their models'
+        missing = [j for j in jobs if j["status"] == "succeeded" and j["metrics"] is None]
+        if not missing:
+            return
+        with self.r.pipeline(transaction=False) as pipe:
+            for job in missing:
+                pipe.hget(self.keys.model(job["model_id"] or ""), "meta")
+            metas = pipe.execute()
+        for job, meta in zip(missing, metas, strict=True):
+            job["metrics"] = json.loads(meta).get("metrics") if meta else None
+
+    def get_sweep(self, sweep_id: str) -> dict | None:
+        """A sweep: ``{"id", "name", "created_at", "cancelled_at", "vary", "combinations",
+        "jobs"}``, each job ``{"id", "status", "finished_at", "model_id", "data",
+        "metrics"}`` (status None for a job since deleted); None for an unknown id."""
+        found = self._read_sweeps([sweep_id])
+        return found[0] if found else None
+
+    def list_sweeps(self, offset: int = 0, limit: int = 20) -> tuple[list[dict], int]:
+        """Sweeps newest first, as :meth:`get_sweep` reads them, and how many in all."""
+        index = self.keys.sweeps
+        total = self.r.zcard(index)
+        ids = [i.decode() for i in self.r.zrevrange(index, offset, offset + limit - 1)]
+        return self._read_sweeps(ids), total
+
+    def cancel_sweep(self, sweep_id: str) -> int | None:
+        """Cancel every job of a sweep that has not ended, as :meth:`cancel_job` does;
+        return how many were cancelled (0: all had ended), None for an unknown sweep."""
+        if not self.r.exists(self.keys.sweep(sweep_id)):
+            return None
+        cancelled = sum(self._cancel(job_id)[1] for job_id in self._sweep_job_ids(sweep_id))
+        if cancelled:
+            self.r.hsetnx(self.keys.sweep(sweep_id), "cancelled_at", now_iso())
+        return cancelled
