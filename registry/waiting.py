@@ -66,7 +66,7 @@ class JobWaits:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._stop = threading.Event()
-        channel = registry._job("")
+        channel = registry.keys.job("")
         # a prefix with glob characters must match only itself
         self._pattern = _glob_escape(channel) + "*"
         self._prefix_length = len(channel)

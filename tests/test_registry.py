@@ -108,3 +108,10 @@ def test_delete_job_undoes_create(reg):
     reg.delete_job(job["id"])
     assert reg.get_job(job["id"]) is None and reg.list_jobs()[1] == 0
     assert list(reg.r.scan_iter(f"{reg.prefix}:*")) == []
+
+
+def test_things_made_in_one_millisecond_are_listed_newest_first(reg):
+    # a sweep stores its jobs in one go: they share a creation millisecond
+    ids = [_job(reg)[0]["id"] for _ in range(20)]
+    assert [j["id"] for j in reg.list_jobs(limit=20)[0]] == ids[::-1]
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 from .base import Store
+from .keys import new_id
 from .records import now_iso
 
 
@@ -15,7 +15,7 @@ class Datasets(Store):
         """Store a dataset: ``meta`` describes it (its ``name``, its ``columns`` in file
         order), and ``columns`` holds each column's bytes in the same order. Returns the
         Dataset."""
-        dataset_id = uuid.uuid4().hex
+        dataset_id = new_id()
         created_ms = int(time.time() * 1000)
         meta = {"id": dataset_id, **meta, "created_at": now_iso()}
         fields = {f"col:{i}": blob for i, blob in enumerate(columns)}

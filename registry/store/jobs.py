@@ -11,12 +11,11 @@ from __future__ import annotations
 import io
 import json
 import time
-import uuid
 
 import numpy as np
 
 from . import records
-from .keys import ENDED, JOB_STATUSES, TRAINING_BUCKETS, bucket_field
+from .keys import ENDED, JOB_STATUSES, TRAINING_BUCKETS, bucket_field, new_id
 from .models import Models
 from .records import now_iso
 
@@ -307,7 +306,7 @@ class Jobs(Models):
         job = self.get_job(job_id)
         if job is None:
             return None
-        model_id = uuid.uuid4().hex
+        model_id = new_id()
         name = job["name"]
         finished = now_iso()
         meta = {**meta, "id": model_id, "name": name, "job_id": job_id, "created_at": finished}

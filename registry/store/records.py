@@ -12,11 +12,12 @@ import copy
 import io
 import json
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+
+from .keys import new_id
 
 
 def now_iso() -> str:
@@ -107,7 +108,7 @@ def new_job(name: str | None, spec: dict, data: dict, **extra) -> dict:
     created_ms = int(time.time() * 1000)
     values = {n: f.initial for n, f in JOB_FIELDS.items() if f.initial is not _UNSET}
     values |= {
-        "id": uuid.uuid4().hex,
+        "id": new_id(),
         "name": name or "model",
         "created_at": now_iso(),
         "created_ms": created_ms,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import numpy as np
 
 from . import records
 from .jobs import Jobs
+from .keys import new_id
 from .records import now_iso
 
 
@@ -29,7 +29,7 @@ class Sweeps(Jobs):
         ``jobs`` holds one ``{"name", "spec", "data", "vary"}`` per combination; every job
         trains on the same ``X`` and ``y``.
         """
-        sweep_id = uuid.uuid4().hex
+        sweep_id = new_id()
         x_blob, y_blob = records.npy(X), records.npy(y)
         new_jobs = [
             records.new_job(job["name"], job["spec"], job["data"], sweep_id=sweep_id)
