@@ -95,10 +95,15 @@ class Setting:
         if self.positive and not value > 0:
             raise SettingsError(f"{name} must be positive, got {raw!r}")
         if self.min is not None and value < self.min:
-            raise SettingsError(f"{name} must be at least {self.min:g}, got {value:g}")
+            raise SettingsError(f"{name} must be at least {_n(self.min)}, got {_n(value)}")
         if self.max is not None and value > self.max:
-            raise SettingsError(f"{name} must be at most {self.max:g}, got {value:g}")
+            raise SettingsError(f"{name} must be at most {_n(self.max)}, got {_n(value)}")
         return value
+
+
+def _n(number: float) -> str:
+    """A bound or a value for a message: 5000000, not 5e+06."""
+    return str(number) if isinstance(number, int) else f"{number:g}"
 
 
 def _boolean(name: str, raw: object) -> bool:
@@ -618,9 +623,9 @@ def _bounds(setting: Setting) -> str:
     if setting.positive:
         parts.append("> 0")
     if setting.min is not None:
-        parts.append(f">= {setting.min:g}")
+        parts.append(f">= {_n(setting.min)}")
     if setting.max is not None:
-        parts.append(f"<= {setting.max:g}")
+        parts.append(f"<= {_n(setting.max)}")
     return ", ".join(parts)
 
 
