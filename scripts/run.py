@@ -11,8 +11,8 @@ This is what `make run` calls, with the virtual environment's Python. It
    other machines unless asked), waits until ``/healthz`` answers and prints the URL;
 4. on Ctrl-C or SIGTERM stops all of them together: the API, then the worker (a warm
    shutdown: it finishes the job it trains, for up to ``NNJOBS_STOP_TIMEOUT`` seconds),
-   then Redis if it started it; a second Ctrl-C stops at once. Whatever is
-   left in their process groups after that is killed, so nothing stays behind.
+   then Redis if it started it; a second Ctrl-C stops at once. Whatever is left in their
+   process groups after that is killed, so nothing stays behind.
 
 The API and the worker log JSON lines (``NNJOBS_LOG_FORMAT=text`` for plain text); this
 script's own lines start with ``[run]``. The API's workers keep their metrics under
