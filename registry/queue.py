@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from . import settings
 from .settings import SettingsError
 
-_DELIVERY = [s.name for s in settings.TABLE if s.section == settings.DELIVERY]
+_DELIVERY = [s.name for s in settings.TABLE if s.section == settings.Section.DELIVERY]
 
 
 def visibility_timeout(env: Mapping[str, str] | None = None) -> int:

@@ -4,8 +4,8 @@ and meaning, for the API, the worker, ``gunicorn.conf.py`` and ``scripts/run.py`
 Each program reads the settings it uses through :func:`read` (or one through :func:`get`)
 at start, so a bad value stops it there, with the variable named, rather than on the
 first request or job. The configuration reference, ``docs/configuration.md``, is written
-from this table (``make docs``, or ``python -m registry.settings --markdown``), and a test
-fails when the two differ.
+from this table by :mod:`registry.settings_reference` (``make docs``, or ``python -m
+registry.settings --markdown``), and a test fails when the two differ.
 
 Standard library only: gunicorn's configuration file and ``make run`` read it too. The
 defaults of nn's limits are nn's own, looked up only when one of them is read.
@@ -95,13 +95,17 @@ class Setting:
         if self.positive and not value > 0:
             raise SettingsError(f"{name} must be positive, got {raw!r}")
         if self.min is not None and value < self.min:
-            raise SettingsError(f"{name} must be at least {_n(self.min)}, got {_n(value)}")
+            raise SettingsError(
+                f"{name} must be at least {number_text(self.min)}, got {number_text(value)}"
+            )
         if self.max is not None and value > self.max:
-            raise SettingsError(f"{name} must be at most {_n(self.max)}, got {_n(value)}")
+            raise SettingsError(
+                f"{name} must be at most {number_text(self.max)}, got {number_text(value)}"
+            )
         return value
 
 
-def _n(number: float) -> str:
+def number_text(number: float) -> str:
     """A bound or a value for a message: 5000000, not 5e+06."""
     return str(number) if isinstance(number, int) else f"{number:g}"
 
@@ -130,32 +134,40 @@ def _number(name: str, raw: object, kind: type) -> float:
     return number
 
 
-_ADDRESS, _SERVER, _WORKER = "Addresses", "The API server (gunicorn)", "The worker"
-DELIVERY = "Delivery and recovery"
-_LIMITS, _LOGS, _RUN = "API limits", "Logs", "make run"
+class Section:
+    """The sections of the reference, in its order (their intros are in
+    :mod:`registry.settings_reference`)."""
+
+    ADDRESSES = "Addresses"
+    SERVER = "The API server (gunicorn)"
+    WORKER = "The worker"
+    DELIVERY = "Delivery and recovery"
+    LIMITS = "API limits"
+    LOGS = "Logs"
+    RUN = "make run"
+
+
 _EVERYONE = (API, WORKER, RUN)
 
-#: intros of the reference's sections, in order
-SECTIONS = {
-    _ADDRESS: "Where Redis is and where the API listens.",
-    _SERVER: "Read by `gunicorn.conf.py`, in the Docker image and under `make run` alike.",
-    _WORKER: "Read by the Celery worker (`celery -A worker.app:app worker`).",
-    DELIVERY: (
-        "How training is delivered and recovered. The worker refuses to start, saying "
-        "which, unless soft limit < hard limit < visibility timeout (a job still training "
-        "at the visibility timeout would be handed to a second worker) and lease < "
-        "visibility timeout. Set `NNJOBS_VISIBILITY_TIMEOUT` to the same value for the API "
-        "and every worker: the Redis transport uses the shortest value any client of the "
-        "broker sets. Choose the lease longer than the slowest single batch of training: "
-        "an attempt that writes no progress for a lease is presumed dead."
-    ),
-    _LIMITS: (
-        "What the API accepts. A refusal names the limit's value and the setting behind "
-        "it, e.g. `layers.0.units: must be in [1, 4096] (NNJOBS_MAX_UNITS)` (422)."
-    ),
-    _LOGS: "Logs are JSON lines on stderr, from the API and the worker alike.",
-    _RUN: "Read by `scripts/run.py`, which `make run` calls.",
-}
+
+def _server(name: str, default: int, doc: str) -> Setting:
+    return Setting(name, int, default, doc, (GUNICORN,), Section.SERVER, min=1)
+
+
+def _delivery(name: str, shown: str, doc: str, **more) -> Setting:
+    """A duration the worker derives from the others unless it is set."""
+    return Setting(
+        name, float, None, doc, (WORKER,), Section.DELIVERY, positive=True, shown=shown, **more
+    )
+
+
+def _limit(name: str, kind: type, default: object, doc: str, **more) -> Setting:
+    return Setting(name, kind, default, doc, (API,), Section.LIMITS, **{"min": 0, **more})
+
+
+def _run(name: str, default: float, doc: str) -> Setting:
+    return Setting(name, float, default, doc, (RUN,), Section.RUN, positive=True)
+
 
 #: every setting, grouped by section
 TABLE: tuple[Setting, ...] = (
@@ -165,7 +177,7 @@ TABLE: tuple[Setting, ...] = (
         "redis://127.0.0.1:6379/0",
         "broker, job and model store; `redis://:PASSWORD@host:port/db`",
         _EVERYONE,
-        _ADDRESS,
+        Section.ADDRESSES,
     ),
     Setting(
         "NNJOBS_KEY_PREFIX",
@@ -173,7 +185,7 @@ TABLE: tuple[Setting, ...] = (
         "nnjobs",
         "prefix of every Redis key, for several deployments on one Redis",
         (API, WORKER),
-        _ADDRESS,
+        Section.ADDRESSES,
     ),
     Setting(
         "NNJOBS_QUEUE",
@@ -181,9 +193,11 @@ TABLE: tuple[Setting, ...] = (
         "nnjobs",
         "the Celery queue the API sends to and the worker reads",
         _EVERYONE,
-        _ADDRESS,
+        Section.ADDRESSES,
     ),
-    Setting("PORT", int, 8000, "the API's port", (GUNICORN, RUN), _ADDRESS, min=1, max=65535),
+    Setting(
+        "PORT", int, 8000, "the API's port", (GUNICORN, RUN), Section.ADDRESSES, min=1, max=65535
+    ),
     Setting(
         "NNJOBS_HOST",
         str,
@@ -191,63 +205,31 @@ TABLE: tuple[Setting, ...] = (
         "the API's address (`0.0.0.0`: every interface, as a container needs; `make run` "
         "serves this machine only unless told otherwise)",
         (GUNICORN, RUN),
-        _ADDRESS,
+        Section.ADDRESSES,
         reader_defaults=((RUN, "127.0.0.1"),),
     ),
-    Setting(
-        "WEB_CONCURRENCY",
-        int,
-        2,
-        "API worker processes, each with its own cache of models",
-        (GUNICORN,),
-        _SERVER,
-        min=1,
-    ),
-    Setting(
+    _server("WEB_CONCURRENCY", 2, "API worker processes, each with its own cache of models"),
+    _server(
         "NNJOBS_API_THREADS",
-        int,
         4,
         "threads per API process, each serving one request at a time (a client in a long "
         "poll holds one for up to 20 s)",
-        (GUNICORN,),
-        _SERVER,
-        min=1,
     ),
-    Setting(
+    _server(
         "NNJOBS_API_BLAS_THREADS",
-        int,
         1,
         "BLAS threads per API process: predictions are small products served by several "
         "threads and processes at once, which BLAS threads would only contend with",
-        (GUNICORN,),
-        _SERVER,
-        min=1,
     ),
-    Setting(
-        "NNJOBS_API_TIMEOUT",
-        int,
-        30,
-        "seconds a request may run before its API process is replaced",
-        (GUNICORN,),
-        _SERVER,
-        min=1,
-    ),
-    Setting(
-        "NNJOBS_API_GRACEFUL_TIMEOUT",
-        int,
-        30,
-        "seconds in-flight requests get on SIGTERM",
-        (GUNICORN,),
-        _SERVER,
-        min=1,
-    ),
+    _server("NNJOBS_API_TIMEOUT", 30, "seconds a request may run before its process is replaced"),
+    _server("NNJOBS_API_GRACEFUL_TIMEOUT", 30, "seconds in-flight requests get on SIGTERM"),
     Setting(
         "PROMETHEUS_MULTIPROC_DIR",
         str,
         None,
         "where every API process writes its metrics, for `/metrics` to sum them; emptied at start",
         (GUNICORN, RUN),
-        _SERVER,
+        Section.SERVER,
         shown="a temporary directory, removed at the end; `make run`: `.run/metrics-<port>`",
     ),
     Setting(
@@ -256,7 +238,7 @@ TABLE: tuple[Setting, ...] = (
         1,
         "training processes per worker",
         (WORKER,),
-        _WORKER,
+        Section.WORKER,
         min=1,
     ),
     Setting(
@@ -265,7 +247,7 @@ TABLE: tuple[Setting, ...] = (
         None,
         "BLAS threads per training process",
         (WORKER,),
-        _WORKER,
+        Section.WORKER,
         min=1,
         shown="cores / concurrency",
     ),
@@ -275,49 +257,29 @@ TABLE: tuple[Setting, ...] = (
         3600,
         "seconds before Redis hands an unacknowledged training message to another worker",
         (API, WORKER),
-        DELIVERY,
+        Section.DELIVERY,
         min=1,
     ),
-    Setting(
+    _delivery(
         "NNJOBS_HARD_TIME_LIMIT",
-        float,
-        None,
+        "visibility / 2 (1800)",
         "seconds a job may train before its process is killed and the job failed",
-        (WORKER,),
-        DELIVERY,
-        positive=True,
-        shown="visibility / 2 (1800)",
     ),
-    Setting(
+    _delivery(
         "NNJOBS_SOFT_TIME_LIMIT",
-        float,
-        None,
+        "0.95 x hard (1710)",
         "seconds a job may train before it is stopped and failed with a timeout message",
-        (WORKER,),
-        DELIVERY,
-        positive=True,
-        shown="0.95 x hard (1710)",
     ),
-    Setting(
+    _delivery(
         "NNJOBS_LEASE_SECONDS",
-        float,
-        None,
+        "min(30, visibility / 4)",
         "how long a running job stays held without a progress write before it may be taken over",
-        (WORKER,),
-        DELIVERY,
-        positive=True,
-        shown="min(30, visibility / 4)",
     ),
-    Setting(
+    _delivery(
         "NNJOBS_RECOVERY_INTERVAL",
-        float,
-        None,
+        "min(10, lease)",
         "seconds between a worker's scans for expired leases and lost messages (formerly "
         "`NNJOBS_SWEEP_INTERVAL`, still read when this is not set)",
-        (WORKER,),
-        DELIVERY,
-        positive=True,
-        shown="min(10, lease)",
         aliases=("NNJOBS_SWEEP_INTERVAL",),
     ),
     Setting(
@@ -326,137 +288,69 @@ TABLE: tuple[Setting, ...] = (
         3,
         "attempts at a job before it is failed",
         (WORKER,),
-        DELIVERY,
+        Section.DELIVERY,
         min=1,
     ),
-    Setting("NNJOBS_MAX_BODY_MB", float, 32, "request body limit (413)", (API,), _LIMITS, min=0),
-    Setting(
+    _limit("NNJOBS_MAX_BODY_MB", float, 32, "request body limit (413)"),
+    _limit(
         "NNJOBS_MAX_VALUES",
         int,
         5_000_000,
         "numbers in `X` (or `inputs`, or a dataset job's features)",
-        (API,),
-        _LIMITS,
-        min=0,
     ),
-    Setting(
+    _limit(
         "NNJOBS_MAX_DATASET_MB",
         float,
         32,
         "size of an uploaded CSV file (the body limit applies too) (413)",
-        (API,),
-        _LIMITS,
-        min=0,
     ),
-    Setting(
+    _limit(
         "NNJOBS_MAX_DATASET_ROWS",
         int,
         1_000_000,
         "data rows of an uploaded CSV file, or of a CSV prediction body (413)",
-        (API,),
-        _LIMITS,
-        min=0,
     ),
-    Setting(
-        "NNJOBS_MAX_UNITS",
-        int,
-        LimitDefault("max_units"),
-        "units per hidden layer",
-        (API,),
-        _LIMITS,
-        min=0,
-    ),
-    Setting(
-        "NNJOBS_MAX_LAYERS",
-        int,
-        LimitDefault("max_layers"),
-        "hidden layers",
-        (API,),
-        _LIMITS,
-        min=0,
-    ),
-    Setting(
-        "NNJOBS_MAX_EPOCHS",
-        int,
-        LimitDefault("max_epochs"),
-        "training epochs",
-        (API,),
-        _LIMITS,
-        min=0,
-    ),
-    Setting(
-        "NNJOBS_MAX_BATCH_SIZE",
-        int,
-        LimitDefault("max_batch_size"),
-        "rows per training batch",
-        (API,),
-        _LIMITS,
-        min=0,
-    ),
-    Setting(
-        "NNJOBS_MAX_CLASSES",
-        int,
-        LimitDefault("max_classes"),
-        "distinct class labels",
-        (API,),
-        _LIMITS,
-        min=0,
-    ),
-    Setting(
+    _limit("NNJOBS_MAX_UNITS", int, LimitDefault("max_units"), "units per hidden layer"),
+    _limit("NNJOBS_MAX_LAYERS", int, LimitDefault("max_layers"), "hidden layers"),
+    _limit("NNJOBS_MAX_EPOCHS", int, LimitDefault("max_epochs"), "training epochs"),
+    _limit("NNJOBS_MAX_BATCH_SIZE", int, LimitDefault("max_batch_size"), "rows per training batch"),
+    _limit("NNJOBS_MAX_CLASSES", int, LimitDefault("max_classes"), "distinct class labels"),
+    _limit(
         "NNJOBS_MAX_COMPUTE",
         float,
         LimitDefault("max_compute"),
         "compute budget: training rows x epochs x weights (the default admits 20,000 rows "
         "x 20 features, hidden (128, 128), 500 epochs); over it, 413",
-        (API,),
-        _LIMITS,
-        min=0,
     ),
-    Setting(
+    _limit(
         "NNJOBS_MAX_SWEEP_JOBS",
         int,
         64,
         "jobs one sweep may queue (the number of combinations of its `vary` lists); over it, 413",
-        (API,),
-        _LIMITS,
-        min=0,
     ),
-    Setting(
+    _limit(
         "NNJOBS_MODEL_CACHE",
         int,
         32,
         "loaded models kept per API process (least recently used go first)",
-        (API,),
-        _LIMITS,
-        min=0,
     ),
-    Setting(
-        "NNJOBS_READY_TIMEOUT",
-        float,
-        0.5,
-        "seconds `/readyz` waits for workers to answer",
-        (API,),
-        _LIMITS,
-        min=0,
-    ),
-    Setting(
+    _limit("NNJOBS_READY_TIMEOUT", float, 0.5, "seconds `/readyz` waits for workers to answer"),
+    _limit(
         "API_KEYS",
         str,
         "",
         "comma-separated API keys; when set, every endpoint but `/healthz`, "
         "`/openapi.json`, `/docs` and the playground page (`/`, `/playground/*`) needs "
         "`Authorization: Bearer <key>` (else 401)",
-        (API,),
-        _LIMITS,
+        min=None,
         shown="empty (no key needed)",
     ),
-    Setting(
+    _limit(
         "NNJOBS_METRICS_PUBLIC",
         bool,
         False,
         "with `API_KEYS` set, serve `/metrics` without a key",
-        (API,),
-        _LIMITS,
+        min=None,
     ),
     Setting(
         "NNJOBS_LOG_LEVEL",
@@ -464,7 +358,7 @@ TABLE: tuple[Setting, ...] = (
         "INFO",
         "the level of the API's and the worker's logs",
         (GUNICORN, WORKER),
-        _LOGS,
+        Section.LOGS,
         choices=LOG_LEVELS,
         shown="`INFO`; the worker: its `--loglevel`",
     ),
@@ -474,7 +368,7 @@ TABLE: tuple[Setting, ...] = (
         "json",
         "`json` (one object per line) or `text` (for reading in a terminal)",
         (GUNICORN, WORKER),
-        _LOGS,
+        Section.LOGS,
         choices=LOG_FORMATS,
     ),
     Setting(
@@ -483,7 +377,7 @@ TABLE: tuple[Setting, ...] = (
         True,
         "one log line per request, written by the API (gunicorn's own access log is off)",
         (API,),
-        _LOGS,
+        Section.LOGS,
     ),
     Setting(
         "NNJOBS_RUN_DIR",
@@ -491,36 +385,14 @@ TABLE: tuple[Setting, ...] = (
         None,
         "where `make run` keeps the data of the Redis it starts, and the API's metrics",
         (RUN,),
-        _RUN,
+        Section.RUN,
         shown="`.run` in the checkout",
     ),
-    Setting(
-        "NNJOBS_REDIS_START_TIMEOUT",
-        float,
-        20,
-        "seconds the Redis that `make run` starts has to answer",
-        (RUN,),
-        _RUN,
-        positive=True,
+    _run(
+        "NNJOBS_REDIS_START_TIMEOUT", 20, "seconds the Redis that `make run` starts has to answer"
     ),
-    Setting(
-        "NNJOBS_START_TIMEOUT",
-        float,
-        60,
-        "seconds the API has to answer `/healthz` once started",
-        (RUN,),
-        _RUN,
-        positive=True,
-    ),
-    Setting(
-        "NNJOBS_STOP_TIMEOUT",
-        float,
-        30,
-        "seconds the worker gets to finish its job on stop",
-        (RUN,),
-        _RUN,
-        positive=True,
-    ),
+    _run("NNJOBS_START_TIMEOUT", 60, "seconds the API has to answer `/healthz` once started"),
+    _run("NNJOBS_STOP_TIMEOUT", 30, "seconds the worker gets to finish its job on stop"),
 )
 
 SETTINGS: dict[str, Setting] = {setting.name: setting for setting in TABLE}
@@ -594,79 +466,9 @@ def check(names: str | Iterable[str] | None = None, environ: Mapping | None = No
             setting.parse(given[1], given[0])
 
 
-# ---------------------------------------------------------------- the reference
-
-
-def _shown_default(setting: Setting) -> str:
-    if setting.shown:
-        return setting.shown
-    shown = _shown_value(setting.default_value())
-    for reader, _ in setting.reader_defaults:
-        shown += f"; {reader}: {_shown_value(setting.default_value(reader))}"
-    return shown
-
-
-def _shown_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f"`{value}`" if value else "empty"
-    if isinstance(value, int) and abs(value) >= 10_000:
-        return f"{value:,}"
-    return f"{value:g}".replace("e+", "e")
-
-
-def _bounds(setting: Setting) -> str:
-    if setting.choices:
-        return ", ".join(f"`{c}`" for c in setting.choices)
-    parts = []
-    if setting.positive:
-        parts.append("> 0")
-    if setting.min is not None:
-        parts.append(f">= {_n(setting.min)}")
-    if setting.max is not None:
-        parts.append(f"<= {_n(setting.max)}")
-    return ", ".join(parts)
-
-
-_KINDS = {str: "text", int: "whole number", float: "number", bool: "true/false"}
-
-
-def markdown() -> str:
-    """The configuration reference, ``docs/configuration.md``."""
-    lines = [
-        "# Configuration",
-        "",
-        "<!-- written by `make docs` from registry/settings.py; edit the table there -->",
-        "",
-        "Every setting comes from the environment. A program refuses to start, naming the "
-        "variable, when a value it reads is malformed or out of bounds. A blank value "
-        "counts as not set. True/false settings take `1`/`0`, `true`/`false`, `yes`/`no` "
-        "or `on`/`off`.",
-        "",
-        "For example `PORT=8080 REDIS_URL=redis://:secret@127.0.0.1:6380/0 make run`.",
-    ]
-    for section, intro in SECTIONS.items():
-        lines += ["", f"## {section}", "", intro, ""]
-        lines += [
-            "| variable | type | default | bounds | read by | what |",
-            "|---|---|---|---|---|---|",
-        ]
-        for s in TABLE:
-            if s.section == section:
-                row = (
-                    f"`{s.name}`",
-                    "one of" if s.choices else _KINDS[s.type],
-                    _shown_default(s),
-                    _bounds(s),
-                    ", ".join(s.readers),
-                    s.doc,
-                )
-                lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines) + "\n"
-
-
 if __name__ == "__main__":
     if sys.argv[1:] != ["--markdown"]:
         sys.exit("usage: python -m registry.settings --markdown > docs/configuration.md")
+    from registry.settings_reference import markdown
+
     sys.stdout.write(markdown())
