@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 
-.PHONY: install test lint format run bench screenshot clean
+.PHONY: install test lint format run bench screenshot docs clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -55,6 +55,10 @@ run: install
 screenshot: install
 	NNJOBS_PLAYGROUND_SCREENSHOT=docs/playground.png $(BIN)/python -m pytest -q \
 		tests/test_playground.py -k sweep
+
+# docs/configuration.md, written from the settings table (a test checks it is current)
+docs: install
+	$(BIN)/python -m registry.settings --markdown > docs/configuration.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -17,16 +17,17 @@ import itertools
 import json
 import logging
 import logging.config
-import os
 import time
+
+from . import settings
 
 try:
     import orjson
 except ImportError:  # pragma: no cover - the service installs it
     orjson = None
 
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-FORMATS = ("json", "text")
+LEVELS = settings.LOG_LEVELS
+FORMATS = settings.LOG_FORMATS
 
 # what every LogRecord carries; anything else on a record came in through ``extra``
 _RECORD_ATTRS = logging.LogRecord("", 0, "", 0, "", None, None).__dict__
@@ -111,23 +112,21 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def _choice(environ, name: str, default: str, choices: tuple[str, ...]) -> str:
-    environ = os.environ if environ is None else environ
-    value = (environ.get(name) or default).strip()
-    value = value.upper() if choices[0].isupper() else value.lower()
-    if value not in choices:
-        raise SystemExit(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
+def _choice(environ, name: str) -> str:
+    try:
+        return settings.get(name, environ)
+    except settings.SettingsError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def level(environ=None) -> str:
     """``NNJOBS_LOG_LEVEL``, checked (SystemExit naming it when it is not a level)."""
-    return _choice(environ, "NNJOBS_LOG_LEVEL", "INFO", LEVELS)
+    return _choice(environ, "NNJOBS_LOG_LEVEL")
 
 
 def log_format(environ=None) -> str:
     """``NNJOBS_LOG_FORMAT``, checked: ``json`` or ``text``."""
-    return _choice(environ, "NNJOBS_LOG_FORMAT", "json", FORMATS)
+    return _choice(environ, "NNJOBS_LOG_FORMAT")
 
 
 def config(log_level: str | None = None, fmt: str | None = None) -> dict:

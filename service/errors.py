@@ -24,8 +24,9 @@ from werkzeug.exceptions import (
 
 import nn
 from domain.errors import UNAVAILABLE, Broken, Invalid, Refused
+from registry import settings as table
 
-from . import config, schemas
+from . import schemas
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def field_errors(path: tuple, reason: str, location: str = "json") -> dict:
 
 
 #: nn.Limits field -> the setting that configures it
-LIMIT_SETTINGS = {field: name for name, field in config.LIMIT_FIELDS.items()}
+LIMIT_SETTINGS = {field: name for name, field in table.LIMIT_FIELDS.items()}
 
 
 def refuse(error: nn.SpecError, prefix: tuple = (), location: str = "json") -> NoReturn:

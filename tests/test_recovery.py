@@ -69,7 +69,7 @@ class Workers:
             NNJOBS_HARD_TIME_LIMIT="25",
             # six progress writes a lease: a busy CI machine does not lose it by accident
             NNJOBS_LEASE_SECONDS="3",
-            NNJOBS_SWEEP_INTERVAL="1",
+            NNJOBS_RECOVERY_INTERVAL="1",
         )
         env.update({k: str(v) for k, v in settings.items()})
         return env
@@ -254,7 +254,7 @@ def test_delivery_settings_must_be_ordered():
         ({"NNJOBS_SOFT_TIME_LIMIT": "50"}, "NNJOBS_SOFT_TIME_LIMIT < NNJOBS_HARD_TIME_LIMIT"),
         ({"NNJOBS_HARD_TIME_LIMIT": "60"}, "< NNJOBS_VISIBILITY_TIMEOUT"),
         ({"NNJOBS_LEASE_SECONDS": "60"}, "NNJOBS_LEASE_SECONDS"),
-        ({"NNJOBS_MAX_ATTEMPTS": "0"}, "NNJOBS_MAX_ATTEMPTS must be positive"),
+        ({"NNJOBS_MAX_ATTEMPTS": "0"}, "NNJOBS_MAX_ATTEMPTS must be at least 1"),
         ({"NNJOBS_VISIBILITY_TIMEOUT": "soon"}, "NNJOBS_VISIBILITY_TIMEOUT must be"),
     ]:
         with pytest.raises(SettingsError, match=".*".join(map(_re, says.split("<")))):
@@ -317,7 +317,7 @@ def test_a_killed_worker_is_recovered_by_another_within_the_visibility_timeout(
         "NNJOBS_SOFT_TIME_LIMIT": "6",
         "NNJOBS_HARD_TIME_LIMIT": "7",
         "NNJOBS_LEASE_SECONDS": "5",
-        "NNJOBS_SWEEP_INTERVAL": "3600",
+        "NNJOBS_RECOVERY_INTERVAL": "3600",
     }
     first = workers.start(**settings)
     job_id = submit(reg, producer, 1500)
@@ -387,7 +387,7 @@ def test_a_job_whose_worker_vanished_is_rerun_or_failed_by_lease_recovery(reg, w
         NNJOBS_SOFT_TIME_LIMIT="2",
         NNJOBS_HARD_TIME_LIMIT="3",
         NNJOBS_LEASE_SECONDS="2",
-        NNJOBS_SWEEP_INTERVAL="1",
+        NNJOBS_RECOVERY_INTERVAL="1",
         NNJOBS_MAX_ATTEMPTS="2",
     )
     job = wait_status(reg, orphan, ENDED, timeout=30)

@@ -2,11 +2,12 @@
 
 Run with ``celery -A worker.app:app worker --queues nnjobs``. Configuration comes from
 the environment: ``REDIS_URL``, ``NNJOBS_QUEUE``, ``NNJOBS_KEY_PREFIX``,
-``NNJOBS_WORKER_CONCURRENCY`` (training processes, default 1),
-``NNJOBS_BLAS_THREADS`` (threads per process; default: cores / concurrency) and the
-delivery settings of :func:`registry.queue.delivery_settings` (visibility timeout, time
-limits, lease, lease recovery interval, attempts; see ``registry/GUARANTEES.md``). The worker
-refuses to start, saying why, when those are inconsistent.
+``NNJOBS_WORKER_CONCURRENCY`` (training processes), ``NNJOBS_BLAS_THREADS`` (threads per
+process) and the delivery settings of :func:`registry.queue.delivery_settings`
+(visibility timeout, time limits, lease, recovery interval, attempts; see
+``docs/guarantees.md``), all read through :mod:`registry.settings`
+(``docs/configuration.md`` lists them). The worker refuses to start, saying why, when one
+is malformed or they are inconsistent.
 
 Logs are JSON lines on stderr (:mod:`registry.logs`; ``NNJOBS_LOG_LEVEL``, else the
 ``--loglevel`` given, and ``NNJOBS_LOG_FORMAT``): Celery's own logging setup is replaced
@@ -35,14 +36,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 import nn
-from registry import logs
+from registry import logs, settings
 from registry.queue import Delivery, SettingsError, celery_config, delivery_settings
 from registry.store import Registry
 from registry.tasks import TRAIN_TASK
 
 from .tasks import Attempt, Retry, run_job
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 log = logging.getLogger("nnjobs.worker")
 
 #: What a recovery pass raises while Redis is away (the store, or the broker sending a
@@ -52,9 +52,9 @@ UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OperationalError)
 
 def blas_threads_for(concurrency: int) -> int:
     """BLAS threads per training process so that processes x threads <= cores."""
-    configured = os.environ.get("NNJOBS_BLAS_THREADS")
+    configured = settings.get("NNJOBS_BLAS_THREADS")
     if configured:
-        return max(1, int(configured))
+        return configured
     return max(1, (os.cpu_count() or 1) // max(1, concurrency))
 
 
@@ -78,7 +78,7 @@ class LeaseRecovery:
         self.thread.join(5)
 
     def _loop(self) -> None:
-        interval = self.delivery.sweep_interval
+        interval = self.delivery.recovery_interval
         while not self.stopping.is_set():
             try:
                 self.recover()
@@ -122,8 +122,9 @@ class LeaseRecovery:
 
 def _log_level(loglevel=None) -> str:
     """``NNJOBS_LOG_LEVEL`` when set, else the worker's ``--loglevel``."""
-    if os.environ.get("NNJOBS_LOG_LEVEL"):
-        return logs.level()
+    configured = settings.get("NNJOBS_LOG_LEVEL", default=None)
+    if configured:
+        return configured
     if isinstance(loglevel, int):
         loglevel = logging.getLevelName(loglevel)
     return str(loglevel or "INFO").upper()
@@ -159,12 +160,13 @@ def create_worker_app(
     redis_url: str | None = None, queue: str | None = None, key_prefix: str | None = None
 ) -> Celery:
     """A Celery app with the training task, bound to one Redis and one registry prefix."""
-    redis_url = redis_url or os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
-    key_prefix = key_prefix or os.environ.get("NNJOBS_KEY_PREFIX", "nnjobs")
+    given = settings.read(settings.WORKER)
+    redis_url = redis_url or given["REDIS_URL"]
+    key_prefix = key_prefix or given["NNJOBS_KEY_PREFIX"]
     delivery = delivery_settings()
     app = WorkerApp("nnjobs-worker", set_as_current=False)
     app.conf.update(celery_config(redis_url, queue))
-    app.conf.worker_concurrency = int(os.environ.get("NNJOBS_WORKER_CONCURRENCY", 1))
+    app.conf.worker_concurrency = given["NNJOBS_WORKER_CONCURRENCY"]
     # the soft limit raises in the task, which fails the job with a message; the hard one
     # kills a process that did not stop, and lease recovery then deals with the job
     app.conf.task_soft_time_limit = delivery.soft_time_limit
