@@ -19,7 +19,6 @@ JSON object per line).
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import sys
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import bare_celery  # noqa: E402
-from servers import Processes, measure, start_celery, start_gunicorn, start_redis  # noqa: E402
+from servers import Processes, arguments, measure, start_celery, start_gunicorn, start_redis  # noqa: E402
 
 GOAL_OVERHEAD_RATIO = 5.0
 GOAL_P99_MS = 50.0
@@ -269,9 +268,7 @@ def print_table(records: list[dict], args) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.add_argument("--quick", action="store_true", help="fewer jobs: under a minute")
+    parser = arguments(__doc__, "fewer jobs: under a minute")
     parser.add_argument("--jobs", type=int, help="jobs one at a time (200; 40 with --quick)")
     parser.add_argument("--batch", type=int, help="jobs posted at once (200; 60 with --quick)")
     parser.add_argument("--round-trips", type=int, help="bare Celery round trips (200; 50)")

@@ -9,7 +9,6 @@ every round is reported, and the goal is a median under 100 ms with the clients 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -25,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 from serve import store_model
-from servers import Processes, measure, start_gunicorn, start_redis
+from servers import Processes, arguments, measure, start_gunicorn, start_redis
 
 from registry.store import Registry
 
@@ -171,9 +170,7 @@ def print_table(records: list[dict], args) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.add_argument("--quick", action="store_true", help="one round")
+    parser = arguments(__doc__, "one round")
     parser.add_argument("--rounds", type=int, help="rounds (5, or 1 with --quick)")
     parser.add_argument("--seconds", type=float, default=3.0, help="per wrk figure")
     parser.add_argument("--clients", type=int, default=4, help="wrk connections measured")

@@ -19,7 +19,6 @@ MISS, not a failure. Every process it starts is stopped before it exits, Ctrl-C 
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
@@ -37,7 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from servers import Processes, measure, start_gunicorn, start_redis  # noqa: E402
+from servers import Processes, arguments, measure, start_gunicorn, start_redis  # noqa: E402
 
 import nn  # noqa: E402
 from registry.store import Registry  # noqa: E402
@@ -374,9 +373,7 @@ def print_table(records: list[dict], args) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.add_argument("--quick", action="store_true", help="a run under a minute")
+    parser = arguments(__doc__, "a run under a minute")
     parser.add_argument("--rounds", type=int, help="rounds per body (7, or 3 with --quick)")
     parser.add_argument("--seconds", type=float, help="a side per round (2, or 1 with --quick)")
     parser.add_argument("--clients", type=int, default=16)

@@ -6,6 +6,7 @@ Each runs in a process group of its own on free loopback ports, and
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -153,6 +154,15 @@ def start_celery(
     args = [str(BIN / "celery"), "-A", app, "worker", "--loglevel=WARNING"]
     args += ["--queues", queue, "--concurrency", str(concurrency), "--pool", "prefork"]
     return procs.start([*args, "--without-gossip", "--without-mingle"], env)
+
+
+def arguments(doc: str, quick: str) -> argparse.ArgumentParser:
+    """The command line every server benchmark shares: ``--json`` and ``--quick`` (what
+    ``quick`` says), described by the first paragraph of ``doc``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--quick", action="store_true", help=quick)
+    return parser
 
 
 def _interrupt(signum, frame):

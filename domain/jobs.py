@@ -15,7 +15,7 @@ from .services import Services
 
 log = logging.getLogger(__name__)
 
-SPEC_KEYS = ("layers", "activation", "output", "training")
+SPEC_KEYS = nn.spec.SPEC_KEYS
 
 #: what nn calls the arrays of a job on a dataset, and what the request calls them
 _DATASET_ARRAYS = {("X",): "features", ("y",): "target"}

@@ -10,6 +10,7 @@ from typing import NoReturn
 import numpy as np
 
 import nn
+from registry import ACTIVE
 
 from . import tables
 from .errors import Broken, Conflict, Invalid, NotFound, Refused
@@ -42,7 +43,7 @@ def missing_model(svc: Services, ref: str) -> NoReturn:
     its way to a model, else 404 (saying what the reference does name, if anything)."""
     job = svc.registry.get_job(ref, with_history=False) if REF_RE.fullmatch(ref) else None
     if job is not None:
-        if job["status"] in ("queued", "running"):
+        if job["status"] in ACTIVE:
             raise Conflict(f"model not ready: {ref!r} is a job that is {job['status']}")
         if job.get("model_id"):
             raise NotFound(f"no model {ref!r}; it is a job whose model is {job['model_id']!r}")

@@ -27,7 +27,6 @@ from .errors import Conflict, Invalid, NotFound, Refused
 from .jobs import SPEC_KEYS, data_of, invalid_spec, queue, resolve
 from .services import Services
 
-DEFAULT_OPTIMIZER = "adam"
 _ACTIVATION_PARAMS = {p for a in nn.ACTIVATIONS.values() for p in a.params}
 _OPTIMIZER_PARAMS = {p for o in nn.OPTIMIZERS.values() for p in o.params}
 
@@ -56,7 +55,7 @@ def _set_learning_rate(spec: dict, value: float) -> None:
 
 def _set_optimizer(spec: dict, name: str) -> None:
     training = spec.setdefault("training", {})
-    if training.get("optimizer", DEFAULT_OPTIMIZER) != name:
+    if training.get("optimizer", nn.optimizers.DEFAULT_OPTIMIZER) != name:
         for key in _OPTIMIZER_PARAMS & set(training):
             del training[key]
     training["optimizer"] = name

@@ -151,6 +151,10 @@ OPTIMIZERS: Mapping[str, type[Optimizer]] = MappingProxyType(
 )
 
 
+#: the optimizer of a job that names none
+DEFAULT_OPTIMIZER = Adam.name
+
+
 def get_optimizer(name) -> type[Optimizer]:
     """Look up an optimizer class, or raise SpecError listing the choices."""
     if isinstance(name, str) and name in OPTIMIZERS:

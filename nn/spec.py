@@ -14,7 +14,7 @@ from .errors import SpecError
 from .initializers import INITIALIZERS
 from .limits import DEFAULT_LIMITS, Limits
 from .losses import get_output
-from .optimizers import OPTIMIZERS, get_optimizer
+from .optimizers import DEFAULT_OPTIMIZER, OPTIMIZERS, get_optimizer
 from .params import Param
 
 #: Keys of a job that the library accepts and leaves to the service.
@@ -155,7 +155,7 @@ def _resolve_layer(layer, field: str, default_act: str, limits: Limits) -> dict:
 def _resolve_training(training, limits: Limits) -> dict:
     training = _require_mapping(training, "training")
     fields = _training_params(limits)
-    optimizer = get_optimizer(training.get("optimizer", "adam"))
+    optimizer = get_optimizer(training.get("optimizer", DEFAULT_OPTIMIZER))
     valid = [*fields, "optimizer", "early_stopping", "clip_norm", "init", *optimizer.params]
     for key in training:
         if key in valid:

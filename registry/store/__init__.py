@@ -14,11 +14,12 @@ is a set of jobs); datasets stand alone. :class:`Registry` is all of them at onc
 
 from .datasets import Datasets
 from .jobs import DEFAULT_LEASE, DEFAULT_MAX_ATTEMPTS
-from .keys import ENDED, JOB_STATUSES, TRAINING_BUCKETS
+from .keys import ACTIVE, ENDED, JOB_STATUSES, TRAINING_BUCKETS
 from .records import now_iso
 from .sweeps import Sweeps
 
 __all__ = [
+    "ACTIVE",
     "DEFAULT_LEASE",
     "DEFAULT_MAX_ATTEMPTS",
     "ENDED",

@@ -49,6 +49,8 @@ from dataclasses import dataclass
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 ENDED = ("succeeded", "failed", "cancelled")
+#: a job on its way to a model
+ACTIVE = ("queued", "running")
 #: upper bounds (seconds) of the training-duration histogram's buckets
 TRAINING_BUCKETS = (
     0.1,
