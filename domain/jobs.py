@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 import nn
-from registry import TRAIN_TASK
+from registry import ENDED, TRAIN_TASK
 from registry.waiting import TooManyWaiting
 
 from .errors import UNAVAILABLE, Busy, Conflict, Invalid, NotFound
@@ -123,3 +123,14 @@ def cancel(svc: Services, job_id: str) -> dict:
             "job can be cancelled"
         )
     return job
+
+
+def remove(svc: Services, job_id: str) -> None:
+    """Remove a job now, cancelling it first if it has not ended; its model stays."""
+    registry = svc.registry
+    status = registry.remove_job(job_id)
+    if status is not None and status not in ENDED:
+        registry.cancel_job(job_id)
+        status = registry.remove_job(job_id)
+    if status is None:
+        raise not_found(job_id)

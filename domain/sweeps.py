@@ -272,3 +272,15 @@ def cancel(svc: Services, sweep_id: str) -> dict:
             "queued or running job can be cancelled"
         )
     return sweep
+
+
+def remove(svc: Services, sweep_id: str) -> None:
+    """Remove a sweep and its jobs now, cancelling first those that have not ended; their
+    models stay."""
+    registry = svc.registry
+    removed = registry.remove_sweep(sweep_id)
+    if removed is False:
+        registry.cancel_sweep(sweep_id)
+        removed = registry.remove_sweep(sweep_id)
+    if removed is None:
+        raise NotFound(f"no sweep {sweep_id!r}")

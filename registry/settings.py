@@ -206,6 +206,17 @@ TABLE: tuple[Setting, ...] = (
         Section.DELIVERY,
         min=1,
     ),
+    Setting(
+        "NNJOBS_JOB_TTL",
+        int,
+        7 * 24 * 3600,
+        "seconds an ended job, and a sweep whose jobs all ended, are kept before they expire "
+        "(`0`: kept until removed with `DELETE ...?purge=true`); models and datasets stay "
+        "until deleted",
+        (API, WORKER),
+        Section.DELIVERY,
+        min=0,
+    ),
     _limit("NNJOBS_MAX_BODY_MB", float, 32, "request body limit (413)"),
     _limit(
         "NNJOBS_MAX_VALUES",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from flask import Response
 from flask.views import MethodView
 
 from domain import jobs
@@ -16,6 +17,7 @@ from .schemas import (
     JobRequestSchema,
     JobSchema,
     JobWaitQuerySchema,
+    PurgeQuerySchema,
 )
 
 log = logging.getLogger(__name__)
@@ -67,9 +69,16 @@ class Job(MethodView):
         """A job with its progress and history; with ?wait=<seconds>, once it changes."""
         return jobs.wait(services(), job_id, query["wait"])
 
+    @blp.arguments(PurgeQuerySchema, location="query")
     @blp.response(200, JobSchema, description="The job, now cancelled")
+    @blp.alt_response(204, description="With ?purge=true: the job is removed")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
-    def delete(self, job_id):
-        """Cancel a queued or running job; it ends cancelled and stores no model."""
+    def delete(self, query, job_id):
+        """Cancel a queued or running job; it ends cancelled and stores no model. With
+        ?purge=true, remove the job now, whatever its status (its model stays); ended jobs
+        are otherwise removed NNJOBS_JOB_TTL seconds after they end."""
+        if query["purge"]:
+            jobs.remove(services(), job_id)
+            return Response(status=204)
         return jobs.cancel(services(), job_id)

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import logging
 
+from flask import Response
 from flask.views import MethodView
 
 from domain import sweeps
 
 from .context import page, services
 from .parsing import Blueprint
-from .schemas import PageQuerySchema, SweepPageSchema, SweepRequestSchema, SweepSchema
+from .schemas import (
+    PageQuerySchema,
+    PurgeQuerySchema,
+    SweepPageSchema,
+    SweepRequestSchema,
+    SweepSchema,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +66,16 @@ class Sweep(MethodView):
         """A sweep: its jobs, their counts by status, and the leaderboard."""
         return sweeps.get(services(), sweep_id)
 
+    @blp.arguments(PurgeQuerySchema, location="query")
     @blp.response(200, SweepSchema, description="The sweep, now cancelled")
+    @blp.alt_response(204, description="With ?purge=true: the sweep and its jobs are removed")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
-    def delete(self, sweep_id):
-        """Cancel every job of the sweep that has not ended; those that ended keep their results."""
+    def delete(self, query, sweep_id):
+        """Cancel every job of the sweep that has not ended; those that ended keep their
+        results. With ?purge=true, remove the sweep and its jobs now (cancelling first
+        those that have not ended; their models stay)."""
+        if query["purge"]:
+            sweeps.remove(services(), sweep_id)
+            return Response(status=204)
         return sweeps.cancel(services(), sweep_id)

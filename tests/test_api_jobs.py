@@ -275,7 +275,7 @@ def test_wait_also_answers_on_progress(client, registry):
     registry.start_job(job["id"])
     progress = {"epoch": 1, "epochs": 5, "loss": 0.5}
     report = threading.Timer(
-        0.3, registry.report_progress, args=(job["id"], progress, {"loss": [0.5]})
+        0.3, registry.report_progress, args=(job["id"], progress, [{"loss": 0.5}])
     )
     report.start()
     try:

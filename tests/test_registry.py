@@ -34,14 +34,15 @@ def test_status_changes_are_guarded(reg):
     job, _ = _job(reg)
     assert reg.start_job(job["id"], "w1")["status"] == "running"
     assert reg.start_job(job["id"], "w2") is None  # a duplicate delivery cannot start it again
-    assert reg.report_progress(job["id"], {"epoch": 1, "epochs": 2}, {"loss": [0.5]})
+    assert reg.report_progress(job["id"], {"epoch": 1, "epochs": 2}, [{"loss": 0.5}])
     assert reg.get_job(job["id"])["progress"] == {"epoch": 1, "epochs": 2}
+    assert reg.get_job(job["id"])["history"] == {"loss": [0.5]}
     assert reg.fail_job(job["id"], "TrainingError", "diverged")
     failed = reg.get_job(job["id"])
     assert failed["status"] == "failed" and failed["error"]["message"] == "diverged"
     assert failed["finished_at"] is not None
     assert reg.load_data(job["id"]) is None  # the data goes when the job ends
-    assert not reg.report_progress(job["id"], {"epoch": 2}, {})
+    assert not reg.report_progress(job["id"], {"epoch": 2}, [])
     assert not reg.fail_job(job["id"], "X", "again")
     assert reg.cancel_job(job["id"])["status"] == "failed"  # an ended job stays ended
     assert reg.cancel_job("0" * 32) is None

@@ -12,8 +12,9 @@ import time
 from dataclasses import dataclass
 
 import nn
-from nn.diagnostics import extend, find_warnings
+from nn.diagnostics import find_warnings
 from registry.store import DEFAULT_LEASE, DEFAULT_MAX_ATTEMPTS, Registry
+from registry.store.records import add_epoch, epoch_row
 
 log = logging.getLogger("nnjobs.worker")
 
@@ -46,9 +47,12 @@ class Retry:
 
 
 class Reporter:
-    """nn.fit callback: writes progress and history to the job record, throttled, extending
-    the attempt's lease with each write, and stops training when the record says the job
-    no longer runs under this attempt (cancellation, or a takeover)."""
+    """nn.fit callback: writes progress and the epochs not yet stored to the job record,
+    throttled, extending the attempt's lease with each write, and stops training when the
+    record says the job no longer runs under this attempt (cancellation, or a takeover).
+
+    A write sends the epochs since the last one that succeeded (``stored`` counts those
+    before), so its size does not grow with the epochs run."""
 
     def __init__(
         self,
@@ -61,17 +65,16 @@ class Reporter:
         self.registry, self.job_id, self.interval = registry, job_id, interval
         self.attempt, self.lease = attempt, lease
         self.history: dict[str, list] = {}
+        self.pending: list[dict] = []
+        self.stored = 0
         self.progress: dict | None = None
         self.last_write = 0.0
 
     def __call__(self, event: dict) -> None:
         if event["event"] == "epoch":
-            row = {"loss": event["loss"], "val_loss": event["val_loss"], **event["metrics"]}
-            for key, value in row.items():
-                if value is not None:
-                    self.history.setdefault(key, []).append(value)
-            if event.get("diagnostics") is not None:
-                extend(self.history.setdefault("diagnostics", []), event["diagnostics"])
+            row = epoch_row(event)
+            add_epoch(self.history, row)
+            self.pending.append(row)
             self.progress = {
                 k: event[k]
                 for k in ("epoch", "epochs", "loss", "val_loss", "metrics", "best_epoch")
@@ -90,16 +93,21 @@ class Reporter:
         return find_warnings(self.history.get("diagnostics"))
 
     def write(self, progress: dict | None = None) -> bool:
-        """Write progress, history and warnings now; False once the job no longer runs
-        under this attempt."""
-        return self.registry.report_progress(
+        """Write progress, the epochs not yet stored and warnings now; False once the job
+        no longer runs under this attempt."""
+        written = self.registry.report_progress(
             self.job_id,
             progress or self.progress,
-            self.history,
+            self.pending,
+            self.stored,
             self.attempt,
             self.lease,
             warnings=self.warnings,
         )
+        if written:
+            self.stored += len(self.pending)
+            self.pending = []
+        return written
 
 
 def run_job(

@@ -6,6 +6,7 @@ from typing import Self
 
 import redis
 
+from .. import settings
 from .keys import Keys
 from .scripts import Scripts
 
@@ -19,20 +20,26 @@ class Store:
         A client that returns bytes (``decode_responses=False``): model blobs are binary.
     prefix : str
         Namespace of every key, so several deployments or tests can share a server.
+    job_ttl : int, optional
+        Seconds an ended job, and an ended sweep, are kept (0: for ever); by default
+        ``NNJOBS_JOB_TTL``'s.
     """
 
-    def __init__(self, client: redis.Redis, prefix: str = "nnjobs"):
+    def __init__(self, client: redis.Redis, prefix: str = "nnjobs", job_ttl: int | None = None):
         self.r = client
         self.prefix = prefix
         self.keys = Keys(prefix)
         self.scripts = Scripts(client)
+        self.job_ttl = settings.get("NNJOBS_JOB_TTL") if job_ttl is None else job_ttl
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "nnjobs", **kwargs) -> Self:
+    def from_url(
+        cls, url: str, prefix: str = "nnjobs", job_ttl: int | None = None, **kwargs
+    ) -> Self:
         kwargs.setdefault("socket_timeout", 5)
         kwargs.setdefault("socket_connect_timeout", 2)
         kwargs.setdefault("health_check_interval", 30)
-        return cls(redis.Redis.from_url(url, **kwargs), prefix)
+        return cls(redis.Redis.from_url(url, **kwargs), prefix, job_ttl)
 
     def ping(self) -> bool:
         return bool(self.r.ping())

@@ -34,13 +34,19 @@ def _attempt(attempt: int | None) -> str:
     return "" if attempt is None else str(attempt)
 
 
+#: expired ids one listing removes from the indexes at most (the rest, at the next)
+TRIM_BATCH = 1000
+
+
 class Jobs(Models):
-    def _store_job(self, pipe, record: dict, x_blob: bytes, y_blob: bytes) -> None:
+    def _store_job(self, pipe, record: dict, x_blob: bytes | None, y_blob: bytes | None) -> None:
+        """Store a job's record and, unless it trains on its sweep's, its data."""
         job_id, created_ms = record["id"], record["created_ms"]
-        x_key, y_key = self.keys.job_data(job_id)
         pipe.hset(self.keys.job(job_id), mapping=record)
-        pipe.set(x_key, x_blob)
-        pipe.set(y_key, y_blob)
+        if x_blob is not None:
+            x_key, y_key = self.keys.job_data(job_id)
+            pipe.set(x_key, x_blob)
+            pipe.set(y_key, y_blob)
         pipe.zadd(self.keys.jobs(), {job_id: created_ms})
         pipe.zadd(self.keys.jobs("queued"), {job_id: created_ms})
 
@@ -66,6 +72,7 @@ class Jobs(Models):
         "count", "sum"}``; and ``queue_length``, the messages waiting in the Celery
         queue ``queue`` (None without one).
         """
+        self.trim_expired()
         with self.r.pipeline(transaction=False) as pipe:
             pipe.get(self.keys.stats("submitted"))
             pipe.hgetall(self.keys.stats("ended"))
@@ -103,14 +110,62 @@ class Jobs(Models):
     def delete_job(self, job_id: str) -> None:
         """Remove a job record and its data entirely (undoes :meth:`create_job`)."""
         with self.r.pipeline(transaction=True) as pipe:
-            pipe.delete(self.keys.job(job_id), *self.keys.job_data(job_id))
+            pipe.delete(
+                self.keys.job(job_id), self.keys.epochs(job_id), *self.keys.job_data(job_id)
+            )
             for status in ("", *JOB_STATUSES):
                 pipe.zrem(self.keys.jobs(status), job_id)
+            pipe.zrem(self.keys.expiring("jobs"), job_id)
             pipe.execute()
 
+    def remove_job(self, job_id: str) -> str | None:
+        """Remove an ended job now (its model stays); returns its status, which is not an
+        ended one when the job was left as it is, or None for an unknown job."""
+        keys = {
+            "job": self.keys.job(job_id),
+            "epochs": self.keys.epochs(job_id),
+            "expiring": self.keys.expiring("jobs"),
+            "index_all": self.keys.jobs(),
+        }
+        keys |= {f"index_{status}": self.keys.jobs(status) for status in ENDED}
+        return _text(self.scripts.run("remove", keys=keys, args={"job_id": job_id}) or None)
+
+    def trim_expired(self, limit: int = TRIM_BATCH) -> tuple[int, int]:
+        """Remove from the listings up to ``limit`` jobs and as many sweeps that expired;
+        how many of each. Listings call it before they read, so an id is trimmed once, by
+        whichever reads first, at the cost of what it removes, however long the backlog."""
+        keys = {
+            "expiring": self.keys.expiring("jobs"),
+            "sweeps_expiring": self.keys.expiring("sweeps"),
+            "index_all": self.keys.jobs(),
+            "sweeps": self.keys.sweeps,
+        }
+        keys |= {f"index_{status}": self.keys.jobs(status) for status in JOB_STATUSES}
+        jobs, sweeps = self.scripts.run("trim", keys=keys, args={"limit": limit})
+        return int(jobs), int(sweeps)
+
     def get_job(self, job_id: str, with_history: bool = True) -> dict | None:
-        """The Job, or None for an unknown id."""
-        return records.decode_job(self.r.hgetall(self.keys.job(job_id)), with_history)
+        """The Job, or None for an unknown id.
+
+        Its history is assembled from the epochs stored so far; a succeeded job's is its
+        model's (``{}`` once the model is deleted), which keeps the one copy.
+        """
+        if not with_history:
+            raw = self.r.hmget(self.keys.job(job_id), records.SUMMARY_FIELDS)
+            return records.decode_summary(raw)
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self.keys.job(job_id))
+            pipe.lrange(self.keys.epochs(job_id), 0, -1)
+            raw, rows = pipe.execute()
+        job = records.decode_job(raw)
+        if job is None or job["history"]:
+            return job  # a record stored whole, before the epochs were stored apart
+        if rows:
+            job["history"] = records.history_of(rows)
+        elif job["status"] == "succeeded" and job["model_id"]:
+            meta = self.r.hget(self.keys.model(job["model_id"]), "meta")
+            job["history"] = json.loads(meta).get("history", {}) if meta else {}
+        return job
 
     def wait_for_change(
         self, job_id: str, seconds: float, with_history: bool = True
@@ -149,20 +204,33 @@ class Jobs(Models):
     def list_jobs(
         self, status: str | None = None, offset: int = 0, limit: int = 20
     ) -> tuple[list[dict], int]:
-        """Jobs newest first, without their history, and how many there are in all."""
+        """Jobs newest first, without their history (only their summary fields are
+        read), and how many there are in all."""
+        self.trim_expired()
         index = self.keys.jobs(status or "")
         total = self.r.zcard(index)
         ids = self.r.zrevrange(index, offset, offset + limit - 1)
         with self.r.pipeline(transaction=False) as pipe:
             for job_id in ids:
-                pipe.hgetall(self.keys.job(job_id.decode()))
+                pipe.hmget(self.keys.job(job_id.decode()), records.SUMMARY_FIELDS)
             raws = pipe.execute()
-        jobs = [records.decode_job(raw, with_history=False) for raw in raws]
+        jobs = [records.decode_summary(raw) for raw in raws]
         return [j for j in jobs if j is not None], total
 
+    def _sweep_of(self, job_id: str) -> str | None:
+        """The sweep a job belongs to (whose data it trains on), if any."""
+        return _text(self.r.hget(self.keys.job(job_id), "sweep_id"))
+
+    def _script_keys(self, job_id: str, statuses: tuple[str, ...]) -> dict[str, str]:
+        return self.keys.job_script_keys(job_id, statuses, self._sweep_of(job_id))
+
     def load_data(self, job_id: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """The job's (X, y), or None once the job has ended and its data is gone."""
-        blobs = self.r.mget(self.keys.job_data(job_id))
+        """The job's (X, y), or None once the job has ended and its data is gone (or, a
+        sweep's job, is no longer its own)."""
+        sweep_id = self._sweep_of(job_id)
+        if sweep_id and not self.r.sismember(self.keys.sweep_users(sweep_id), job_id):
+            return None
+        blobs = self.r.mget(self.keys.data_of(job_id, sweep_id))
         if any(b is None for b in blobs):
             return None
         x, y = (np.load(io.BytesIO(b), allow_pickle=False) for b in blobs)
@@ -174,12 +242,13 @@ class Jobs(Models):
         """End a queued or running job as ``status``; (its status before, whether ended)."""
         result = self.scripts.run(
             "end_job",
-            keys=self.keys.job_script_keys(job_id, ("queued", "running", "failed", "cancelled")),
+            keys=self._script_keys(job_id, ("queued", "running", "failed", "cancelled")),
             args={
                 "job_id": job_id,
                 "status": status,
                 "fields": records.encode_flat(fields),
                 "attempt": _attempt(attempt),
+                "ttl": self.job_ttl,
             },
         )
         if not result:
@@ -192,10 +261,11 @@ class Jobs(Models):
         error = {"type": "AttemptsExhausted", "message": message}
         return self.scripts.run(
             name,
-            keys=self.keys.job_script_keys(job_id, ("queued", "running", "failed")),
+            keys=self._script_keys(job_id, ("queued", "running", "failed")),
             args={
                 "job_id": job_id,
                 **args,
+                "ttl": self.job_ttl,
                 "max_attempts": max_attempts,
                 "error": records.JOB_FIELDS["error"].encode(error),
                 "finished_at": now_iso(),
@@ -273,19 +343,30 @@ class Jobs(Models):
         self,
         job_id: str,
         progress: dict,
-        history: dict,
+        epochs: list[dict] = (),
+        first: int = 0,
         attempt: int | None = None,
         lease: float = DEFAULT_LEASE,
         warnings: list | None = None,
     ) -> bool:
-        """Record progress and history (and, when given, the warnings) of a running job and
-        extend its lease by ``lease`` seconds; False once it no longer runs (or, given
-        ``attempt``, once another attempt took it over)."""
-        fields = {"progress": progress, "history": history}
+        """Record progress (and, when given, the warnings) of a running job, append its
+        ``epochs`` (rows of :func:`records.epoch_row`, the first of them the job's epoch
+        ``first + 1``; those already stored are skipped) and extend its lease by ``lease``
+        seconds; False once it no longer runs (or, given ``attempt``, once another attempt
+        took it over). A write sends only the epochs given, never the history before."""
+        fields = {"progress": progress}
         if warnings is not None:
             fields["warnings"] = warnings
-        args = {"fields": records.encode_flat(fields), "attempt": _attempt(attempt), "lease": lease}
-        return bool(self.scripts.run("progress", keys={"job": self.keys.job(job_id)}, args=args))
+        args = {
+            "fields": records.encode_flat(fields),
+            "attempt": _attempt(attempt),
+            "lease": lease,
+            "first": first,
+            # JSON has no raw newline: one row a line
+            "rows": "\n".join(json.dumps(row) for row in epochs),
+        }
+        keys = {"job": self.keys.job(job_id), "epochs": self.keys.epochs(job_id)}
+        return bool(self.scripts.run("progress", keys=keys, args=args))
 
     def succeed_job(
         self,
@@ -303,7 +384,7 @@ class Jobs(Models):
         longer running (cancelled meanwhile, or taken over by another attempt), in which
         case nothing is stored.
         """
-        job = self.get_job(job_id)
+        job = self.get_job(job_id, with_history=False)
         if job is None:
             return None
         model_id = new_id()
@@ -313,9 +394,9 @@ class Jobs(Models):
         # trained from a dataset, the model keeps the names of its columns
         for key in ("features", "target"):
             meta.setdefault(key, (job["data"] or {}).get(key))
+        # the history is stored once, in the model
         job_fields = {
             "finished_at": finished,
-            "history": meta.get("history", {}),
             "warnings": meta.get("warnings", []),
             "metrics": meta.get("metrics"),
         }
@@ -323,7 +404,7 @@ class Jobs(Models):
             job_fields["progress"] = progress
         if meta.get("training_seconds") is not None:
             job_fields["training_seconds"] = meta["training_seconds"]
-        keys = self.keys.job_script_keys(job_id, ("running", "succeeded"))
+        keys = self.keys.job_script_keys(job_id, ("running", "succeeded"), job["sweep_id"])
         keys |= {
             "model": self.keys.model(model_id),
             "models": self.keys.models,
@@ -339,6 +420,7 @@ class Jobs(Models):
             "blob": blob,
             "created_ms": int(time.time() * 1000),
             "changes": self.keys.model_changes,
+            "ttl": self.job_ttl,
         }
         version = self.scripts.run("succeed", keys=keys, args=args)
         return None if version is None else self.get_model(model_id)

@@ -4,7 +4,15 @@ Keys (``P`` is the prefix, ``nnjobs`` by default):
 
 - ``P:job:<id>``: hash, the job record (its fields: :data:`registry.store.records.JOB_FIELDS`;
   JSON-encoded spec, data, progress, history and error); ``P:job:<id>:X`` and
-  ``P:job:<id>:y``: the training data as ``.npy`` bytes, deleted when the job ends.
+  ``P:job:<id>:y``: the training data as ``.npy`` bytes, deleted when the job ends;
+  ``P:job:<id>:epochs``: list of the running attempt's epochs, one JSON row each
+  (:func:`registry.store.records.epoch_row`), appended by progress writes and never
+  rewritten; the job's history is assembled from it on read (a succeeded job's, from
+  its model, which keeps the one copy).
+- Retention: the scripts that end a job let its keys expire after ``NNJOBS_JOB_TTL``
+  seconds and note when in ``P:jobs:expiring`` (sorted set, job id by expiry in ms),
+  from which listings trim the indexes of expired ids lazily (:meth:`Jobs.trim_expired`);
+  ``P:sweeps:expiring`` likewise for sweeps, which expire once their last job ended.
 - ``P:jobs``: sorted set of every job id by creation time; ``P:jobs:<status>``: the same
   per status, kept in step with the record by the scripts that change a status.
 - ``P:stats:submitted``: jobs accepted (a counter); ``P:stats:ended``: hash of jobs ended,
@@ -26,7 +34,9 @@ Keys (``P`` is the prefix, ``nnjobs`` by default):
 - ``P:sweep:<id>``: hash, a sweep (JSON-encoded ``vary`` and ``combinations``, the varied
   values of each of its jobs, in the order of ``P:sweep:<id>:jobs``, the list of its job
   ids); ``P:sweeps``: sorted set of every sweep id by creation time. A sweep's jobs are
-  ordinary jobs whose record names the sweep (``sweep_id``).
+  ordinary jobs whose record names the sweep (``sweep_id``); they share its training
+  data, stored once, ``P:sweep:<id>:X`` and ``P:sweep:<id>:y``, with ``P:sweep:<id>:users``
+  the set of its jobs that have not ended: the data goes when the last one ends.
 
 Every status change is one Lua script, so a record is never half-written and two
 processes cannot both move a job out of the same status. Each script that changes a job
@@ -100,6 +110,18 @@ class Keys:
         """The job's training data: X, then y."""
         return f"{self.prefix}:job:{job_id}:X", f"{self.prefix}:job:{job_id}:y"
 
+    def data_of(self, job_id: str, sweep_id: str | None) -> tuple[str, str]:
+        """The training data a job trains on: its own, or its sweep's."""
+        return self.sweep_data(sweep_id) if sweep_id else self.job_data(job_id)
+
+    def epochs(self, job_id: str) -> str:
+        """The job's epochs so far, one JSON row each."""
+        return f"{self.prefix}:job:{job_id}:epochs"
+
+    def expiring(self, kind: str) -> str:
+        """Ended ``jobs`` or ``sweeps`` by when they expire (ms)."""
+        return f"{self.prefix}:{kind}:expiring"
+
     def jobs(self, status: str = "") -> str:
         """Every job id (``status`` empty), or those of one status."""
         return f"{self.prefix}:jobs:{status}" if status else f"{self.prefix}:jobs"
@@ -137,6 +159,14 @@ class Keys:
     def sweep_jobs(self, sweep_id: str) -> str:
         return f"{self.prefix}:sweep:{sweep_id}:jobs"
 
+    def sweep_data(self, sweep_id: str) -> tuple[str, str]:
+        """The training data of every job of the sweep: X, then y."""
+        return f"{self.prefix}:sweep:{sweep_id}:X", f"{self.prefix}:sweep:{sweep_id}:y"
+
+    def sweep_users(self, sweep_id: str) -> str:
+        """The sweep's jobs that have not ended, which still need its data."""
+        return f"{self.prefix}:sweep:{sweep_id}:users"
+
     @property
     def sweeps(self) -> str:
         return f"{self.prefix}:sweeps"
@@ -151,12 +181,27 @@ class Keys:
     def dataset_name(self, name: str) -> str:
         return f"{self.prefix}:dataset-name:{name}"
 
-    def job_script_keys(self, job_id: str, statuses: tuple[str, ...] = ()) -> dict[str, str]:
-        """The keys a script that changes a job's status may touch: the record, its data,
-        and for each of ``statuses`` its index (``index_<status>``) and, for an ended one,
-        its training histogram (``training_<status>``), plus the count of jobs ended."""
-        x_key, y_key = self.job_data(job_id)
-        keys = {"job": self.job(job_id), "data_x": x_key, "data_y": y_key}
+    def job_script_keys(
+        self, job_id: str, statuses: tuple[str, ...] = (), sweep_id: str | None = None
+    ) -> dict[str, str]:
+        """The keys a script that changes a job's status may touch: the record, its
+        epochs, its data and who else uses it, its sweep (for a job outside a sweep, keys
+        that never exist), the expiry index, and for each of ``statuses`` its index
+        (``index_<status>``) and, for an ended one, its training histogram
+        (``training_<status>``), plus the count of jobs ended."""
+        x_key, y_key = self.data_of(job_id, sweep_id)
+        sweep = sweep_id or ""
+        keys = {
+            "job": self.job(job_id),
+            "epochs": self.epochs(job_id),
+            "data_x": x_key,
+            "data_y": y_key,
+            "data_users": self.sweep_users(sweep) if sweep_id else f"{self.job(job_id)}:users",
+            "sweep": self.sweep(sweep),
+            "sweep_jobs": self.sweep_jobs(sweep),
+            "expiring": self.expiring("jobs"),
+            "sweeps_expiring": self.expiring("sweeps"),
+        }
         keys |= {f"index_{status}": self.jobs(status) for status in statuses}
         ended = [status for status in statuses if status in ENDED]
         if ended:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from nn.diagnostics import extend
+
 from .keys import new_id
 
 
@@ -78,7 +80,9 @@ JOB_FIELDS: dict[str, Field] = {
     "spec": Field("json"),
     "data": Field("json", sweep=True),
     "progress": Field("json", initial=None),
-    "history": Field("json", initial={}),
+    # not stored any more (the epochs are, apart, and a succeeded job's history is its
+    # model's); records stored before hold it whole
+    "history": Field("json", absent={}),
     "error": Field("json", initial=None),
     "warnings": Field("json", initial=[], absent=[]),
     # the model's final metrics, so a sweep ranks its jobs without reading their models
@@ -91,6 +95,38 @@ JOB_FIELDS: dict[str, Field] = {
     "started_ms": Field("int", job=False),
 }
 SWEEP_FIELDS = tuple(name for name, field in JOB_FIELDS.items() if field.sweep)
+#: what a listing of jobs reads of each: the Job without its history
+SUMMARY_FIELDS = tuple(n for n, f in JOB_FIELDS.items() if f.job and n != "history")
+
+
+def epoch_row(event: dict) -> dict:
+    """One epoch as stored (a row of ``P:job:<id>:epochs``), from nn.fit's ``epoch``
+    event: its loss, validation loss and metrics (those it has) and, when recorded, its
+    diagnostics per hidden layer."""
+    values = {"loss": event["loss"], "val_loss": event["val_loss"], **event["metrics"]}
+    row = {key: value for key, value in values.items() if value is not None}
+    if event.get("diagnostics") is not None:
+        row["diagnostics"] = event["diagnostics"]
+    return row
+
+
+def add_epoch(history: dict, row: dict) -> dict:
+    """Append one epoch's ``row`` to ``history`` (a series per value, ``diagnostics`` as
+    :func:`nn.diagnostics.extend` keeps them); returns ``history``."""
+    for key, value in row.items():
+        if key == "diagnostics":
+            extend(history.setdefault("diagnostics", []), value)
+        else:
+            history.setdefault(key, []).append(value)
+    return history
+
+
+def history_of(rows: list[bytes]) -> dict:
+    """A running (or failed, or cancelled) job's history, from its stored epoch rows."""
+    history: dict = {}
+    for row in rows:
+        add_epoch(history, json.loads(row))
+    return history
 
 
 def encode(values: dict) -> dict:
@@ -126,7 +162,8 @@ def decode(names: tuple[str, ...], raw: list[bytes | None]) -> dict:
 
 
 def decode_job(raw: dict, with_history: bool = True) -> dict | None:
-    """The Job from its record as HGETALL returns it; None for no record."""
+    """The Job from its record as HGETALL returns it (its history: as the record holds
+    it, see :meth:`registry.store.jobs.Jobs.get_job`); None for no record."""
     if not raw:
         return None
     stored = {k.decode(): v for k, v in raw.items()}
@@ -135,3 +172,9 @@ def decode_job(raw: dict, with_history: bool = True) -> dict | None:
     if not with_history:
         job.pop("history")
     return job
+
+
+def decode_summary(raw: list[bytes | None]) -> dict | None:
+    """The Job without its history from the :data:`SUMMARY_FIELDS` HMGET read; None
+    for no record."""
+    return decode(SUMMARY_FIELDS, raw) if raw[0] is not None else None

@@ -1,4 +1,9 @@
-"""Sweeps: sets of jobs submitted together, read back with a summary of each job."""
+"""Sweeps: sets of jobs submitted together, read back with a summary of each job.
+
+A sweep's jobs share its training data, stored once: the set of those that have not ended
+(``P:sweep:<id>:users``) keeps it until the last one ends (see ``retire`` in
+``lua/lib.lua``), and that ending lets the sweep expire.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import numpy as np
 
 from . import records
 from .jobs import Jobs
-from .keys import new_id
+from .keys import ENDED, new_id
 from .records import now_iso
 
 
@@ -27,10 +32,10 @@ class Sweeps(Jobs):
         job ids in the order of ``jobs``.
 
         ``jobs`` holds one ``{"name", "spec", "data", "vary"}`` per combination; every job
-        trains on the same ``X`` and ``y``.
+        trains on the same ``X`` and ``y``, stored once for them all.
         """
         sweep_id = new_id()
-        x_blob, y_blob = records.npy(X), records.npy(y)
+        x_key, y_key = self.keys.sweep_data(sweep_id)
         new_jobs = [
             records.new_job(job["name"], job["spec"], job["data"], sweep_id=sweep_id)
             for job in jobs
@@ -47,7 +52,10 @@ class Sweeps(Jobs):
         }
         with self.r.pipeline(transaction=True) as pipe:
             for record in new_jobs:
-                self._store_job(pipe, record, x_blob, y_blob)
+                self._store_job(pipe, record, None, None)
+            pipe.set(x_key, records.npy(X))
+            pipe.set(y_key, records.npy(y))
+            pipe.sadd(self.keys.sweep_users(sweep_id), *job_ids)
             pipe.hset(self.keys.sweep(sweep_id), mapping=sweep)
             pipe.rpush(self.keys.sweep_jobs(sweep_id), *job_ids)
             pipe.zadd(self.keys.sweeps, {sweep_id: created_ms})
@@ -57,14 +65,41 @@ class Sweeps(Jobs):
     def _sweep_job_ids(self, sweep_id: str) -> list[str]:
         return [i.decode() for i in self.r.lrange(self.keys.sweep_jobs(sweep_id), 0, -1)]
 
+    def _delete_sweep_keys(self, sweep_id: str) -> None:
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.delete(
+                self.keys.sweep(sweep_id),
+                self.keys.sweep_jobs(sweep_id),
+                self.keys.sweep_users(sweep_id),
+                *self.keys.sweep_data(sweep_id),
+            )
+            pipe.zrem(self.keys.sweeps, sweep_id)
+            pipe.zrem(self.keys.expiring("sweeps"), sweep_id)
+            pipe.execute()
+
     def delete_sweep(self, sweep_id: str) -> None:
         """Remove a sweep and every one of its jobs (undoes :meth:`create_sweep`)."""
         for job_id in self._sweep_job_ids(sweep_id):
             self.delete_job(job_id)
-        with self.r.pipeline(transaction=True) as pipe:
-            pipe.delete(self.keys.sweep(sweep_id), self.keys.sweep_jobs(sweep_id))
-            pipe.zrem(self.keys.sweeps, sweep_id)
-            pipe.execute()
+        self._delete_sweep_keys(sweep_id)
+
+    def remove_sweep(self, sweep_id: str) -> bool | None:
+        """Remove a sweep whose jobs all ended, and its jobs (their models stay): True;
+        False, leaving it as it is, while one of its jobs has not ended; None for an
+        unknown sweep."""
+        if not self.r.exists(self.keys.sweep(sweep_id)):
+            return None
+        job_ids = self._sweep_job_ids(sweep_id)
+        with self.r.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hget(self.keys.job(job_id), "status")
+            statuses = [raw.decode() for raw in pipe.execute() if raw is not None]
+        if any(status not in ENDED for status in statuses):
+            return False
+        for job_id in job_ids:
+            self.remove_job(job_id)
+        self._delete_sweep_keys(sweep_id)
+        return True
 
     def _read_sweeps(self, sweep_ids: list[str]) -> list[dict]:
         """The sweeps with their jobs' records (no histories): one round trip for the
@@ -125,6 +160,7 @@ class Sweeps(Jobs):
 
     def list_sweeps(self, offset: int = 0, limit: int = 20) -> tuple[list[dict], int]:
         """Sweeps newest first, as :meth:`get_sweep` reads them, and how many in all."""
+        self.trim_expired()
         index = self.keys.sweeps
         total = self.r.zcard(index)
         ids = [i.decode() for i in self.r.zrevrange(index, offset, offset + limit - 1)]

@@ -365,6 +365,18 @@ class JobWaitQuerySchema(ma.Schema):
     )
 
 
+class PurgeQuerySchema(ma.Schema):
+    purge = fields.Boolean(
+        load_default=False,
+        truthy={"true"},
+        falsy={"false"},
+        metadata={
+            "description": "`true`: remove it now (cancelling first what has not ended), "
+            "answering 204; its models stay"
+        },
+    )
+
+
 class JobQuerySchema(PageQuerySchema):
     status = fields.String(validate=validate.OneOf(JOB_STATUSES))
 

@@ -1,10 +1,12 @@
 -- Ends a queued or running job as args.status (failed or cancelled), writing the fields
--- (a JSON list of field, value, ...) and deleting its training data; with an attempt
+-- (a JSON list of field, value, ...), releasing its training data and letting it expire
+-- after args.ttl seconds (0: never); with an attempt
 -- number, only while that attempt holds the job. Returns {old status, 1 if ended else 0};
 -- false for an unknown job.
--- KEYS: job, data_x, data_y, index_queued, index_running, index_failed, index_cancelled
+-- KEYS: job, epochs, data_x, data_y, data_users, sweep, sweep_jobs, expiring, sweeps_expiring
+-- KEYS: index_queued, index_running, index_failed, index_cancelled
 -- KEYS: stats_ended, training_failed, training_cancelled
--- ARGV: job_id, status, fields, attempt
+-- ARGV: job_id, status, fields, attempt, ttl
 local status = redis.call('HGET', keys.job, 'status')
 if not status then return false end
 if args.attempt ~= '' and redis.call('HGET', keys.job, 'attempts') ~= args.attempt then
@@ -13,7 +15,7 @@ end
 if status ~= 'queued' and status ~= 'running' then return {status, 0} end
 redis.call('HSET', keys.job, 'status', args.status, unpack(cjson.decode(args.fields)))
 reindex(keys, args.job_id, status, args.status)
-redis.call('DEL', keys.data_x, keys.data_y)
+retire(keys, args.job_id, args.ttl)
 record_end(keys, args.status, status)
 redis.call('PUBLISH', keys.job, args.status)
 return {status, 1}

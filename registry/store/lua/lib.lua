@@ -44,13 +44,36 @@ local function record_end(keys, status, was)
   redis.call('HINCRBYFLOAT', training, 'sum', string.format('%.3f', seconds))
 end
 
+-- What every ending does to a job's keys: releases its training data (a sweep's jobs
+-- share theirs, kept in data_users until the last one ends; a job outside a sweep has no
+-- such set, so its data goes at once) and, with a ttl (seconds; 0 keeps them), lets the
+-- job expire, and its sweep with it when this was the sweep's last job, noting when in
+-- the expiry indexes the listings are trimmed from.
+local function retire(keys, job_id, ttl)
+  redis.call('SREM', keys.data_users, job_id)
+  local last = redis.call('SCARD', keys.data_users) == 0
+  if last then redis.call('DEL', keys.data_x, keys.data_y) end
+  local seconds = tonumber(ttl)
+  if seconds <= 0 then return end
+  local at = server_ms() + seconds * 1000
+  redis.call('EXPIRE', keys.job, seconds)
+  redis.call('EXPIRE', keys.epochs, seconds)
+  redis.call('ZADD', keys.expiring, at, job_id)
+  local sweep_id = last and redis.call('HGET', keys.sweep, 'id')
+  if sweep_id then
+    redis.call('EXPIRE', keys.sweep, seconds)
+    redis.call('EXPIRE', keys.sweep_jobs, seconds)
+    redis.call('ZADD', keys.sweeps_expiring, at, sweep_id)
+  end
+end
+
 -- Ends a job failed, from status, its attempts used up (error: the Error as JSON).
-local function give_up(keys, job_id, status, error_json, finished_at)
+local function give_up(keys, job_id, status, error_json, finished_at, ttl)
   redis.call('HSET', keys.job, 'status', 'failed', 'error', error_json,
     'finished_at', finished_at)
   redis.call('HDEL', keys.job, 'lease_until')
   reindex(keys, job_id, status, 'failed')
-  redis.call('DEL', keys.data_x, keys.data_y)
+  retire(keys, job_id, ttl)
   record_end(keys, 'failed', status)
   redis.call('PUBLISH', keys.job, 'failed')
 end

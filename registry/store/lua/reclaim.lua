@@ -2,14 +2,15 @@
 -- fail it with error when max_attempts are used up ('failed'); otherwise report it
 -- ('expired') or, with args.mode 'requeue', put it back in the queued state ('requeued').
 -- 'gone' for a job no longer running.
--- KEYS: job, data_x, data_y, index_queued, index_running, index_failed
+-- KEYS: job, epochs, data_x, data_y, data_users, sweep, sweep_jobs, expiring, sweeps_expiring
+-- KEYS: index_queued, index_running, index_failed
 -- KEYS: stats_ended, training_failed
--- ARGV: job_id, mode, max_attempts, error, finished_at
+-- ARGV: job_id, mode, max_attempts, error, finished_at, ttl
 local rec = redis.call('HMGET', keys.job, 'status', 'attempts', 'lease_until')
 if rec[1] ~= 'running' then return 'gone' end
 if tonumber(rec[3] or '0') > server_now() then return 'live' end
 if tonumber(rec[2] or '0') >= tonumber(args.max_attempts) then
-  give_up(keys, args.job_id, 'running', args.error, args.finished_at)
+  give_up(keys, args.job_id, 'running', args.error, args.finished_at, args.ttl)
   return 'failed'
 end
 if args.mode ~= 'requeue' then return 'expired' end

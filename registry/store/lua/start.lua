@@ -2,9 +2,10 @@
 -- is presumed dead). Returns {'started', attempt}, {'busy', seconds left on the lease},
 -- {'exhausted', attempts} when max_attempts are used up (the job is failed with error),
 -- or {status, 0} for a job that has ended; false for an unknown job.
--- KEYS: job, data_x, data_y, index_queued, index_running, index_failed
+-- KEYS: job, epochs, data_x, data_y, data_users, sweep, sweep_jobs, expiring, sweeps_expiring
+-- KEYS: index_queued, index_running, index_failed
 -- KEYS: stats_ended, training_failed
--- ARGV: job_id, worker, started_at, lease, max_attempts, error, finished_at
+-- ARGV: job_id, worker, started_at, lease, max_attempts, error, finished_at, ttl
 local rec = redis.call('HMGET', keys.job, 'status', 'attempts', 'lease_until')
 local status = rec[1]
 if not status then return false end
@@ -17,7 +18,7 @@ elseif status ~= 'queued' then
   return {status, 0}
 end
 if attempts >= tonumber(args.max_attempts) then
-  give_up(keys, args.job_id, status, args.error, args.finished_at)
+  give_up(keys, args.job_id, status, args.error, args.finished_at, args.ttl)
   return {'exhausted', attempts}
 end
 attempts = attempts + 1
@@ -25,6 +26,8 @@ redis.call('HSET', keys.job, 'status', 'running', 'started_at', args.started_at,
   'worker', args.worker, 'attempts', attempts,
   'lease_until', string.format('%.3f', now + tonumber(args.lease)),
   'started_ms', string.format('%d', now * 1000))
+-- the attempt trains from its first epoch: those of an attempt before it are not its own
+redis.call('DEL', keys.epochs)
 reindex(keys, args.job_id, status, 'running')
 redis.call('PUBLISH', keys.job, 'running')
 return {'started', attempts}

@@ -1,9 +1,11 @@
 -- Stores a model and marks its job succeeded in one step, only if the job is still running
 -- (a job cancelled during training must not leave a model behind) and, with an attempt
--- number, only while that attempt holds it. Returns the model's version.
--- KEYS: job, data_x, data_y, index_running, index_succeeded, stats_ended, training_succeeded
+-- number, only while that attempt holds it. The history is the model's: the job's epochs
+-- go, and the job reads it from the model. Returns the model's version.
+-- KEYS: job, epochs, data_x, data_y, data_users, sweep, sweep_jobs, expiring, sweeps_expiring
+-- KEYS: index_running, index_succeeded, stats_ended, training_succeeded
 -- KEYS: model, models, name, name_seq
--- ARGV: job_id, attempt, fields, model_id, meta, blob, created_ms, changes
+-- ARGV: job_id, attempt, fields, model_id, meta, blob, created_ms, changes, ttl
 if redis.call('HGET', keys.job, 'status') ~= 'running' then return false end
 if args.attempt ~= '' and redis.call('HGET', keys.job, 'attempts') ~= args.attempt then
   return false
@@ -15,7 +17,8 @@ redis.call('ZADD', keys.name, version, args.model_id)
 redis.call('HSET', keys.job, 'status', 'succeeded', 'model_id', args.model_id,
   unpack(cjson.decode(args.fields)))
 reindex(keys, args.job_id, 'running', 'succeeded')
-redis.call('DEL', keys.data_x, keys.data_y)
+redis.call('DEL', keys.epochs)
+retire(keys, args.job_id, args.ttl)
 record_end(keys, 'succeeded', 'running')
 redis.call('PUBLISH', keys.job, 'succeeded')
 redis.call('PUBLISH', args.changes, 'stored ' .. args.model_id)
