@@ -10,7 +10,9 @@ import tracemalloc
 
 import pytest
 import redis
+import requests
 from api_helpers import drop_keys, error, make_app, run_job, stored
+from live_service import LiveService
 
 import nn
 from domain import prediction, tables
@@ -231,12 +233,15 @@ def test_a_prediction_that_outlives_its_deadline_is_answered_503(make):
     error(client.post("/models/xor/predict", data=csv_body(rows + 1), headers=AS_CSV), 503)
 
 
-def test_with_the_default_deadline_the_same_requests_are_answered(make):
+def test_with_the_default_deadline_the_same_requests_are_answered_whole(make):
     app = make()
-    train(app, "xor")
-    rows = prediction.ROWS_PER_CHECK * 2 + 1
-    resp = app.test_client().post("/predict", json={"model_id": "xor", "inputs": [[0, 1]] * rows})
-    assert resp.status_code == 200 and len(resp.get_json()["predictions"]) == rows
+    model_id = train(app, "ten", **TEN_CLASSES)["id"]
+    rows = [[float(i % 7), float(i % 3)] for i in range(prediction.ROWS_PER_CHECK * 2 + 1)]
+    resp = app.test_client().post("/predict", json={"model_id": "ten", "inputs": rows})
+    assert resp.status_code == 200
+    blob, _ = app.extensions["nnjobs"].registry.model_blob_and_name(model_id)
+    # predicted chunk by chunk, answered as one
+    assert resp.get_json() == {"model_id": model_id, **nn.load(blob).predict(rows)}
 
 
 @pytest.mark.parametrize(
@@ -266,3 +271,22 @@ def test_a_deadline_must_be_positive(redis_url, key_prefix):
 
     with pytest.raises(SettingsError, match="NNJOBS_REQUEST_DEADLINE must be positive"):
         make_app(redis_url, key_prefix, NNJOBS_REQUEST_DEADLINE=0)
+
+
+@pytest.mark.slow
+def test_under_gunicorn_an_upload_out_of_time_is_answered_not_dropped(redis_url, key_prefix):
+    body = "a,b\n" + "1,2\n" * (tables.ROWS_PER_CHECK + 1)
+    r = redis.Redis.from_url(redis_url)
+    try:
+        with LiveService(
+            redis_url, key_prefix, workers=1, NNJOBS_REQUEST_DEADLINE=str(TINY_DEADLINE)
+        ) as live:
+            resp = requests.post(f"{live.url}/datasets", data=body, headers=CSV, timeout=30)
+            assert resp.status_code == 503, resp.text[:300]
+            assert resp.headers["Retry-After"].isdigit()
+            assert "NNJOBS_REQUEST_DEADLINE" in resp.json()["message"]
+            assert requests.get(f"{live.url}/datasets", timeout=10).json()["total"] == 0
+            assert "WORKER TIMEOUT" not in live.api.output
+    finally:
+        drop_keys(r, key_prefix)
+        r.close()
