@@ -1,8 +1,8 @@
 """What an API process keeps so that a prediction need not ask Redis anything.
 
-- :class:`ModelCache`: a bounded, least-recently-used cache of deserialized models, keyed
-  by model id. A model's id never names anything else, so a cached model stays right
-  until the model is deleted.
+- :class:`ModelCache`: a least-recently-used cache of deserialized models, keyed by model
+  id, bounded by their number and by their bytes. A model's id never names anything
+  else, so a cached model stays right until the model is deleted.
 - :class:`RefCache`: which model id each reference (id, name, name@version) resolved to.
   A name's latest version changes when a model is stored or deleted.
 
@@ -25,6 +25,7 @@ the subscription comes back.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import select
 import threading
@@ -50,12 +51,28 @@ class _Always:
 _ALWAYS = _Always()
 
 
-class ModelCache:
-    """At most ``size`` models; ``size`` 0 keeps none. Safe to share between threads."""
+def footprint(model: nn.Model) -> int:
+    """The bytes a loaded model holds in arrays: its parameters, the gradient buffer of
+    the same size its network carries, and its scalers."""
+    scalers = [s for s in (model.x_scaler, model.y_scaler) if s is not None]
+    return (
+        model.network.params.nbytes
+        + model.network.grads.nbytes
+        + sum(s.mean.nbytes + s.scale.nbytes for s in scalers)
+    )
 
-    def __init__(self, size: int):
-        self.size = size
+
+class ModelCache:
+    """At most ``size`` models of at most ``max_bytes`` together (their
+    :func:`footprint`); ``size`` 0 keeps none, and a model over ``max_bytes`` alone is
+    not kept. Safe to share between threads."""
+
+    def __init__(self, size: int, max_bytes: float = math.inf):
+        self.size, self.max_bytes = size, max_bytes
         self._models: OrderedDict[str, nn.Model] = OrderedDict()
+        self._bytes: dict[str, int] = {}
+        #: the bytes of the models kept
+        self.nbytes = 0
         # the model's name, for the metrics' labels (ids would be too many)
         self._names: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -67,17 +84,25 @@ class ModelCache:
                 self._models.move_to_end(model_id)
             return model
 
-    def put(self, model_id: str, model: nn.Model, name: str | None = None) -> None:
-        if self.size <= 0:
+    def put(self, model_id: str, model: nn.Model, name: str | None = None, nbytes: int = 0) -> None:
+        """Keep ``model`` (of ``nbytes``, its :func:`footprint`), evicting the least
+        recently used until both bounds hold."""
+        if self.size <= 0 or nbytes > self.max_bytes:
             return
         with self._lock:
+            self._drop(model_id)
             self._models[model_id] = model
+            self._bytes[model_id] = nbytes
+            self.nbytes += nbytes
             if name is not None:
                 self._names[model_id] = name
-            self._models.move_to_end(model_id)
-            while len(self._models) > self.size:
-                evicted, _ = self._models.popitem(last=False)
-                self._names.pop(evicted, None)
+            while len(self._models) > self.size or self.nbytes > self.max_bytes:
+                self._drop(next(iter(self._models)))
+
+    def _drop(self, model_id: str) -> None:
+        if self._models.pop(model_id, None) is not None:
+            self.nbytes -= self._bytes.pop(model_id)
+        self._names.pop(model_id, None)
 
     def name(self, model_id: str) -> str | None:
         """The name a cached model was put with."""
@@ -86,13 +111,14 @@ class ModelCache:
 
     def discard(self, model_id: str) -> None:
         with self._lock:
-            self._models.pop(model_id, None)
-            self._names.pop(model_id, None)
+            self._drop(model_id)
 
     def clear(self) -> None:
         with self._lock:
             self._models.clear()
             self._names.clear()
+            self._bytes.clear()
+            self.nbytes = 0
 
     def __contains__(self, model_id: str) -> bool:
         with self._lock:

@@ -7,6 +7,7 @@ import re
 from pathlib import PurePath
 
 from . import tables
+from .deadline import NONE, Deadline
 from .errors import NotFound
 from .services import Services
 
@@ -18,13 +19,13 @@ def default_name(filename: str | None) -> str:
     return stem or "dataset"
 
 
-def store(svc: Services, data: bytes, name: str) -> dict:
+def store(svc: Services, data: bytes, name: str, deadline: Deadline = NONE) -> dict:
     """Parse a CSV file, type and describe its columns, and store them under ``name``.
 
     Raises :class:`domain.tables.TableError` for a file refused.
     """
-    table = tables.read(data, svc.settings["NNJOBS_MAX_DATASET_ROWS"])
-    columns = tables.columns(table)
+    table = tables.read(data, svc.settings["NNJOBS_MAX_DATASET_ROWS"], deadline=deadline)
+    columns = tables.columns(table, deadline)
     meta = {
         "name": name,
         "n_rows": table.n_rows,

@@ -4,21 +4,30 @@ JSON inputs or the rows of a CSV file, and their rendering as CSV."""
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import NoReturn
 
 import numpy as np
 
 import nn
+from nn.data import as_features
 from registry import ACTIVE
 
 from . import tables
+from .cache import footprint
+from .deadline import NONE, Deadline
 from .errors import Broken, Conflict, Invalid, NotFound, Refused
 from .inputs import columns_matrix, matrix
 from .names import REF_RE
 from .services import Services
 
 log = logging.getLogger(__name__)
+
+#: rows predicted between two looks at the request's deadline, at most; fewer for a
+#: large model, so that each chunk costs about :data:`WORK_PER_CHECK` multiply-adds
+ROWS_PER_CHECK = 8192
+WORK_PER_CHECK = 2**24
 
 
 @dataclass
@@ -73,7 +82,7 @@ def load_model(svc: Services, ref: str) -> tuple[str, nn.Model, str]:
             raise Broken(
                 f"model {model_id!r} is stored unreadable ({e}); train it again or delete it"
             ) from e
-        svc.cache.put(model_id, model, name)
+        svc.cache.put(model_id, model, name, footprint(model))
     return model_id, model, name
 
 
@@ -87,12 +96,46 @@ def delete_model(svc: Services, ref: str) -> None:
     svc.refs.forget(model_id)
 
 
-def predict(svc: Services, ref: str, inputs: list) -> Prediction:
+def _check_answer(svc: Services, model: nn.Model, rows: int, location: str) -> None:
+    """Refuse (413) an answer of more values than the limit, before they are computed."""
+    limit = svc.settings["NNJOBS_MAX_ANSWER_VALUES"]
+    outputs = model.network.n_outputs
+    if rows * outputs > limit:
+        reason = (
+            f"{rows} rows x {outputs} outputs of the model is {rows * outputs} values to "
+            f"answer, over the limit of {limit} (NNJOBS_MAX_ANSWER_VALUES); send at most "
+            f"{max(1, limit // outputs)} rows per request"
+        )
+        where = "body" if location == "csv" else "inputs"
+        raise Refused(413, f"{where}: {reason}", {location: {where: [reason]}})
+
+
+def _predicted(model: nn.Model, x: np.ndarray, deadline: Deadline) -> dict:
+    """``model.predict`` on ``x``, chunk by chunk, minding the request's deadline."""
+    # checked whole first, so that a refusal names the row in the request, not in a chunk
+    as_features(x, "inputs", model.n_features)
+    every = max(1, min(ROWS_PER_CHECK, WORK_PER_CHECK // model.network.n_params))
+    result: dict = {}
+    for start in range(0, len(x), every):
+        if start:
+            deadline.check(f"predicting {start} of {len(x)} rows")
+        part = model.predict(x[start : start + every], field="inputs")
+        if not result:
+            result = part
+            continue
+        for key in ("probabilities", "predictions"):
+            if key in part:
+                result[key] += part[key]
+    return result
+
+
+def predict(svc: Services, ref: str, inputs: list, deadline: Deadline = NONE) -> Prediction:
     """The model ``ref`` names, on ``inputs`` (rows of numbers)."""
     model_id, model, name = load_model(svc, ref)
+    _check_answer(svc, model, len(inputs), "json")
     try:
         x = matrix(inputs, "inputs", svc.settings["NNJOBS_MAX_VALUES"])
-        result = model.predict(x, field="inputs")
+        result = _predicted(model, x, deadline)
     except nn.SpecError as e:
         raise Invalid(e) from None
     return Prediction(model_id, model, name, result, len(x))
@@ -102,7 +145,7 @@ def _refuse_column(name: str, problem: str) -> NoReturn:
     raise Refused(422, f"column {name!r} {problem}", {"csv": {name: [problem]}})
 
 
-def predict_csv(svc: Services, ref: str, body: bytes) -> Prediction:
+def predict_csv(svc: Services, ref: str, body: bytes, deadline: Deadline = NONE) -> Prediction:
     """The model ``ref`` names, on the rows of a CSV file whose columns are matched to the
     model's features by name."""
     model_id, model, name = load_model(svc, ref)
@@ -110,7 +153,8 @@ def predict_csv(svc: Services, ref: str, body: bytes) -> Prediction:
     meta = svc.registry.get_model(model_id, with_history=False)
     if meta is None:  # deleted since it was resolved
         missing_model(svc, ref)
-    table = tables.read(body, svc.settings["NNJOBS_MAX_DATASET_ROWS"], "body")
+    table = tables.read(body, svc.settings["NNJOBS_MAX_DATASET_ROWS"], "body", deadline)
+    _check_answer(svc, model, table.n_rows, "csv")
     features = meta.get("features")
     if features:
         absent = [f for f in features if f not in table.header]
@@ -149,7 +193,7 @@ def predict_csv(svc: Services, ref: str, body: bytes) -> Prediction:
             )
         cols.append(col)
     try:
-        result = model.predict(columns_matrix(cols), field="inputs")
+        result = _predicted(model, columns_matrix(cols), deadline)
     except nn.SpecError as e:
         raise Invalid(e) from None
     keys = [(h, table.cells[j]) for h, j in position.items() if h not in set(features)]
@@ -165,13 +209,29 @@ def _label(value) -> str:
     return str(value)
 
 
+#: what a spreadsheet takes for the start of a formula in a cell (OWASP's list)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _inert(cells: list) -> list:
+    """Text cells that a spreadsheet would run as a formula, led by ``'`` (OWASP's advice
+    on CSV injection); numbers, a negative one written as text included, stay as they are."""
+    return [
+        "'" + cell
+        if type(cell) is str and cell.startswith(_FORMULA_START) and not _NUMBER.fullmatch(cell)
+        else cell
+        for cell in cells
+    ]
+
+
 def csv(prediction: Prediction) -> bytes:
     """The prediction as a CSV file: the input's other columns first, then p_<class>
     columns, then the predictions."""
     result, kind, target = prediction.result, prediction.model.kind, prediction.target
     keys = list(prediction.keys)
     header = [name for name, _ in keys]
-    cols = [cells for _, cells in keys]
+    cols = [_inert(cells) for _, cells in keys]
     classes = [_label(c) for c in result.get("classes") or []]
     preds = result["predictions"]
     if kind == "multilabel" and isinstance(target, list) and len(target) == len(classes):
@@ -192,7 +252,7 @@ def csv(prediction: Prediction) -> bytes:
         cols += np.asarray(preds).T.tolist()
     else:
         header.append("prediction")
-        cols.append(tables.cells(preds))
+        cols.append(_inert(tables.cells(preds)))
     clash = next((name for name, _ in keys if header.count(name) > 1), None)
     if clash is not None:
         raise Refused(
@@ -200,4 +260,4 @@ def csv(prediction: Prediction) -> bytes:
             f"column {clash!r} of the input has the name of an answer column; rename it",
             {"csv": {clash: ["Clashes with an answer column."]}},
         )
-    return tables.write(header, cols)
+    return tables.write(_inert(header), cols)

@@ -260,6 +260,38 @@ TABLE: tuple[Setting, ...] = (
         32,
         "loaded models kept per API process (least recently used go first)",
     ),
+    _limit(
+        "NNJOBS_MODEL_CACHE_MB",
+        float,
+        512,
+        "MiB of loaded models kept per API process, besides their number: the least recently "
+        "used go first until both hold; a larger model is served without being kept",
+    ),
+    _limit(
+        "NNJOBS_MAX_ANSWER_VALUES",
+        int,
+        1_000_000,
+        "values in one prediction's answer: rows x the model's outputs (one per class for "
+        "softmax, per label, per target; one for two classes), checked before predicting; "
+        "over it, 413",
+    ),
+    _limit(
+        "NNJOBS_REQUEST_DEADLINE",
+        float,
+        20,
+        "seconds a prediction or a CSV upload may take from its arrival, checked between "
+        "chunks of rows; over it, 503 with `Retry-After`, nothing stored (below "
+        "`NNJOBS_API_TIMEOUT`, so that a request is answered before its process is replaced)",
+        min=None,
+        positive=True,
+    ),
+    _limit(
+        "NNJOBS_METRICS_MAX_MODELS",
+        int,
+        100,
+        "model names with series of their own in `/metrics`, per API process; predictions "
+        'by any other name are counted under `model="(other)"`',
+    ),
     _limit("NNJOBS_READY_TIMEOUT", float, 0.5, "seconds `/readyz` waits for workers to answer"),
     _limit(
         "API_KEYS",

@@ -113,7 +113,7 @@ def create_app(config: dict | None = None) -> Flask:
     registry = Registry.from_url(url, prefix=settings["NNJOBS_KEY_PREFIX"], retry=retry)
     celery = Celery("nnjobs-api", set_as_current=False)
     celery.conf.update(celery_config(url, settings["NNJOBS_QUEUE"]))
-    cache = ModelCache(settings["NNJOBS_MODEL_CACHE"])
+    cache = ModelCache(settings["NNJOBS_MODEL_CACHE"], settings["NNJOBS_MODEL_CACHE_MB"] * 2**20)
     app.extensions["nnjobs"] = Services(
         settings=settings,
         limits=settings_module.limits(settings),

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from flask import current_app
+import time
 
+from flask import current_app, request
+
+from domain.deadline import Deadline
 from domain.services import Services
+
+from .metrics import STARTED
 
 
 def services() -> Services:
@@ -18,3 +23,10 @@ def page(fetch, query: dict, **filters) -> dict:
     number, size = query["page"], query["page_size"]
     items, total = fetch(offset=(number - 1) * size, limit=size, **filters)
     return {"items": items, "total": total, "page": number, "page_size": size}
+
+
+def deadline() -> Deadline:
+    """This request's deadline (``NNJOBS_REQUEST_DEADLINE``), counted from its arrival,
+    before its body was read."""
+    started = request.environ.get(STARTED, time.perf_counter())
+    return Deadline(started, services().settings["NNJOBS_REQUEST_DEADLINE"])

@@ -13,7 +13,7 @@ from flask.views import MethodView
 from domain import datasets
 from domain.names import NAME_PATTERN, NAME_RE
 
-from .context import page, services
+from .context import deadline, page, services
 from .errors import abort
 from .parsing import CSV_TYPES, Blueprint
 from .schemas import (
@@ -112,7 +112,7 @@ class Datasets(MethodView):
         svc = services()
         data, form_name, filename = _upload(svc.settings["NNJOBS_MAX_DATASET_MB"])
         name = query.get("name") or form_name or datasets.default_name(filename)
-        dataset = datasets.store(svc, data, name)
+        dataset = datasets.store(svc, data, name, deadline())
         return dataset, {"Location": f"/datasets/{dataset['id']}"}
 
     @blp.arguments(PageQuerySchema, location="query")

@@ -14,12 +14,15 @@ Two kinds of figures:
   same values for these, so aggregate them with ``max``, not ``sum``.
 
 Predictions are labelled by model *name*, not id: every training makes a new id, so ids
-would grow the series without bound, while names are few and chosen.
+would grow the series without bound. Names are chosen by clients, so they are capped too:
+the first ``NNJOBS_METRICS_MAX_MODELS`` names an API process predicts with get series of
+their own, and every other is counted under :data:`OTHER_MODELS`.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from flask import Flask, Response, current_app, g, request
@@ -82,7 +85,30 @@ def _kept(series: dict, key, make):
     return found
 
 
-def observe_prediction(model: str, rows: int, seconds: float) -> None:
+#: the model label of the names beyond the cap (in parentheses: no model's name)
+OTHER_MODELS = "(other)"
+
+
+class ModelLabels:
+    """The model names with series of their own in one process: the first ``cap`` seen."""
+
+    def __init__(self, cap: int):
+        self.cap = cap
+        self._named: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str) -> str:
+        if name in self._named:
+            return name
+        with self._lock:
+            if len(self._named) < self.cap:
+                self._named.add(name)
+                return name
+        return OTHER_MODELS
+
+
+def observe_prediction(name: str, rows: int, seconds: float) -> None:
+    model = current_app.extensions["nnjobs.model_labels"](name)
     count, row_count, duration = _kept(
         _prediction_series,
         model,
@@ -174,3 +200,4 @@ def init(app: Flask) -> None:
     """Time and count every request, those refused by a ``before_request`` hook included."""
     app.wsgi_app = _Timed(app.wsgi_app)
     app.after_request(_record)
+    app.extensions["nnjobs.model_labels"] = ModelLabels(app.config["NNJOBS_METRICS_MAX_MODELS"])

@@ -14,9 +14,10 @@ from domain import prediction
 from domain.names import REF_RE
 
 from . import metrics
-from .context import services
+from .context import deadline, services
 from .parsing import CSV_TYPES
 from .schemas import PredictionSchema
+from .schemas.models import ANSWER_LIMIT
 
 # the name operators filter the prediction lines on (see the README's logging section)
 log = logging.getLogger("service.predict")
@@ -29,7 +30,7 @@ CSV_INPUT = {
                 "description": "A header row, then one row per prediction. Columns are "
                 "matched to the model's features by name, in any order; the other "
                 "columns are copied to a CSV answer. A model trained without a dataset "
-                "takes every column, in order, as its features.",
+                "takes every column, in order, as its features. " + ANSWER_LIMIT,
             },
             "example": "id,sepal_length,sepal_width,petal_length,petal_width\na1,5.1,3.5,1.4,0.2\n",
         }
@@ -54,7 +55,9 @@ def answers(blp):
 
     def decorator(view):
         for code, name in (
+            (503, "SERVICE_UNAVAILABLE"),
             (415, "UNSUPPORTED_MEDIA_TYPE"),
+            (413, "REQUEST_ENTITY_TOO_LARGE"),
             (409, "CONFLICT"),
             (404, "NOT_FOUND"),
             (400, "BAD_REQUEST"),
@@ -102,7 +105,7 @@ def predict(ref: str, inputs: list) -> dict | Response:
     """The contract's prediction body for ``inputs`` from the model ``ref`` names (CSV
     when the request's Accept header asks for it)."""
     started = time.perf_counter()
-    done = prediction.predict(services(), ref, inputs)
+    done = prediction.predict(services(), ref, inputs, deadline())
     served(done, started)
     return answer(done)
 
@@ -110,7 +113,7 @@ def predict(ref: str, inputs: list) -> dict | Response:
 def predict_csv(ref: str) -> dict | Response:
     """Predict for the rows of a CSV body, matching its columns to the model's features."""
     started = time.perf_counter()
-    done = prediction.predict_csv(services(), ref, request.get_data(cache=False))
+    done = prediction.predict_csv(services(), ref, request.get_data(cache=False), deadline())
     served(done, started)
     return answer(done)
 

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 import redis
 import requests
-from api_helpers import drop_keys, make_app, wait_for_job, worker_thread
+from api_helpers import drop_keys, make_app, run_job, wait_for_job, worker_thread
 from live_service import LiveService, train_and_predict
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
 from registry import JOB_STATUSES
+from service.metrics import OTHER_MODELS
 
 TINY = {
     "data": {"synthetic": {"name": "xor", "n_samples": 60, "noise": 0.05, "seed": 0}},
@@ -109,6 +110,37 @@ def test_a_job_through_a_real_worker_and_predictions_move_the_figures(app, clien
     assert not any(job["id"] in route for route in routes)
     durations = "nnjobs_http_request_duration_seconds_count"
     assert value(after, durations, method="POST", route="/jobs") >= 1
+
+
+def test_series_by_model_name_are_capped_and_the_rest_fold_into_one(redis_url, key_prefix):
+    app = make_app(redis_url, key_prefix, NNJOBS_METRICS_MAX_MODELS=2)
+    client, registry = app.test_client(), app.extensions["nnjobs"].registry
+    prefix = f"cap-{uuid.uuid4().hex[:8]}"
+    names = [f"{prefix}-{i}" for i in range(5)]
+    try:
+        for name in names:
+            job = client.post("/jobs", json={"name": name, **TINY, "training": {"epochs": 1}})
+            run_job(registry, job.get_json()["id"])
+        before = scrape(client)
+        for name in [*names, *names]:
+            body = {"model_id": name, "inputs": [[0, 1]]}
+            assert client.post("/predict", json=body).status_code == 200
+        after = scrape(client)
+    finally:
+        drop_keys(registry.r, key_prefix)
+
+    def labels(samples):
+        return {dict(k)["model"] for k in samples.get("nnjobs_predictions_total", {})}
+
+    # other tests' names are in this process's registry too: count what this test added
+    added = labels(after) - labels(before)
+    assert added <= {*names[:2], OTHER_MODELS} and len(added) <= 3
+    for name in names[:2]:
+        assert value(after, "nnjobs_predictions_total", model=name) == 2
+    folded = value(after, "nnjobs_predictions_total", model=OTHER_MODELS)
+    assert folded - value(before, "nnjobs_predictions_total", model=OTHER_MODELS) == 6
+    rows = "nnjobs_prediction_rows_total"
+    assert value(after, rows, model=OTHER_MODELS) - value(before, rows, model=OTHER_MODELS) == 6
 
 
 def test_the_training_histogram_is_read_from_redis(app, client, redis_url, key_prefix):

@@ -72,8 +72,9 @@ class Jobs(Models):
         "count", "sum"}``; and ``queue_length``, the messages waiting in the Celery
         queue ``queue`` (None without one).
         """
-        self.trim_expired()
         with self.r.pipeline(transaction=False) as pipe:
+            # in the same round trip, before the counts it would change
+            self.trim_expired(pipe=pipe)
             pipe.get(self.keys.stats("submitted"))
             pipe.hgetall(self.keys.stats("ended"))
             for status in ENDED:
@@ -83,7 +84,7 @@ class Jobs(Models):
             if queue:
                 pipe.llen(queue)
             replies = pipe.execute()
-        submitted, ended, *rest = replies
+        _trimmed, submitted, ended, *rest = replies
         training_raw, rest = rest[: len(ENDED)], rest[len(ENDED) :]
         counts, rest = rest[: len(JOB_STATUSES)], rest[len(JOB_STATUSES) :]
         ended = {k.decode(): int(v) for k, v in ended.items()}
@@ -130,10 +131,11 @@ class Jobs(Models):
         keys |= {f"index_{status}": self.keys.jobs(status) for status in ENDED}
         return _text(self.scripts.run("remove", keys=keys, args={"job_id": job_id}) or None)
 
-    def trim_expired(self, limit: int = TRIM_BATCH) -> tuple[int, int]:
+    def trim_expired(self, limit: int = TRIM_BATCH, pipe=None) -> tuple[int, int] | None:
         """Remove from the listings up to ``limit`` jobs and as many sweeps that expired;
-        how many of each. Listings call it before they read, so an id is trimmed once, by
-        whichever reads first, at the cost of what it removes, however long the backlog."""
+        how many of each (with ``pipe``, queued there first: None). Listings call it before
+        they read, so an id is trimmed once, by whichever reads first, at the cost of what
+        it removes, however long the backlog."""
         keys = {
             "expiring": self.keys.expiring("jobs"),
             "sweeps_expiring": self.keys.expiring("sweeps"),
@@ -141,6 +143,9 @@ class Jobs(Models):
             "sweeps": self.keys.sweeps,
         }
         keys |= {f"index_{status}": self.keys.jobs(status) for status in JOB_STATUSES}
+        if pipe is not None:
+            self.scripts.run("trim", keys=keys, args={"limit": limit}, client=pipe)
+            return None
         jobs, sweeps = self.scripts.run("trim", keys=keys, args={"limit": limit})
         return int(jobs), int(sweeps)
 

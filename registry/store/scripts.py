@@ -103,7 +103,18 @@ class Scripts:
             name: client.register_script(load(name).source) for name in script_names()
         }
 
-    def run(self, name: str, *, keys: Mapping[str, object], args: Mapping[str, object]):
-        """Run script ``name`` with its keys and arguments by name; its reply."""
+    def run(
+        self,
+        name: str,
+        *,
+        keys: Mapping[str, object],
+        args: Mapping[str, object],
+        client=None,
+    ):
+        """Run script ``name`` with its keys and arguments by name; its reply (or, with a
+        pipeline as ``client``, a place in the pipeline's replies)."""
         positional_keys, positional_args = load(name).ordered(keys, args)
-        return self._registered[name](keys=positional_keys, args=positional_args)
+        script = self._registered[name]
+        if client is None:
+            return script(keys=positional_keys, args=positional_args)
+        return script(keys=positional_keys, args=positional_args, client=client)

@@ -59,8 +59,16 @@ ModelPageSchema = page_schema(ModelSchema, "Models matching, on every page")
 
 # -- predictions --------------------------------------------------------------------------
 
+#: the bound on rows that maxItems cannot state: it depends on the model
+ANSWER_LIMIT = (
+    "The answer holds rows x the model's outputs values (outputs: one per class for "
+    "softmax, per label for multi-label, per target for regression; one for two "
+    "classes); over NNJOBS_MAX_ANSWER_VALUES (default 1,000,000), 413 before predicting."
+)
+
 _INPUTS = {
-    "description": "Rows of finite numbers, each with the model's number of features",
+    "description": "Rows of finite numbers, each with the model's number of features. "
+    + ANSWER_LIMIT,
     "type": "array",
     "items": {"type": "array", "items": {"type": "number"}},
 }
