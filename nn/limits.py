@@ -26,9 +26,10 @@ class Limits:
     max_compute: float = 1e12
     #: weights and biases: 4 bytes each in a stored model, about 7 copies while training
     max_parameters: int = 20_000_000
-    #: optimizer steps, epochs x batches an epoch: each costs Python overhead however
-    #: small; admits 20,000 rows in batches of 32 for 500 epochs (312,500)
-    max_steps: int = 1_000_000
+    #: optimizer steps, epochs x batches an epoch: each costs about 0.1 ms of Python
+    #: however small, so 5 million are minutes; admits 20,000 rows in batches of 32 for
+    #: 500 epochs (312,500)
+    max_steps: int = 5_000_000
 
     @classmethod
     def unbounded(cls) -> Limits:

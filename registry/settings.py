@@ -255,9 +255,9 @@ TABLE: tuple[Setting, ...] = (
         "NNJOBS_MAX_STEPS",
         int,
         LimitDefault("max_steps"),
-        "optimizer steps of a job, epochs x batches an epoch, each a round of Python "
-        "however small its batch (the default admits 20,000 rows in batches of 32 for 500 "
-        "epochs); over it, 413",
+        "optimizer steps of a job, epochs x batches an epoch, each about 0.1 ms of Python "
+        "however small its batch, so the default is minutes of that alone (it admits 20,000 "
+        "rows in batches of 32 for 500 epochs); over it, 413",
     ),
     _limit(
         "NNJOBS_MAX_SWEEP_JOBS",

@@ -108,15 +108,15 @@ def test_a_sweep_blames_the_layers_that_are_too_big(client, r, key_prefix):
 
 
 def test_batch_size_1_on_many_rows_is_over_the_step_limit():
-    spec = {"training": {"batch_size": 1, "epochs": 100, "validation_split": 0}}
+    spec = {"training": {"batch_size": 1, "epochs": 1000, "validation_split": 0}}
     e = _refusal(spec, *_rows(12_000))
     assert isinstance(e, nn.LimitError) and e.limit == "max_steps"
-    assert e.field == "training.batch_size" and "1,200,000 optimizer steps" in e.reason
+    assert e.field == "training.batch_size" and "12,000,000 optimizer steps" in e.reason
 
 
 def test_batch_size_1_on_small_data_is_admitted():
     spec = {"training": {"batch_size": 1, "epochs": 1000, "validation_split": 0}}
-    nn.validate(spec, *_rows(1000))  # exactly the default's 1,000,000 steps
+    nn.validate(spec, *_rows(5000))  # exactly the default's 5,000,000 steps
     # a batch larger than the training set is one step an epoch
     nn.validate(
         {"training": {"batch_size": 4096, "epochs": 10}}, *_rows(10), nn.Limits(max_steps=10)
@@ -125,7 +125,7 @@ def test_batch_size_1_on_small_data_is_admitted():
 
 def test_the_api_refuses_too_many_steps_with_413(client, r, key_prefix):
     X, y = _rows(12_000, 1)
-    training = {"batch_size": 1, "epochs": 100, "validation_split": 0}
+    training = {"batch_size": 1, "epochs": 1000, "validation_split": 0}
     body = {"data": {"X": X.tolist(), "y": y.tolist()}, "training": training}
     answer = error(client.post("/jobs", json=body), 413)
     assert answer["message"].startswith("training.batch_size: ")
@@ -182,7 +182,7 @@ def test_the_new_limits_are_settings_that_reach_nn(redis_url, key_prefix, r):
     limits = config.limits(config.load(environ=environ))
     assert (limits.max_parameters, limits.max_steps) == (5000, 7)
     defaults = config.limits(config.load(environ={}))
-    assert (defaults.max_parameters, defaults.max_steps) == (20_000_000, 1_000_000)
+    assert (defaults.max_parameters, defaults.max_steps) == (20_000_000, 5_000_000)
     assert LIMIT_SETTINGS["max_parameters"] == "NNJOBS_MAX_PARAMETERS"
     assert LIMIT_SETTINGS["max_steps"] == "NNJOBS_MAX_STEPS"
 
