@@ -179,7 +179,7 @@ def encode_targets(
         arr = arr[:, 0]
 
     if arr.ndim == 2:
-        return _encode_matrix(arr, output)
+        return _encode_matrix(arr, output, limits)
     if output == "linear" or (output is None and arr.dtype.kind == "f"):
         if arr.dtype.kind in "US":
             raise SpecError("y", "a linear (regression) output needs numeric targets")
@@ -218,7 +218,14 @@ def _encode_classes(arr: Array, output: str | None, limits: Limits) -> Targets:
     return Targets("softmax", "multiclass", onehot, class_list, labels)
 
 
-def _encode_matrix(arr: Array, output: str | None) -> Targets:
+def _encode_matrix(arr: Array, output: str | None, limits: Limits) -> Targets:
+    # a column is an output unit, labels or values alike: it costs what a class costs
+    if arr.shape[1] > limits.max_classes:
+        raise SpecError(
+            "y",
+            f"{arr.shape[1]} columns (labels or regression targets); at most {limits.max_classes}",
+            limit="max_classes",
+        )
     if output == "softmax":
         raise SpecError(
             "y",

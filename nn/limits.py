@@ -8,7 +8,7 @@ that was exceeded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -19,15 +19,22 @@ class Limits:
     max_layers: int = 32
     max_epochs: int = 100_000
     max_batch_size: int = 65_536
+    #: distinct classes, labels of a multi-label target, columns of a regression target
     max_classes: int = 1000
-    #: training rows x epochs x weights; admits 20,000 x 20 rows, hidden (128, 128), 500 epochs
+    #: (training rows + validation rows / 3) x epochs x weights; admits 20,000 x 20 rows,
+    #: hidden (128, 128), 500 epochs
     max_compute: float = 1e12
+    #: weights and biases: 4 bytes each in a stored model, about 7 copies while training
+    max_parameters: int = 20_000_000
+    #: optimizer steps, epochs x batches an epoch: each costs about 0.1 ms of Python
+    #: however small, so 5 million are minutes; admits 20,000 rows in batches of 32 for
+    #: 500 epochs (312,500)
+    max_steps: int = 5_000_000
 
     @classmethod
     def unbounded(cls) -> Limits:
         """No upper bounds: for specs already checked under whatever limits were in force."""
-        big = 2**62
-        return cls(big, big, big, big, big, float("inf"))
+        return cls(**{f.name: float("inf") if f.type == "float" else 2**62 for f in fields(cls)})
 
 
 DEFAULT_LIMITS = Limits()

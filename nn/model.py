@@ -159,15 +159,6 @@ def build_network(spec: Mapping, n_features: int, n_outputs: int, dtype=np.float
     return Network(n_features, layers, n_outputs, OUTPUTS[spec["output"]], dtype)
 
 
-def count_weights(spec: Mapping, n_features: int, n_outputs: int) -> int:
-    """Number of weights (biases excluded) a resolved spec's network holds, computed
-    without allocating it."""
-    layers = [Layer.from_spec(layer) for layer in spec["layers"]]
-    fan_in = [n_features] + [layer.units for layer in layers]
-    width = [layer.width for layer in layers] + [n_outputs]
-    return sum(a * b for a, b in zip(fan_in, width, strict=True))
-
-
 def load(blob: bytes) -> Model:
     """Rebuild a model from :meth:`Model.to_bytes` output, or raise ModelFormatError."""
     try:

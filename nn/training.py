@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .budget import check_size, check_work
 from .data import Scaler, Targets, as_features, encode_targets, split
 from .diagnostics import Recorder, find_warnings
-from .errors import LimitError, TrainingError
+from .errors import TrainingError
 from .limits import DEFAULT_LIMITS, Limits
 from .losses import OUTPUTS
-from .model import Model, build_network, count_weights
+from .model import Model, build_network
 from .optimizers import OPTIMIZERS
 from .spec import resolve_spec
 
@@ -221,13 +222,14 @@ def prepare(spec: Mapping | None, X, y, limits: Limits = DEFAULT_LIMITS) -> Prep
     ------
     SpecError
         The spec or the data breaks a rule; :class:`~nn.errors.LimitError` when the job
-        is over the compute budget (training rows x epochs x weights > ``limits.max_compute``).
+        is over a limit of its cost (see :mod:`nn.budget`).
     """
     resolved = resolve_spec(spec, limits)
     tr = resolved["training"]
     x_all = as_features(X)
     targets = encode_targets(y, len(x_all), resolved["output"], limits)
     resolved["output"] = targets.output
+    weights = check_size(resolved, x_all.shape[1], targets.n_outputs, limits)
 
     split_rng, init_rng, shuffle_rng, dropout_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(tr["seed"]).spawn(4)
@@ -235,17 +237,7 @@ def prepare(spec: Mapping | None, X, y, limits: Limits = DEFAULT_LIMITS) -> Prep
     stratify = targets.labels if targets.kind in ("binary", "multiclass") else None
     train_idx, val_idx = split(len(x_all), tr["validation_split"], split_rng, stratify)
 
-    compute = (
-        len(train_idx) * tr["epochs"] * count_weights(resolved, x_all.shape[1], targets.n_outputs)
-    )
-    if compute > limits.max_compute:
-        raise LimitError(
-            "training",
-            f"the job needs {compute:.3g} weight updates (training rows x epochs x weights), "
-            f"over the compute budget of {limits.max_compute:.3g}; use fewer epochs, rows "
-            "or units",
-            limit="max_compute",
-        )
+    check_work(tr, weights, len(train_idx), len(val_idx), limits)
 
     x_scaler = Scaler.fit(x_all, tr["standardize"], rows=train_idx)
     y_scaler = Scaler.fit(targets.encoded[train_idx]) if targets.kind == "regression" else None

@@ -240,13 +240,35 @@ TABLE: tuple[Setting, ...] = (
     _limit("NNJOBS_MAX_LAYERS", int, LimitDefault("max_layers"), "hidden layers"),
     _limit("NNJOBS_MAX_EPOCHS", int, LimitDefault("max_epochs"), "training epochs"),
     _limit("NNJOBS_MAX_BATCH_SIZE", int, LimitDefault("max_batch_size"), "rows per training batch"),
-    _limit("NNJOBS_MAX_CLASSES", int, LimitDefault("max_classes"), "distinct class labels"),
+    _limit(
+        "NNJOBS_MAX_CLASSES",
+        int,
+        LimitDefault("max_classes"),
+        "distinct class labels, or columns of a target matrix (multi-label or regression)",
+    ),
     _limit(
         "NNJOBS_MAX_COMPUTE",
         float,
         LimitDefault("max_compute"),
-        "compute budget: training rows x epochs x weights (the default admits 20,000 rows "
-        "x 20 features, hidden (128, 128), 500 epochs); over it, 413",
+        "compute budget: (training rows + validation rows / 3) x epochs x weights, a "
+        "validation row being a forward pass only (the default admits 20,000 rows x 20 "
+        "features, hidden (128, 128), 500 epochs); over it, 413",
+    ),
+    _limit(
+        "NNJOBS_MAX_PARAMETERS",
+        int,
+        LimitDefault("max_parameters"),
+        "weights and biases of a network, 4 bytes each when stored and about 25 while "
+        "training: the default keeps a model under 80 MB, far below Redis's 512 MB value "
+        "limit, and a worker training it near 0.5 GB at the default batch size; over it, 413",
+    ),
+    _limit(
+        "NNJOBS_MAX_STEPS",
+        int,
+        LimitDefault("max_steps"),
+        "optimizer steps of a job, epochs x batches an epoch, each about 0.1 ms of Python "
+        "however small its batch, so the default is minutes of that alone (it admits 20,000 "
+        "rows in batches of 32 for 500 epochs); over it, 413",
     ),
     _limit(
         "NNJOBS_MAX_SWEEP_JOBS",

@@ -142,6 +142,12 @@ CASES = [
     case("compute-budget", "POST /jobs",
          job(data=SPIRAL, layers=[{"units": 64}, {"units": 64}], training={"epochs": 500}),
          413, "training", "NNJOBS_MAX_COMPUTE"),
+    # 2 training rows, 10 validation rows: 4.8e5 weight updates for training alone
+    case("validation-compute", "POST /jobs",
+         job(training={"epochs": 20_000, "validation_split": 0.9}), 413, "training",
+         "NNJOBS_MAX_COMPUTE"),
+    case("parameters", "POST /jobs", job(layers=[{"units": 4096}] * 32), 413, "layers",
+         "NNJOBS_MAX_PARAMETERS"),
     case("bad-query", "GET /jobs?status=done", None, 422, says="status"),
     case("unknown-query", "GET /models?colour=red", None, 422, says="colour"),
     # -- predictions ---------------------------------------------------------------------

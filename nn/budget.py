@@ -1,0 +1,103 @@
+"""What a job will cost, checked against the limits before any of it is paid.
+
+Three costs, each with its own limit (a field of :class:`~nn.limits.Limits`), all known
+from the resolved spec and the data's shape, without building the network:
+
+- parameters (``max_parameters``): the worker's memory while training and the stored
+  model's bytes;
+- arithmetic (``max_compute``): weights x epochs x rows, a validation row counting a third
+  of a training row (its forward pass only, one product a layer where training does three);
+- optimizer steps (``max_steps``): epochs x batches an epoch, the Python overhead that
+  small batches multiply whatever the network's size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from .errors import LimitError
+from .limits import Limits
+from .network import Layer
+
+#: a validation row's share of a training row's arithmetic (forward pass only)
+VALIDATION_SHARE = 1 / 3
+
+
+def network_size(spec: Mapping, n_features: int, n_outputs: int) -> tuple[int, int]:
+    """``(weights, parameters)`` of a resolved spec's network, computed without
+    allocating it; parameters are the weights and the biases."""
+    layers = [Layer.from_spec(layer) for layer in spec["layers"]]
+    fan_in = [n_features] + [layer.units for layer in layers]
+    width = [layer.width for layer in layers] + [n_outputs]
+    weights = sum(a * b for a, b in zip(fan_in, width, strict=True))
+    return weights, weights + sum(width)
+
+
+def check_size(spec: Mapping, n_features: int, n_outputs: int, limits: Limits) -> int:
+    """Refuse a network of more than ``limits.max_parameters`` parameters, before it is
+    built; return its number of weights.
+
+    Parameters
+    ----------
+    spec : mapping
+        A resolved spec (see :func:`nn.spec.resolve_spec`).
+    n_features, n_outputs : int
+        Columns of ``X`` and of the encoded targets.
+    limits : Limits
+
+    Raises
+    ------
+    LimitError
+        On the field ``layers``, ``limit`` ``max_parameters``.
+    """
+    weights, parameters = network_size(spec, n_features, n_outputs)
+    if parameters > limits.max_parameters:
+        raise LimitError(
+            "layers",
+            f"the network has {parameters:,} parameters ({n_features} features, "
+            f"{n_outputs} outputs), over the limit of {limits.max_parameters:,}; use fewer "
+            "or narrower layers",
+            limit="max_parameters",
+        )
+    return weights
+
+
+def check_work(training: Mapping, weights: int, n_train: int, n_val: int, limits: Limits) -> None:
+    """Refuse a job over the compute budget or the step limit.
+
+    Parameters
+    ----------
+    training : mapping
+        A resolved spec's ``training``.
+    weights : int
+        The network's weights (from :func:`check_size`).
+    n_train, n_val : int
+        Training and validation rows.
+    limits : Limits
+
+    Raises
+    ------
+    LimitError
+        ``limit`` ``max_compute`` (field ``training``) or ``max_steps``
+        (``training.batch_size``).
+    """
+    epochs, batch_size = training["epochs"], training["batch_size"]
+    compute = (n_train + VALIDATION_SHARE * n_val) * epochs * weights
+    if compute > limits.max_compute:
+        raise LimitError(
+            "training",
+            f"the job needs {compute:.3g} weight updates ((training rows + validation rows "
+            f"/ 3) x epochs x weights), over the compute budget of {limits.max_compute:.3g}; "
+            "use fewer epochs, rows or units, or a smaller validation_split",
+            limit="max_compute",
+        )
+    steps = epochs * math.ceil(n_train / min(batch_size, n_train))
+    if steps > limits.max_steps:
+        raise LimitError(
+            "training.batch_size",
+            f"the job takes {steps:,} optimizer steps ({epochs} epochs of batches of "
+            f"{batch_size} from {n_train} training rows), over the limit of "
+            f"{limits.max_steps:,}; use a larger batch_size or fewer epochs",
+            limit="max_steps",
+        )
