@@ -23,7 +23,7 @@ def store(svc: Services, data: bytes, name: str) -> dict:
 
     Raises :class:`domain.tables.TableError` for a file refused.
     """
-    table = tables.read(data, svc.settings["NNJOBS_MAX_DATASET_ROWS"])
+    table = tables.read(data, tables.Bounds.of(svc.settings))
     columns = tables.columns(table)
     meta = {
         "name": name,

@@ -109,10 +109,11 @@ def predict_csv(svc: Services, ref: str, body: bytes) -> Prediction:
     meta = svc.registry.get_model(model_id, with_history=False)
     if meta is None:  # deleted since it was resolved
         missing_model(svc, ref)
-    table = tables.read(body, svc.settings["NNJOBS_MAX_DATASET_ROWS"], "body")
+    table = tables.read(body, tables.Bounds.of(svc.settings), "body")
     features = meta.get("features")
     if features:
-        absent = [f for f in features if f not in table.header]
+        columns = set(table.header)  # not the list: thousands of columns, each looked up
+        absent = [f for f in features if f not in columns]
         if absent:
             raise Refused(
                 422,
@@ -151,7 +152,8 @@ def predict_csv(svc: Services, ref: str, body: bytes) -> Prediction:
         result = model.predict(columns_matrix(cols), field="inputs")
     except nn.SpecError as e:
         raise Invalid(e) from None
-    keys = [(h, table.cells[j]) for h, j in position.items() if h not in set(features)]
+    wanted = set(features)
+    keys = [(h, table.cells[j]) for h, j in position.items() if h not in wanted]
     return Prediction(model_id, model, name, result, table.n_rows, keys, meta.get("target"))
 
 
@@ -192,7 +194,8 @@ def csv(prediction: Prediction) -> bytes:
     else:
         header.append("prediction")
         cols.append(tables.cells(preds))
-    clash = next((name for name, _ in keys if header.count(name) > 1), None)
+    answer_columns = set(header[len(keys) :])
+    clash = next((name for name, _ in keys if name in answer_columns), None)
     if clash is not None:
         raise Refused(
             422,

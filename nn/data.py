@@ -166,7 +166,8 @@ def encode_targets(
         )
     if arr.shape[0] != n_rows:
         raise SpecError("y", f"has {arr.shape[0]} rows but X has {n_rows}")
-    if arr.dtype.kind not in "biufUS":
+    text = _is_text(arr)
+    if arr.dtype.kind not in "biuf" and not text:
         raise SpecError("y", "must hold only numbers, strings or booleans, all of one type")
     if arr.ndim == 2 and arr.shape[1] == 0:
         raise SpecError("y", "rows have no columns")
@@ -179,9 +180,9 @@ def encode_targets(
         arr = arr[:, 0]
 
     if arr.ndim == 2:
-        return _encode_matrix(arr, output)
+        return _encode_matrix(arr, output, text)
     if output == "linear" or (output is None and arr.dtype.kind == "f"):
-        if arr.dtype.kind in "US":
+        if text:
             raise SpecError("y", "a linear (regression) output needs numeric targets")
         return Targets("linear", "regression", arr.astype(np.float64)[:, None], squeeze=True)
     if arr.dtype.kind == "f":
@@ -218,14 +219,22 @@ def _encode_classes(arr: Array, output: str | None, limits: Limits) -> Targets:
     return Targets("softmax", "multiclass", onehot, class_list, labels)
 
 
-def _encode_matrix(arr: Array, output: str | None) -> Targets:
+def _is_text(arr: Array) -> bool:
+    """Strings: a NumPy string array, or an object array of ``str`` (whose cost, unlike a
+    fixed-width array's, does not grow with the longest label)."""
+    if arr.dtype.kind in "US":
+        return True
+    return arr.dtype.kind == "O" and set(map(type, arr.ravel().tolist())) == {str}
+
+
+def _encode_matrix(arr: Array, output: str | None, text: bool) -> Targets:
     if output == "softmax":
         raise SpecError(
             "y",
             "softmax takes one label per row (a list); a matrix is "
             "multi-label (sigmoid) or several regression targets (linear)",
         )
-    if arr.dtype.kind in "US":
+    if text:
         raise SpecError(
             "y",
             "a target matrix must hold numbers: 0/1 per label (multi-label) or values (regression)",
