@@ -118,8 +118,9 @@ class Targets:
         ``sigmoid``, ``softmax`` or ``linear``.
     kind : str
         ``binary``, ``multilabel``, ``multiclass`` or ``regression``.
-    encoded : ndarray, shape (n_samples, n_outputs), float64
-        0/1 columns, one-hot rows or raw regression targets.
+    encoded : ndarray, shape (n_samples, n_outputs), float64, or None
+        0/1 columns or raw regression targets; None for multiclass, whose one-hot rows
+        (:meth:`rows`) would cost rows x classes when only a job's check needs none.
     classes : list or None
         JSON-ready class values (binary, multiclass) or label indices (multilabel).
     labels : ndarray of int, shape (n_samples,), or None
@@ -130,14 +131,22 @@ class Targets:
 
     output: str
     kind: str
-    encoded: Array
+    encoded: Array | None
     classes: list | None = None
     labels: Array | None = None
     squeeze: bool = False
 
     @property
     def n_outputs(self) -> int:
-        return self.encoded.shape[1]
+        return len(self.classes) if self.encoded is None else self.encoded.shape[1]
+
+    def rows(self, rows: Array) -> Array:
+        """The encoded targets of ``rows``, shape (len(rows), n_outputs), float64."""
+        if self.encoded is not None:
+            return self.encoded[rows]
+        onehot = np.zeros((len(rows), self.n_outputs))
+        onehot[np.arange(len(rows)), self.labels[rows]] = 1.0
+        return onehot
 
 
 _FLOAT_LABELS = (
@@ -214,9 +223,7 @@ def _encode_classes(arr: Array, output: str | None, limits: Limits) -> Targets:
     class_list = classes.tolist()
     if output == "sigmoid":
         return Targets("sigmoid", "binary", labels[:, None].astype(np.float64), class_list, labels)
-    onehot = np.zeros((len(labels), k))
-    onehot[np.arange(len(labels)), labels] = 1.0
-    return Targets("softmax", "multiclass", onehot, class_list, labels)
+    return Targets("softmax", "multiclass", None, class_list, labels)
 
 
 def _is_text(arr: Array) -> bool:

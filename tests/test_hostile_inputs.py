@@ -111,6 +111,29 @@ def test_one_long_label_among_many_costs_its_size_not_rows_times_its_length(live
     assert model["classes"] == ["a", "b", long]
 
 
+def test_many_classes_cost_no_one_hot_rows_when_a_job_is_checked(live):
+    # one-hot targets of 100,000 rows x 500 classes: 400 MB of float64, and the split's
+    # float32 copies on top, for a body of about 1 MB
+    y = [i % 500 for i in range(100_000)]
+    body = json.dumps(
+        {
+            "data": {"X": [[i % 7] for i in range(len(y))], "y": y},
+            "layers": [],
+            "training": {"epochs": 1},
+        }
+    ).encode()
+    answer, growth = _growth(
+        live,
+        lambda: requests.post(
+            f"{live.url}/jobs", data=body, headers={"Content-Type": "application/json"}
+        ),
+    )
+    assert answer.status_code == 202, answer.text[:300]
+    requests.delete(f"{live.url}/jobs/{answer.json()['id']}")
+    assert answer.json()["data"]["classes"] == list(range(500))
+    assert growth < BODY_MULTIPLE * len(body) + BASELINE, (growth, len(body))
+
+
 def test_one_long_csv_cell_among_many_costs_its_size(live):
     # as a fixed-width string array: 4,000 cells x 120,000 characters x 4 bytes, 1.9 GB
     rows = [f"{i},{'a' if i % 2 else 'b'}" for i in range(2000)]
