@@ -35,30 +35,25 @@ class Number(fields.Float):
 
 class Int(fields.Integer):
     """A JSON integer (an integral float such as ``16.0`` is accepted as 16) within its
-    bounds, which ``/openapi.json`` shows.
+    bounds, which ``/openapi.json`` shows: ``validate``'s range (:func:`param_range`), or
+    ``minimum`` and the setting ``limit`` names.
 
     Every integer field has bounds: JSON integers have no size, and one of hundreds of
-    digits would overflow the first float conversion downstream. A bound set by a limit
-    (``limit`` names its setting, ``x-limit`` in the document) is checked by ``nn``, which
-    names the setting, and shown as configured (:func:`document_limits`); the field itself
-    only refuses what no configuration admits (beyond 64 bits).
+    digits would overflow the first float conversion downstream. A bound set by a setting
+    (``x-limit`` in the document, shown as configured by :func:`document_limits`) is
+    checked by ``nn``, which names the setting; the field itself refuses only what no
+    configuration admits (beyond 64 bits).
     """
 
-    def __init__(self, *, minimum: int, maximum: int | None = None, limit: str = "", **kwargs):
+    def __init__(self, *, limit: str = "", minimum: int = 1, **kwargs):
         if limit:
-            # nn checks the configured bounds and names the setting; the document shows them
             error = f"must be between {minimum} and {limit}"
-            kwargs.setdefault("validate", validate.Range(MIN_INT, MAX_INT, error=error))
+            kwargs["validate"] = validate.Range(MIN_INT, MAX_INT, error=error)
             kwargs["metadata"] = {
                 "minimum": minimum,
                 "x-limit": limit,
                 **kwargs.get("metadata", {}),
             }
-        else:
-            high = MAX_INT if maximum is None else maximum
-            kwargs.setdefault(
-                "validate", validate.Range(minimum, high, error=f"must be in [{minimum}, {high}]")
-            )
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -117,7 +112,7 @@ class JSONList(fields.Raw):
 def param_field(param: Param, description: str) -> fields.Field:
     metadata = {"description": description}
     if param.kind is int:
-        return Int(minimum=0, validate=param_range(param), metadata=metadata)
+        return Int(validate=param_range(param), metadata=metadata)
     return {bool: Bool}.get(param.kind, Number)(metadata=metadata)
 
 

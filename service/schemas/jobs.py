@@ -62,7 +62,6 @@ EarlyStoppingSchema = ma.Schema.from_dict(
 LayerSchema = ma.Schema.from_dict(
     {
         "units": Int(
-            minimum=1,
             limit="NNJOBS_MAX_UNITS",
             required=True,
             metadata={"description": "1 to NNJOBS_MAX_UNITS (4096)"},
@@ -87,12 +86,10 @@ class TrainingSchema(_OptimizerSettings):
     """Training settings, each with a default; an optimizer's own settings sit beside it."""
 
     epochs = Int(
-        minimum=1,
         limit="NNJOBS_MAX_EPOCHS",
         metadata={"description": "1 to NNJOBS_MAX_EPOCHS (100000); default 100"},
     )
     batch_size = Int(
-        minimum=1,
         limit="NNJOBS_MAX_BATCH_SIZE",
         metadata={"description": "1 to NNJOBS_MAX_BATCH_SIZE (65536); default 32"},
     )
