@@ -24,7 +24,7 @@ def store(svc: Services, data: bytes, name: str, deadline: Deadline = NONE) -> d
 
     Raises :class:`domain.tables.TableError` for a file refused.
     """
-    table = tables.read(data, svc.settings["NNJOBS_MAX_DATASET_ROWS"], deadline=deadline)
+    table = tables.read(data, tables.Bounds.of(svc.settings), deadline=deadline)
     columns = tables.columns(table, deadline)
     meta = {
         "name": name,

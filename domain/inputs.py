@@ -11,10 +11,16 @@ the first offending position.
 
 What NumPy would silently accept is refused here: ``true`` among numbers would become
 1.0, and labels mixing strings and numbers would all become strings.
+
+String labels stay Python strings in an object array: a fixed-width NumPy string array
+costs the longest label times the number of rows (gigabytes for one long label among many
+short ones, in the API, in Redis and in the worker). Their length is bounded too
+(``NNJOBS_MAX_LABEL_LENGTH``), as they become the model's classes and answers' values.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import chain
 from typing import NoReturn
 
@@ -106,9 +112,10 @@ def _too_large(value) -> bool:
     return False
 
 
-def labels(values: list, field: str, max_values: int) -> np.ndarray:
+def labels(values: list, field: str, max_values: int, max_label: int) -> np.ndarray:
     """Targets as an array: labels all of one type (integers, strings or booleans),
     numbers, or rows of numbers (a 0/1 label matrix or several regression targets).
+    String labels are an object array (see the module's docstring).
 
     Raises
     ------
@@ -116,7 +123,7 @@ def labels(values: list, field: str, max_values: int) -> np.ndarray:
         Values of mixed types, or rows mixed with single values; ``nn`` checks the rest
         (the number of rows, classes, finite values).
     LimitError
-        More than ``max_values`` values.
+        More than ``max_values`` values, or a label longer than ``max_label`` characters.
     """
     if not values:
         raise SpecError(field, "is empty")
@@ -140,10 +147,27 @@ def labels(values: list, field: str, max_values: int) -> np.ndarray:
                 "labels must all be of one type: integers, strings or booleans "
                 f"(found {', '.join(found)})",
             )
+        if types == {str}:
+            return text_labels(values, field, max_label)
     try:
         return np.array(values)
     except (ValueError, OverflowError):
         raise SpecError(field, "rows must all have the same length") from None
+
+
+def text_labels(values, field: str, max_label: int) -> np.ndarray:
+    """String labels as an object array, none longer than ``max_label`` characters."""
+    longest = max(map(len, values))
+    if longest > max_label:
+        i = next(i for i, v in enumerate(values) if len(v) > max_label)
+        raise LimitError(
+            field,
+            f"label {i} has {len(values[i])} characters, over the limit of {max_label} "
+            "(NNJOBS_MAX_LABEL_LENGTH)",
+        )
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def columns_matrix(cols: list[tables.Column]) -> np.ndarray:
@@ -181,13 +205,14 @@ def synthetic(params: dict, max_values: int) -> tuple[np.ndarray, np.ndarray, di
 # -- training data ------------------------------------------------------------------------
 
 
-def training_data(registry, data: dict, max_values: int, prefix: tuple = ()) -> tuple:
+def training_data(registry, data: dict, settings: Mapping, prefix: tuple = ()) -> tuple:
     """``(X, y, where they came from: what the job's spec records, or None)`` from the
     request's ``data``, which sits at ``prefix`` in the body (a refusal, :class:`Invalid`,
-    names the field from there)."""
+    names the field from there), within the limits of ``settings``."""
+    max_values, max_label = settings["NNJOBS_MAX_VALUES"], settings["NNJOBS_MAX_LABEL_LENGTH"]
     if "dataset" in data:
         try:
-            return dataset_arrays(registry, data, max_values)
+            return dataset_arrays(registry, data, max_values, max_label)
         except SpecError as e:  # named from data: data.target, data.features...
             raise Invalid(e, prefix) from None
     if "synthetic" in data:
@@ -198,7 +223,7 @@ def training_data(registry, data: dict, max_values: int, prefix: tuple = ()) -> 
         return X, y, {"synthetic": params}
     try:
         X = matrix(data["X"], "X", max_values)
-        y = labels(data["y"], "y", max_values)
+        y = labels(data["y"], "y", max_values, max_label)
     except SpecError as e:
         raise Invalid(e, (*prefix, "data")) from None
     return X, y, None
@@ -231,7 +256,7 @@ def _no_missing(field: str, col: tables.Column) -> None:
         )
 
 
-def _target(cols: list[tables.Column], several: bool) -> np.ndarray:
+def _target(cols: list[tables.Column], several: bool, max_label: int) -> np.ndarray:
     for col in cols:
         if several and col.kind == "text":
             _refuse(
@@ -243,7 +268,10 @@ def _target(cols: list[tables.Column], several: bool) -> np.ndarray:
     if not several:
         [col] = cols
         if col.kind == "text":
-            return col.values.astype(str)
+            try:
+                return text_labels(col.values, "data.target", max_label)
+            except LimitError as e:
+                raise LimitError(e.field, f"column {col.name!r}: {e.reason}") from None
         if col.kind == "boolean":
             return col.values.astype(bool)
         # whole numbers are class labels, as integers in JSON are (output "linear" makes
@@ -256,7 +284,9 @@ def _target(cols: list[tables.Column], several: bool) -> np.ndarray:
     return columns_matrix(cols)
 
 
-def dataset_arrays(registry, data: dict, max_values: int) -> tuple[np.ndarray, np.ndarray, dict]:
+def dataset_arrays(
+    registry, data: dict, max_values: int, max_label: int
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """``(X, y, what the job's data records)`` for a job on a dataset.
 
     Raises
@@ -272,11 +302,14 @@ def dataset_arrays(registry, data: dict, max_values: int) -> tuple[np.ndarray, n
         _refuse("dataset", f"no dataset {data['dataset']!r}")
     dataset_id = meta["id"]
     names = [c["name"] for c in meta["columns"]]
+    # sets, not lists, for every membership test: a dataset may have thousands of columns
+    columns = set(names)
     several = isinstance(data["target"], list)
     target = data["target"] if several else [data["target"]]
+    targets = set(target)
     features = data.get("features")
     for field, wanted in (("target", target), ("features", features or [])):
-        unknown = [n for n in wanted if n not in names]
+        unknown = [n for n in wanted if n not in columns]
         if unknown:
             _refuse(
                 field,
@@ -284,15 +317,16 @@ def dataset_arrays(registry, data: dict, max_values: int) -> tuple[np.ndarray, n
                 f"{', '.join(names)})",
             )
     if features is None:
-        features = [n for n in names if n not in target]
+        features = [n for n in names if n not in targets]
         if not features:
             _refuse("features", "the dataset has no column left to learn from")
     else:
-        both = [n for n in features if n in target]
+        both = [n for n in features if n in targets]
         if both:
             _refuse("features", f"column {both[0]!r} is the target; it cannot be a feature")
         if len(set(features)) != len(features):
-            twice = next(n for n in features if features.count(n) > 1)
+            seen: set[str] = set()
+            twice = next(n for n in features if n in seen or seen.add(n))
             _refuse("features", f"column {twice!r} is named twice")
     kinds = {c["name"]: c["kind"] for c in meta["columns"]}
     text = [n for n in features if kinds[n] == "text"]
@@ -311,5 +345,5 @@ def dataset_arrays(registry, data: dict, max_values: int) -> tuple[np.ndarray, n
     for name in features:
         _no_missing("features", cols[name])
     X = columns_matrix([cols[n] for n in features])
-    y = _target([cols[n] for n in target], several)
+    y = _target([cols[n] for n in target], several, max_label)
     return X, y, {"dataset": dataset_id, "target": data["target"], "features": features}

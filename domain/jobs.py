@@ -27,7 +27,7 @@ WAITING_RETRY_AFTER = 1
 def data_of(svc: Services, data: dict, prefix: tuple = ()) -> tuple:
     """``(X, y, source)`` of a job's ``data`` at ``prefix`` in the body (see
     :func:`domain.inputs.training_data`)."""
-    return training_data(svc.registry, data, svc.settings["NNJOBS_MAX_VALUES"], prefix)
+    return training_data(svc.registry, data, svc.settings, prefix)
 
 
 def resolve(svc: Services, spec: dict, X, y, source: dict | None) -> tuple[dict, dict]:

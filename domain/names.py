@@ -1,4 +1,8 @@
-"""How the API names jobs, models and datasets in paths and bodies."""
+"""How the API names jobs, models and datasets in paths and bodies.
+
+A name is checked with ``fullmatch``: ``re.match`` with ``^...$`` accepts a trailing
+newline (``$`` matches before it), and a name stored so could never be named again.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,15 @@ import re
 
 #: A model name: the contract's rule (``@`` is kept for ``name@version``).
 NAME_PATTERN = r"[A-Za-z0-9._-]{1,64}"
+#: what a refused name is told
+NAME_RULE = "1 to 64 characters from letters, digits, '.', '_' and '-'."
 #: Anything that names a job or a model in a path: an id, a name, or name@version.
 REF_PATTERN = NAME_PATTERN + r"(?:@[0-9]{1,9})?"
 REF_RE = re.compile(REF_PATTERN)
-NAME_RE = re.compile(f"^{NAME_PATTERN}$")
+NAME_RE = re.compile(NAME_PATTERN)
+
+
+def anchored(pattern: str) -> str:
+    """``pattern`` as OpenAPI shows it: its ECMAScript ``$`` matches at the very end only,
+    as ``fullmatch`` does."""
+    return f"^{pattern}$"

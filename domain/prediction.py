@@ -153,11 +153,12 @@ def predict_csv(svc: Services, ref: str, body: bytes, deadline: Deadline = NONE)
     meta = svc.registry.get_model(model_id, with_history=False)
     if meta is None:  # deleted since it was resolved
         missing_model(svc, ref)
-    table = tables.read(body, svc.settings["NNJOBS_MAX_DATASET_ROWS"], "body", deadline)
+    table = tables.read(body, tables.Bounds.of(svc.settings), "body", deadline)
     _check_answer(svc, model, table.n_rows, "csv")
     features = meta.get("features")
     if features:
-        absent = [f for f in features if f not in table.header]
+        columns = set(table.header)  # not the list: thousands of columns, each looked up
+        absent = [f for f in features if f not in columns]
         if absent:
             raise Refused(
                 422,
@@ -196,7 +197,8 @@ def predict_csv(svc: Services, ref: str, body: bytes, deadline: Deadline = NONE)
         result = _predicted(model, columns_matrix(cols), deadline)
     except nn.SpecError as e:
         raise Invalid(e) from None
-    keys = [(h, table.cells[j]) for h, j in position.items() if h not in set(features)]
+    wanted = set(features)
+    keys = [(h, table.cells[j]) for h, j in position.items() if h not in wanted]
     return Prediction(model_id, model, name, result, table.n_rows, keys, meta.get("target"))
 
 
@@ -253,7 +255,8 @@ def csv(prediction: Prediction) -> bytes:
     else:
         header.append("prediction")
         cols.append(_inert(tables.cells(preds)))
-    clash = next((name for name, _ in keys if header.count(name) > 1), None)
+    answer_columns = set(header[len(keys) :])
+    clash = next((name for name, _ in keys if name in answer_columns), None)
     if clash is not None:
         raise Refused(
             422,

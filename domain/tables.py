@@ -8,8 +8,13 @@ a cell that is then one of :data:`MISSING` is a missing value.
 
 Each column gets a kind: ``numeric`` when every present cell parses as a number,
 ``boolean`` when every present cell is ``true`` or ``false`` (any case), else ``text``.
-Parsing runs column by column in NumPy, never as a Python loop over the cells; only an
-error message, once something is known to be wrong, looks for its row.
+Parsing runs column by column in NumPy and C-level ``map``, never as a Python loop over
+the cells; only an error message, once something is known to be wrong, looks for its row.
+Text stays in object arrays: a fixed-width NumPy string array costs its longest cell
+times the number of cells, gigabytes for one long cell among many short ones.
+
+The limits (columns, cell length) are checked as soon as what they bound is read: the
+columns on the header, before the body is parsed.
 
 Rows are numbered from 1 for the first data row (the header is not counted); a refusal
 about the file's structure also gives the line of the file, which differs when quoted
@@ -34,6 +39,7 @@ from .errors import Refused
 
 #: cells that mean "no value" (after stripping surrounding spaces)
 MISSING = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")
+MISSING_SET = frozenset(MISSING)
 #: text and boolean columns list their distinct values up to this many
 MAX_LISTED = 50
 KINDS = ("numeric", "boolean", "text")
@@ -80,7 +86,8 @@ class Column:
             out["min"] = float(present.min()) if finite else None
             out["max"] = float(present.max()) if finite else None
             return out
-        distinct = np.unique(present.astype(str if self.kind == "text" else bool))
+        # text stays an object array: np.unique sorts the strings themselves
+        distinct = np.unique(present if self.kind == "text" else present.astype(bool))
         out["n_distinct"] = int(distinct.size)
         out["values"] = distinct.tolist() if distinct.size <= MAX_LISTED else None
         return out
@@ -138,22 +145,68 @@ def _blank(row: list[str]) -> bool:
     return len(row) == 1 and not row[0].strip()
 
 
-def read(data: bytes, max_rows: int, what: str = "file", deadline: Deadline = NONE) -> Table:
+@dataclass(frozen=True)
+class Bounds:
+    """What one file may hold: data rows, columns, and characters in a cell."""
+
+    rows: int
+    columns: int
+    cell: int
+
+    @classmethod
+    def of(cls, settings) -> Bounds:
+        return cls(
+            settings["NNJOBS_MAX_DATASET_ROWS"],
+            settings["NNJOBS_MAX_DATASET_COLUMNS"],
+            settings["NNJOBS_MAX_CELL_LENGTH"],
+        )
+
+
+def read(data: bytes, bounds: Bounds, what: str = "file", deadline: Deadline = NONE) -> Table:
     """Parse a CSV file with a header row into a :class:`Table`.
 
     Raises
     ------
     TableError
-        400 for bytes that are not UTF-8; 413 for more than ``max_rows`` data rows; 422
-        for an empty file, a header without data rows, a header name missing or given
-        twice, a file separated by something other than commas, or a row with another
-        number of fields than the header.
+        400 for bytes that are not UTF-8; 413 for more than ``bounds`` allow (data rows,
+        columns, characters in a cell); 422 for an empty file, a header without data
+        rows, a header name missing or given twice, a file separated by something other
+        than commas, or a row with another number of fields than the header.
     """
     with gc_paused():
-        return _read(data, max_rows, what, deadline)
+        return _read(data, bounds, what, deadline)
 
 
-def _read(data: bytes, max_rows: int, what: str, deadline: Deadline) -> Table:
+def _over(what: str, found: str, limit: int, setting: str, where: str = "") -> TableError:
+    return TableError(413, f"the {what} has {found}, over the limit of {limit} ({setting})", where)
+
+
+def _check_cells(header: list[str], body: list[list[str]], what: str, limit: int) -> None:
+    """Refuse a cell (or a header name) longer than ``limit`` characters."""
+    if max(map(len, header)) > limit:
+        j = next(j for j, name in enumerate(header) if len(name) > limit)
+        raise _over(
+            what,
+            f"a header name of {len(header[j])} characters (column {j + 1})",
+            limit,
+            "NNJOBS_MAX_CELL_LENGTH",
+            f"column {j + 1}",
+        )
+    if max(map(len, itertools.chain.from_iterable(body)), default=0) > limit:
+        i, j = next(
+            (i, j) for i, row in enumerate(body) for j, cell in enumerate(row) if len(cell) > limit
+        )
+        raise _over(
+            what,
+            f"a cell of {len(body[i][j])} characters (data row {i + 1}, column {header[j][:80]!r})",
+            limit,
+            "NNJOBS_MAX_CELL_LENGTH",
+            f"row {i + 1}",
+        )
+
+
+def _read(data: bytes, bounds: Bounds, what: str, deadline: Deadline) -> Table:
+    max_rows = bounds.rows
     if not data.strip():
         raise TableError(422, f"the {what} is empty; send a header row, then data rows")
     text = _decode(data)
@@ -161,9 +214,15 @@ def _read(data: bytes, max_rows: int, what: str, deadline: Deadline) -> Table:
     # read as one long field
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     # csv yields [] for an empty line: filter(None) skips those in C
-    rows = deadline.paced(filter(None, reader), ROWS_PER_CHECK, "rows parsed")
+    lines = filter(None, reader)
     try:
-        header = next(rows, None)
+        # the header alone first: the pace below reads rows a chunk ahead
+        header = next(lines, None)
+        if header is not None and len(header) > bounds.columns:
+            raise _over(
+                what, f"{len(header)} columns", bounds.columns, "NNJOBS_MAX_DATASET_COLUMNS"
+            )
+        rows = deadline.paced(lines, ROWS_PER_CHECK, "rows parsed")
         body = list(itertools.islice(rows, max_rows + 1))
     except csv.Error as e:
         hint = " (a quoted field is never closed)" if "end of data" in str(e) else ""
@@ -179,6 +238,7 @@ def _read(data: bytes, max_rows: int, what: str, deadline: Deadline) -> Table:
             "(NNJOBS_MAX_DATASET_ROWS)",
         )
     header = [name.strip() for name in header]
+    _check_cells(header, body, what, bounds.cell)
     _check_header(header)
     n = len(header)
     if set(map(len, body)) - {n}:
@@ -254,23 +314,25 @@ def column(name: str, cells: tuple[str, ...]) -> Column:
         pass
     else:
         return Column(name, "numeric", _finite(name, cells, values), np.isnan(values))
-    stripped = np.char.strip(np.array(cells, dtype=str))
-    missing = np.isin(stripped, MISSING)
+    n = len(cells)
+    stripped = np.array(list(map(str.strip, cells)), dtype=object)
+    missing = np.fromiter(map(MISSING_SET.__contains__, stripped), dtype=bool, count=n)
     try:
+        # float() of each object, as for the cells above
         values = np.where(missing, "nan", stripped).astype(np.float64)
     except (ValueError, OverflowError):
         pass
     else:
         return Column(name, "numeric", _finite(name, cells, values), missing)
-    lowered = np.char.lower(stripped)
-    is_true = lowered == "true"
-    if np.all(is_true | (lowered == "false") | missing):
+    lowered = list(map(str.lower, stripped))
+    is_true = np.fromiter(map("true".__eq__, lowered), dtype=bool, count=n)
+    is_false = np.fromiter(map("false".__eq__, lowered), dtype=bool, count=n)
+    if np.all(is_true | is_false | missing):
         values = is_true.astype(object)
         values[missing] = None
         return Column(name, "boolean", values, missing)
-    values = stripped.astype(object)
-    values[missing] = None
-    return Column(name, "text", values, missing)
+    stripped[missing] = None
+    return Column(name, "text", stripped, missing)
 
 
 def columns(table: Table, deadline: Deadline = NONE) -> list[Column]:

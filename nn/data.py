@@ -118,8 +118,9 @@ class Targets:
         ``sigmoid``, ``softmax`` or ``linear``.
     kind : str
         ``binary``, ``multilabel``, ``multiclass`` or ``regression``.
-    encoded : ndarray, shape (n_samples, n_outputs), float64
-        0/1 columns, one-hot rows or raw regression targets.
+    encoded : ndarray, shape (n_samples, n_outputs), float64, or None
+        0/1 columns or raw regression targets; None for multiclass, whose one-hot rows
+        (:meth:`rows`) would cost rows x classes when only a job's check needs none.
     classes : list or None
         JSON-ready class values (binary, multiclass) or label indices (multilabel).
     labels : ndarray of int, shape (n_samples,), or None
@@ -130,14 +131,22 @@ class Targets:
 
     output: str
     kind: str
-    encoded: Array
+    encoded: Array | None
     classes: list | None = None
     labels: Array | None = None
     squeeze: bool = False
 
     @property
     def n_outputs(self) -> int:
-        return self.encoded.shape[1]
+        return len(self.classes) if self.encoded is None else self.encoded.shape[1]
+
+    def rows(self, rows: Array) -> Array:
+        """The encoded targets of ``rows``, shape (len(rows), n_outputs), float64."""
+        if self.encoded is not None:
+            return self.encoded[rows]
+        onehot = np.zeros((len(rows), self.n_outputs))
+        onehot[np.arange(len(rows)), self.labels[rows]] = 1.0
+        return onehot
 
 
 _FLOAT_LABELS = (
@@ -166,7 +175,8 @@ def encode_targets(
         )
     if arr.shape[0] != n_rows:
         raise SpecError("y", f"has {arr.shape[0]} rows but X has {n_rows}")
-    if arr.dtype.kind not in "biufUS":
+    text = _is_text(arr)
+    if arr.dtype.kind not in "biuf" and not text:
         raise SpecError("y", "must hold only numbers, strings or booleans, all of one type")
     if arr.ndim == 2 and arr.shape[1] == 0:
         raise SpecError("y", "rows have no columns")
@@ -179,9 +189,9 @@ def encode_targets(
         arr = arr[:, 0]
 
     if arr.ndim == 2:
-        return _encode_matrix(arr, output, limits)
+        return _encode_matrix(arr, output, text, limits)
     if output == "linear" or (output is None and arr.dtype.kind == "f"):
-        if arr.dtype.kind in "US":
+        if text:
             raise SpecError("y", "a linear (regression) output needs numeric targets")
         return Targets("linear", "regression", arr.astype(np.float64)[:, None], squeeze=True)
     if arr.dtype.kind == "f":
@@ -213,12 +223,18 @@ def _encode_classes(arr: Array, output: str | None, limits: Limits) -> Targets:
     class_list = classes.tolist()
     if output == "sigmoid":
         return Targets("sigmoid", "binary", labels[:, None].astype(np.float64), class_list, labels)
-    onehot = np.zeros((len(labels), k))
-    onehot[np.arange(len(labels)), labels] = 1.0
-    return Targets("softmax", "multiclass", onehot, class_list, labels)
+    return Targets("softmax", "multiclass", None, class_list, labels)
 
 
-def _encode_matrix(arr: Array, output: str | None, limits: Limits) -> Targets:
+def _is_text(arr: Array) -> bool:
+    """Strings: a NumPy string array, or an object array of ``str`` (whose cost, unlike a
+    fixed-width array's, does not grow with the longest label)."""
+    if arr.dtype.kind in "US":
+        return True
+    return arr.dtype.kind == "O" and set(map(type, arr.ravel().tolist())) == {str}
+
+
+def _encode_matrix(arr: Array, output: str | None, text: bool, limits: Limits) -> Targets:
     # a column is an output unit, labels or values alike: it costs what a class costs
     if arr.shape[1] > limits.max_classes:
         raise SpecError(
@@ -232,7 +248,7 @@ def _encode_matrix(arr: Array, output: str | None, limits: Limits) -> Targets:
             "softmax takes one label per row (a list); a matrix is "
             "multi-label (sigmoid) or several regression targets (linear)",
         )
-    if arr.dtype.kind in "US":
+    if text:
         raise SpecError(
             "y",
             "a target matrix must hold numbers: 0/1 per label (multi-label) or values (regression)",

@@ -26,6 +26,10 @@ DEFAULT_EARLY_STOPPING = {"patience": 10, "min_delta": 0.0}
 LAYER_KEYS = ("units", "activation", "dropout")
 
 
+#: a training seed: what NumPy's legacy seeding takes
+SEED = Param(0, 0, 2**32 - 1, kind=int)
+
+
 def _training_params(limits: Limits) -> dict[str, Param]:
     return {
         "epochs": Param(100, 1, limits.max_epochs, kind=int, limit="max_epochs"),
@@ -33,7 +37,7 @@ def _training_params(limits: Limits) -> dict[str, Param]:
         "learning_rate": Param(0.001, 0.0, 10.0, low_open=True),
         "l2": Param(0.0, 0.0, 10.0),
         "validation_split": Param(0.2, 0.0, 1.0, high_open=True),
-        "seed": Param(0, 0, 2**32 - 1, kind=int),
+        "seed": SEED,
         "standardize": Param(True, kind=bool),
         "threshold": Param(0.5, 0.0, 1.0, low_open=True, high_open=True),
         # per-layer gradient norms, dead and saturated units (nn.diagnostics)

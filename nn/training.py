@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -187,7 +188,11 @@ def fit(
 
 @dataclass
 class Prepared:
-    """A job's spec and data, checked, split, scaled and ready to train on."""
+    """A job's spec and data, checked, split, scaled and ready to train on.
+
+    The encoded targets are built when first read: one-hot rows cost rows x classes,
+    which checking a job (:func:`validate`) never needs.
+    """
 
     spec: dict
     targets: Targets
@@ -195,12 +200,20 @@ class Prepared:
     x_scaler: Scaler
     y_scaler: Scaler | None
     x_train: Array
-    y_train: Array
+    train_rows: Array
     x_val: Array
-    y_val: Array
+    val_rows: Array
     init_rng: np.random.Generator
     shuffle_rng: np.random.Generator
     dropout_rng: np.random.Generator
+
+    @functools.cached_property
+    def y_train(self) -> Array:
+        return _encode(self.targets, self.train_rows, self.y_scaler)
+
+    @functools.cached_property
+    def y_val(self) -> Array:
+        return _encode(self.targets, self.val_rows, self.y_scaler)
 
     def summary(self) -> dict:
         """JSON-ready description of the data: sizes, output and classes."""
@@ -248,9 +261,9 @@ def prepare(spec: Mapping | None, X, y, limits: Limits = DEFAULT_LIMITS) -> Prep
         x_scaler,
         y_scaler,
         x_scaler.transform(x_all, rows=train_idx),
-        _encode(targets, train_idx, y_scaler),
+        train_idx,
         x_scaler.transform(x_all, rows=val_idx),
-        _encode(targets, val_idx, y_scaler),
+        val_idx,
         init_rng,
         shuffle_rng,
         dropout_rng,
@@ -275,7 +288,7 @@ def validate(spec: Mapping | None, X, y, limits: Limits = DEFAULT_LIMITS) -> tup
 def _encode(targets: Targets, rows: Array, y_scaler: Scaler | None) -> Array:
     if y_scaler is not None:
         return y_scaler.transform(targets.encoded[rows], field="y")
-    return targets.encoded[rows].astype(np.float32)
+    return targets.rows(rows).astype(np.float32)
 
 
 #: batches of at least this many rows are gathered from the training set one by one

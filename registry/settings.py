@@ -236,6 +236,26 @@ TABLE: tuple[Setting, ...] = (
         1_000_000,
         "data rows of an uploaded CSV file, or of a CSV prediction body (413)",
     ),
+    _limit(
+        "NNJOBS_MAX_DATASET_COLUMNS",
+        int,
+        10_000,
+        "columns of an uploaded CSV file, or of a CSV prediction body; checked on the "
+        "header, before the rows are read (413)",
+    ),
+    _limit(
+        "NNJOBS_MAX_CELL_LENGTH",
+        int,
+        10_000,
+        "characters in a cell (or a header name) of an uploaded CSV file, or of a CSV "
+        "prediction body (413)",
+    ),
+    _limit(
+        "NNJOBS_MAX_LABEL_LENGTH",
+        int,
+        1_000,
+        "characters in a class label: a string in `y`, or a cell of a dataset's text target (413)",
+    ),
     _limit("NNJOBS_MAX_UNITS", int, LimitDefault("max_units"), "units per hidden layer"),
     _limit("NNJOBS_MAX_LAYERS", int, LimitDefault("max_layers"), "hidden layers"),
     _limit("NNJOBS_MAX_EPOCHS", int, LimitDefault("max_epochs"), "training epochs"),

@@ -9,7 +9,7 @@ from redis.retry import Retry
 from werkzeug.routing import BaseConverter
 
 from domain.cache import ModelCache, RefCache
-from domain.names import REF_PATTERN
+from domain.names import REF_PATTERN, anchored
 from domain.services import Services
 from registry import ENDED, Registry
 from registry.queue import celery_config
@@ -49,7 +49,7 @@ class RefConverter(BaseConverter):
 
 
 def _ref_param(converter) -> dict:
-    return {"type": "string", "pattern": f"^{REF_PATTERN}$"}
+    return {"type": "string", "pattern": anchored(REF_PATTERN)}
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -98,6 +98,7 @@ def create_app(config: dict | None = None) -> Flask:
     )
     for blueprint in (*blueprints, activations.blp):
         api.register_blueprint(blueprint)
+    schemas.document_limits(api.spec, settings)
     app.register_blueprint(docs.blp)
     app.register_blueprint(playground.blp)
     errors.register(app, api)

@@ -11,7 +11,7 @@ from flask import request
 from flask.views import MethodView
 
 from domain import datasets
-from domain.names import NAME_PATTERN, NAME_RE
+from domain.names import NAME_PATTERN, NAME_RE, NAME_RULE, anchored
 
 from .context import deadline, page, services
 from .errors import abort
@@ -44,7 +44,7 @@ CSV_REQUEST = {
                 "type": "object",
                 "properties": {
                     "file": {"type": "string", "format": "binary"},
-                    "name": {"type": "string", "pattern": f"^{NAME_PATTERN}$"},
+                    "name": {"type": "string", "pattern": anchored(NAME_PATTERN)},
                 },
                 "required": ["file"],
                 "additionalProperties": False,
@@ -79,9 +79,8 @@ def _upload(max_mb: float) -> tuple[bytes, str | None, str | None]:
             )
         data = upload.read(max_bytes + 1)
         name, filename = request.form.get("name"), upload.filename
-        if name is not None and not NAME_RE.match(name):
-            reason = "1 to 64 characters from letters, digits, '.', '_' and '-'."
-            abort(422, f"name: {reason}", {"form": {"name": [reason]}})
+        if name is not None and not NAME_RE.fullmatch(name):
+            abort(422, f"name: {NAME_RULE}", {"form": {"name": [NAME_RULE]}})
     else:
         abort(
             415,

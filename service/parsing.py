@@ -14,7 +14,11 @@ array. orjson refuses more than ``json`` does here (``1e400``, lone surrogates i
 so a body it refuses is parsed again with ``json``: every answer to a body that is not
 well-formed, and every body ``json`` accepts, stays what it was, but for one thing:
 integers beyond 64 bits become the nearest float instead of staying exact. No field takes
-such integers (counts are capped far lower, and data are converted to floats anyway).
+such integers (counts are capped far lower, and data are converted to floats anyway);
+integers beyond a float (hundreds of digits) reach the schemas, which bound every integer.
+
+A lone surrogate (``"\\ud800"`` without its pair) is refused (422, naming where it is): it
+is no text, and an answer or a file that copied it could not be written as UTF-8.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import re
 from collections.abc import Callable
 from typing import Any, ClassVar, NoReturn
 
@@ -30,7 +35,7 @@ import orjson
 from flask import request
 from webargs.flaskparser import FlaskParser, is_json_request
 
-from .errors import abort
+from .errors import abort, field_errors
 
 #: media types taken as a CSV body (besides a multipart upload)
 CSV_TYPES = ("text/csv", "application/csv")
@@ -40,8 +45,43 @@ def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
 
 
+#: a surrogate's escape, which orjson refuses; only the slower parse below looks further
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogate_at(value) -> tuple | None:
+    """The path to the first string (or key) in ``value`` holding a lone surrogate (a
+    pair escaped in JSON is one character once parsed)."""
+    stack: list[tuple[tuple, object]] = [((), value)]
+    while stack:
+        path, node = stack.pop()
+        if type(node) is str:
+            if _SURROGATE.search(node):
+                return path
+        elif type(node) is list:
+            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(node))))
+        elif type(node) is dict:
+            for key, v in reversed(node.items()):
+                if _SURROGATE.search(key):
+                    return (*path, key.encode("utf-8", "backslashreplace").decode())
+                stack.append(((*path, key), v))
+    return None
+
+
+def _refuse_surrogates(body: bytes, value) -> None:
+    if not _SURROGATE_ESCAPE.search(body):
+        return
+    path = _surrogate_at(value)
+    if path is not None:
+        reason = "holds a lone surrogate, which is not text; send UTF-8 or paired escapes"
+        where = ".".join(map(str, path)) or "the body"
+        abort(422, f"{where}: {reason}", field_errors(path, reason))
+
+
 def loads(body: bytes):
-    """Parse a JSON request body, or answer 400 saying what is wrong with it."""
+    """Parse a JSON request body, or answer 400 saying what is wrong with it (422 for a
+    lone surrogate)."""
     if not body.strip():
         abort(400, "the body is empty; send a JSON object")
     try:
@@ -53,13 +93,15 @@ def loads(body: bytes):
     except UnicodeDecodeError as e:
         abort(400, f"the body is not valid UTF-8 (byte {e.start}: {e.reason})")
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        value = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
         abort(400, f"malformed JSON: {e.msg} at line {e.lineno}, column {e.colno}")
     except ValueError as e:  # NaN or Infinity, or an integer of thousands of digits
         abort(400, f"malformed JSON: {e}")
     except RecursionError:
         abort(400, "malformed JSON: nested too deeply")
+    _refuse_surrogates(body, value)
+    return value
 
 
 class Parser(FlaskParser):

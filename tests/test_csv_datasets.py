@@ -17,8 +17,11 @@ from domain import tables
 IRIS = (Path(__file__).resolve().parent.parent / "examples" / "iris.csv").read_bytes()
 
 
-def read(text: str | bytes, max_rows: int = 1000) -> tables.Table:
-    return tables.read(text.encode() if isinstance(text, str) else text, max_rows)
+def read(
+    text: str | bytes, max_rows: int = 1000, columns: int = 100, cell: int = 100
+) -> tables.Table:
+    bounds = tables.Bounds(max_rows, columns, cell)
+    return tables.read(text.encode() if isinstance(text, str) else text, bounds)
 
 
 def kinds(text: str) -> dict:

@@ -126,7 +126,8 @@ def test_a_number_too_large_for_a_float_is_still_refused_by_name(app, model):
     "text",
     [
         b'{"a": [1, 2.5e-3, -0.0, true, null, "\\u00e9\\ud83d\\ude00"], "b": {"c": []}}',
-        b'{"x": 1e400, "s": "\\ud800", "n": 18446744073709551615}',
+        # (a lone surrogate, which json takes, is refused: tests/test_hostile_inputs.py)
+        b'{"x": 1e400, "s": "\\ud83d\\ude00", "n": 18446744073709551615}',
         b"[1, 2",
         b'{"a": 1,}',
         b"\xff",

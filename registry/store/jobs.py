@@ -8,7 +8,6 @@ are built on :class:`~registry.store.models.Models`.
 
 from __future__ import annotations
 
-import io
 import json
 import time
 
@@ -238,7 +237,7 @@ class Jobs(Models):
         blobs = self.r.mget(self.keys.data_of(job_id, sweep_id))
         if any(b is None for b in blobs):
             return None
-        x, y = (np.load(io.BytesIO(b), allow_pickle=False) for b in blobs)
+        x, y = (records.from_npy(b) for b in blobs)
         return x, y
 
     def _end(

@@ -28,10 +28,25 @@ def now_iso() -> str:
 
 
 def npy(array: np.ndarray) -> bytes:
-    """``array`` as ``.npy`` bytes (no pickles: only plain dtypes)."""
+    """``array`` as ``.npy`` bytes (no pickles: only plain dtypes); an object array (of
+    string labels) as a JSON list, whose size, unlike a fixed-width string array's, does
+    not grow with the longest label."""
+    array = np.asarray(array)
+    if array.dtype.kind == "O":
+        return json.dumps(array.tolist()).encode()
     buf = io.BytesIO()
-    np.save(buf, np.asarray(array), allow_pickle=False)
+    np.save(buf, array, allow_pickle=False)
     return buf.getvalue()
+
+
+def from_npy(blob: bytes) -> np.ndarray:
+    """The array :func:`npy` wrote."""
+    if blob.startswith(b"\x93NUMPY"):
+        return np.load(io.BytesIO(blob), allow_pickle=False)
+    values = json.loads(blob)
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 _UNSET = object()

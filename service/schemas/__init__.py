@@ -43,6 +43,7 @@ from .common import (
     Number,
     PageQuerySchema,
     ReadySchema,
+    document_limits,
     page_schema,
 )
 from .datasets import (
@@ -146,5 +147,6 @@ __all__ = [
     "Target",
     "TrainingSchema",
     "WarningSchema",
+    "document_limits",
     "page_schema",
 ]

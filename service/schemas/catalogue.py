@@ -8,7 +8,7 @@ from marshmallow import fields, validate
 import nn
 from nn.params import Param
 
-from .common import describe_param, owned_params
+from .common import QueryInt, describe_param, owned_params
 
 # -- synthetic datasets -------------------------------------------------------------------
 
@@ -44,10 +44,11 @@ class SyntheticListSchema(ma.Schema):
 
 def _query_field(param: Param) -> fields.Field:
     # query values are strings, which marshmallow's Integer and Float parse; the ranges
-    # are nn.synthetic's own, checked where the points are made
+    # are nn.synthetic's own, checked where the points are made (and for integers here
+    # too: one of hundreds of digits would overflow on the way there)
     metadata = {"description": describe_param(param)}
     if param.kind is int:
-        return fields.Integer(metadata=metadata)
+        return QueryInt(param, metadata=metadata)
     return fields.Float(allow_nan=False, metadata=metadata)
 
 
@@ -146,8 +147,10 @@ def _query_param_fields() -> dict[str, fields.Field]:
     # refuses nan and inf
     out = {}
     for name, field in owned_params(nn.ACTIVATIONS).items():
-        kind = fields.Integer if isinstance(field, fields.Integer) else fields.Float
-        out[name] = kind(metadata=field.metadata)
+        if isinstance(field, fields.Integer):
+            out[name] = fields.Integer(validate=field.validators, metadata=field.metadata)
+        else:
+            out[name] = fields.Float(metadata=field.metadata)
     return out
 
 

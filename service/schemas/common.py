@@ -7,15 +7,18 @@ import math
 from typing import ClassVar
 
 import marshmallow as ma
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate
 
-from domain.names import NAME_PATTERN
+from domain.names import NAME_PATTERN, NAME_RULE, anchored
 from nn.params import Param
 
 MAX_PAGE_SIZE = 100
 #: the longest ``GET /jobs/<id>?wait=``: under the API's request timeout (30 s by default)
 MAX_WAIT_SECONDS = 20
 MAX_PAGE = 1_000_000
+#: the widest integer any field takes: what a signed 64-bit integer holds
+MAX_INT = 2**63 - 1
+MIN_INT = -(2**63)
 
 
 # -- strict JSON fields -------------------------------------------------------------------
@@ -31,7 +34,27 @@ class Number(fields.Float):
 
 
 class Int(fields.Integer):
-    """A JSON integer (an integral float such as ``16.0`` is accepted as 16)."""
+    """A JSON integer (an integral float such as ``16.0`` is accepted as 16) within its
+    bounds, which ``/openapi.json`` shows: ``validate``'s range (:func:`param_range`), or
+    ``minimum`` and the setting ``limit`` names.
+
+    Every integer field has bounds: JSON integers have no size, and one of hundreds of
+    digits would overflow the first float conversion downstream. A bound set by a setting
+    (``x-limit`` in the document, shown as configured by :func:`document_limits`) is
+    checked by ``nn``, which names the setting; the field itself refuses only what no
+    configuration admits (beyond 64 bits).
+    """
+
+    def __init__(self, *, limit: str = "", minimum: int = 1, **kwargs):
+        if limit:
+            error = f"must be between {minimum} and {limit}"
+            kwargs["validate"] = validate.Range(MIN_INT, MAX_INT, error=error)
+            kwargs["metadata"] = {
+                "minimum": minimum,
+                "x-limit": limit,
+                **kwargs.get("metadata", {}),
+            }
+        super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -39,6 +62,25 @@ class Int(fields.Integer):
         if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+class QueryInt(fields.Integer):
+    """An integer query parameter (a string marshmallow's Integer parses) within the
+    bounds of ``param``, which ``/openapi.json`` shows."""
+
+    def __init__(self, param: Param, **kwargs):
+        super().__init__(validate=param_range(param), **kwargs)
+
+
+def param_range(param: Param) -> validate.Range:
+    """The bounds of an integer ``param``, refused in ``nn``'s words."""
+    return validate.Range(
+        MIN_INT if param.low is None else int(param.low),
+        MAX_INT if param.high is None else int(param.high),
+        min_inclusive=not param.low_open,
+        max_inclusive=not param.high_open,
+        error=f"must be {param.describe_range()}",
+    )
 
 
 class Bool(fields.Boolean):
@@ -68,8 +110,10 @@ class JSONList(fields.Raw):
 
 
 def param_field(param: Param, description: str) -> fields.Field:
-    field_class = {bool: Bool, int: Int}.get(param.kind, Number)
-    return field_class(metadata={"description": description})
+    metadata = {"description": description}
+    if param.kind is int:
+        return Int(validate=param_range(param), metadata=metadata)
+    return {bool: Bool}.get(param.kind, Number)(metadata=metadata)
 
 
 def describe_param(param: Param) -> str:
@@ -112,15 +156,33 @@ class ErrorSchema(ma.Schema):
     )
 
 
+class FullMatch(validate.Regexp):
+    """A pattern the whole value must match (marshmallow's Regexp uses ``re.match``, with
+    which ``^...$`` takes a trailing newline); the document shows it anchored."""
+
+    def __init__(self, pattern: str, error: str | None = None):
+        super().__init__(anchored(pattern), error=error)
+
+    def __call__(self, value: str) -> str:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 def name_field(description: str) -> fields.String:
     return fields.String(
         allow_none=True,
-        validate=validate.Regexp(
-            f"^{NAME_PATTERN}$",
-            error="1 to 64 characters from letters, digits, '.', '_' and '-'.",
-        ),
+        validate=FullMatch(NAME_PATTERN, error=NAME_RULE),
         metadata={"description": description},
     )
+
+
+def document_limits(spec, settings) -> None:
+    """Show each bound a setting sets (``x-limit``) as configured in ``spec``."""
+    for schema in spec.components.schemas.values():
+        for prop in schema.get("properties", {}).values():
+            if "x-limit" in prop:
+                prop["maximum"] = settings[prop["x-limit"]]
 
 
 def page_schema(item: type[ma.Schema], total: str) -> type[ma.Schema]:

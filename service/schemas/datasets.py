@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 
 from domain.tables import KINDS, MAX_LISTED
 
-from .common import NAME_PATTERN, page_schema
+from .common import NAME_PATTERN, NAME_RULE, FullMatch, page_schema
 
 # -- datasets -----------------------------------------------------------------------------
 
@@ -54,10 +54,7 @@ class DatasetSchema(ma.Schema):
 
 class DatasetQuerySchema(ma.Schema):
     name = fields.String(
-        validate=validate.Regexp(
-            f"^{NAME_PATTERN}$",
-            error="1 to 64 characters from letters, digits, '.', '_' and '-'.",
-        ),
+        validate=FullMatch(NAME_PATTERN, error=NAME_RULE),
         metadata={"description": "Default: the uploaded file's name without extension"},
     )
 

@@ -15,13 +15,14 @@ from nn.diagnostics import (
     VANISHING_RATIO,
     WARNING_CODES,
 )
-from nn.spec import EARLY_STOPPING_PARAMS, INIT_CHOICES
+from nn.spec import EARLY_STOPPING_PARAMS, INIT_CHOICES, SEED
 from registry import JOB_STATUSES
 
 from .common import (
     MAX_WAIT_SECONDS,
     NAME_PATTERN,
     Bool,
+    FullMatch,
     Int,
     JSONList,
     Number,
@@ -60,7 +61,11 @@ EarlyStoppingSchema = ma.Schema.from_dict(
 
 LayerSchema = ma.Schema.from_dict(
     {
-        "units": Int(required=True, metadata={"description": "1 to NNJOBS_MAX_UNITS (4096)"}),
+        "units": Int(
+            limit="NNJOBS_MAX_UNITS",
+            required=True,
+            metadata={"description": "1 to NNJOBS_MAX_UNITS (4096)"},
+        ),
         "activation": fields.String(
             validate=validate.OneOf(nn.hidden_activation_names()),
             metadata={"description": "Default: the job's `activation`"},
@@ -80,8 +85,14 @@ _OptimizerSettings = ma.Schema.from_dict(owned_params(nn.OPTIMIZERS), name="Opti
 class TrainingSchema(_OptimizerSettings):
     """Training settings, each with a default; an optimizer's own settings sit beside it."""
 
-    epochs = Int(metadata={"description": "1 to NNJOBS_MAX_EPOCHS (100000); default 100"})
-    batch_size = Int(metadata={"description": "1 to NNJOBS_MAX_BATCH_SIZE (65536); default 32"})
+    epochs = Int(
+        limit="NNJOBS_MAX_EPOCHS",
+        metadata={"description": "1 to NNJOBS_MAX_EPOCHS (100000); default 100"},
+    )
+    batch_size = Int(
+        limit="NNJOBS_MAX_BATCH_SIZE",
+        metadata={"description": "1 to NNJOBS_MAX_BATCH_SIZE (65536); default 32"},
+    )
     optimizer = fields.String(
         validate=validate.OneOf(list(nn.OPTIMIZERS)), metadata={"description": "Default adam"}
     )
@@ -99,7 +110,7 @@ class TrainingSchema(_OptimizerSettings):
             ],
         }
     )
-    seed = Int(metadata={"description": "Same seed and spec, same weights; default 0"})
+    seed = param_field(SEED, "Same seed and spec, same weights; default 0")
     standardize = Bool(metadata={"description": "Scale inputs to zero mean, unit variance"})
     threshold = Number(
         metadata={"description": "sigmoid outputs: p >= threshold predicts; default 0.5"}
@@ -196,7 +207,7 @@ class DataSchema(ma.Schema):
     )
     synthetic = fields.Nested(SyntheticSchema)
     dataset = fields.String(
-        validate=validate.Regexp(f"^{NAME_PATTERN}$", error="Not a dataset id or name."),
+        validate=FullMatch(NAME_PATTERN, error="Not a dataset id or name."),
         metadata={
             "description": "A dataset (POST /datasets): its id, or its name (the newest "
             "dataset of that name); the job records the id"

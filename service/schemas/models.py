@@ -8,7 +8,7 @@ from marshmallow import fields, validate
 import nn
 from domain.names import REF_PATTERN
 
-from .common import NAME_PATTERN, JSONList, PageQuerySchema, page_schema
+from .common import NAME_PATTERN, FullMatch, JSONList, PageQuerySchema, page_schema
 from .jobs import WarningSchema
 
 
@@ -51,7 +51,7 @@ class ModelSchema(ma.Schema):
 
 
 class ModelQuerySchema(PageQuerySchema):
-    name = fields.String(validate=validate.Regexp(f"^{NAME_PATTERN}$"))
+    name = fields.String(validate=FullMatch(NAME_PATTERN))
 
 
 ModelPageSchema = page_schema(ModelSchema, "Models matching, on every page")
@@ -81,7 +81,7 @@ class InputsSchema(ma.Schema):
 class PredictRequestSchema(InputsSchema):
     model_id = fields.String(
         required=True,
-        validate=validate.Regexp(f"^{REF_PATTERN}$", error="Not a model id, name or name@version."),
+        validate=FullMatch(REF_PATTERN, error="Not a model id, name or name@version."),
         metadata={"description": "A model id, a name (latest version) or name@version"},
     )
 
