@@ -13,13 +13,13 @@ import numpy as np
 import nn
 from nn.data import as_features
 from registry import ACTIVE
+from registry.names import REF_RE
 
 from . import tables
 from .cache import footprint
 from .deadline import NONE, Deadline
 from .errors import Broken, Conflict, Invalid, NotFound, Refused
 from .inputs import columns_matrix, matrix
-from .names import REF_RE
 from .services import Services
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ from redis.retry import Retry
 from werkzeug.routing import BaseConverter
 
 from domain.cache import ModelCache, RefCache
-from domain.names import REF_PATTERN, anchored
 from domain.services import Services
 from registry import ENDED, Registry
+from registry.names import REF_PATTERN, anchored
 from registry.queue import celery_config
 from registry.waiting import JobWaits
 

@@ -11,7 +11,7 @@ from flask import request
 from flask.views import MethodView
 
 from domain import datasets
-from domain.names import NAME_PATTERN, NAME_RE, NAME_RULE, anchored
+from registry.names import NAME_PATTERN, NAME_RE, NAME_RULE, anchored
 
 from .context import deadline, page, services
 from .errors import abort

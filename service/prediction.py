@@ -11,7 +11,7 @@ import time
 from flask import Response, request
 
 from domain import prediction
-from domain.names import REF_RE
+from registry.names import REF_RE
 
 from . import metrics
 from .context import deadline, services

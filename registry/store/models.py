@@ -8,11 +8,9 @@ on :attr:`Models.model_changes_channel`, the change feed the API processes' cach
 from __future__ import annotations
 
 import json
-import re
 
+from ..names import REF_RE
 from .base import Store
-
-_REF = re.compile(r"[A-Za-z0-9._-]{1,64}(@[0-9]{1,9})?")
 
 
 class Models(Store):
@@ -24,7 +22,7 @@ class Models(Store):
 
     def resolve_model(self, ref: str) -> str | None:
         """The id of the model ``ref`` names: an id, a name (latest version) or name@version."""
-        if not isinstance(ref, str) or not _REF.fullmatch(ref):
+        if not isinstance(ref, str) or not REF_RE.fullmatch(ref):
             return None
         if "@" in ref:
             name, version = ref.rsplit("@", 1)

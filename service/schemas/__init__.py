@@ -14,7 +14,7 @@ truncate the third).
 
 from __future__ import annotations
 
-from domain.names import NAME_PATTERN, REF_PATTERN, REF_RE
+from registry.names import NAME_PATTERN, REF_PATTERN, REF_RE
 
 from .catalogue import (
     CURVE_LIMIT,

@@ -9,8 +9,8 @@ from typing import ClassVar
 import marshmallow as ma
 from marshmallow import ValidationError, fields, validate
 
-from domain.names import NAME_PATTERN, NAME_RULE, anchored
 from nn.params import Param
+from registry.names import NAME_PATTERN, NAME_RULE, anchored
 
 MAX_PAGE_SIZE = 100
 #: the longest ``GET /jobs/<id>?wait=``: under the API's request timeout (30 s by default)

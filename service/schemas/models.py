@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 import nn
-from domain.names import REF_PATTERN
+from registry.names import REF_PATTERN
 
 from .common import NAME_PATTERN, FullMatch, JSONList, PageQuerySchema, page_schema
 from .jobs import WarningSchema

@@ -1,4 +1,4 @@
-"""How the API names jobs, models and datasets in paths and bodies.
+"""How jobs, models and datasets are named, in the API's paths and bodies and in the store.
 
 A name is checked with ``fullmatch``: ``re.match`` with ``^...$`` accepts a trailing
 newline (``$`` matches before it), and a name stored so could never be named again.
