@@ -17,6 +17,7 @@ from .losses import OUTPUTS
 from .model import Model, build_network, count_weights
 from .optimizers import OPTIMIZERS
 from .spec import resolve_spec
+from .stopping import Stopper
 
 Array = np.ndarray
 Callback = Callable[[dict], "bool | None"]
@@ -299,7 +300,6 @@ def _train(
     batch_size = min(tr["batch_size"], n)
     n_batches = math.ceil(n / batch_size)
     l2, clip = tr["l2"], tr["clip_norm"]
-    early = tr["early_stopping"]
     has_val = len(x_val) > 0
     loss_fn = OUTPUTS[net.output.name].loss
 
@@ -314,8 +314,7 @@ def _train(
     if not gather:
         x_buf, y_buf = np.empty_like(x_train), np.empty_like(y_train)
     best_params = net.params.copy()
-    best_value = best_for_patience = math.inf
-    waited = 0
+    stopper = Stopper(tr["early_stopping"])
 
     for epoch in range(1, epochs + 1):
         order = shuffle_rng.permutation(n)
@@ -380,14 +379,10 @@ def _train(
                 )
         history.append(row)
 
-        monitored = row["val_loss" if has_val else "loss"]
-        if monitored < best_value:
-            best_value, history.best_epoch = monitored, epoch
+        improved, stop = stopper.update(epoch, row["val_loss" if has_val else "loss"])
+        if improved:
+            history.best_epoch = epoch
             np.copyto(best_params, net.params)
-        if monitored < best_for_patience - (early["min_delta"] if early else 0.0):
-            best_for_patience, waited = monitored, 0
-        else:
-            waited += 1
 
         if (
             callback is not None
@@ -408,7 +403,7 @@ def _train(
             history.stop_reason = "callback"
         if history.stop_reason == "callback":
             break
-        if early and waited >= early["patience"]:
+        if stop:
             history.stop_reason = "early_stopping"
             break
 

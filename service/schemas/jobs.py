@@ -16,6 +16,7 @@ from nn.diagnostics import (
     WARNING_CODES,
 )
 from nn.spec import EARLY_STOPPING_PARAMS, INIT_CHOICES
+from nn.stopping import STOP_REASONS
 from registry import JOB_STATUSES
 
 from .common import (
@@ -52,8 +53,17 @@ class EarlyStopping(fields.Raw):
 # -- job requests -------------------------------------------------------------------------
 
 
+# patience and the warm-up scale with the epoch budget (nn.stopping)
+_EARLY_DEFAULTS = {
+    "patience": "default a tenth of epochs (at least 10)",
+    "min_delta": "relative to the best loss; default 0",
+    "start_from_epoch": "no stop before it; default a fifth of epochs",
+}
 EarlyStoppingSchema = ma.Schema.from_dict(
-    {name: param_field(p, describe_param(p)) for name, p in EARLY_STOPPING_PARAMS.items()},
+    {
+        name: param_field(p, f"{_EARLY_DEFAULTS[name]}, {p.describe_range()}")
+        for name, p in EARLY_STOPPING_PARAMS.items()
+    },
     name="EarlyStopping",
 )
 
@@ -80,19 +90,20 @@ _OptimizerSettings = ma.Schema.from_dict(owned_params(nn.OPTIMIZERS), name="Opti
 class TrainingSchema(_OptimizerSettings):
     """Training settings, each with a default; an optimizer's own settings sit beside it."""
 
-    epochs = Int(metadata={"description": "1 to NNJOBS_MAX_EPOCHS (100000); default 100"})
+    epochs = Int(metadata={"description": "1 to NNJOBS_MAX_EPOCHS (100000); default 500"})
     batch_size = Int(metadata={"description": "1 to NNJOBS_MAX_BATCH_SIZE (65536); default 32"})
     optimizer = fields.String(
         validate=validate.OneOf(list(nn.OPTIMIZERS)), metadata={"description": "Default adam"}
     )
-    learning_rate = Number(metadata={"description": "In (0, 10]; default 0.001"})
+    learning_rate = Number(metadata={"description": "In (0, 10]; default 0.01"})
     l2 = Number(metadata={"description": "Weight penalty l2/2 * sum(W^2); default 0"})
     validation_split = Number(
         metadata={"description": "In [0, 1), stratified for classification; default 0.2"}
     )
     early_stopping = EarlyStopping(
         metadata={
-            "description": 'false, true or {"patience": 10, "min_delta": 0} (the default)',
+            "description": "false, true (the default: patience a tenth of epochs, no stop "
+            "in the first fifth) or an EarlyStopping object",
             "oneOf": [
                 {"type": "boolean"},
                 {"$ref": "#/components/schemas/EarlyStopping"},
@@ -319,6 +330,16 @@ class WarningSchema(ma.Schema):
     message = fields.String()
 
 
+STOP_REASON = fields.String(
+    allow_none=True,
+    validate=validate.OneOf(STOP_REASONS),
+    metadata={
+        "description": "Why training ended: completed (every epoch run), early_stopping (no "
+        "improvement), diverged (the loss became NaN or infinite), cancelled; null before"
+    },
+)
+
+
 class JobSchema(ma.Schema):
     """A training job and where it stands."""
 
@@ -352,6 +373,7 @@ class JobSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "Seconds spent training, once succeeded"},
     )
+    stop_reason = STOP_REASON
 
 
 class JobWaitQuerySchema(ma.Schema):
