@@ -30,6 +30,7 @@ LAYER_KEYS = ("units", "activation", "dropout")
 # chosen by measurement: bench/defaults.py, recorded in bench/README.md
 DEFAULT_EPOCHS = 500
 DEFAULT_LEARNING_RATE = 0.01
+AUTO = "auto"
 
 
 def _training_params(limits: Limits) -> dict[str, Param]:
@@ -175,7 +176,14 @@ def _resolve_training(training, limits: Limits) -> dict:
             )
         raise _unknown(key, "training", valid)
 
-    out = {k: p.check(training.get(k, p.default), f"training.{k}") for k, p in fields.items()}
+    # "auto": a learning-rate range test chooses the rate (nn.lr_finder)
+    auto_rate = training.get("learning_rate") == AUTO
+    out = {
+        k: AUTO
+        if k == "learning_rate" and auto_rate
+        else p.check(training.get(k, p.default), f"training.{k}")
+        for k, p in fields.items()
+    }
     out["optimizer"] = optimizer.name
     for key, param in optimizer.params.items():
         out[key] = param.check(training.get(key, param.default), f"training.{key}")

@@ -14,9 +14,10 @@ from .diagnostics import Recorder, find_warnings
 from .errors import LimitError, TrainingError
 from .limits import DEFAULT_LIMITS, Limits
 from .losses import OUTPUTS
+from .lr_finder import find_learning_rate
 from .model import Model, build_network, count_weights
 from .optimizers import OPTIMIZERS
-from .spec import resolve_spec
+from .spec import AUTO, DEFAULT_LEARNING_RATE, resolve_spec
 from .stopping import Stopper
 
 Array = np.ndarray
@@ -42,12 +43,16 @@ class History:
         One entry per hidden layer with its per-epoch ``grad_norm``, ``dead_fraction`` and
         ``saturated_fraction`` (see :mod:`nn.diagnostics`); None when
         ``training.diagnostics`` is false.
+    lr_finder : dict or None
+        With ``training.learning_rate`` ``"auto"``: the rate chosen (``learning_rate``) and
+        the range test's curve (``rates``, ``losses``), see :mod:`nn.lr_finder`.
     """
 
     series: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int = 0
     stop_reason: str = "completed"
     diagnostics: list[dict] | None = None
+    lr_finder: dict | None = None
 
     @property
     def warnings(self) -> list[dict]:
@@ -75,6 +80,8 @@ class History:
         }
         if self.diagnostics is not None:
             out["diagnostics"] = copy.deepcopy(self.diagnostics)
+        if self.lr_finder is not None:
+            out["lr_finder"] = copy.deepcopy(self.lr_finder)
         return out
 
 
@@ -152,13 +159,28 @@ def fit(
     net = build_network(p.spec, p.n_features, p.targets.n_outputs)
     net.initialize(p.init_rng, tr["init"])
     opt_cls = OPTIMIZERS[tr["optimizer"]]
-    optimizer = opt_cls(tr["learning_rate"], **{k: tr[k] for k in opt_cls.params})
+    settings = {k: tr[k] for k in opt_cls.params}
     y_scale = None if p.y_scaler is None else p.y_scaler.scale
     scorer = _Scorer(p.targets.kind, tr["threshold"], y_scale)
     uses_dropout = any(layer.dropout for layer in net.layers)
     # a diverging run overflows before its loss turns non-finite; that is reported as a
     # TrainingError naming the epoch, so NumPy's own warnings would only repeat it
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        rate, search = tr["learning_rate"], None
+        if rate == AUTO:
+            search = find_learning_rate(
+                net,
+                lambda r: opt_cls(r, **settings),
+                p.x_train,
+                p.y_train,
+                tr["batch_size"],
+                np.random.default_rng(np.random.SeedSequence(tr["seed"]).spawn(5)[4]),
+                tr["l2"],
+                tr["clip_norm"],
+                DEFAULT_LEARNING_RATE,
+            )
+            rate = search["learning_rate"]
+        optimizer = opt_cls(rate, **settings)
         history = _train(
             net,
             optimizer,
@@ -169,6 +191,7 @@ def fit(
             p.shuffle_rng,
             callback,
         )
+    history.lr_finder = search
     best = history.best_epoch - 1
     metrics = {k: v[best] for k, v in history.series.items()}
     model = Model(

@@ -15,7 +15,7 @@ from nn.diagnostics import (
     VANISHING_RATIO,
     WARNING_CODES,
 )
-from nn.spec import EARLY_STOPPING_PARAMS, INIT_CHOICES
+from nn.spec import AUTO, EARLY_STOPPING_PARAMS, INIT_CHOICES
 from nn.stopping import STOP_REASONS
 from registry import JOB_STATUSES
 
@@ -48,6 +48,19 @@ class EarlyStopping(fields.Raw):
         if not isinstance(value, dict):
             raise self.make_error("invalid")
         return EarlyStoppingSchema().load(value)
+
+
+class LearningRate(Number):
+    """A rate in (0, 10], or ``"auto"``: a learning-rate range test picks it."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "invalid": 'Must be a number in (0, 10] or "auto".'
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value == AUTO:
+            return value
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 # -- job requests -------------------------------------------------------------------------
@@ -95,7 +108,16 @@ class TrainingSchema(_OptimizerSettings):
     optimizer = fields.String(
         validate=validate.OneOf(list(nn.OPTIMIZERS)), metadata={"description": "Default adam"}
     )
-    learning_rate = Number(metadata={"description": "In (0, 10]; default 0.01"})
+    learning_rate = LearningRate(
+        metadata={
+            "description": 'In (0, 10]; default 0.01; "auto": a learning-rate range test '
+            "chooses it (the rate and the curve are in history.lr_finder)",
+            "oneOf": [
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 10},
+                {"type": "string", "enum": [AUTO]},
+            ],
+        }
+    )
     l2 = Number(metadata={"description": "Weight penalty l2/2 * sum(W^2); default 0"})
     validation_split = Number(
         metadata={"description": "In [0, 1), stratified for classification; default 0.2"}
