@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import fixes
 from .data import Scaler, Targets, as_features, encode_targets, split
 from .diagnostics import Recorder, find_warnings
 from .errors import LimitError, TrainingError
+from .fixes import find_training_warnings
 from .limits import DEFAULT_LIMITS, Limits
 from .losses import OUTPUTS
 from .lr_finder import find_learning_rate
@@ -53,11 +55,25 @@ class History:
     stop_reason: str = "completed"
     diagnostics: list[dict] | None = None
     lr_finder: dict | None = None
+    #: what the fixes of its warnings are written against: the resolved ``spec``, the
+    #: ``learning_rate`` used, and ``chance`` (the largest class's share, or None)
+    context: dict | None = field(default=None, repr=False)
 
     @property
     def warnings(self) -> list[dict]:
-        """What the diagnostics warn of (:func:`nn.diagnostics.find_warnings`)."""
-        return find_warnings(self.diagnostics)
+        """What the diagnostics (:func:`nn.diagnostics.find_warnings`) and the curves
+        (:func:`nn.fixes.find_training_warnings`) warn of, each with its ``fix``
+        (:func:`nn.fixes.fix`) when the run's context is known."""
+        if self.diagnostics is None:
+            return []  # training.diagnostics false: no warnings at all
+        context = self.context or {}
+        found = find_warnings(self.diagnostics) + find_training_warnings(
+            self.series, self.best_epoch, self.stop_reason, context.get("chance")
+        )
+        if "spec" in context:
+            for warning in found:
+                warning["fix"] = fixes.fix(warning, context["spec"], context["learning_rate"])
+        return found
 
     @property
     def epochs_run(self) -> int:
@@ -192,6 +208,7 @@ def fit(
             callback,
         )
     history.lr_finder = search
+    history.context = {"spec": p.spec, "learning_rate": rate, "chance": _chance(p)}
     best = history.best_epoch - 1
     metrics = {k: v[best] for k, v in history.series.items()}
     model = Model(
@@ -302,6 +319,16 @@ def validate(spec: Mapping | None, X, y, limits: Limits = DEFAULT_LIMITS) -> tup
     """
     p = prepare(spec, X, y, limits)
     return p.spec, p.summary()
+
+
+def _chance(p: Prepared) -> float | None:
+    """Accuracy of always answering the largest class of the training rows."""
+    if p.targets.kind == "binary":
+        share = float(p.y_train.mean()) if len(p.y_train) else 0.5
+        return max(share, 1 - share)
+    if p.targets.kind == "multiclass":
+        return float(p.y_train.mean(axis=0).max()) if len(p.y_train) else None
+    return None
 
 
 def _encode(targets: Targets, rows: Array, y_scaler: Scaler | None) -> Array:

@@ -15,6 +15,7 @@ from nn.diagnostics import (
     VANISHING_RATIO,
     WARNING_CODES,
 )
+from nn.fixes import TRAINING_WARNING_CODES
 from nn.spec import AUTO, EARLY_STOPPING_PARAMS, INIT_CHOICES
 from nn.stopping import STOP_REASONS
 from registry import JOB_STATUSES
@@ -50,7 +51,7 @@ class EarlyStopping(fields.Raw):
         return EarlyStoppingSchema().load(value)
 
 
-class LearningRate(Number):
+class LearningRate(fields.Raw):
     """A rate in (0, 10], or ``"auto"``: a learning-rate range test picks it."""
 
     default_error_messages: ClassVar[dict[str, str]] = {
@@ -60,7 +61,7 @@ class LearningRate(Number):
     def _deserialize(self, value, attr, data, **kwargs):
         if value == AUTO:
             return value
-        return super()._deserialize(value, attr, data, **kwargs)
+        return Number(error_messages=self.error_messages)._deserialize(value, attr, data)
 
 
 # -- job requests -------------------------------------------------------------------------
@@ -113,7 +114,7 @@ class TrainingSchema(_OptimizerSettings):
             "description": 'In (0, 10]; default 0.01; "auto": a learning-rate range test '
             "chooses it (the rate and the curve are in history.lr_finder)",
             "oneOf": [
-                {"type": "number", "exclusiveMinimum": 0, "maximum": 10},
+                {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 10},
                 {"type": "string", "enum": [AUTO]},
             ],
         }
@@ -339,17 +340,25 @@ class WarningSchema(ma.Schema):
     """Something the diagnostics show that is worth changing."""
 
     code = fields.String(
-        validate=validate.OneOf(WARNING_CODES),
+        validate=validate.OneOf([*WARNING_CODES, *TRAINING_WARNING_CODES]),
         metadata={
             "description": f"dead_units: at least {DEAD_WARNING:.0%} of a layer's units dead; "
             f"saturated_units: at least {SATURATED_WARNING:.0%} saturated; "
             f"vanishing_gradients: layer 1's grad_norm under {VANISHING_RATIO:g} times the "
-            f"last hidden layer's; exploding_gradients: a grad_norm over {EXPLODING_NORM:g}"
+            f"last hidden layer's; exploding_gradients: a grad_norm over {EXPLODING_NORM:g}; "
+            "still_improving, near_chance, overfitting and loss_rose: read from the "
+            "loss and accuracy curves"
         },
     )
     layer = fields.Integer(allow_none=True, metadata={"description": "1-based hidden layer"})
     epoch = fields.Integer(metadata={"description": "First epoch that crossed the threshold"})
     message = fields.String()
+    fix = fields.Dict(
+        metadata={
+            "description": "change: a partial job spec that addresses it; vary: a sweep's "
+            "values that test it (the job's own first); POST /jobs/<id>/fix submits it"
+        }
+    )
 
 
 STOP_REASON = fields.String(
@@ -396,6 +405,18 @@ class JobSchema(ma.Schema):
         metadata={"description": "Seconds spent training, once succeeded"},
     )
     stop_reason = STOP_REASON
+
+
+#: more than any job's warnings (four per hidden layer, four from the curves)
+MAX_WARNING_INDEX = 1000
+
+
+class FixQuerySchema(ma.Schema):
+    warning = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_WARNING_INDEX),
+        metadata={"description": "Which of the job's warnings (0-based); default the first"},
+    )
 
 
 class JobWaitQuerySchema(ma.Schema):
