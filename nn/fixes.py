@@ -139,11 +139,15 @@ def fix(warning: Mapping, spec: Mapping, learning_rate: float) -> dict:
         ``change`` (a partial spec merged into the job's) and ``vary`` (a sweep's values,
         the job's own first).
     """
-    layer = (warning.get("layer") or 1) - 1
     layers = spec["layers"]
-    current = layers[layer]["activation"] if layers else spec["activation"]
-    lr = learning_rate
     code = warning["code"]
+    if warning.get("layer") and code != "vanishing_gradients":
+        current = layers[warning["layer"] - 1]["activation"]
+    else:
+        # the network's as a whole: the layers above layer 1 shrink its gradient
+        names = [entry["activation"] for entry in layers] or [spec["activation"]]
+        current = max(names, key=names.count)
+    lr = learning_rate
     if code == "dead_units":
         return {
             "change": {"activation": "leaky_relu"},
