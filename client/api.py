@@ -206,6 +206,12 @@ class Client(Transport):
         """Cancel a queued or running job; returns it, now cancelled."""
         return self._json("DELETE", f"/jobs/{_ref(job_id)}")
 
+    def fix(self, job_id: str, warning: int = 0) -> dict:
+        """Submit the sweep that tests the fix of the job's warning number ``warning``
+        (0-based); returns the sweep, queued. An APIError (409) when it has none."""
+        params = {"warning": str(warning)} if warning else None
+        return self._json("POST", f"/jobs/{_ref(job_id)}/fix", params=params)
+
     def wait(self, job_id: str, timeout: float | None = None, on_progress=None) -> dict:
         """Until the job ends; returns its final record, whatever its status.
 

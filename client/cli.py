@@ -24,7 +24,7 @@ from .commands.common import (
     emit,
     err,
 )
-from .commands.jobs import cancel, jobs, show
+from .commands.jobs import cancel, fix, jobs, show
 from .commands.models import models, predict
 from .commands.train import Interrupted, train
 from .errors import APIError, ServiceUnavailable
@@ -39,7 +39,7 @@ def cli():
     """
 
 
-for command in (train, predict, jobs, models, datasets, show, cancel, activations):
+for command in (train, predict, jobs, models, datasets, show, cancel, fix, activations):
     cli.add_command(command)
 
 

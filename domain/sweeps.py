@@ -121,7 +121,12 @@ def _blame(error: nn.SpecError, indexes: dict) -> tuple:
 def submit(svc: Services, body: dict) -> dict:
     """Check every combination as POST /jobs checks a job, then store the sweep and its
     jobs at once, then queue the jobs."""
-    vary, job = body["vary"], body["job"]
+    _check_size(svc, body["vary"])
+    X, y, source = data_of(svc, body["job"]["data"], ("job",))
+    return create(svc, body, X, y, source)
+
+
+def _check_size(svc: Services, vary: dict) -> None:
     n_jobs = math.prod(len(values) for values in vary.values())
     cap = svc.settings["NNJOBS_MAX_SWEEP_JOBS"]
     if n_jobs > cap:
@@ -130,7 +135,11 @@ def submit(svc: Services, body: dict) -> dict:
         )
         raise Refused(413, f"vary: {reason}", {"json": {"vary": [reason]}})
 
-    X, y, source = data_of(svc, job["data"], ("job",))
+
+def create(svc: Services, body: dict, X, y, source: dict | None) -> dict:
+    """:func:`submit` on data already read (``body["job"]`` needs no ``data``)."""
+    vary, job = body["vary"], body["job"]
+    _check_size(svc, vary)
     # each names the other's default: a sweep's models are versions of one name
     job_name = job.get("name") or body.get("name")
     sweep_name = body.get("name") or job.get("name")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from . import activations as act
+from . import stopping
 from .errors import SpecError
 from .initializers import INITIALIZERS
 from .limits import DEFAULT_LIMITS, Limits
@@ -22,8 +23,14 @@ JOB_KEYS = ("name", "data")
 SPEC_KEYS = ("layers", "activation", "output", "training")
 DEFAULT_LAYERS = ({"units": 32}, {"units": 32})
 DEFAULT_ACTIVATION = "relu"
-DEFAULT_EARLY_STOPPING = {"patience": 10, "min_delta": 0.0}
+#: early stopping's settings left out take their defaults; patience and start_from_epoch
+#: scale with the epoch budget (nn.stopping)
+DEFAULT_EARLY_STOPPING: dict = {}
 LAYER_KEYS = ("units", "activation", "dropout")
+# chosen by measurement: bench/defaults.py, recorded in bench/README.md
+DEFAULT_EPOCHS = 500
+DEFAULT_LEARNING_RATE = 0.01
+AUTO = "auto"
 
 
 #: a training seed: what NumPy's legacy seeding takes
@@ -32,9 +39,9 @@ SEED = Param(0, 0, 2**32 - 1, kind=int)
 
 def _training_params(limits: Limits) -> dict[str, Param]:
     return {
-        "epochs": Param(100, 1, limits.max_epochs, kind=int, limit="max_epochs"),
+        "epochs": Param(DEFAULT_EPOCHS, 1, limits.max_epochs, kind=int, limit="max_epochs"),
         "batch_size": Param(32, 1, limits.max_batch_size, kind=int, limit="max_batch_size"),
-        "learning_rate": Param(0.001, 0.0, 10.0, low_open=True),
+        "learning_rate": Param(DEFAULT_LEARNING_RATE, 0.0, 10.0, low_open=True),
         "l2": Param(0.0, 0.0, 10.0),
         "validation_split": Param(0.2, 0.0, 1.0, high_open=True),
         "seed": SEED,
@@ -50,7 +57,9 @@ INIT_CHOICES = ("auto", *INITIALIZERS)
 
 EARLY_STOPPING_PARAMS = {
     "patience": Param(10, 1, 100_000, kind=int),
-    "min_delta": Param(0.0, 0.0, None),
+    # relative: an epoch improves when its loss is below best x (1 - min_delta)
+    "min_delta": Param(0.0, 0.0, 1.0, high_open=True),
+    "start_from_epoch": Param(0, 0, 100_000, kind=int),
 }
 CLIP_NORM = Param(1.0, 0.0, None, low_open=True)
 
@@ -171,7 +180,14 @@ def _resolve_training(training, limits: Limits) -> dict:
             )
         raise _unknown(key, "training", valid)
 
-    out = {k: p.check(training.get(k, p.default), f"training.{k}") for k, p in fields.items()}
+    # "auto": a learning-rate range test chooses the rate (nn.lr_finder)
+    auto_rate = training.get("learning_rate") == AUTO
+    out = {
+        k: AUTO
+        if k == "learning_rate" and auto_rate
+        else p.check(training.get(k, p.default), f"training.{k}")
+        for k, p in fields.items()
+    }
     out["optimizer"] = optimizer.name
     for key, param in optimizer.params.items():
         out[key] = param.check(training.get(key, param.default), f"training.{key}")
@@ -185,24 +201,30 @@ def _resolve_training(training, limits: Limits) -> dict:
     clip = training.get("clip_norm")
     out["clip_norm"] = None if clip is None else CLIP_NORM.check(clip, "training.clip_norm")
     out["early_stopping"] = _resolve_early_stopping(
-        training.get("early_stopping", DEFAULT_EARLY_STOPPING)
+        training.get("early_stopping", DEFAULT_EARLY_STOPPING), out["epochs"]
     )
     return out
 
 
-def _resolve_early_stopping(value):
+def _resolve_early_stopping(value, epochs: int):
     if value is False:
         return False
     if value is True:
         value = DEFAULT_EARLY_STOPPING
     if not isinstance(value, Mapping):
         raise SpecError(
-            "training.early_stopping", 'must be false, true or {"patience": ..., "min_delta": ...}'
+            "training.early_stopping",
+            'must be false, true or {"patience": ..., "min_delta": ..., "start_from_epoch": ...}',
         )
     for key in value:
         if key not in EARLY_STOPPING_PARAMS:
             raise _unknown(key, "training.early_stopping", EARLY_STOPPING_PARAMS)
+    defaults = {
+        "patience": stopping.default_patience(epochs),
+        "min_delta": EARLY_STOPPING_PARAMS["min_delta"].default,
+        "start_from_epoch": stopping.default_start(epochs),
+    }
     return {
-        k: p.check(value.get(k, p.default), f"training.early_stopping.{k}")
+        k: p.check(value.get(k, defaults[k]), f"training.early_stopping.{k}")
         for k, p in EARLY_STOPPING_PARAMS.items()
     }

@@ -10,15 +10,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import fixes
 from .budget import check_size, check_work
 from .data import Scaler, Targets, as_features, encode_targets, split
 from .diagnostics import Recorder, find_warnings
 from .errors import TrainingError
+from .fixes import find_training_warnings
 from .limits import DEFAULT_LIMITS, Limits
 from .losses import OUTPUTS
+from .lr_finder import find_learning_rate
 from .model import Model, build_network
 from .optimizers import OPTIMIZERS
-from .spec import resolve_spec
+from .spec import AUTO, DEFAULT_LEARNING_RATE, resolve_spec
+from .stopping import Stopper
 
 Array = np.ndarray
 Callback = Callable[[dict], "bool | None"]
@@ -43,17 +47,35 @@ class History:
         One entry per hidden layer with its per-epoch ``grad_norm``, ``dead_fraction`` and
         ``saturated_fraction`` (see :mod:`nn.diagnostics`); None when
         ``training.diagnostics`` is false.
+    lr_finder : dict or None
+        With ``training.learning_rate`` ``"auto"``: the rate chosen (``learning_rate``) and
+        the range test's curve (``rates``, ``losses``), see :mod:`nn.lr_finder`.
     """
 
     series: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int = 0
     stop_reason: str = "completed"
     diagnostics: list[dict] | None = None
+    lr_finder: dict | None = None
+    #: what the fixes of its warnings are written against: the resolved ``spec``, the
+    #: ``learning_rate`` used, and ``chance`` (the largest class's share, or None)
+    context: dict | None = field(default=None, repr=False)
 
     @property
     def warnings(self) -> list[dict]:
-        """What the diagnostics warn of (:func:`nn.diagnostics.find_warnings`)."""
-        return find_warnings(self.diagnostics)
+        """What the diagnostics (:func:`nn.diagnostics.find_warnings`) and the curves
+        (:func:`nn.fixes.find_training_warnings`) warn of, each with its ``fix``
+        (:func:`nn.fixes.fix`) when the run's context is known."""
+        if self.diagnostics is None:
+            return []  # training.diagnostics false: no warnings at all
+        context = self.context or {}
+        found = find_warnings(self.diagnostics) + find_training_warnings(
+            self.series, self.best_epoch, self.stop_reason, context.get("chance")
+        )
+        if "spec" in context:
+            for warning in found:
+                warning["fix"] = fixes.fix(warning, context["spec"], context["learning_rate"])
+        return found
 
     @property
     def epochs_run(self) -> int:
@@ -76,6 +98,8 @@ class History:
         }
         if self.diagnostics is not None:
             out["diagnostics"] = copy.deepcopy(self.diagnostics)
+        if self.lr_finder is not None:
+            out["lr_finder"] = copy.deepcopy(self.lr_finder)
         return out
 
 
@@ -153,13 +177,28 @@ def fit(
     net = build_network(p.spec, p.n_features, p.targets.n_outputs)
     net.initialize(p.init_rng, tr["init"])
     opt_cls = OPTIMIZERS[tr["optimizer"]]
-    optimizer = opt_cls(tr["learning_rate"], **{k: tr[k] for k in opt_cls.params})
+    settings = {k: tr[k] for k in opt_cls.params}
     y_scale = None if p.y_scaler is None else p.y_scaler.scale
     scorer = _Scorer(p.targets.kind, tr["threshold"], y_scale)
     uses_dropout = any(layer.dropout for layer in net.layers)
     # a diverging run overflows before its loss turns non-finite; that is reported as a
     # TrainingError naming the epoch, so NumPy's own warnings would only repeat it
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        rate, search = tr["learning_rate"], None
+        if rate == AUTO:
+            search = find_learning_rate(
+                net,
+                lambda r: opt_cls(r, **settings),
+                p.x_train,
+                p.y_train,
+                tr["batch_size"],
+                np.random.default_rng(np.random.SeedSequence(tr["seed"]).spawn(5)[4]),
+                tr["l2"],
+                tr["clip_norm"],
+                DEFAULT_LEARNING_RATE,
+            )
+            rate = search["learning_rate"]
+        optimizer = opt_cls(rate, **settings)
         history = _train(
             net,
             optimizer,
@@ -170,6 +209,8 @@ def fit(
             p.shuffle_rng,
             callback,
         )
+    history.lr_finder = search
+    history.context = {"spec": p.spec, "learning_rate": rate, "chance": _chance(p)}
     best = history.best_epoch - 1
     metrics = {k: v[best] for k, v in history.series.items()}
     model = Model(
@@ -285,6 +326,16 @@ def validate(spec: Mapping | None, X, y, limits: Limits = DEFAULT_LIMITS) -> tup
     return p.spec, p.summary()
 
 
+def _chance(p: Prepared) -> float | None:
+    """Accuracy of always answering the largest class of the training rows."""
+    if p.targets.kind == "binary":
+        share = float(p.y_train.mean()) if len(p.y_train) else 0.5
+        return max(share, 1 - share)
+    if p.targets.kind == "multiclass":
+        return float(p.y_train.mean(axis=0).max()) if len(p.y_train) else None
+    return None
+
+
 def _encode(targets: Targets, rows: Array, y_scaler: Scaler | None) -> Array:
     if y_scaler is not None:
         return y_scaler.transform(targets.encoded[rows], field="y")
@@ -304,7 +355,6 @@ def _train(
     batch_size = min(tr["batch_size"], n)
     n_batches = math.ceil(n / batch_size)
     l2, clip = tr["l2"], tr["clip_norm"]
-    early = tr["early_stopping"]
     has_val = len(x_val) > 0
     loss_fn = OUTPUTS[net.output.name].loss
 
@@ -319,8 +369,7 @@ def _train(
     if not gather:
         x_buf, y_buf = np.empty_like(x_train), np.empty_like(y_train)
     best_params = net.params.copy()
-    best_value = best_for_patience = math.inf
-    waited = 0
+    stopper = Stopper(tr["early_stopping"])
 
     for epoch in range(1, epochs + 1):
         order = shuffle_rng.permutation(n)
@@ -385,14 +434,10 @@ def _train(
                 )
         history.append(row)
 
-        monitored = row["val_loss" if has_val else "loss"]
-        if monitored < best_value:
-            best_value, history.best_epoch = monitored, epoch
+        improved, stop = stopper.update(epoch, row["val_loss" if has_val else "loss"])
+        if improved:
+            history.best_epoch = epoch
             np.copyto(best_params, net.params)
-        if monitored < best_for_patience - (early["min_delta"] if early else 0.0):
-            best_for_patience, waited = monitored, 0
-        else:
-            waited += 1
 
         if (
             callback is not None
@@ -413,7 +458,7 @@ def _train(
             history.stop_reason = "callback"
         if history.stop_reason == "callback":
             break
-        if early and waited >= early["patience"]:
+        if stop:
             history.stop_reason = "early_stopping"
             break
 

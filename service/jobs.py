@@ -7,17 +7,19 @@ import logging
 from flask import Response
 from flask.views import MethodView
 
-from domain import jobs
+from domain import fixes, jobs
 
 from .context import page, services
 from .parsing import Blueprint
 from .schemas import (
+    FixQuerySchema,
     JobPageSchema,
     JobQuerySchema,
     JobRequestSchema,
     JobSchema,
     JobWaitQuerySchema,
     PurgeQuerySchema,
+    SweepSchema,
 )
 
 log = logging.getLogger(__name__)
@@ -82,3 +84,17 @@ class Job(MethodView):
             jobs.remove(services(), job_id)
             return Response(status=204)
         return jobs.cancel(services(), job_id)
+
+
+@blp.route("/<ref:job_id>/fix")
+class JobFix(MethodView):
+    @blp.arguments(FixQuerySchema, location="query")
+    @blp.accepted(SweepSchema, "Accepted: the fix's sweep, stored and queued", "/sweeps/<id>")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, query, job_id):
+        """Test the fix a job's warning offers: submit its sweep (the job's own values
+        first, then the fix's) on the job's data."""
+        sweep = fixes.submit(services(), job_id, query["warning"])
+        log.info("job %s: fix submitted as sweep %s", job_id, sweep["id"])
+        return sweep, {"Location": f"/sweeps/{sweep['id']}"}

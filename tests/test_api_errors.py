@@ -204,6 +204,17 @@ def test_a_job_over_the_compute_budget_is_413(client, store):
         ({**SPIRAL, "training": {"momentum": 0.5}}, ("training", "momentum")),
         ({**SPIRAL, "training": {"standardize": 1}}, ("training", "standardize")),
         ({**SPIRAL, "training": {"early_stopping": "no"}}, ("training", "early_stopping")),
+        ({**SPIRAL, "training": {"learning_rate": "fast"}}, ("training", "learning_rate")),
+        ({**SPIRAL, "training": {"learning_rate": "Auto"}}, ("training", "learning_rate")),
+        ({**SPIRAL, "training": {"learning_rate": 0}}, ("training", "learning_rate")),
+        (
+            {**SPIRAL, "training": {"early_stopping": {"start_from_epoch": -1}}},
+            ("training", "early_stopping", "start_from_epoch"),
+        ),
+        (
+            {**SPIRAL, "training": {"early_stopping": {"min_delta": 1}}},
+            ("training", "early_stopping", "min_delta"),
+        ),
         (
             {**SPIRAL, "training": {"early_stopping": {"patience": 0}}},
             ("training", "early_stopping", "patience"),

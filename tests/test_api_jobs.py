@@ -74,8 +74,12 @@ def test_the_stored_spec_is_the_job_as_it_will_run(client, registry):
     spec = job["spec"]
     assert spec["output"] == "sigmoid"
     assert spec["layers"] == [{"units": 4, "activation": "tanh", "dropout": 0.0}]
-    assert spec["training"]["epochs"] == 100 and spec["training"]["optimizer"] == "adam"
-    assert spec["training"]["early_stopping"] == {"patience": 10, "min_delta": 0.0}
+    assert spec["training"]["epochs"] == 500 and spec["training"]["optimizer"] == "adam"
+    assert spec["training"]["early_stopping"] == {
+        "patience": 50,
+        "min_delta": 0.0,
+        "start_from_epoch": 100,
+    }
     # what the API accepted, the worker's own validation accepts unchanged
     X, y = registry.load_data(job["id"])
     assert nn.validate(spec, X, y) == (spec, job["data"])

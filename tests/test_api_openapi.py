@@ -15,6 +15,7 @@ from service import config, create_app
 PATHS = {
     "/jobs": {"get", "post"},
     "/jobs/{job_id}": {"get", "delete"},
+    "/jobs/{job_id}/fix": {"post"},
     "/sweeps": {"get", "post"},
     "/sweeps/{sweep_id}": {"get", "delete"},
     "/models": {"get"},

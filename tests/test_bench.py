@@ -18,6 +18,7 @@ SCRIPTS = [
     "jobs.py",
     "diagnostics.py",
     "long_polls.py",
+    "defaults.py",
 ]
 
 

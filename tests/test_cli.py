@@ -307,3 +307,29 @@ def test_ctrl_c_stops_watching_and_says_how_to_cancel(live_url):  # noqa: F811
     assert code == 130, drawn
     assert f"nnjobs cancel {job['id']}" in plain(drawn)
     assert "Traceback" not in drawn
+
+
+def test_fix_submits_the_sweep_of_a_warning_and_refuses_without_one(live_url):  # noqa: F811
+    client = Client(live_url)
+    line = client.submit(
+        {
+            "name": "cli-fix",
+            "data": {"synthetic": {"name": "spiral", "n_samples": 200}},
+            "activation": "linear",
+            "training": {"epochs": 30},
+        }
+    )
+    line = client.wait(line["id"], timeout=60)
+    assert [w["code"] for w in line["warnings"]] == ["near_chance"], line["warnings"]
+    done = nnjobs("fix", line["id"], url=live_url)
+    assert done.returncode == 0, done.stderr
+    assert re.match(r"sweep \w+ queued: 3 jobs varying activation", plain(done.stdout))
+    sweep = json.loads(nnjobs("fix", line["id"], "--json", url=live_url).stdout)
+    assert sweep["vary"] == line["warnings"][0]["fix"]["vary"]
+
+    clean = client.wait(
+        client.submit({"data": {"synthetic": {"name": "circle", "n_samples": 200}}})["id"],
+        timeout=60,
+    )
+    refused = nnjobs("fix", clean["id"], url=live_url)
+    assert refused.returncode == 2 and "no warning that offers a fix" in refused.stderr

@@ -182,9 +182,15 @@ def test_a_job_records_diagnostics_per_hidden_layer_and_its_warnings(client):
     # six sigmoid layers shrink the gradient that reaches layer 1
     codes = [(w["code"], w["layer"]) for w in job["warnings"]]
     assert ("vanishing_gradients", 1) in codes
-    assert job["warnings"] == nn.diagnostics.find_warnings(diagnostics)
+    # the diagnostics' warnings, each with its fix (and those read from the curves)
+    found = [w for w in job["warnings"] if w["code"] in nn.diagnostics.WARNING_CODES]
+    assert [{k: v for k, v in w.items() if k != "fix"} for w in found] == (
+        nn.diagnostics.find_warnings(diagnostics)
+    )
     for warning in job["warnings"]:
-        assert set(warning) == {"code", "layer", "epoch", "message"}
+        assert set(warning) == {"code", "layer", "epoch", "message", "fix"}
+    vanishing = next(w for w in found if w["code"] == "vanishing_gradients")
+    assert vanishing["fix"]["vary"] == {"activation": ["sigmoid", "relu", "leaky_relu"]}
     model = client.get(f"/models/{job['model_id']}").json
     assert model["history"]["diagnostics"] == diagnostics
     assert model["warnings"] == job["warnings"]

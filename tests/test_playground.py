@@ -300,6 +300,13 @@ def test_the_job_s_warnings_and_diagnostics_are_shown(page, service):
     first = rows.nth(0).locator("td").all_text_contents()
     grad_norm = job["history"]["diagnostics"][0]["grad_norm"][-1]
     assert first[:3] == ["1", "sigmoid", "8"] and first[3] == f"{grad_norm:.4f}"
+    # the button next to a warning tests its fix: the sweep shows in the sweep panel
+    page.locator("#warnings li button.fix").first.click()
+    page.wait_for_selector(".multiple")
+    sweep_id = page.text_content("#sweep-status").split()[1]
+    sweep = requests.get(f"{service.url}/sweeps/{sweep_id}", timeout=10).json()
+    assert sweep["vary"] == job["warnings"][0]["fix"]["vary"]
+    assert page.locator(".multiple").count() == sweep["n_jobs"]
 
 
 def test_the_activation_catalogue_is_shown_beside_the_layer_picker(page, service):

@@ -15,9 +15,9 @@ def test_empty_spec_is_complete():
     assert spec["output"] is None
     assert [layer["units"] for layer in spec["layers"]] == [32, 32]
     assert spec["training"] == {
-        "epochs": 100,
+        "epochs": 500,
         "batch_size": 32,
-        "learning_rate": 0.001,
+        "learning_rate": 0.01,
         "l2": 0.0,
         "validation_split": 0.2,
         "seed": 0,
@@ -30,7 +30,7 @@ def test_empty_spec_is_complete():
         "epsilon": 1e-8,
         "clip_norm": None,
         "init": "auto",
-        "early_stopping": {"patience": 10, "min_delta": 0.0},
+        "early_stopping": {"patience": 50, "min_delta": 0.0, "start_from_epoch": 100},
     }
 
 
@@ -91,8 +91,16 @@ def test_optimizer_settings_sit_beside_it():
         resolve_spec({"training": {"early_stopping": False}})["training"]["early_stopping"] is False
     )
     assert resolve_spec({"training": {"early_stopping": True}})["training"]["early_stopping"] == {
-        "patience": 10,
+        "patience": 50,
         "min_delta": 0.0,
+        "start_from_epoch": 100,
+    }
+    # patience and warm-up scale with the epoch budget unless given
+    early = resolve_spec({"training": {"epochs": 2000, "early_stopping": {"patience": 7}}})
+    assert early["training"]["early_stopping"] == {
+        "patience": 7,
+        "min_delta": 0.0,
+        "start_from_epoch": 400,
     }
 
 

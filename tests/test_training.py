@@ -66,7 +66,11 @@ def test_early_stopping_fires_and_the_best_epoch_is_restored():
     X, y = rng.normal(size=(120, 10)), rng.integers(0, 2, 120)
     spec = {
         "layers": [{"units": 64}],
-        "training": {"epochs": 500, "learning_rate": 0.01, "early_stopping": {"patience": 5}},
+        "training": {
+            "epochs": 500,
+            "learning_rate": 0.01,
+            "early_stopping": {"patience": 5, "start_from_epoch": 0},
+        },
     }
     model, history = nn.fit(spec, X, y)
     assert history.stop_reason == "early_stopping"

@@ -166,7 +166,8 @@ def run_job(
         # are what explains it
         if reporter.progress is not None:
             reporter.write()
-        return _fail(registry, ids, type(e).__name__, str(e))
+        diverged = "diverged" if isinstance(e, nn.TrainingError) else None
+        return _fail(registry, ids, type(e).__name__, str(e), diverged)
     except Exception as e:  # an unexpected bug must still end the job, not leave it running
         log.exception("job %s failed", job_id, extra={**ids, "error_type": type(e).__name__})
         registry.fail_job(job_id, type(e).__name__, str(e) or type(e).__name__, attempt)
@@ -176,6 +177,7 @@ def run_job(
         "history": history.as_dict(),
         "warnings": history.warnings,
         "training_seconds": round(time.perf_counter() - started, 6),
+        "stop_reason": history.stop_reason,
     }
     stored = registry.succeed_job(
         job_id, model.to_bytes(), meta, reporter.progress, attempt=attempt
@@ -199,11 +201,13 @@ def run_job(
     return "succeeded"
 
 
-def _fail(registry: Registry, ids: dict, error_type: str, message: str) -> str:
+def _fail(
+    registry: Registry, ids: dict, error_type: str, message: str, stop_reason: str | None = None
+) -> str:
     """Fail the attempt's job with a known error, and log it (no traceback: the error is
     the job's, not the worker's)."""
     job_id = ids["job_id"]
-    registry.fail_job(job_id, error_type, message, ids["attempt"])
+    registry.fail_job(job_id, error_type, message, ids["attempt"], stop_reason)
     log.warning(
         "job %s failed: %s: %s",
         job_id,

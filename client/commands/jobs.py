@@ -1,4 +1,4 @@
-"""``nnjobs jobs``, ``show`` and ``cancel``: the jobs, and one job or model."""
+"""``nnjobs jobs``, ``show``, ``cancel`` and ``fix``: the jobs, and one job or model."""
 
 from __future__ import annotations
 
@@ -114,4 +114,20 @@ def cancel(job_id, **options):
         emit(job)
     else:
         out.print(f"job {job['id']} {job['status']}")
+    return OK
+
+
+@click.command()
+@click.argument("job_id")
+@click.option("--warning", type=int, default=0, show_default=True, help="Which warning (0-based).")
+@common
+def fix(job_id, warning, **options):
+    """Test the fix a job's warning offers: submit its sweep (the job's own values first)."""
+    client, as_json = connect(options)
+    sweep = client.fix(job_id, warning)
+    if as_json:
+        emit(sweep)
+    else:
+        vary = ", ".join(f"{k} {json.dumps(v)}" for k, v in sweep["vary"].items())
+        out.print(f"sweep {sweep['id']} {sweep['status']}: {sweep['n_jobs']} jobs varying {vary}")
     return OK

@@ -404,6 +404,8 @@ class Jobs(Models):
             "warnings": meta.get("warnings", []),
             "metrics": meta.get("metrics"),
         }
+        if meta.get("stop_reason") is not None:
+            job_fields["stop_reason"] = meta["stop_reason"]
         if progress is not None:
             job_fields["progress"] = progress
         if meta.get("training_seconds") is not None:
@@ -430,16 +432,26 @@ class Jobs(Models):
         return None if version is None else self.get_model(model_id)
 
     def fail_job(
-        self, job_id: str, error_type: str, message: str, attempt: int | None = None
+        self,
+        job_id: str,
+        error_type: str,
+        message: str,
+        attempt: int | None = None,
+        stop_reason: str | None = None,
     ) -> bool:
-        """Mark a queued or running job failed with its error; False if it had ended (or,
-        given ``attempt``, if another attempt holds it)."""
+        """Mark a queued or running job failed with its error (and ``stop_reason``, e.g.
+        ``diverged``); False if it had ended (or, given ``attempt``, if another attempt
+        holds it)."""
         error = {"type": error_type, "message": message}
         fields = {"finished_at": now_iso(), "error": error}
+        if stop_reason is not None:
+            fields["stop_reason"] = stop_reason
         return self._end(job_id, "failed", fields, attempt)[1]
 
     def _cancel(self, job_id: str) -> tuple[str | None, bool]:
-        return self._end(job_id, "cancelled", {"finished_at": now_iso()})
+        return self._end(
+            job_id, "cancelled", {"finished_at": now_iso(), "stop_reason": "cancelled"}
+        )
 
     def cancel_job(self, job_id: str) -> dict | None:
         """Cancel a queued or running job (a running one stops at its next check).

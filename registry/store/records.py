@@ -100,6 +100,8 @@ JOB_FIELDS: dict[str, Field] = {
     "history": Field("json", absent={}),
     "error": Field("json", initial=None),
     "warnings": Field("json", initial=[], absent=[]),
+    # why training ended: completed, early_stopping, diverged or cancelled
+    "stop_reason": Field("text", sweep=True),
     # the model's final metrics, so a sweep ranks its jobs without reading their models
     "metrics": Field("json", job=False, sweep=True),
     "created_ms": Field("int", job=False),

@@ -15,7 +15,9 @@ from nn.diagnostics import (
     VANISHING_RATIO,
     WARNING_CODES,
 )
-from nn.spec import EARLY_STOPPING_PARAMS, INIT_CHOICES, SEED
+from nn.fixes import TRAINING_WARNING_CODES
+from nn.spec import AUTO, EARLY_STOPPING_PARAMS, INIT_CHOICES, SEED
+from nn.stopping import STOP_REASONS
 from registry import JOB_STATUSES
 
 from .common import (
@@ -50,11 +52,33 @@ class EarlyStopping(fields.Raw):
         return EarlyStoppingSchema().load(value)
 
 
+class LearningRate(fields.Raw):
+    """A rate in (0, 10], or ``"auto"``: a learning-rate range test picks it."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "invalid": 'Must be a number in (0, 10] or "auto".'
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value == AUTO:
+            return value
+        return Number(error_messages=self.error_messages)._deserialize(value, attr, data)
+
+
 # -- job requests -------------------------------------------------------------------------
 
 
+# patience and the warm-up scale with the epoch budget (nn.stopping)
+_EARLY_DEFAULTS = {
+    "patience": "default a tenth of epochs (at least 10)",
+    "min_delta": "relative to the best loss; default 0",
+    "start_from_epoch": "no stop before it; default a fifth of epochs",
+}
 EarlyStoppingSchema = ma.Schema.from_dict(
-    {name: param_field(p, describe_param(p)) for name, p in EARLY_STOPPING_PARAMS.items()},
+    {
+        name: param_field(p, f"{_EARLY_DEFAULTS[name]}, {p.describe_range()}")
+        for name, p in EARLY_STOPPING_PARAMS.items()
+    },
     name="EarlyStopping",
 )
 
@@ -87,7 +111,7 @@ class TrainingSchema(_OptimizerSettings):
 
     epochs = Int(
         limit="NNJOBS_MAX_EPOCHS",
-        metadata={"description": "1 to NNJOBS_MAX_EPOCHS (100000); default 100"},
+        metadata={"description": "1 to NNJOBS_MAX_EPOCHS (100000); default 500"},
     )
     batch_size = Int(
         limit="NNJOBS_MAX_BATCH_SIZE",
@@ -96,14 +120,24 @@ class TrainingSchema(_OptimizerSettings):
     optimizer = fields.String(
         validate=validate.OneOf(list(nn.OPTIMIZERS)), metadata={"description": "Default adam"}
     )
-    learning_rate = Number(metadata={"description": "In (0, 10]; default 0.001"})
+    learning_rate = LearningRate(
+        metadata={
+            "description": 'In (0, 10]; default 0.01; "auto": a learning-rate range test '
+            "chooses it (the rate and the curve are in history.lr_finder)",
+            "oneOf": [
+                {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 10},
+                {"type": "string", "enum": [AUTO]},
+            ],
+        }
+    )
     l2 = Number(metadata={"description": "Weight penalty l2/2 * sum(W^2); default 0"})
     validation_split = Number(
         metadata={"description": "In [0, 1), stratified for classification; default 0.2"}
     )
     early_stopping = EarlyStopping(
         metadata={
-            "description": 'false, true or {"patience": 10, "min_delta": 0} (the default)',
+            "description": "false, true (the default: patience a tenth of epochs, no stop "
+            "in the first fifth) or an EarlyStopping object",
             "oneOf": [
                 {"type": "boolean"},
                 {"$ref": "#/components/schemas/EarlyStopping"},
@@ -317,17 +351,35 @@ class WarningSchema(ma.Schema):
     """Something the diagnostics show that is worth changing."""
 
     code = fields.String(
-        validate=validate.OneOf(WARNING_CODES),
+        validate=validate.OneOf([*WARNING_CODES, *TRAINING_WARNING_CODES]),
         metadata={
             "description": f"dead_units: at least {DEAD_WARNING:.0%} of a layer's units dead; "
             f"saturated_units: at least {SATURATED_WARNING:.0%} saturated; "
             f"vanishing_gradients: layer 1's grad_norm under {VANISHING_RATIO:g} times the "
-            f"last hidden layer's; exploding_gradients: a grad_norm over {EXPLODING_NORM:g}"
+            f"last hidden layer's; exploding_gradients: a grad_norm over {EXPLODING_NORM:g}; "
+            "still_improving, near_chance, overfitting and loss_rose: read from the "
+            "loss and accuracy curves"
         },
     )
     layer = fields.Integer(allow_none=True, metadata={"description": "1-based hidden layer"})
     epoch = fields.Integer(metadata={"description": "First epoch that crossed the threshold"})
     message = fields.String()
+    fix = fields.Dict(
+        metadata={
+            "description": "change: a partial job spec that addresses it; vary: a sweep's "
+            "values that test it (the job's own first); POST /jobs/<id>/fix submits it"
+        }
+    )
+
+
+STOP_REASON = fields.String(
+    allow_none=True,
+    validate=validate.OneOf(STOP_REASONS),
+    metadata={
+        "description": "Why training ended: completed (every epoch run), early_stopping (no "
+        "improvement), diverged (the loss became NaN or infinite), cancelled; null before"
+    },
+)
 
 
 class JobSchema(ma.Schema):
@@ -362,6 +414,19 @@ class JobSchema(ma.Schema):
     training_seconds = fields.Float(
         allow_none=True,
         metadata={"description": "Seconds spent training, once succeeded"},
+    )
+    stop_reason = STOP_REASON
+
+
+#: more than any job's warnings (four per hidden layer, four from the curves)
+MAX_WARNING_INDEX = 1000
+
+
+class FixQuerySchema(ma.Schema):
+    warning = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_WARNING_INDEX),
+        metadata={"description": "Which of the job's warnings (0-based); default the first"},
     )
 
 

@@ -9,7 +9,7 @@ import nn
 from registry.names import REF_PATTERN
 
 from .common import NAME_PATTERN, FullMatch, JSONList, PageQuerySchema, page_schema
-from .jobs import WarningSchema
+from .jobs import STOP_REASON, WarningSchema
 
 
 class ModelSchema(ma.Schema):
@@ -48,6 +48,7 @@ class ModelSchema(ma.Schema):
     training_seconds = fields.Float(
         allow_none=True, metadata={"description": "Seconds spent training it"}
     )
+    stop_reason = STOP_REASON
 
 
 class ModelQuerySchema(PageQuerySchema):

@@ -597,6 +597,15 @@
         .filter(Boolean)
         .join(", ");
       li.textContent = `${w.code}${where ? ` (${where})` : ""}: ${w.message}`;
+      if (w.fix && ENDED.has(job.status)) {
+        // the fix's sweep compares the job's own values with the fix's, in the sweep panel
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "fix";
+        button.textContent = `Test the fix (${sweepLabelOf(w.fix.vary)})`;
+        button.addEventListener("click", () => testFix(job.id, warnings.indexOf(w), button));
+        li.append(" ", button);
+      }
       list.append(li);
     }
     const diagnostics = (job.history && job.history.diagnostics) || [];
@@ -777,6 +786,33 @@
       }
     } finally {
       $("run-sweep").disabled = false;
+    }
+  }
+
+  function sweepLabelOf(vary) {
+    return Object.entries(vary || {})
+      .map(([k, v]) => `${k}: ${v.map((x) => (typeof x === "object" ? "layers" : String(x))).join(" / ")}`)
+      .join("; ");
+  }
+
+  async function testFix(jobId, index, button) {
+    clearError();
+    clearTimeout(state.sweepTimer);
+    button.disabled = true;
+    try {
+      const sweep = await api("POST", `/jobs/${encodeURIComponent(jobId)}/fix?warning=${index}`);
+      state.sweepPoints = state.points;
+      state.sweepDrawn = new Map();
+      state.sweep = sweep;
+      $("sweep").hidden = false;
+      $("sweep-results").textContent = "";
+      $("cancel-sweep").disabled = false;
+      renderSweep(sweep);
+      state.sweepTimer = setTimeout(pollSweep, POLL_MS * 2);
+    } catch (e) {
+      showError("Testing the fix", e);
+    } finally {
+      button.disabled = false;
     }
   }
 
