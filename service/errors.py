@@ -25,6 +25,7 @@ from werkzeug.exceptions import (
 import nn
 from domain.errors import UNAVAILABLE, Broken, Invalid, Refused
 from registry import settings as table
+from registry.outages import reply_code, transient
 
 from . import schemas
 
@@ -154,9 +155,22 @@ def register(app, api: Api) -> None:
         log.warning("Redis unavailable: %s: %s", type(error).__name__, error)
         if isinstance(error, redis.exceptions.OutOfMemoryError):
             message = "the job store is full; try again once running jobs have ended"
+        elif isinstance(error, redis.exceptions.ResponseError):
+            message = (
+                f"the job store refuses writes for now ({reply_code(error)}); try again shortly"
+            )
         else:
             message = f"the job store is unreachable; try again shortly ({type(error).__name__})"
         return rendered(abort, 503, message, headers={"Retry-After": RETRY_AFTER})
 
     for exc in UNAVAILABLE:
         app.register_error_handler(exc, unavailable)
+
+    def refused_by_redis(error: redis.exceptions.ResponseError):
+        # a server in a passing state (MISCONF, BUSY, ...) is a 503; any other refusal is
+        # a fault of ours, and stays a 500
+        if transient(error):
+            return unavailable(error)
+        raise error
+
+    app.register_error_handler(redis.exceptions.ResponseError, refused_by_redis)
