@@ -103,7 +103,10 @@ class Scripts:
             name: client.register_script(load(name).source) for name in script_names()
         }
 
-    def run(self, name: str, *, keys: Mapping[str, object], args: Mapping[str, object]):
-        """Run script ``name`` with its keys and arguments by name; its reply."""
+    def run(
+        self, name: str, *, keys: Mapping[str, object], args: Mapping[str, object], client=None
+    ):
+        """Run script ``name`` with its keys and arguments by name; its reply (or, given a
+        pipeline as ``client``, queue it there)."""
         positional_keys, positional_args = load(name).ordered(keys, args)
-        return self._registered[name](keys=positional_keys, args=positional_args)
+        return self._registered[name](keys=positional_keys, args=positional_args, client=client)
