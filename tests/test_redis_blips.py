@@ -99,26 +99,50 @@ def test_a_blip_longer_than_the_lease_gives_the_job_up_without_failing_it(server
     assert reg.reclaim_job(job_id, 3) == "expired"
 
 
-def test_a_job_trains_through_a_redis_stopped_for_three_seconds(server, prefix):
+def _train_through(server: RedisServer, prefix: str, outage) -> dict:
+    """Submit a job that trains for many epochs to a real worker, call ``outage()``
+    once it reports progress, and return the job once it has ended."""
     reg = Registry.from_url(server.url, prefix)
-    app = make_app(server.url, prefix)
-    client = app.test_client()
+    client = make_app(server.url, prefix).test_client()
     with worker_thread(server.url, prefix):
-        body = {**BODY, "training": {"epochs": 4000, "early_stopping": False}}
+        body = {**BODY, "training": {"epochs": 20_000, "early_stopping": False}}
         job_id = client.post("/jobs", json=body).get_json()["id"]
         deadline = time.monotonic() + 60
         while not (job := reg.get_job(job_id))["progress"]:
             assert time.monotonic() < deadline, job["status"]
             time.sleep(0.02)
         assert job["status"] == "running"
-        _stopped_for(server, 3).join()
+        outage()
+        reg.r.connection_pool.disconnect()
         deadline = time.monotonic() + 120
         while (job := reg.get_job(job_id))["status"] == "running":
             assert time.monotonic() < deadline
             time.sleep(0.05)
-    assert job["status"] == "succeeded", job["error"]
     models, total = reg.list_models()
     assert total == 1 and models[0]["job_id"] == job_id
+    return job
+
+
+def test_a_job_trains_through_a_redis_stopped_for_three_seconds(server, prefix):
+    job = _train_through(server, prefix, lambda: _stopped_for(server, 3).join())
+    assert job["status"] == "succeeded", job["error"]
+
+
+def test_a_job_trains_through_a_redis_down_for_six_seconds(prefix):
+    # longer than the client's own retries (10, backing off up to 1 s): the worker's
+    # retries within the lease carry the job
+    own = RedisServer("--appendonly", "yes", "--appendfsync", "always").start()
+
+    def restart():
+        own.stop(sig_kill=True)
+        time.sleep(6)
+        own.start()  # same port and directory: the append-only file is replayed
+
+    try:
+        job = _train_through(own, prefix, restart)
+        assert job["status"] == "succeeded", job["error"]
+    finally:
+        own.cleanup()
 
 
 def test_a_model_over_redis_size_limit_fails_its_job_saying_so(prefix):

@@ -205,20 +205,22 @@ def run_job(
     attempt = int(value)
     ids = {"job_id": job_id, "attempt": attempt}
     log.info("job %s started (attempt %d)", job_id, attempt, extra=ids)
-    job = registry.get_job(job_id)
-    data = registry.load_data(job_id)
+    lease = Lease(policy.lease, claimed_at)
+    try:
+        job = lease.keep_trying(lambda: registry.get_job(job_id))
+        data = lease.keep_trying(lambda: registry.load_data(job_id))
+    except LeaseLost as e:
+        return _lost(ids, e)
     if data is None:
         return _fail(registry, ids, "DataMissing", "the job's training data is gone")
     X, y = data
-    lease = Lease(policy.lease, claimed_at)
     reporter = Reporter(registry, job_id, attempt=attempt, lease=lease)
     started = time.perf_counter()
     try:
         # the API checked the spec under its own configured limits
         model, history = nn.fit(job["spec"], X, y, reporter, limits=nn.Limits.unbounded())
     except LeaseLost as e:
-        log.warning("job %s: attempt %d gave up its lease: %s", job_id, attempt, e, extra=ids)
-        return "stopped"
+        return _lost(ids, e)
     except JobStopped:
         status = registry.job_status(job_id)
         log.info("job %s stopped: %s", job_id, status, extra={**ids, "status": status})
@@ -245,16 +247,16 @@ def run_job(
         "training_seconds": round(time.perf_counter() - started, 6),
     }
     blob = model.to_bytes()
-    limit = _largest_value(registry)
-    if len(blob) > limit:
-        # sent anyway, Redis would close the connection mid-write, which looks like a
-        # blip and would be tried again until the lease ran out
-        message = (
-            f"the model is {len(blob):,} bytes, over Redis's limit of {limit:,} bytes for "
-            "one value (its proto-max-bulk-len); train a smaller network"
-        )
-        return _fail(registry, ids, "ModelTooLarge", message)
     try:
+        limit = lease.keep_trying(lambda: _largest_value(registry))
+        if len(blob) > limit:
+            # sent anyway, Redis would close the connection mid-write, which looks like a
+            # blip and would be tried again until the lease ran out
+            message = (
+                f"the model is {len(blob):,} bytes, over Redis's limit of {limit:,} bytes "
+                "for one value (its proto-max-bulk-len); train a smaller network"
+            )
+            return _fail(registry, ids, "ModelTooLarge", message)
         stored = lease.keep_trying(
             lambda: registry.succeed_job(job_id, blob, meta, reporter.progress, attempt=attempt)
         )
@@ -302,6 +304,14 @@ def _largest_value(registry: Registry) -> int:
     return int(reply.get(b"proto-max-bulk-len") or reply.get("proto-max-bulk-len") or 0) or (
         DEFAULT_LARGEST_VALUE
     )
+
+
+def _lost(ids: dict, error: LeaseLost) -> str:
+    """The attempt gave its job up (lease recovery requeues it): log it."""
+    log.warning(
+        "job %s: attempt %d gave up its lease: %s", ids["job_id"], ids["attempt"], error, extra=ids
+    )
+    return "stopped"
 
 
 def _fail(registry: Registry, ids: dict, error_type: str, message: str) -> str:
