@@ -109,4 +109,5 @@ class Scripts:
         """Run script ``name`` with its keys and arguments by name; its reply (or, given a
         pipeline as ``client``, queue it there)."""
         positional_keys, positional_args = load(name).ordered(keys, args)
-        return self._registered[name](keys=positional_keys, args=positional_args, client=client)
+        through = {} if client is None else {"client": client}
+        return self._registered[name](keys=positional_keys, args=positional_args, **through)
