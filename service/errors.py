@@ -13,6 +13,7 @@ import logging
 from typing import NoReturn
 
 import flask_smorest
+import kombu.exceptions
 import redis.exceptions
 from flask import current_app, request
 from werkzeug.exceptions import (
@@ -153,6 +154,10 @@ def register(app, api: Api) -> None:
 
     def unavailable(error: Exception):
         log.warning("Redis unavailable: %s: %s", type(error).__name__, error)
+        if isinstance(error, kombu.exceptions.OperationalError) and isinstance(
+            error.__cause__, redis.exceptions.RedisError
+        ):
+            error = error.__cause__  # the broker's Redis said why
         if isinstance(error, redis.exceptions.OutOfMemoryError):
             message = "the job store is full; try again once running jobs have ended"
         elif isinstance(error, redis.exceptions.ResponseError):

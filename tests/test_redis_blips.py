@@ -159,35 +159,56 @@ def test_a_model_over_redis_size_limit_fails_its_job_saying_so(prefix):
         own.cleanup()
 
 
-def _fill(r: redis.Redis) -> int:
-    """Write until Redis refuses (its maxmemory reached); the keys written."""
-    for i in range(100_000):
-        try:
-            r.set(f"filler:{i}", b"x" * 16_384)
-        except redis.exceptions.OutOfMemoryError:
-            return i
+def _fill(r: redis.Redis) -> None:
+    """Write small values until Redis refuses one: it is then over its maxmemory, and
+    refuses every write (each one small, so that no query buffer tips the count)."""
+    for batch in range(1000):
+        with r.pipeline(transaction=False) as pipe:
+            for i in range(500):
+                pipe.set(f"filler:{batch}:{i}", b"x" * 1000)
+            replies = pipe.execute(raise_on_error=False)
+        if any(isinstance(reply, redis.exceptions.OutOfMemoryError) for reply in replies):
+            return
     raise AssertionError("Redis never filled")
 
 
-def test_a_full_redis_answers_503_and_stores_nothing_until_freed(prefix):
-    own = RedisServer("--maxmemory", "4mb", "--maxmemory-policy", "noeviction").start()
-    try:
-        r = redis.Redis.from_url(own.url)
-        client = make_app(own.url, prefix).test_client()
-        written = _fill(r)
-        resp = client.post("/jobs", json=BODY)
-        body = error(resp, 503)
-        assert "full" in body["message"]
-        assert int(resp.headers["Retry-After"]) > 0
-        # no job record without its data, no message without its record: nothing at all
-        assert stored(r, prefix) == [([], 0)]
+def _empty(r: redis.Redis) -> None:
+    for keys in iter(lambda: list(r.scan_iter("filler:*", count=1000))[:1000], []):
+        r.delete(*keys)
 
-        r.delete(*(f"filler:{i}" for i in range(written)))
-        assert client.post("/jobs", json=BODY).status_code == 202
-        keys, messages = stored(r, prefix)[0]
-        assert keys and messages == 1
-    finally:
-        own.cleanup()
+
+@pytest.fixture
+def small():
+    own = RedisServer("--maxmemory", "4mb", "--maxmemory-policy", "noeviction").start()
+    yield own
+    own.cleanup()
+
+
+def test_a_full_redis_answers_503_and_stores_nothing_until_freed(small, prefix):
+    r = redis.Redis.from_url(small.url)
+    client = make_app(small.url, prefix).test_client()
+    _fill(r)
+    resp = client.post("/jobs", json=BODY)
+    body = error(resp, 503)
+    assert "full" in body["message"]
+    assert int(resp.headers["Retry-After"]) > 0
+    # no job record without its data, no message without its record: nothing at all
+    assert stored(r, prefix) == [([], 0)]
+
+    _empty(r)
+    assert client.post("/jobs", json=BODY).status_code == 202
+    keys, messages = stored(r, prefix)[0]
+    assert keys and messages == 1
+
+
+def test_a_job_stored_but_not_queued_is_removed_even_from_a_full_redis(small, prefix):
+    # Redis fills between storing a job and queueing its message: the undo still works
+    r = redis.Redis.from_url(small.url)
+    reg = Registry.from_url(small.url, prefix)
+    job_id = _job(reg)
+    _fill(r)
+    reg.delete_job(job_id)
+    assert stored(r, prefix) == [([], 0)]
 
 
 def test_a_redis_unable_to_persist_answers_503(prefix):

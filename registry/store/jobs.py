@@ -104,7 +104,9 @@ class Jobs(Models):
 
     def delete_job(self, job_id: str) -> None:
         """Remove a job record and its data entirely (undoes :meth:`create_job`)."""
-        with self.r.pipeline(transaction=True) as pipe:
+        # not MULTI: over maxmemory, Redis refuses every command queued in a transaction,
+        # DEL included, and this undoes a submission that Redis was too full to queue
+        with self.r.pipeline(transaction=False) as pipe:
             pipe.delete(self.keys.job(job_id), *self.keys.job_data(job_id))
             for status in ("", *JOB_STATUSES):
                 pipe.zrem(self.keys.jobs(status), job_id)
