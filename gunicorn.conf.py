@@ -76,6 +76,11 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
+    # gunicorn's own refusals (a request line or headers over its limits) in the API's
+    # JSON error shape, not as its HTML page
+    from service.gunicorn_errors import install
+
+    install()
     # a library's warning (Celery's, say) must be a JSON line too, not bare text on stderr
     _logs.capture_warnings()
     # every request writes an access line: its record need not look up the thread's and

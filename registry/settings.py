@@ -69,6 +69,27 @@ def _limit(name: str, kind: type, default: object, doc: str, **more) -> Setting:
     return Setting(name, kind, default, doc, (API,), Section.LIMITS, **{"min": 0, **more})
 
 
+#: characters of the shortest API key taken: a shorter one is within reach of guessing
+MIN_API_KEY_LENGTH = 16
+
+
+class _Keys(Setting):
+    """A comma-separated list of secrets, each at least :data:`MIN_API_KEY_LENGTH`
+    characters; a refusal says which key (by position) and how long it is, never the key."""
+
+    def parse(self, raw: object, given_as: str | None = None) -> object:
+        value = super().parse(raw, given_as)
+        keys = [key.strip() for key in str(value).split(",") if key.strip()]
+        for position, key in enumerate(keys, 1):
+            if len(key) < MIN_API_KEY_LENGTH:
+                raise SettingsError(
+                    f"{given_as or self.name}: every key must be at least "
+                    f"{MIN_API_KEY_LENGTH} characters; key {position} of {len(keys)} has "
+                    f"{len(key)}"
+                )
+        return value
+
+
 def _run(name: str, default: float, doc: str) -> Setting:
     return Setting(name, float, default, doc, (RUN,), Section.RUN, positive=True)
 
@@ -335,14 +356,16 @@ TABLE: tuple[Setting, ...] = (
         'by any other name are counted under `model="(other)"`',
     ),
     _limit("NNJOBS_READY_TIMEOUT", float, 0.5, "seconds `/readyz` waits for workers to answer"),
-    _limit(
+    _Keys(
         "API_KEYS",
         str,
         "",
-        "comma-separated API keys; when set, every endpoint but `/healthz`, "
-        "`/openapi.json`, `/docs` and the playground page (`/`, `/playground/*`) needs "
+        "comma-separated API keys, each of at least 16 characters (a shorter one stops "
+        "the API at start); when set, every endpoint but `/healthz`, `/openapi.json`, "
+        "`/docs` and the playground page (`/`, `/playground/*`) needs "
         "`Authorization: Bearer <key>` (else 401)",
-        min=None,
+        (API,),
+        Section.LIMITS,
         shown="empty (no key needed)",
     ),
     _limit(

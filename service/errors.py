@@ -13,6 +13,7 @@ import logging
 from typing import NoReturn
 
 import flask_smorest
+import kombu.exceptions
 import redis.exceptions
 from flask import current_app, request
 from werkzeug.exceptions import (
@@ -25,6 +26,7 @@ from werkzeug.exceptions import (
 import nn
 from domain.errors import UNAVAILABLE, Broken, Invalid, Refused
 from registry import settings as table
+from registry.outages import reply_code, transient
 
 from . import schemas
 
@@ -152,11 +154,28 @@ def register(app, api: Api) -> None:
 
     def unavailable(error: Exception):
         log.warning("Redis unavailable: %s: %s", type(error).__name__, error)
+        if isinstance(error, kombu.exceptions.OperationalError) and isinstance(
+            error.__cause__, redis.exceptions.RedisError
+        ):
+            error = error.__cause__  # the broker's Redis said why
         if isinstance(error, redis.exceptions.OutOfMemoryError):
             message = "the job store is full; try again once running jobs have ended"
+        elif isinstance(error, redis.exceptions.ResponseError):
+            message = (
+                f"the job store refuses writes for now ({reply_code(error)}); try again shortly"
+            )
         else:
             message = f"the job store is unreachable; try again shortly ({type(error).__name__})"
         return rendered(abort, 503, message, headers={"Retry-After": RETRY_AFTER})
 
     for exc in UNAVAILABLE:
         app.register_error_handler(exc, unavailable)
+
+    def refused_by_redis(error: redis.exceptions.ResponseError):
+        # a server in a passing state (MISCONF, BUSY, ...) is a 503; any other refusal is
+        # a fault of ours, and stays a 500
+        if transient(error):
+            return unavailable(error)
+        raise error
+
+    app.register_error_handler(redis.exceptions.ResponseError, refused_by_redis)

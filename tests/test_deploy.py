@@ -35,9 +35,13 @@ def load_compose() -> dict:
     return yaml.safe_load(COMPOSE.read_text())
 
 
+class Unset(Exception):
+    """A variable that compose requires (``${VAR:?message}``) is not set."""
+
+
 def interpolate(value, env: dict[str, str]):
-    """Compose's interpolation of ``${VAR}``, ``${VAR:-default}`` and ``$$``, from
-    ``env`` as compose takes it from the shell."""
+    """Compose's interpolation of ``${VAR}``, ``${VAR:-default}``, ``${VAR:?message}`` and
+    ``$$``, from ``env`` as compose takes it from the shell."""
     if isinstance(value, list):
         return [interpolate(v, env) for v in value]
     if isinstance(value, dict):
@@ -48,10 +52,12 @@ def interpolate(value, env: dict[str, str]):
     def one(match: re.Match) -> str:
         if match.group(0) == "$$":
             return "$"
-        name, default = match.group(1), match.group(3)
-        return env.get(name) or (default if default is not None else "")
+        name, how, word = match.group(1), match.group(2), match.group(3)
+        if how == ":?" and not env.get(name):
+            raise Unset(f"{name}: {word}")
+        return env.get(name) or (word if how == ":-" else "")
 
-    return re.sub(r"\$\$|\$\{(\w+)(:-([^}]*))?\}", one, value)
+    return re.sub(r"\$\$|\$\{(\w+)(?:(:-|:\?)([^}]*))?\}", one, value)
 
 
 def seconds(duration: str) -> float:
@@ -110,7 +116,11 @@ def test_compose_config_with_docker(profile):
         capture_output=True,
         text=True,
         timeout=60,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "NNJOBS_"))},
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "NNJOBS_"))},
+            "REDIS_PASSWORD": "compose-test-password",
+            "API_KEYS": "compose-test-key-0123456789",
+        },
     )
     assert result.returncode == 0, result.stderr
 
@@ -121,12 +131,19 @@ def test_compose_structure():
     assert set(services) == {"redis", "api", "worker", "prometheus"}
     redis, api, worker = services["redis"], services["api"], services["worker"]
 
-    # redis: append-only, a password from the environment, a named volume, not published
+    # redis: append-only, a password that must be set (no default to fall back on), a
+    # named volume, not published; full, it refuses writes rather than drop keys
     assert redis["image"].startswith("redis:7")
     command = redis["command"]
     assert command[command.index("--appendonly") + 1] == "yes"
     password = command[command.index("--requirepass") + 1]
-    assert re.fullmatch(r"\$\{REDIS_PASSWORD:-[^}]+\}", password)
+    assert re.fullmatch(r"\$\{REDIS_PASSWORD:\?[^}]+\}", password)
+    with pytest.raises(Unset, match="REDIS_PASSWORD"):
+        interpolate(password, {"API_KEYS": "k" * 16})
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+    assert re.fullmatch(r"\$\{REDIS_MAXMEMORY:-\d+mb\}", command[command.index("--maxmemory") + 1])
+    # its entry point would need capabilities to switch users, which are all dropped
+    assert redis["user"] == "redis"
     assert redis["environment"]["REDISCLI_AUTH"] == password  # what the health check uses
     assert "ports" not in redis
     volume = redis["volumes"][0].split(":")[0]
@@ -141,7 +158,25 @@ def test_compose_structure():
         assert service["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
         assert service["init"] is True, name  # signals forwarded, zombies reaped
 
+    # the published port never runs open: compose refuses to start without keys
     assert api["ports"] == ["${NNJOBS_PORT:-8000}:8000"]
+    keys = api["environment"]["API_KEYS"]
+    assert re.fullmatch(r"\$\{API_KEYS:\?[^}]+\}", keys)
+    with pytest.raises(Unset, match="API_KEYS"):
+        interpolate(keys, {"REDIS_PASSWORD": "secret"})
+
+    # every service: a memory and a process cap, a read-only root with a tmpfs for what it
+    # writes, no capabilities, no privilege gain
+    for name, service in services.items():
+        assert re.fullmatch(r"(\$\{\w+:-)?\d+[mg]\}?", service["mem_limit"]), name
+        assert 0 < service["pids_limit"] <= 1024, name
+        assert service["read_only"] is True and "/tmp" in service["tmpfs"], name
+        assert service["cap_drop"] == ["ALL"], name
+        assert service["security_opt"] == ["no-new-privileges:true"], name
+    # the API's metrics directory is on the tmpfs; its threads fit under its process cap
+    assert api["environment"]["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")
+    gunicorn = gunicorn_settings()
+    assert api["pids_limit"] > gunicorn["workers"] * (gunicorn["threads"] + 4)
     # gunicorn's graceful timeout must fit in the time Docker gives before SIGKILL
     graceful = gunicorn_settings()["graceful_timeout"]
     assert seconds(api["stop_grace_period"]) > graceful
@@ -278,6 +313,8 @@ def test_compose_commands_run_here_and_train_a_job(tmp_path, redis_url, key_pref
     shutil.copy(ROOT / "gunicorn.conf.py", app_dir)
     shell = {
         **os.environ,
+        "REDIS_PASSWORD": "compose-test-password",
+        "API_KEYS": "compose-test-key-0123456789",
         "NNJOBS_QUEUE": key_prefix,
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
@@ -293,6 +330,8 @@ def test_compose_commands_run_here_and_train_a_job(tmp_path, redis_url, key_pref
                 NNJOBS_HOST="127.0.0.1",
                 NNJOBS_KEY_PREFIX=key_prefix,
                 NNJOBS_BLAS_THREADS="1",
+                # the keys are tested in test_security; here, the commands and the job
+                API_KEYS="",
             )
             processes[name] = Process(interpolate(service["command"], shell), env, cwd=app_dir)
         url = f"http://127.0.0.1:{port}"

@@ -271,12 +271,12 @@ def test_the_metrics_are_not_in_the_openapi_document(client):
 
 
 def test_with_api_keys_the_metrics_need_one_unless_made_public(redis_url, key_prefix):
-    keyed = make_app(redis_url, key_prefix, API_KEYS="k-0123456789").test_client()
+    keyed = make_app(redis_url, key_prefix, API_KEYS="k-0123456789abcdef").test_client()
     assert keyed.get("/metrics").status_code == 401
-    ok = keyed.get("/metrics", headers={"Authorization": "Bearer k-0123456789"})
+    ok = keyed.get("/metrics", headers={"Authorization": "Bearer k-0123456789abcdef"})
     assert ok.status_code == 200
     public = make_app(
-        redis_url, key_prefix, API_KEYS="k-0123456789", NNJOBS_METRICS_PUBLIC="true"
+        redis_url, key_prefix, API_KEYS="k-0123456789abcdef", NNJOBS_METRICS_PUBLIC="true"
     ).test_client()
     assert public.get("/metrics").status_code == 200
     assert public.get("/jobs").status_code == 401

@@ -133,13 +133,13 @@ def test_the_page_is_not_part_of_the_api_document(app):
 
 
 def test_the_page_stays_public_when_the_api_needs_a_key(redis_url, key_prefix):
-    client = make_app(redis_url, key_prefix, API_KEYS="k-0123456789").test_client()
+    client = make_app(redis_url, key_prefix, API_KEYS="k-0123456789abcdef").test_client()
     for path in ("/", "/playground/app.js", "/playground/style.css"):
         assert client.get(path).status_code == 200, path
     # what the page asks of the API needs the key, which the page then asks for
     error(client.get("/synthetic"), 401)
     assert (
-        client.get("/synthetic", headers={"Authorization": "Bearer k-0123456789"}).status_code
+        client.get("/synthetic", headers={"Authorization": "Bearer k-0123456789abcdef"}).status_code
         == 200
     )
 

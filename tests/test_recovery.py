@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -237,6 +238,39 @@ def test_the_lease_recovery_step_requeues_or_fails_expired_jobs(reg):
     assert reg.reclaim_job(exhausted, 1) == "failed"
     assert "gave up after 1 attempts" in reg.get_job(exhausted)["error"]["message"]
     assert reg.reclaim_job(live, 3) == "live" and reg.reclaim_job(requeue, 3) == "gone"
+
+
+def test_a_recovery_pass_costs_the_same_whatever_the_backlog(key_prefix):
+    from worker.app import LeaseRecovery
+
+    server = RedisServer().start()  # its own, so that it counts only these commands
+    app = Celery("test-producer", set_as_current=False)
+    app.conf.update(celery_config(server.url, key_prefix))
+    try:
+        reg = Registry.from_url(server.url, key_prefix)
+        backlog = [_job(reg) for _ in range(100)]
+        delivery = replace(delivery_settings(), visibility_timeout=1)
+        recovery = LeaseRecovery(app, lambda: reg, delivery, key_prefix)
+        recovery.batch = 10
+        app.send_task(TRAIN_TASK, args=["warm-up"], queue=f"{key_prefix}-other")
+        time.sleep(1.1)  # every job of the backlog has waited past the visibility timeout
+
+        def commands() -> int:
+            return reg.r.info("stats")["total_commands_processed"]
+
+        costs, resent = [], []
+        for _ in range(10):
+            before = commands()
+            resent += [job_id for job_id, what in recovery.recover() if what == "resent"]
+            costs.append(commands() - before)
+        # a batch per pass, whether 90 or 10 jobs wait: each resent once, in turn (the
+        # first pass also loads the script and sends the queue's first message)
+        assert len(set(costs[1:])) == 1 and max(costs) < len(backlog), costs
+        assert sorted(resent) == sorted(backlog)
+        assert reg.r.llen(key_prefix) == len(backlog)
+    finally:
+        app.close()
+        server.cleanup()
 
 
 def test_delivery_settings_must_be_ordered():

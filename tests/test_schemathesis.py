@@ -71,7 +71,7 @@ def api_schema(redis_url):
 def keyed_schema(redis_url):
     """The app with API keys, whose document declares the scheme and the 401s."""
     prefix = f"nnjobs-test-{uuid.uuid4().hex[:10]}"
-    app = make_app(redis_url, prefix, API_KEYS="k-0123456789")
+    app = make_app(redis_url, prefix, API_KEYS="k-0123456789abcdef")
     yield schemathesis.openapi.from_wsgi("/openapi.json", app)
     r = redis.Redis.from_url(redis_url)
     drop_keys(r, prefix)

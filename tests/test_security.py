@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import re
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -13,10 +15,12 @@ import pytest
 import redis
 from api_helpers import drop_keys, error, make_app, run_job, wait_for_job, worker_thread
 from kombu import Connection, Exchange, Producer, Queue
+from live_service import ROOT, VENV_BIN
 
 from registry import TRAIN_TASK
+from registry.settings import SettingsError
 
-KEYS = "first-key-0123, second-key-4567"
+KEYS = "first-key-0123456, second-key-45678"
 SPIRAL = {"data": {"synthetic": {"name": "spiral", "n_samples": 40}}, "layers": [{"units": 4}]}
 
 
@@ -72,8 +76,8 @@ def test_without_api_keys_nothing_asks_for_one(redis_url, prefix):
         bearer("first-key-0123x"),
         bearer(""),
         {"Authorization": "Basic Zmlyc3Qta2V5LTAxMjM6"},
-        {"Authorization": "first-key-0123"},
-        {"X-API-Key": "first-key-0123"},
+        {"Authorization": "first-key-0123456"},
+        {"X-API-Key": "first-key-0123456"},
     ],
     ids=["none", "wrong", "prefix", "longer", "empty", "basic", "no-scheme", "other-header"],
 )
@@ -89,14 +93,14 @@ def test_with_api_keys_every_endpoint_needs_one(redis_url, prefix, method, path,
 
 def test_any_configured_key_opens_every_endpoint(redis_url, prefix):
     client = make_app(redis_url, prefix, API_KEYS=KEYS).test_client()
-    for key in ("first-key-0123", "second-key-4567"):
+    for key in ("first-key-0123456", "second-key-45678"):
         assert client.get("/jobs", headers=bearer(key)).status_code == 200
         assert (
             client.get("/models", headers={"Authorization": f"bearer  {key} "}).status_code == 200
         )
-    r = client.post("/jobs", json=SPIRAL, headers=bearer("second-key-4567"))
+    r = client.post("/jobs", json=SPIRAL, headers=bearer("second-key-45678"))
     assert r.status_code == 202
-    assert client.get(r.headers["Location"], headers=bearer("first-key-0123")).status_code == 200
+    assert client.get(r.headers["Location"], headers=bearer("first-key-0123456")).status_code == 200
 
 
 def test_health_and_the_docs_stay_public(redis_url, prefix):
@@ -107,10 +111,38 @@ def test_health_and_the_docs_stay_public(redis_url, prefix):
 
 
 def test_the_keys_are_read_from_the_environment(redis_url, prefix, monkeypatch):
-    monkeypatch.setenv("API_KEYS", "env-key-1")
+    monkeypatch.setenv("API_KEYS", "env-key-0123456789")
     client = make_app(redis_url, prefix).test_client()
     assert client.get("/jobs").status_code == 401
-    assert client.get("/jobs", headers=bearer("env-key-1")).status_code == 200
+    assert client.get("/jobs", headers=bearer("env-key-0123456789")).status_code == 200
+
+
+@pytest.mark.parametrize("keys", ["short", "long-enough-key-0, fifteen-chars-k"])
+def test_a_key_under_16_characters_stops_the_api_at_start(redis_url, prefix, keys):
+    with pytest.raises(SettingsError, match=r"API_KEYS: every key must be at least 16") as e:
+        make_app(redis_url, prefix, API_KEYS=keys)
+    assert keys.split(",")[-1].strip() not in str(e.value)  # the key is never shown
+
+
+def test_gunicorn_refuses_a_short_key_before_any_worker_boots(tmp_path):
+    env = {**os.environ, "API_KEYS": "0123456789abcdef, tiny-secret"}
+    ran = subprocess.run(
+        [
+            VENV_BIN / "gunicorn",
+            "--config",
+            "gunicorn.conf.py",
+            "--check-config",
+            "service.app:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode != 0
+    assert "API_KEYS: every key must be at least 16 characters; key 2 of 2" in ran.stderr
+    assert "tiny-secret" not in ran.stderr + ran.stdout
 
 
 def test_keys_never_appear_in_responses_logs_or_the_config(redis_url, prefix, caplog):
@@ -120,15 +152,15 @@ def test_keys_never_appear_in_responses_logs_or_the_config(redis_url, prefix, ca
     answers = [
         client.get("/jobs", headers=bearer("guessed-secret-998877")),
         client.post("/jobs", headers=bearer("guessed-secret-998877"), json=SPIRAL),
-        client.get("/jobs", headers=bearer("first-key-0123")),
+        client.get("/jobs", headers=bearer("first-key-0123456")),
         client.get("/openapi.json"),
         client.get("/docs"),
     ]
     for r in answers:
         seen = r.get_data(as_text=True) + str(r.headers)
-        for secret in ("guessed-secret-998877", "first-key-0123", "second-key-4567"):
+        for secret in ("guessed-secret-998877", "first-key-0123456", "second-key-45678"):
             assert secret not in seen
-    for secret in ("guessed-secret-998877", "first-key-0123", "second-key-4567"):
+    for secret in ("guessed-secret-998877", "first-key-0123456", "second-key-45678"):
         assert secret not in caplog.text
         assert secret not in repr(dict(app.config))
 
@@ -155,11 +187,11 @@ def test_the_access_log_records_no_request_header(redis_url, prefix, caplog):
     assert re.search(r"^accesslog = None$", text, re.M)
     client = make_app(redis_url, prefix, API_KEYS=KEYS).test_client()
     caplog.set_level(logging.INFO, logger="nnjobs.access")
-    client.get("/jobs", headers={**bearer("first-key-0123"), "X-Other": "other-header-55"})
+    client.get("/jobs", headers={**bearer("first-key-0123456"), "X-Other": "other-header-55"})
     client.get("/jobs", headers=bearer("guessed-secret-998877"))
     [ok, refused] = [r for r in caplog.records if r.name == "nnjobs.access"]
     assert (ok.status, refused.status) == (200, 401)
-    for secret in ("first-key-0123", "guessed-secret-998877", "other-header-55"):
+    for secret in ("first-key-0123456", "guessed-secret-998877", "other-header-55"):
         assert secret not in caplog.text
         assert secret not in str(ok.__dict__) + str(refused.__dict__)
 

@@ -39,6 +39,7 @@ import nn
 from registry import logs, settings
 from registry.queue import Delivery, SettingsError, celery_config, delivery_settings
 from registry.store import Registry
+from registry.store.jobs import RESEND_BATCH
 from registry.tasks import TRAIN_TASK
 
 from .tasks import Attempt, Retry, run_job
@@ -67,6 +68,9 @@ class LeaseRecovery:
 
     def __init__(self, app: Celery, registry, delivery: Delivery, queue: str):
         self.app, self.registry, self.delivery, self.queue = app, registry, delivery, queue
+        #: where the next pass goes on looking for stale queued jobs, so that a backlog
+        #: is gone through a batch per pass
+        self.offset, self.batch = 0, RESEND_BATCH
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="nnjobs-lease-recovery", daemon=True)
 
@@ -108,8 +112,11 @@ class LeaseRecovery:
                 done.append((job_id, state))
         # a queued job whose message has not started it within the visibility timeout may
         # have lost it (a Redis crash between storing the job and queueing the message); a
-        # spare message costs nothing, as a job never starts twice
-        for job_id in reg.stale_queued_ids(self.delivery.visibility_timeout):
+        # spare message costs nothing, as a job never starts twice; a batch per pass
+        stale, self.offset = reg.stale_queued_ids(
+            self.delivery.visibility_timeout, self.offset, self.batch
+        )
+        for job_id in stale:
             self.app.send_task(TRAIN_TASK, args=[job_id], queue=self.queue)
             log.warning(
                 "job %s: queued for over the visibility timeout; sent again",

@@ -7,12 +7,19 @@ exception its soft time limit raises.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+import redis.exceptions
 
 import nn
 from nn.diagnostics import find_warnings
+from registry.outages import transient
 from registry.store import DEFAULT_LEASE, DEFAULT_MAX_ATTEMPTS, Registry
 from registry.store.records import add_epoch, epoch_row
 
@@ -21,10 +28,67 @@ log = logging.getLogger("nnjobs.worker")
 #: seconds between progress writes to the job record (each one also extends the lease)
 PROGRESS_INTERVAL = 0.5
 
+#: first and longest pause (s) between tries of a write while Redis is away or in a
+#: passing state (registry.outages); each pause doubles, and is drawn between half and
+#: all of its length, so workers that lost Redis together do not come back together
+BACKOFF_FIRST, BACKOFF_CAP = 0.1, 2.0
+
+T = TypeVar("T")
+
 
 class JobStopped(Exception):
     """The job left the running state (cancelled, or taken over by another attempt after
     this one lost its lease) while it trained."""
+
+
+class LeaseLost(JobStopped):
+    """Redis stayed away, or in a passing state, until this attempt's lease ran out: the
+    job may be another attempt's by now (lease recovery requeues it), so this one stops."""
+
+    def __init__(self, error: BaseException, seconds: float):
+        super().__init__(f"Redis unavailable for {seconds:.1f} s ({type(error).__name__}: {error})")
+        self.error, self.seconds = error, seconds
+
+
+class Lease:
+    """Until when (monotonic clock) an attempt holds its job: ``seconds`` after its last
+    write that extended the lease, the claim counting as one."""
+
+    def __init__(self, seconds: float, written_at: float | None = None):
+        self.seconds = seconds
+        self.ends = (time.monotonic() if written_at is None else written_at) + seconds
+
+    def keep_trying(self, write: Callable[[], T], extends: bool = False) -> T:
+        """``write()``, tried again with capped, jittered backoff while Redis is away or in
+        a passing state, never past the lease's end (then :class:`LeaseLost`); any other
+        error is raised at once. ``extends``: a write that succeeds renews the lease (from
+        when it was sent, as the server may have run it at once)."""
+        first = time.monotonic()
+        pause = BACKOFF_FIRST
+        while True:
+            sent = time.monotonic()
+            try:
+                result = write()
+            except redis.exceptions.RedisError as error:
+                if not transient(error):
+                    raise
+                wait = pause * random.uniform(0.5, 1.0)
+                away = time.monotonic() - first
+                if time.monotonic() + wait >= self.ends:
+                    raise LeaseLost(error, away) from error
+                log.warning(
+                    "Redis unavailable for %.1f s (%s: %s); trying again in %.2f s",
+                    away,
+                    type(error).__name__,
+                    error,
+                    wait,
+                )
+                time.sleep(wait)
+                pause = min(BACKOFF_CAP, pause * 2)
+                continue
+            if extends and result:
+                self.ends = sent + self.seconds
+            return result
 
 
 @dataclass(frozen=True)
@@ -60,10 +124,10 @@ class Reporter:
         job_id: str,
         interval: float = PROGRESS_INTERVAL,
         attempt: int | None = None,
-        lease: float = DEFAULT_LEASE,
+        lease: Lease | None = None,
     ):
         self.registry, self.job_id, self.interval = registry, job_id, interval
-        self.attempt, self.lease = attempt, lease
+        self.attempt, self.lease = attempt, lease or Lease(DEFAULT_LEASE)
         self.history: dict[str, list] = {}
         self.pending: list[dict] = []
         self.stored = 0
@@ -94,15 +158,21 @@ class Reporter:
 
     def write(self, progress: dict | None = None) -> bool:
         """Write progress, the epochs not yet stored and warnings now; False once the job
-        no longer runs under this attempt."""
-        written = self.registry.report_progress(
-            self.job_id,
-            progress or self.progress,
-            self.pending,
-            self.stored,
-            self.attempt,
-            self.lease,
-            warnings=self.warnings,
+        no longer runs under this attempt. Redis away is waited out while the lease lasts
+        (:meth:`Lease.keep_trying`); a write repeated after its reply was lost stores no
+        epoch twice."""
+        progress, warnings, pending = progress or self.progress, self.warnings, self.pending
+        written = self.lease.keep_trying(
+            lambda: self.registry.report_progress(
+                self.job_id,
+                progress,
+                pending,
+                self.stored,
+                self.attempt,
+                self.lease.seconds,
+                warnings=warnings,
+            ),
+            extends=True,
         )
         if written:
             self.stored += len(self.pending)
@@ -120,6 +190,7 @@ def run_job(
     """Train job ``job_id`` and record the outcome; returns what happened, in one word, or a
     :class:`Retry` when another attempt holds the job. ``timeouts`` are the exceptions that
     mean the time budget ran out."""
+    claimed_at = time.monotonic()
     outcome, value = registry.claim_job(job_id, worker, policy.lease, policy.max_attempts)
     if outcome == "busy":
         log.info(
@@ -143,16 +214,22 @@ def run_job(
     attempt = int(value)
     ids = {"job_id": job_id, "attempt": attempt}
     log.info("job %s started (attempt %d)", job_id, attempt, extra=ids)
-    job = registry.get_job(job_id)
-    data = registry.load_data(job_id)
+    lease = Lease(policy.lease, claimed_at)
+    try:
+        job = lease.keep_trying(lambda: registry.get_job(job_id))
+        data = lease.keep_trying(lambda: registry.load_data(job_id))
+    except LeaseLost as e:
+        return _lost(ids, e)
     if data is None:
         return _fail(registry, ids, "DataMissing", "the job's training data is gone")
     X, y = data
-    reporter = Reporter(registry, job_id, attempt=attempt, lease=policy.lease)
+    reporter = Reporter(registry, job_id, attempt=attempt, lease=lease)
     started = time.perf_counter()
     try:
         # the API checked the spec under its own configured limits
         model, history = nn.fit(job["spec"], X, y, reporter, limits=nn.Limits.unbounded())
+    except LeaseLost as e:
+        return _lost(ids, e)
     except JobStopped:
         status = registry.job_status(job_id)
         log.info("job %s stopped: %s", job_id, status, extra={**ids, "status": status})
@@ -165,7 +242,8 @@ def run_job(
         # the epochs recorded up to a divergence, and what their diagnostics warn of,
         # are what explains it
         if reporter.progress is not None:
-            reporter.write()
+            with contextlib.suppress(LeaseLost):
+                reporter.write()
         diverged = "diverged" if isinstance(e, nn.TrainingError) else None
         return _fail(registry, ids, type(e).__name__, str(e), diverged)
     except Exception as e:  # an unexpected bug must still end the job, not leave it running
@@ -179,9 +257,32 @@ def run_job(
         "training_seconds": round(time.perf_counter() - started, 6),
         "stop_reason": history.stop_reason,
     }
-    stored = registry.succeed_job(
-        job_id, model.to_bytes(), meta, reporter.progress, attempt=attempt
-    )
+    blob = model.to_bytes()
+    try:
+        limit = lease.keep_trying(lambda: _largest_value(registry))
+        if len(blob) > limit:
+            # sent anyway, Redis would close the connection mid-write, which looks like a
+            # blip and would be tried again until the lease ran out
+            message = (
+                f"the model is {len(blob):,} bytes, over Redis's limit of {limit:,} bytes "
+                "for one value (its proto-max-bulk-len); train a smaller network"
+            )
+            return _fail(registry, ids, "ModelTooLarge", message)
+        stored = lease.keep_trying(
+            lambda: registry.succeed_job(job_id, blob, meta, reporter.progress, attempt=attempt)
+        )
+    except LeaseLost as e:
+        # one last word, which lands if Redis is back and no other attempt took the job
+        message = f"the model ({len(blob):,} bytes) could not be stored: {e}"
+        try:
+            return _fail(registry, ids, "ModelNotStored", message)
+        except redis.exceptions.RedisError:
+            log.warning("job %s: %s", job_id, message, extra=ids)
+            return "stopped"
+    except redis.exceptions.ResponseError as e:
+        # a refusal no retry mends, such as a value over Redis's proto-max-bulk-len
+        message = f"the model ({len(blob):,} bytes) could not be stored: Redis answered: {e}"
+        return _fail(registry, ids, "ModelNotStored", message)
     seconds = round(meta["training_seconds"], 3)
     if not stored:
         log.info("job %s stopped before its model was stored", job_id, extra=ids)
@@ -199,6 +300,29 @@ def run_job(
         },
     )
     return "succeeded"
+
+
+#: Redis's default proto-max-bulk-len, for a server that does not tell its own
+DEFAULT_LARGEST_VALUE = 512 * 2**20
+
+
+def _largest_value(registry: Registry) -> int:
+    """The largest value (bytes) Redis takes in one command."""
+    try:
+        reply = registry.r.config_get("proto-max-bulk-len")
+    except redis.exceptions.ResponseError:  # CONFIG is disabled on managed servers
+        return DEFAULT_LARGEST_VALUE
+    return int(reply.get(b"proto-max-bulk-len") or reply.get("proto-max-bulk-len") or 0) or (
+        DEFAULT_LARGEST_VALUE
+    )
+
+
+def _lost(ids: dict, error: LeaseLost) -> str:
+    """The attempt gave its job up (lease recovery requeues it): log it."""
+    log.warning(
+        "job %s: attempt %d gave up its lease: %s", ids["job_id"], ids["attempt"], error, extra=ids
+    )
+    return "stopped"
 
 
 def _fail(

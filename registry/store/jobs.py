@@ -22,6 +22,8 @@ from .records import now_iso
 #: ``NNJOBS_LEASE_SECONDS``), and attempts before a job is given up
 DEFAULT_LEASE = 30.0
 DEFAULT_MAX_ATTEMPTS = 3
+#: queued jobs a recovery pass looks at, so that a pass costs the same whatever the backlog
+RESEND_BATCH = 100
 
 
 def _text(value: bytes | None) -> str | None:
@@ -109,7 +111,9 @@ class Jobs(Models):
 
     def delete_job(self, job_id: str) -> None:
         """Remove a job record and its data entirely (undoes :meth:`create_job`)."""
-        with self.r.pipeline(transaction=True) as pipe:
+        # not MULTI: over maxmemory, Redis refuses every command queued in a transaction,
+        # DEL included, and this undoes a submission that Redis was too full to queue
+        with self.r.pipeline(transaction=False) as pipe:
             pipe.delete(
                 self.keys.job(job_id), self.keys.epochs(job_id), *self.keys.job_data(job_id)
             )
@@ -315,18 +319,23 @@ class Jobs(Models):
     def running_job_ids(self) -> list[str]:
         return [i.decode() for i in self.r.zrange(self.keys.jobs("running"), 0, -1)]
 
-    def stale_queued_ids(self, older_than: float) -> list[str]:
-        """Queued jobs whose last message was sent more than ``older_than`` seconds ago and
-        that are still queued (claimed: the caller must send each one a new message)."""
+    def stale_queued_ids(
+        self, older_than: float, offset: int = 0, batch: int = RESEND_BATCH
+    ) -> tuple[list[str], int]:
+        """Of the ``batch`` oldest queued jobs from ``offset`` on, those whose last message
+        was sent more than ``older_than`` seconds ago and that are still queued (claimed:
+        the caller must send each one a new message); and the offset to look from next
+        (0 once the end is reached). A call costs two round trips whatever the backlog."""
         cutoff = int((time.time() - older_than) * 1000)
-        ids = self.r.zrangebyscore(self.keys.jobs("queued"), 0, cutoff)
-        claimed = []
-        for raw in ids:
-            job_id = raw.decode()
-            keys, args = {"job": self.keys.job(job_id)}, {"older_than_ms": int(older_than * 1000)}
-            if self.scripts.run("resend", keys=keys, args=args):
-                claimed.append(job_id)
-        return claimed
+        ids = self.r.zrangebyscore(self.keys.jobs("queued"), 0, cutoff, start=offset, num=batch)
+        args = {"older_than_ms": int(older_than * 1000)}
+        with self.r.pipeline(transaction=False) as pipe:
+            for raw in ids:
+                keys = {"job": self.keys.job(raw.decode())}
+                self.scripts.run("resend", keys=keys, args=args, client=pipe)
+            claims = pipe.execute()
+        claimed = [raw.decode() for raw, claim in zip(ids, claims, strict=True) if claim]
+        return claimed, offset + len(ids) if len(ids) == batch else 0
 
     def reclaim_job(
         self, job_id: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS, requeue: bool = False

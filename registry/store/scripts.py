@@ -104,17 +104,10 @@ class Scripts:
         }
 
     def run(
-        self,
-        name: str,
-        *,
-        keys: Mapping[str, object],
-        args: Mapping[str, object],
-        client=None,
+        self, name: str, *, keys: Mapping[str, object], args: Mapping[str, object], client=None
     ):
-        """Run script ``name`` with its keys and arguments by name; its reply (or, with a
-        pipeline as ``client``, a place in the pipeline's replies)."""
+        """Run script ``name`` with its keys and arguments by name; its reply (or, given a
+        pipeline as ``client``, queue it there)."""
         positional_keys, positional_args = load(name).ordered(keys, args)
-        script = self._registered[name]
-        if client is None:
-            return script(keys=positional_keys, args=positional_args)
-        return script(keys=positional_keys, args=positional_args, client=client)
+        through = {} if client is None else {"client": client}
+        return self._registered[name](keys=positional_keys, args=positional_args, **through)
