@@ -274,7 +274,16 @@ def running_job(url: str, name: str) -> dict:
     def found():
         return next((j for j in client.jobs(status="running") if j["name"] == name), None)
 
-    return wait_until(found, 60, interval=0.2, what=f"a running job named {name}")
+    try:
+        return wait_until(found, 60, interval=0.2, what=f"a running job named {name}")
+    except AssertionError as e:
+        # say what became of it, so that a failure here tells its cause
+        named = [
+            {k: j.get(k) for k in ("id", "status", "error", "stop_reason", "progress")}
+            for j in client.jobs(limit=100)
+            if j["name"] == name
+        ]
+        raise AssertionError(f"{e}; jobs named {name}: {named}") from None
 
 
 def test_a_cancelled_job_is_exit_1(live_url):  # noqa: F811
