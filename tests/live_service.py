@@ -295,7 +295,19 @@ def live_url(tmp_path_factory, redis_url):
     service = RunningService(
         run_env(tmp_path, "nnjobs-test-live", REDIS_URL=redis_url, WEB_CONCURRENCY="1")
     )
+    LIVE.append(service)
     try:
         yield service.start().url
     finally:
+        LIVE.remove(service)
         service.cleanup()
+
+
+#: the service of ``live_url`` while it runs, for a failing test to show what it logged
+LIVE: list[RunningService] = []
+
+
+def live_log(text: str, lines: int = 40) -> str:
+    """The last ``lines`` lines the ``live_url`` service logged that mention ``text``."""
+    found = [line for s in LIVE for line in s.process.lines if text in line]
+    return "\n".join(found[-lines:])

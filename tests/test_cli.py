@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import free_port
-from live_service import ROOT, live_url, wait_until  # noqa: F401  (live_url: a fixture)
+from live_service import ROOT, live_log, live_url, wait_until  # noqa: F401  (live_url: a fixture)
 
 import nn
 from client import Client
@@ -283,7 +283,8 @@ def running_job(url: str, name: str) -> dict:
             for j in client.jobs(limit=100)
             if j["name"] == name
         ]
-        raise AssertionError(f"{e}; jobs named {name}: {named}") from None
+        logged = "\n".join(live_log(job["id"]) for job in named)
+        raise AssertionError(f"{e}; jobs named {name}: {named}; logged:\n{logged}") from None
 
 
 def test_a_cancelled_job_is_exit_1(live_url):  # noqa: F811
