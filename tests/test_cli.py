@@ -44,6 +44,10 @@ def nnjobs(*args, url: str | None = None, timeout: float = 60) -> subprocess.Com
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def _hear_ctrl_c() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def in_terminal(args, timeout: float = 90, interrupt_when=None) -> tuple[int, str]:
     """Run ``nnjobs args`` on a pseudo-terminal 120 columns wide; returns its exit code
     and everything it drew. Once ``interrupt_when(text)`` is true, it gets a SIGINT."""
@@ -52,7 +56,15 @@ def in_terminal(args, timeout: float = 90, interrupt_when=None) -> tuple[int, st
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NNJOBS_", "NO_COLOR"))}
     env.update(TERM="xterm-256color", COLUMNS="120", LINES="40")
     proc = subprocess.Popen(
-        [NNJOBS, *map(str, args)], stdin=slave, stdout=slave, stderr=slave, env=env
+        [NNJOBS, *map(str, args)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        # a command typed in a terminal hears Ctrl-C; one started in the background by a
+        # shell without job control (nohup, `cmd &` in a script, some CI runners) inherits
+        # SIGINT ignored, and a Python started so keeps ignoring it
+        preexec_fn=_hear_ctrl_c,
     )
     os.close(slave)
     chunks: list[bytes] = []
