@@ -22,6 +22,18 @@ SCRIPTS = [
 ]
 
 
+def records(script: str, *args: str) -> list[dict]:
+    """Run a benchmark briefly with ``--json``-style ``args``; the records it printed."""
+    out = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_every_benchmark_offers_json_and_quick(script):
     out = subprocess.run(
@@ -37,14 +49,7 @@ def test_every_benchmark_offers_json_and_quick(script):
 @pytest.mark.slow
 def test_jobs_benchmark_records_every_figure():
     args = ["--json", "--jobs", "3", "--batch", "4", "--round-trips", "3"]
-    out = subprocess.run(
-        [sys.executable, str(BENCH / "jobs.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert out.returncode == 0, out.stderr
-    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    rows = records("jobs.py", *args)
     names = {row["name"] for row in rows}
     assert {
         "bare_celery_round_trip_ms",
@@ -89,14 +94,7 @@ def test_diagnostics_benchmark_records_the_overhead():
 @pytest.mark.slow
 def test_serving_benchmark_records_every_figure():
     args = ["--json", "--rounds", "2", "--seconds", "0.3", "--clients", "2", "--procs", "1"]
-    out = subprocess.run(
-        [sys.executable, str(BENCH / "serve.py"), *args, "--json-rows", "100"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert out.returncode == 0, out.stderr
-    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    rows = records("serve.py", *args, "--json-rows", "100")
     assert [row["name"] for row in rows] == [
         *(f"predict_{n}_{what}" for n in (1, 64) for what in ("rps_ratio", "cpu_ratio", "p99_ms")),
         "json_orjson_speedup",
@@ -119,14 +117,7 @@ def test_serving_benchmark_records_every_figure():
 )
 def test_long_poll_benchmark_records_both_sides():
     args = ["--json", "--rounds", "1", "--seconds", "1", "--clients", "2", "--waiting", "20"]
-    out = subprocess.run(
-        [sys.executable, str(BENCH / "long_polls.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert out.returncode == 0, out.stderr
-    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    rows = records("long_polls.py", *args)
     assert [row["name"] for row in rows] == [
         f"{route}_{side}_p50_ms" for route in ("healthz", "predict") for side in ("idle", "waiting")
     ]
