@@ -70,7 +70,7 @@ def markdown() -> str:
     lines = [
         "# Configuration",
         "",
-        "<!-- written by `make docs` from registry/settings.py; edit the table there -->",
+        "<!-- written by `make docs` from registry/settings/; edit the table there -->",
         "",
         "Every setting comes from the environment. A program refuses to start, naming the "
         "variable, when a value it reads is malformed or out of bounds. A blank value "

@@ -1,0 +1,177 @@
+"""The API's limits and access settings: what a request may ask for, and who may ask."""
+
+from __future__ import annotations
+
+from ..setting import (
+    API,
+    LimitDefault,
+    Section,
+    Setting,
+    SettingsError,
+)
+
+
+def _limit(name: str, kind: type, default: object, doc: str, **more) -> Setting:
+    return Setting(name, kind, default, doc, (API,), Section.LIMITS, **{"min": 0, **more})
+
+
+#: characters of the shortest API key taken: a shorter one is within reach of guessing
+MIN_API_KEY_LENGTH = 16
+
+
+class _Keys(Setting):
+    """A comma-separated list of secrets, each at least :data:`MIN_API_KEY_LENGTH`
+    characters; a refusal says which key (by position) and how long it is, never the key."""
+
+    def parse(self, raw: object, given_as: str | None = None) -> object:
+        value = super().parse(raw, given_as)
+        keys = [key.strip() for key in str(value).split(",") if key.strip()]
+        for position, key in enumerate(keys, 1):
+            if len(key) < MIN_API_KEY_LENGTH:
+                raise SettingsError(
+                    f"{given_as or self.name}: every key must be at least "
+                    f"{MIN_API_KEY_LENGTH} characters; key {position} of {len(keys)} has "
+                    f"{len(key)}"
+                )
+        return value
+
+
+LIMITS: tuple[Setting, ...] = (
+    _limit("NNJOBS_MAX_BODY_MB", float, 32, "request body limit (413)"),
+    _limit(
+        "NNJOBS_MAX_VALUES",
+        int,
+        5_000_000,
+        "numbers in `X` (or `inputs`, or a dataset job's features)",
+    ),
+    _limit(
+        "NNJOBS_MAX_DATASET_MB",
+        float,
+        32,
+        "size of an uploaded CSV file (the body limit applies too) (413)",
+    ),
+    _limit(
+        "NNJOBS_MAX_DATASET_ROWS",
+        int,
+        1_000_000,
+        "data rows of an uploaded CSV file, or of a CSV prediction body (413)",
+    ),
+    _limit(
+        "NNJOBS_MAX_DATASET_COLUMNS",
+        int,
+        10_000,
+        "columns of an uploaded CSV file, or of a CSV prediction body; checked on the "
+        "header, before the rows are read (413)",
+    ),
+    _limit(
+        "NNJOBS_MAX_CELL_LENGTH",
+        int,
+        10_000,
+        "characters in a cell (or a header name) of an uploaded CSV file, or of a CSV "
+        "prediction body (413)",
+    ),
+    _limit(
+        "NNJOBS_MAX_LABEL_LENGTH",
+        int,
+        1_000,
+        "characters in a class label: a string in `y`, or a cell of a dataset's text target (413)",
+    ),
+    _limit("NNJOBS_MAX_UNITS", int, LimitDefault("max_units"), "units per hidden layer"),
+    _limit("NNJOBS_MAX_LAYERS", int, LimitDefault("max_layers"), "hidden layers"),
+    _limit("NNJOBS_MAX_EPOCHS", int, LimitDefault("max_epochs"), "training epochs"),
+    _limit("NNJOBS_MAX_BATCH_SIZE", int, LimitDefault("max_batch_size"), "rows per training batch"),
+    _limit(
+        "NNJOBS_MAX_CLASSES",
+        int,
+        LimitDefault("max_classes"),
+        "distinct class labels, or columns of a target matrix (multi-label or regression)",
+    ),
+    _limit(
+        "NNJOBS_MAX_COMPUTE",
+        float,
+        LimitDefault("max_compute"),
+        "compute budget: (training rows + validation rows / 3) x epochs x weights, a "
+        "validation row being a forward pass only (the default admits 20,000 rows x 20 "
+        "features, hidden (128, 128), 500 epochs); over it, 413",
+    ),
+    _limit(
+        "NNJOBS_MAX_PARAMETERS",
+        int,
+        LimitDefault("max_parameters"),
+        "weights and biases of a network, 4 bytes each when stored and about 25 while "
+        "training: the default keeps a model under 80 MB, far below Redis's 512 MB value "
+        "limit, and a worker training it near 0.5 GB at the default batch size; over it, 413",
+    ),
+    _limit(
+        "NNJOBS_MAX_STEPS",
+        int,
+        LimitDefault("max_steps"),
+        "optimizer steps of a job, epochs x batches an epoch, each about 0.1 ms of Python "
+        "however small its batch, so the default is minutes of that alone (it admits 20,000 "
+        "rows in batches of 32 for 500 epochs); over it, 413",
+    ),
+    _limit(
+        "NNJOBS_MAX_SWEEP_JOBS",
+        int,
+        64,
+        "jobs one sweep may queue (the number of combinations of its `vary` lists); over it, 413",
+    ),
+    _limit(
+        "NNJOBS_MODEL_CACHE",
+        int,
+        32,
+        "loaded models kept per API process (least recently used go first)",
+    ),
+    _limit(
+        "NNJOBS_MODEL_CACHE_MB",
+        float,
+        512,
+        "MiB of loaded models kept per API process, besides their number: the least recently "
+        "used go first until both hold; a larger model is served without being kept",
+    ),
+    _limit(
+        "NNJOBS_MAX_ANSWER_VALUES",
+        int,
+        1_000_000,
+        "values in one prediction's answer: rows x the model's outputs (one per class for "
+        "softmax, per label, per target; one for two classes), checked before predicting; "
+        "over it, 413",
+    ),
+    _limit(
+        "NNJOBS_REQUEST_DEADLINE",
+        float,
+        20,
+        "seconds a prediction or a CSV upload may take from its arrival, checked between "
+        "chunks of rows; over it, 503 with `Retry-After`, nothing stored (below "
+        "`NNJOBS_API_TIMEOUT`, so that a request is answered before its process is replaced)",
+        min=None,
+        positive=True,
+    ),
+    _limit(
+        "NNJOBS_METRICS_MAX_MODELS",
+        int,
+        100,
+        "model names with series of their own in `/metrics`, per API process; predictions "
+        'by any other name are counted under `model="(other)"`',
+    ),
+    _limit("NNJOBS_READY_TIMEOUT", float, 0.5, "seconds `/readyz` waits for workers to answer"),
+    _Keys(
+        "API_KEYS",
+        str,
+        "",
+        "comma-separated API keys, each of at least 16 characters (a shorter one stops "
+        "the API at start); when set, every endpoint but `/healthz`, `/openapi.json`, "
+        "`/docs` and the playground page (`/`, `/playground/*`) needs "
+        "`Authorization: Bearer <key>` (else 401)",
+        (API,),
+        Section.LIMITS,
+        shown="empty (no key needed)",
+    ),
+    _limit(
+        "NNJOBS_METRICS_PUBLIC",
+        bool,
+        False,
+        "with `API_KEYS` set, serve `/metrics` without a key",
+        min=None,
+    ),
+)
