@@ -20,4 +20,10 @@ def create_app() -> Flask:
         # API answers for one row
         return {"model_id": str(body["model_id"]), "rows": len(body["inputs"])}
 
+    @app.post("/v2/models/<name>/infer")
+    def infer(name):
+        # the Open Inference Protocol's request, as tritonclient sends it: no content type
+        body = request.get_json(force=True)
+        return {"model_name": name, "outputs": len(body["inputs"][0]["data"])}
+
     return app

@@ -1,10 +1,12 @@
 """Serving speed: ``POST /predict`` under the production gunicorn settings, against a bare
-Flask endpoint that only parses the same JSON, served the same way in the same run.
+Flask endpoint that only parses the same JSON, served the same way in the same run; and
+the Open Inference Protocol's ``POST /v2/models/<name>/infer`` the same way.
 
 For a (20 -> 64 -> 64 -> 3) softmax model stored in a throwaway Redis, the script starts
 the API (``service:create_app()``) and the bare app (``bench/bare_app.py``) under gunicorn
 with ``gunicorn.conf.py`` (2 processes of 4 threads, loopback), then loads each from separate
-processes (16 concurrent clients in all), with 1 row and with 64 rows per request. Each
+processes (16 concurrent clients in all), with 1 row and with 64 rows per request to
+``/predict``, and 1 row (one FP32 tensor, as tritonclient sends it) to ``/v2``. Each
 side is loaded in short rounds, the two back to back in every round (each first in turn);
 the ratios reported are the median of the rounds' (with their min and max). It also
 times JSON decoding and encoding of a large body with the standard library and with
@@ -74,12 +76,12 @@ def store_model(redis_url: str, prefix: str) -> str:
 # -- load --------------------------------------------------------------------------------
 
 
-def request_bytes(address: str, body: bytes) -> bytes:
+def request_bytes(address: str, body: bytes, path: str = "/predict") -> bytes:
     # each request is a new connection, as one-shot clients make them; saying so up front
     # lets a client read to the end of the stream instead of parsing headers, which keeps
     # the load generator's own cost low
     head = (
-        f"POST /predict HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )
     return head.encode() + body
@@ -129,10 +131,12 @@ def _load_process(address, payload, threads, seconds, go, window, out):
     out.put((latencies, len(failures)))
 
 
-def load(address: str, body: bytes, seconds: float, clients: int, procs: int) -> dict:
-    """``clients`` clients spread over ``procs`` processes post ``body`` for ``seconds``;
-    requests/s and latency percentiles of the answers that were 200."""
-    payload = request_bytes(address, body)
+def load(
+    address: str, body: bytes, seconds: float, clients: int, procs: int, path: str = "/predict"
+) -> dict:
+    """``clients`` clients spread over ``procs`` processes post ``body`` to ``path`` for
+    ``seconds``; requests/s and latency percentiles of the answers that were 200."""
+    payload = request_bytes(address, body, path)
     # fork, not spawn: a spawned child re-imports NumPy and the project, which on two cores
     # would eat into the measured window of the children already running
     ctx = multiprocessing.get_context("fork")
@@ -221,13 +225,24 @@ def json_codecs(rows: int, repeat: int) -> dict:
 # -- main --------------------------------------------------------------------------------
 
 
-def body_for(rows: int) -> bytes:
+#: (figures' name, path, rows per request) of each measurement
+CASES = (
+    ("predict", "/predict", 1),
+    ("predict", "/predict", 64),
+    ("v2_infer", f"/v2/models/{MODEL_NAME}/infer", 1),
+)
+
+
+def body_for(rows: int, path: str = "/predict") -> bytes:
     rng = np.random.default_rng(rows)
-    inputs = np.round(rng.standard_normal((rows, FEATURES)), 6).tolist()
-    return json.dumps({"model_id": MODEL_NAME, "inputs": inputs}).encode()
+    inputs = np.round(rng.standard_normal((rows, FEATURES)), 6)
+    if path == "/predict":
+        return json.dumps({"model_id": MODEL_NAME, "inputs": inputs.tolist()}).encode()
+    tensor = {"name": "input", "shape": list(inputs.shape), "datatype": "FP32"}
+    return json.dumps({"inputs": [{**tensor, "data": inputs.ravel().tolist()}]}).encode()
 
 
-def rounds(procs: Processes, api: str, bare: str, body: bytes, args):
+def rounds(procs: Processes, api: str, bare: str, body: bytes, args, path: str = "/predict"):
     """Load both sides ``args.rounds`` times, back to back in each round (each first in
     turn): the runs of each side, its server CPU seconds per request by round, and the
     rounds' requests/s and CPU ratios.
@@ -242,7 +257,7 @@ def rounds(procs: Processes, api: str, bare: str, body: bytes, args):
         order = [("bare", bare), ("api", api)]
         for side, address in order if i % 2 == 0 else order[::-1]:
             used = procs.cpu_seconds()
-            run = load(address, body, args.seconds, args.clients, args.procs)
+            run = load(address, body, args.seconds, args.clients, args.procs, path)
             used = procs.cpu_seconds() - used
             runs[side].append(run)
             served = run["latencies"].size
@@ -262,19 +277,19 @@ def run(args) -> list[dict]:
         store_model(redis_url, prefix)
         api = start_gunicorn(procs, "service:create_app()", redis_url, prefix)
         bare = start_gunicorn(procs, "bare_app:create_app()", redis_url, prefix)
-        for rows in (1, 64):
-            body = body_for(rows)
+        for route, path, rows in CASES:
+            body = body_for(rows, path)
             # warm-up: every worker imports lazily and loads the model into its cache
             for address in (api, bare):
-                load(address, body, 0.5, args.clients, args.procs)
-            runs, cpu, rps_ratios, cpu_ratios = rounds(procs, api, bare, body, args)
+                load(address, body, 0.5, args.clients, args.procs, path)
+            runs, cpu, rps_ratios, cpu_ratios = rounds(procs, api, bare, body, args, path)
             api_f, bare_f = summary(runs["api"]), summary(runs["bare"])
-            common = {"bench": "serve", "rows": rows, "clients": args.clients}
+            common = {"bench": "serve", "rows": rows, "clients": args.clients, "path": path}
             common["rounds"] = args.rounds
             records.append(
                 {
                     **common,
-                    "name": f"predict_{rows}_rps_ratio",
+                    "name": f"{route}_{rows}_rps_ratio",
                     "rps": round(api_f["rps"], 1),
                     "bare_rps": round(bare_f["rps"], 1),
                     "value": round(statistics.median(rps_ratios), 3),
@@ -289,7 +304,7 @@ def run(args) -> list[dict]:
             records.append(
                 {
                     **common,
-                    "name": f"predict_{rows}_cpu_ratio",
+                    "name": f"{route}_{rows}_cpu_ratio",
                     "cpu_ms": round(statistics.median(cpu["api"]) * 1000, 3),
                     "bare_cpu_ms": round(statistics.median(cpu["bare"]) * 1000, 3),
                     # the requests/s ratio the servers would reach if they had the cores
@@ -304,7 +319,7 @@ def run(args) -> list[dict]:
             records.append(
                 {
                     **common,
-                    "name": f"predict_{rows}_p99_ms",
+                    "name": f"{route}_{rows}_p99_ms",
                     "p50_ms": round(api_f["p50_ms"], 2),
                     "bare_p50_ms": round(bare_f["p50_ms"], 2),
                     "bare_p99_ms": round(bare_f["p99_ms"], 2),

@@ -75,6 +75,8 @@ class ModelCache:
         self.nbytes = 0
         # the model's name, for the metrics' labels (ids would be too many)
         self._names: dict[str, str] = {}
+        # what else serving needs of the model's record (its version, its features)
+        self._info: dict[str, dict] = {}
         self._lock = threading.Lock()
 
     def get(self, model_id: str) -> nn.Model | None:
@@ -84,9 +86,16 @@ class ModelCache:
                 self._models.move_to_end(model_id)
             return model
 
-    def put(self, model_id: str, model: nn.Model, name: str | None = None, nbytes: int = 0) -> None:
-        """Keep ``model`` (of ``nbytes``, its :func:`footprint`), evicting the least
-        recently used until both bounds hold."""
+    def put(
+        self,
+        model_id: str,
+        model: nn.Model,
+        name: str | None = None,
+        nbytes: int = 0,
+        info: dict | None = None,
+    ) -> None:
+        """Keep ``model`` (of ``nbytes``, its :func:`footprint`) and ``info`` about it,
+        evicting the least recently used until both bounds hold."""
         if self.size <= 0 or nbytes > self.max_bytes:
             return
         with self._lock:
@@ -96,6 +105,8 @@ class ModelCache:
             self.nbytes += nbytes
             if name is not None:
                 self._names[model_id] = name
+            if info is not None:
+                self._info[model_id] = info
             while len(self._models) > self.size or self.nbytes > self.max_bytes:
                 self._drop(next(iter(self._models)))
 
@@ -103,11 +114,17 @@ class ModelCache:
         if self._models.pop(model_id, None) is not None:
             self.nbytes -= self._bytes.pop(model_id)
         self._names.pop(model_id, None)
+        self._info.pop(model_id, None)
 
     def name(self, model_id: str) -> str | None:
         """The name a cached model was put with."""
         with self._lock:
             return self._names.get(model_id)
+
+    def info(self, model_id: str) -> dict | None:
+        """The ``info`` a cached model was put with."""
+        with self._lock:
+            return self._info.get(model_id)
 
     def discard(self, model_id: str) -> None:
         with self._lock:
@@ -117,6 +134,7 @@ class ModelCache:
         with self._lock:
             self._models.clear()
             self._names.clear()
+            self._info.clear()
             self._bytes.clear()
             self.nbytes = 0
 

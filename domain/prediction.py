@@ -60,8 +60,20 @@ def missing_model(svc: Services, ref: str) -> NoReturn:
     raise NotFound(f"no model {ref!r}")
 
 
-def load_model(svc: Services, ref: str) -> tuple[str, nn.Model, str]:
-    """The id, the loaded model ``ref`` names and its name, from the cache when there."""
+@dataclass(frozen=True)
+class Loaded:
+    """A model ready to predict, with what an answer says of it."""
+
+    model_id: str
+    model: nn.Model
+    name: str
+    version: int
+    #: the names of its inputs, in order, when it was trained from a dataset
+    features: list | None
+
+
+def load(svc: Services, ref: str) -> Loaded:
+    """The model ``ref`` names, loaded, from the cache when there."""
     # kept right by the registry's change feed (domain.cache), so a model deleted or a
     # name given a new version through another process is not served stale
     model_id = svc.refs.resolve(ref)
@@ -69,9 +81,9 @@ def load_model(svc: Services, ref: str) -> tuple[str, nn.Model, str]:
         svc.cache.discard(ref)
         missing_model(svc, ref)
     model = svc.cache.get(model_id)
-    name = svc.cache.name(model_id) if model is not None else None
-    if model is None or name is None:
-        blob, name = svc.registry.model_blob_and_name(model_id)
+    info = svc.cache.info(model_id) if model is not None else None
+    if model is None or info is None:
+        blob, meta = svc.registry.model_blob_and_meta(model_id)
         if blob is None:  # deleted since it was resolved
             svc.refs.forget(model_id)
             missing_model(svc, ref)
@@ -82,8 +94,16 @@ def load_model(svc: Services, ref: str) -> tuple[str, nn.Model, str]:
             raise Broken(
                 f"model {model_id!r} is stored unreadable ({e}); train it again or delete it"
             ) from e
-        svc.cache.put(model_id, model, name, footprint(model))
-    return model_id, model, name
+        # a model's record never changes: what serving needs of it is kept beside it
+        info = {"name": meta["name"], "version": meta["version"], "features": meta.get("features")}
+        svc.cache.put(model_id, model, info["name"], footprint(model), info)
+    return Loaded(model_id, model, info["name"], info["version"], info["features"])
+
+
+def load_model(svc: Services, ref: str) -> tuple[str, nn.Model, str]:
+    """The id, the loaded model ``ref`` names and its name, from the cache when there."""
+    loaded = load(svc, ref)
+    return loaded.model_id, loaded.model, loaded.name
 
 
 def delete_model(svc: Services, ref: str) -> None:
@@ -96,7 +116,7 @@ def delete_model(svc: Services, ref: str) -> None:
     svc.refs.forget(model_id)
 
 
-def _check_answer(svc: Services, model: nn.Model, rows: int, location: str) -> None:
+def check_answer(svc: Services, model: nn.Model, rows: int, location: str) -> None:
     """Refuse (413) an answer of more values than the limit, before they are computed."""
     limit = svc.settings["NNJOBS_MAX_ANSWER_VALUES"]
     outputs = model.network.n_outputs
@@ -131,14 +151,22 @@ def _predicted(model: nn.Model, x: np.ndarray, deadline: Deadline) -> dict:
 
 def predict(svc: Services, ref: str, inputs: list, deadline: Deadline = NONE) -> Prediction:
     """The model ``ref`` names, on ``inputs`` (rows of numbers)."""
-    model_id, model, name = load_model(svc, ref)
-    _check_answer(svc, model, len(inputs), "json")
+    loaded = load(svc, ref)
+    check_answer(svc, loaded.model, len(inputs), "json")
     try:
         x = matrix(inputs, "inputs", svc.settings["NNJOBS_MAX_VALUES"])
-        result = _predicted(model, x, deadline)
     except nn.SpecError as e:
         raise Invalid(e) from None
-    return Prediction(model_id, model, name, result, len(x))
+    return predict_matrix(loaded, x, deadline)
+
+
+def predict_matrix(loaded: Loaded, x: np.ndarray, deadline: Deadline = NONE) -> Prediction:
+    """``loaded`` on ``x`` (n_rows, n_features), whose answer :func:`check_answer` allowed."""
+    try:
+        result = _predicted(loaded.model, x, deadline)
+    except nn.SpecError as e:
+        raise Invalid(e) from None
+    return Prediction(loaded.model_id, loaded.model, loaded.name, result, len(x))
 
 
 def _refuse_column(name: str, problem: str) -> NoReturn:
@@ -154,7 +182,7 @@ def predict_csv(svc: Services, ref: str, body: bytes, deadline: Deadline = NONE)
     if meta is None:  # deleted since it was resolved
         missing_model(svc, ref)
     table = tables.read(body, tables.Bounds.of(svc.settings), "body", deadline)
-    _check_answer(svc, model, table.n_rows, "csv")
+    check_answer(svc, model, table.n_rows, "csv")
     features = meta.get("features")
     if features:
         columns = set(table.header)  # not the list: thousands of columns, each looked up

@@ -12,8 +12,10 @@ import re
 NAME_PATTERN = r"[A-Za-z0-9._-]{1,64}"
 #: what a refused name is told
 NAME_RULE = "1 to 64 characters from letters, digits, '.', '_' and '-'."
+#: A model's version number.
+VERSION_PATTERN = r"[0-9]{1,9}"
 #: Anything that names a job or a model in a path: an id, a name, or name@version.
-REF_PATTERN = NAME_PATTERN + r"(?:@[0-9]{1,9})?"
+REF_PATTERN = NAME_PATTERN + f"(?:@{VERSION_PATTERN})?"
 REF_RE = re.compile(REF_PATTERN)
 NAME_RE = re.compile(NAME_PATTERN)
 

@@ -11,7 +11,7 @@ from werkzeug.routing import BaseConverter
 from domain.cache import ModelCache, RefCache
 from domain.services import Services
 from registry import ENDED, Registry
-from registry.names import REF_PATTERN, anchored
+from registry.names import NAME_PATTERN, REF_PATTERN, VERSION_PATTERN, anchored
 from registry.queue import celery_config
 from registry.waiting import JobWaits
 
@@ -25,6 +25,7 @@ from . import (
     jobs,
     metrics,
     models,
+    oip,
     playground,
     predict,
     schemas,
@@ -48,8 +49,28 @@ class RefConverter(BaseConverter):
     regex = REF_PATTERN
 
 
+class NameConverter(BaseConverter):
+    """A model name in a path (the Open Inference Protocol's routes)."""
+
+    regex = NAME_PATTERN
+
+
+class VersionConverter(BaseConverter):
+    """A model's version number in a path."""
+
+    regex = VERSION_PATTERN
+
+
 def _ref_param(converter) -> dict:
     return {"type": "string", "pattern": anchored(REF_PATTERN)}
+
+
+def _name_param(converter) -> dict:
+    return {"type": "string", "pattern": anchored(NAME_PATTERN)}
+
+
+def _version_param(converter) -> dict:
+    return {"type": "string", "pattern": anchored(VERSION_PATTERN)}
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -80,10 +101,16 @@ def create_app(config: dict | None = None) -> Flask:
     )
     # the provider does not sort keys, so {"code", "status", "message", "errors"} keep that order
     app.url_map.converters["ref"] = RefConverter
+    app.url_map.converters["modelname"] = NameConverter
+    app.url_map.converters["version"] = VersionConverter
 
     plugins = [auth.SecurityPlugin()] if api_keys else []
+    # last: it documents the protocol's error body on every error the others declared
+    plugins.append(errors.V2ErrorsPlugin(schemas.oip.ERROR_SCHEMA))
     api = errors.Api(app, spec_kwargs={"extra_plugins": plugins})
     api.register_converter(RefConverter, _ref_param)
+    api.register_converter(NameConverter, _name_param)
+    api.register_converter(VersionConverter, _version_param)
     api.spec.components.schema("EarlyStopping", schema=schemas.EarlyStoppingSchema)
     # history is an open mapping; its diagnostics entries are documented here
     api.spec.components.schema("LayerDiagnostics", schema=schemas.LayerDiagnosticsSchema)
@@ -92,6 +119,7 @@ def create_app(config: dict | None = None) -> Flask:
         sweeps.blp,
         models.blp,
         predict.blp,
+        oip.blp,
         datasets.blp,
         synthetic.blp,
         health.blp,

@@ -1,9 +1,10 @@
 """Optional API keys: with ``API_KEYS`` set, requests must carry ``Authorization: Bearer <key>``.
 
-``/healthz`` stays public because an orchestrator's liveness probe must not need a
-secret. ``/openapi.json``, ``/docs`` and the playground page (``/`` and its script and
-style) stay public too: they hold no data, are the same in every deployment, and are where
-a person or a client learns that a key is needed (the page then asks for one).
+``/healthz`` (and the Open Inference Protocol's ``/v2/health/live``) stays public
+because an orchestrator's liveness probe must not need a secret. ``/openapi.json``,
+``/docs`` and the playground page (``/`` and its script and style) stay public too: they
+hold no data, are the same in every deployment, and are where a person or a client
+learns that a key is needed (the page then asks for one).
 ``/metrics`` needs a key like the API unless ``NNJOBS_METRICS_PUBLIC`` is true: its
 labels name models, and an operator who set keys asked for the service to be closed;
 Prometheus can send the key (``authorization`` in its scrape config), or the setting opens
@@ -25,7 +26,7 @@ from flask import Flask, request
 from .errors import abort
 
 #: Paths answered without a key.
-PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/docs", "/"})
+PUBLIC_PATHS = frozenset({"/healthz", "/v2/health/live", "/openapi.json", "/docs", "/"})
 #: Path prefixes answered without a key: the playground's script and style.
 PUBLIC_PREFIXES = ("/playground/",)
 

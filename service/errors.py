@@ -1,4 +1,6 @@
-"""One JSON error shape for every error: ``{"code", "status", "message", "errors"?}``.
+"""One JSON error shape for every error: ``{"code", "status", "message", "errors"?}``, but
+on the Open Inference Protocol's routes (under ``/v2``), where it is that protocol's
+``{"error": message}`` with the same status (:data:`V2_PREFIX`, :class:`V2ErrorsPlugin`).
 
 flask-smorest's handler of ``HTTPException`` produces that shape; :class:`Api` extends it
 so that routing errors (404, 405), body errors (413) and anything raised without a
@@ -10,11 +12,13 @@ refusals (:mod:`domain.errors`) into it.
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import NoReturn
 
 import flask_smorest
 import kombu.exceptions
 import redis.exceptions
+from apispec import BasePlugin
 from flask import current_app, request
 from werkzeug.exceptions import (
     HTTPException,
@@ -34,6 +38,15 @@ log = logging.getLogger(__name__)
 
 #: Seconds a client should wait before retrying while Redis is unreachable.
 RETRY_AFTER = "5"
+
+#: the Open Inference Protocol's routes, whose errors are ``{"error": message}``
+V2_PREFIX = "/v2"
+#: the schema of that error body in the document
+V2_ERROR = "InferenceErrorResponse"
+
+
+def is_v2(path: str) -> bool:
+    return path == V2_PREFIX or path.startswith(V2_PREFIX + "/")
 
 
 def abort(
@@ -104,9 +117,38 @@ class Api(flask_smorest.Api):
         }
         if "errors" in payload:
             body["errors"] = payload["errors"]
+        if is_v2(request.path):
+            body = {"error": body["message"]}
         # werkzeug's own headers, such as Allow on a 405, beside those passed to abort
         own = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         return body, code, {**own, **(headers or {})}
+
+
+class V2ErrorsPlugin(BasePlugin):
+    """Documents the Open Inference Protocol's error body on every error answer of its
+    routes (those the views declare, the default, and the 401 of API keys): put it after
+    the plugins that add answers."""
+
+    def __init__(self, schema: dict):
+        self.schema = schema
+
+    def init_spec(self, spec):
+        spec.components.schema(V2_ERROR, self.schema)
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        if not is_v2(path or ""):
+            return
+        ref = {"$ref": f"#/components/schemas/{V2_ERROR}"}
+        for operation in (operations or {}).values():
+            responses = operation.get("responses", {})
+            for code in list(responses):
+                if code == "default" or int(code) >= 400:
+                    responses[code] = {
+                        "description": HTTPStatus(int(code)).phrase
+                        if code != "default"
+                        else "Error",
+                        "content": {"application/json": {"schema": ref}},
+                    }
 
 
 def first_error(errors: dict) -> str | None:

@@ -30,6 +30,15 @@ PATHS = {
     "/readyz": {"get"},
     "/activations": {"get"},
     "/activations/{name}": {"get"},
+    "/v2": {"get"},
+    "/v2/health/live": {"get"},
+    "/v2/health/ready": {"get"},
+    "/v2/models/{name}": {"get"},
+    "/v2/models/{name}/versions/{version}": {"get"},
+    "/v2/models/{name}/ready": {"get"},
+    "/v2/models/{name}/versions/{version}/ready": {"get"},
+    "/v2/models/{name}/infer": {"post"},
+    "/v2/models/{name}/versions/{version}/infer": {"post"},
 }
 
 

@@ -96,7 +96,11 @@ def test_serving_benchmark_records_every_figure():
     args = ["--json", "--rounds", "2", "--seconds", "0.3", "--clients", "2", "--procs", "1"]
     rows = records("serve.py", *args, "--json-rows", "100")
     assert [row["name"] for row in rows] == [
-        *(f"predict_{n}_{what}" for n in (1, 64) for what in ("rps_ratio", "cpu_ratio", "p99_ms")),
+        *(
+            f"{route}_{n}_{what}"
+            for route, n in (("predict", 1), ("predict", 64), ("v2_infer", 1))
+            for what in ("rps_ratio", "cpu_ratio", "p99_ms")
+        ),
         "json_orjson_speedup",
     ]
     for row in rows:

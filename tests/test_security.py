@@ -106,6 +106,7 @@ def test_any_configured_key_opens_every_endpoint(redis_url, prefix):
 def test_health_and_the_docs_stay_public(redis_url, prefix):
     client = make_app(redis_url, prefix, API_KEYS=KEYS).test_client()
     assert client.get("/healthz").status_code == 200
+    assert client.get("/v2/health/live").status_code == 200
     assert client.get("/openapi.json").status_code == 200
     assert client.get("/docs").status_code == 200
 
@@ -175,7 +176,7 @@ def test_the_openapi_document_declares_the_scheme(redis_url, prefix):
         for method, operation in item.items():
             if method == "parameters":
                 continue
-            if path == "/healthz":
+            if path in ("/healthz", "/v2/health/live"):
                 assert operation["security"] == []
             else:
                 assert "401" in operation["responses"], (method, path)

@@ -67,10 +67,16 @@ class Models(Store):
 
     def model_blob_and_name(self, model_id: str) -> tuple[bytes | None, str | None]:
         """The model's bytes and its name, in one round trip; (None, None) if it is gone."""
-        blob, meta = self.r.hmget(self.keys.model(model_id), "blob", "meta")
+        blob, meta = self.model_blob_and_meta(model_id)
+        return blob, None if meta is None else meta["name"]
+
+    def model_blob_and_meta(self, model_id: str) -> tuple[bytes | None, dict | None]:
+        """The model's bytes and its description without history (its version included),
+        in one round trip; (None, None) if it is gone."""
+        blob, meta, version = self.r.hmget(self.keys.model(model_id), "blob", "meta", "version")
         if blob is None or meta is None:
             return None, None
-        return blob, json.loads(meta)["name"]
+        return blob, self._decode_model(meta, version, with_history=False)
 
     def model_exists(self, model_id: str) -> bool:
         return bool(self.r.exists(self.keys.model(model_id)))

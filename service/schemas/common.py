@@ -178,11 +178,16 @@ def name_field(description: str) -> fields.String:
 
 
 def document_limits(spec, settings) -> None:
-    """Show each bound a setting sets (``x-limit``) as configured in ``spec``."""
+    """Show each bound a setting sets as configured in ``spec``: ``x-limit`` names the
+    setting of a ``maximum``, ``x-limits`` maps keywords (``maxItems``...) to settings,
+    on a property or on its items."""
     for schema in spec.components.schemas.values():
         for prop in schema.get("properties", {}).values():
             if "x-limit" in prop:
                 prop["maximum"] = settings[prop["x-limit"]]
+            for node in (prop, prop.get("items", {})):
+                for keyword, name in node.get("x-limits", {}).items():
+                    node[keyword] = settings[name]
 
 
 def page_schema(item: type[ma.Schema], total: str) -> type[ma.Schema]:
