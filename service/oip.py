@@ -31,6 +31,7 @@ from .schemas.oip import (
     ServerLiveSchema,
     ServerMetadataSchema,
     ServerReadySchema,
+    is_plain,
 )
 
 blp = Blueprint(
@@ -141,6 +142,8 @@ def _request() -> dict:
     if request.mimetype not in ("", "application/json"):
         abort(415, f"the body must be JSON (got {request.mimetype})")
     body = loads(request.get_data(cache=False))
+    if is_plain(body):
+        return body
     try:
         return _REQUEST.load(body)
     except ValidationError as e:

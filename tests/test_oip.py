@@ -430,3 +430,40 @@ def test_the_document_has_the_protocols_schemas_and_the_limits(service):
                     if code == "default" or int(code) >= 400:
                         ref = response["content"]["application/json"]["schema"]["$ref"]
                         assert ref.endswith("/InferenceErrorResponse"), (path, code)
+
+
+PLAIN = [
+    one([1, 4], [1.0] * 4, id="a"),
+    one([1, 4], [[1, 2, 3, 4]]),
+    columns(),
+    one([1, 4], [1.0] * 4, "FP16"),
+    one([1.0, 4], [1.0] * 4),
+    one([True, 4], [1.0] * 4),
+    one([1, 4], [1.0] * 4, name=""),
+    one([1, 4], [1.0] * 4, id=""),
+    one([1, 4], "x"),
+    {"inputs": [{**one([1, 4], [1.0] * 4)["inputs"][0], "parameters": {}}]},
+    {"inputs": [{"name": "input", "shape": [1, 4], "data": [1.0] * 4}]},
+]
+
+
+@pytest.mark.parametrize("body", PLAIN, ids=range(len(PLAIN)))
+def test_a_plain_request_skips_the_schema_and_gets_its_answer(service, body, monkeypatch):
+    from service import oip as route
+
+    app, skipped = service[0], []
+    monkeypatch.setattr(route, "is_plain", lambda b: skipped.append(b) or False)
+    through_schema = infer(app, body)
+    monkeypatch.undo()
+    direct = infer(app, body)
+    assert (direct.status_code, direct.get_json()) == (
+        through_schema.status_code,
+        through_schema.get_json(),
+    )
+    assert skipped  # the schema's path was taken the first time
+
+
+def test_only_requests_the_schema_takes_unchanged_are_plain():
+    from service.schemas.oip import is_plain
+
+    assert [is_plain(body) for body in PLAIN] == [True] * 3 + [False] * (len(PLAIN) - 3)

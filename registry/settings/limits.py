@@ -42,7 +42,8 @@ LIMITS: tuple[Setting, ...] = (
         "NNJOBS_MAX_VALUES",
         int,
         5_000_000,
-        "numbers in `X` (or `inputs`, or a dataset job's features)",
+        "numbers in `X` (or `inputs`, a dataset job's features, or the tensors of a `/v2` "
+        "inference)",
     ),
     _limit(
         "NNJOBS_MAX_DATASET_MB",
@@ -61,7 +62,7 @@ LIMITS: tuple[Setting, ...] = (
         int,
         10_000,
         "columns of an uploaded CSV file, or of a CSV prediction body; checked on the "
-        "header, before the rows are read (413)",
+        "header, before the rows are read; input tensors of a `/v2` inference (413)",
     ),
     _limit(
         "NNJOBS_MAX_CELL_LENGTH",

@@ -117,6 +117,41 @@ class RequestInputSchema(ma.Schema):
     data = JSONList(required=True, metadata=_DATA)
 
 
+_TENSOR_FIELDS = frozenset({"name", "shape", "datatype", "data"})
+
+
+def _plain_text(value) -> bool:
+    return type(value) is str and 1 <= len(value) <= MAX_TEXT
+
+
+def _plain_tensor(tensor) -> bool:
+    if type(tensor) is not dict or tensor.keys() != _TENSOR_FIELDS:
+        return False
+    shape = tensor["shape"]
+    return (
+        _plain_text(tensor["name"])
+        and type(shape) is list
+        and 1 <= len(shape) <= 2
+        and all(type(d) is int and 0 <= d <= MAX_INT for d in shape)
+        and tensor["datatype"] in ("FP32", "FP64")
+        and type(tensor["data"]) is list
+    )
+
+
+def is_plain(body) -> bool:
+    """Whether :class:`InferenceRequestSchema` would load ``body`` unchanged and it holds
+    nothing but ``inputs`` (and an ``id``): such a request needs no schema (marshmallow
+    costs about a sixth of a one-row inference)."""
+    return (
+        type(body) is dict
+        and body.keys() <= {"id", "inputs"}
+        and ("id" not in body or _plain_text(body["id"]))
+        and type(body.get("inputs")) is list
+        and len(body["inputs"]) >= 1
+        and all(map(_plain_tensor, body["inputs"]))
+    )
+
+
 class RequestOutputSchema(ma.Schema):
     """An output asked for."""
 
