@@ -13,8 +13,12 @@ import numpy as np
 import pytest
 import redis
 import requests
+import schemathesis
 import tritonclient.http as triton
 from api_helpers import drop_keys, make_app, run_job
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from test_schemathesis import CHECKS
 from tritonclient.utils import InferenceServerException
 from werkzeug.serving import make_server
 
@@ -467,3 +471,27 @@ def test_only_requests_the_schema_takes_unchanged_are_plain():
     from service.schemas.oip import is_plain
 
     assert [is_plain(body) for body in PLAIN] == [True] * 3 + [False] * (len(PLAIN) - 3)
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+@pytest.mark.parametrize("model", ["iris", "xor", "plane"])
+def test_generated_requests_to_real_models_keep_the_schema(service, model, mode):
+    """schemathesis's requests (tests/test_schemathesis.py), sent to models that exist, so
+    that they reach the tensors' checks and the predictions."""
+    operation = schemathesis.openapi.from_wsgi("/openapi.json", service[0])[
+        "/v2/models/{name}/infer"
+    ]["POST"]
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=25,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(case):
+        case.path_parameters = {"name": model}
+        case.call_and_validate(checks=CHECKS)
+
+    check()
