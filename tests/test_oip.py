@@ -495,3 +495,15 @@ def test_generated_requests_to_real_models_keep_the_schema(service, model, mode)
         case.call_and_validate(checks=CHECKS)
 
     check()
+
+
+def test_without_redis_the_routes_answer_503_in_the_protocols_shape():
+    client = make_app("redis://127.0.0.1:1/0", "unused").test_client()
+    assert client.get("/v2/health/live").status_code == 200
+    for resp in (
+        client.get("/v2/health/ready"),
+        client.get("/v2/models/iris"),
+        client.post("/v2/models/iris/infer", data=json.dumps(one([1, 4], [1.0] * 4))),
+    ):
+        assert "unreachable" in v2_error(resp, 503)
+        assert resp.headers["Retry-After"] == "5"
