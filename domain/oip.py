@@ -40,6 +40,14 @@ BINARY_PARAMETERS = frozenset({"binary_data", "binary_data_output", "binary_data
 PLATFORM = "nnjobs_numpy"
 
 _NUMBERS = {int, float}
+#: what a value that is not a number is, as a message names it
+_KINDS = {
+    str: "a string",
+    bool: "a boolean",
+    type(None): "null",
+    dict: "an object",
+    list: "an array nested too deeply",
+}
 
 
 def ref(name: str, version: str | None) -> str:
@@ -134,9 +142,8 @@ def _values(tensor: dict, field: str, count: int) -> list:
         data = list(chain.from_iterable(data))
         kinds = set(map(type, data))
     if not kinds <= _NUMBERS:
-        wrong = next(v for v in data if type(v) not in _NUMBERS)
-        kind = "an array nested too deeply" if type(wrong) is list else type(wrong).__name__
-        _refuse(f"{field}.data", f"must hold numbers only; it holds {kind}")
+        wrong = type(next(v for v in data if type(v) not in _NUMBERS))
+        _refuse(f"{field}.data", f"must hold numbers only; it holds {_KINDS.get(wrong, wrong)}")
     if len(data) != count:
         _refuse(f"{field}.data", f"has {len(data)} values; shape {shape} holds {count}")
     return data

@@ -263,8 +263,11 @@ HOSTILE = [
     (one([2, 4], [[1.0] * 4, [1.0] * 3]), 422, "nested data must be 2 rows of 4 values"),
     (nested_column(), 422, "inputs.0.data: is nested; a tensor of shape [2] takes flat data"),
     (one([2, 4], [[[1.0] * 4]] * 2), 422, "nested data must be 2 rows of 4 values"),
-    (one([1, 4], [1.0, 2.0, "3", 4.0]), 422, "must hold numbers only; it holds str"),
-    (one([1, 4], [1.0, 2.0, True, 4.0]), 422, "must hold numbers only; it holds bool"),
+    (one([1, 4], [1.0, 2.0, "3", 4.0]), 422, "must hold numbers only; it holds a string"),
+    (one([1, 4], [1.0, 2.0, True, 4.0]), 422, "must hold numbers only; it holds a boolean"),
+    (one([1, 4], [1.0, None, 3.0, 4.0]), 422, "must hold numbers only; it holds null"),
+    (one([1, 4], [[[1.0], [2.0], [3.0], [4.0]]]), 422, "it holds an array nested too deeply"),
+    (one([1, 4], [1.0, {}, 3.0, 4.0]), 422, "it holds an object"),
     (one([1, 4], [1.0, 2.0, 1e39, 4.0], "FP32"), 422, "value 2 is not a finite FP32 number"),
     (
         one([2, 3], [1.0] * 6),
