@@ -119,6 +119,12 @@ def test_regression_inference_with_fp64_and_default_outputs(service, oip):
         == predicted(service[1], "plane", x.tolist())["predictions"]
     )
     assert "parameters" not in answer.get_response()
+    # an output asked for in binary, as the client asks by default, comes as JSON too
+    binary = oip.infer(
+        "plane", [tensor(x, datatype="FP64")], outputs=[triton.InferRequestedOutput("values")]
+    )
+    assert binary.get_response()["outputs"][0].keys() == {"name", "datatype", "shape", "data"}
+    assert binary.as_numpy("values").tolist() == answer.as_numpy("values").tolist()
 
 
 def test_one_tensor_per_named_feature(service, oip):
