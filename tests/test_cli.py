@@ -189,6 +189,9 @@ def test_tables_show_ids_and_names(live_url, trained):  # noqa: F811
     assert "cli-xor@1" in result.stdout and trained["model_id"] in result.stdout
     result = nnjobs("show", "cli-xor", url=live_url)
     assert "cli-xor@1" in result.stdout and "sigmoid" in result.stdout
+    # the parity certificate, one line that the table may wrap
+    words = " ".join(result.stdout.split())
+    assert "parity ONNX (opset 13, onnxruntime" in words and "labels agree" in words
     result = nnjobs("activations", url=live_url)
     assert all(name in result.stdout for name in nn.hidden_activation_names())
 
