@@ -10,6 +10,7 @@ import zipfile
 import mlflow.pyfunc
 import numpy as np
 import onnx
+import pandas as pd
 import pytest
 import redis
 from api_helpers import drop_keys, error, make_app, run_job, stored, wait_for_job, worker_thread
@@ -255,3 +256,32 @@ def test_the_worker_records_the_certificate_on_the_model(redis_url, key_prefix, 
     assert cert["labels_agree"] is (True if output == "sigmoid" else None)
     listed = client.get("/models?name=w").get_json()["items"][0]
     assert listed["parity"] == cert
+
+
+def test_a_dataset_models_mlflow_signature_names_its_columns(client, registry, tmp_path):
+    rows = "\n".join(f"{a:.3f},{b:.3f},{'x' if a > b else 'y'}" for a, b in X[:, :2])
+    upload = client.post(
+        "/datasets?name=pairs", data=f"a,b,label\n{rows}\n", content_type="text/csv"
+    )
+    assert upload.status_code == 201, upload.get_json()
+    job = {"name": "pairs", "data": {"dataset": "pairs", "target": "label"}, "training": FAST}
+    resp = client.post("/jobs", json=job)
+    assert resp.status_code == 202, resp.get_json()
+    run_job(registry, resp.get_json()["id"])
+    with zipfile.ZipFile(io.BytesIO(client.get("/models/pairs/export?format=mlflow").data)) as zf:
+        zf.extractall(tmp_path)
+    loaded = mlflow.pyfunc.load_model(str(tmp_path))
+    assert loaded.metadata.signature.inputs.input_names() == ["a", "b"]
+    frame = pd.DataFrame(X[:5, :2], columns=["a", "b"])
+    body = client.post("/predict", json={"model_id": "pairs", "inputs": X[:5, :2].tolist()})
+    assert loaded.predict(frame)["label"].tolist() == body.get_json()["predictions"]
+
+
+def test_an_import_name_breaking_the_rule_is_refused(client, r, key_prefix):
+    before = stored(r, key_prefix)
+    for name in ("a%20b", "x" * 65, "..%2F.."):
+        resp = client.post(
+            f"/models/import?name={name}", data=b"x", content_type="application/octet-stream"
+        )
+        assert "name" in error(resp, 422)["message"]
+    assert stored(r, key_prefix) == before
