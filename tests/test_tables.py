@@ -7,61 +7,16 @@ from __future__ import annotations
 
 import csv
 import io
-import random
 
 import numpy as np
 import pytest
 from api_helpers import error, run_job, wait_for_job, worker_thread
+from table_helpers import RAW_ROWS, csv_text, encode_row, mixed_table
 
 import nn
 from nn.preparation import Options, Preparation, columns_of
 
 EPOCHS = {"epochs": 15, "batch_size": 16}
-
-
-def mixed_table(n: int = 120, seed: int = 0) -> tuple[dict, list]:
-    """Numeric, text, boolean and number-coded categorical columns, with missing cells in
-    several, and a label that depends on all four."""
-    rng = random.Random(seed)
-    table = {"length": [], "island": [], "tagged": [], "zip": []}
-    labels = []
-    for i in range(n):
-        length = round(rng.gauss(40, 5), 1)
-        island = rng.choice(["Biscoe", "Dream", "Torgersen"])
-        tagged = rng.random() < 0.5
-        zipcode = rng.choice([94110, 10001, 60601])
-        score = (length - 40) / 5 + (island == "Dream") - tagged + (zipcode == 10001)
-        labels.append("big" if score > 0 else "small")
-        table["length"].append(None if i % 9 == 0 else length)
-        table["island"].append(None if i % 11 == 0 else island)
-        table["tagged"].append(tagged)
-        table["zip"].append(zipcode)
-    return table, labels
-
-
-def category(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value).strip()
-
-
-def encode_row(prep: dict, row: dict) -> list[float]:
-    """A raw row as the model's inputs, written out from the preparation's description:
-    the check that the model's own encoding follows what it shows."""
-    out: list[float] = []
-    for f in prep["features"]:
-        value = row.get(f["name"])
-        missing = value is None or (isinstance(value, str) and value.strip() in ("", "NA"))
-        if f["kind"] == "numeric":
-            out.append(f["median"] if missing else float(value))
-            if f["indicator"]:
-                out.append(float(missing))
-            continue
-        levels = [*f["categories"], "<other>"] + (["<missing>"] if f["missing_level"] else [])
-        hot = "<missing>" if missing and f["missing_level"] else category(value)
-        hot = hot if hot in levels else "<other>"
-        out += [float(level == hot) for level in levels]
-    return out
 
 
 # -- nn -------------------------------------------------------------------------------------
@@ -100,15 +55,6 @@ def test_kinds_are_inferred_and_named_and_missing_values_imputed(trained):
         "tagged=true",
         "tagged=<other>",
     ]
-
-
-RAW_ROWS = [
-    # shuffled keys, an extra column, a missing cell, an unseen category, text numbers
-    {"zip": 10001, "extra": "x", "tagged": True, "island": "Dream", "length": 44.5},
-    {"island": "Atlantis", "length": 38.0, "zip": 94110, "tagged": False},
-    {"length": None, "island": None, "tagged": "true", "zip": "60601"},
-    {"tagged": False, "zip": 12345, "length": "41.5"},
-]
 
 
 def test_raw_rows_predict_as_the_rows_encoded_by_hand(trained):
@@ -213,16 +159,6 @@ def test_a_table_that_is_not_one_is_refused():
 
 
 # -- the API --------------------------------------------------------------------------------
-
-
-def csv_text(table: dict, labels: list) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([*table, "species"])
-    for i, label in enumerate(labels):
-        cells = ["" if table[c][i] is None else category(table[c][i]) for c in table]
-        writer.writerow([*cells, label])
-    return out.getvalue()
 
 
 def upload(client, text: str, name: str) -> str:
