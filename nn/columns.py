@@ -81,27 +81,40 @@ def _is_missing(v) -> bool:
     return isinstance(v, str) and v.strip() in _MISSING_SET
 
 
+def _per_distinct(fn, values: Array, dtype) -> Array | None:
+    """``fn`` of each value, called once per distinct value (hashed in C, not sorted), or
+    None for values that are not hashable. Values equal across types (``True == 1``)
+    share a result: callers pass values of one type, or an ``fn`` that agrees on them."""
+    try:
+        table = {v: fn(v) for v in dict.fromkeys(values.tolist())}
+    except TypeError:
+        return None
+    return np.fromiter(map(table.__getitem__, values.tolist()), dtype=dtype, count=len(values))
+
+
 def missing_mask(values: Array) -> Array:
     """True where a value is missing: None, NaN, or a text cell of :data:`MISSING_TEXT`."""
     if values.dtype.kind == "f":
         return np.isnan(values)
     if values.dtype.kind in "biu":
         return np.zeros(len(values), dtype=bool)
-    return np.fromiter(map(_is_missing, values), dtype=bool, count=len(values))
+    # _is_missing agrees on values equal across types: None, NaN and text equal nothing else
+    found = _per_distinct(_is_missing, values, bool)
+    if found is None:
+        return np.fromiter(map(_is_missing, values), dtype=bool, count=len(values))
+    return found
 
 
 def _number(v) -> float | None:
     """A value as a float, or None if it is not one (booleans are not numbers)."""
-    if isinstance(v, bool):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(
+        v, (int, float, str, np.integer, np.floating)
+    ):
         return None
-    if isinstance(v, (int, float, np.integer, np.floating)):
+    try:
         return float(v)
-    if isinstance(v, str):
-        try:
-            return float(v)
-        except ValueError:
-            return None
-    return None
+    except (ValueError, OverflowError):  # text, or an integer too large for a float
+        return None
 
 
 def number_key(x: float) -> str:
@@ -130,9 +143,15 @@ def infer_kind(values: Array, missing: Array) -> str:
     if values.dtype.kind == "b":
         return "categorical"
     present = values[~missing]
-    if any(isinstance(v, (bool, np.bool_)) for v in present):
+    types = set(map(type, present))
+    if bool in types or np.bool_ in types:
         return "categorical"
-    return "numeric" if all(_number(v) is not None for v in present) else "categorical"
+    if types <= {int, float}:
+        return "numeric"
+    parsed = _per_distinct(_number, present, object) if len(types) == 1 else None
+    if parsed is None:
+        parsed = list(map(_number, present))
+    return "numeric" if all(x is not None for x in parsed) else "categorical"
 
 
 def numbers(name: str, values: Array, missing: Array, field: str) -> Array:
@@ -162,6 +181,13 @@ def category_keys(values: Array, missing: Array) -> Array:
         uniq, inverse = np.unique(values[~missing], return_inverse=True)
         out[~missing] = np.array([number_key(float(u)) for u in uniq], dtype=object)[inverse]
         return out
+    present = values[~missing]
+    if len(set(map(type, present))) == 1:
+        # one type (text, booleans): each distinct value turned once
+        found = _per_distinct(category_key, present, object)
+        if found is not None:
+            out[~missing] = found
+            return out
     memo: dict = {}
     for i in np.flatnonzero(~missing):
         v = values[i]

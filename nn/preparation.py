@@ -6,7 +6,7 @@ dropped (``drop``); the kind is inferred (numbers are numeric, text and booleans
 categorical) unless ``features`` names it.
 
 A categorical column becomes one-hot columns: one per category kept (the
-``max_categories`` most frequent; the rest fold into ``<other>``, or
+``max_categories`` most frequent, ties broken by the value; the rest fold into ``<other>``, or
 are refused with ``high_cardinality: "refuse"``), one for ``<other>`` (where a category
 never seen in training goes at prediction, unless ``unknown: "refuse"``), and one for
 ``<missing>`` when the column had missing values. A numeric column is itself, its
@@ -25,8 +25,10 @@ from it.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 
@@ -45,6 +47,9 @@ CARDINALITY_POLICIES = ("fold", "refuse")
 OTHER, MISSING = "<other>", "<missing>"
 #: the keys of a job's ``data`` that configure its preparation
 OPTION_KEYS = ("features", "missing", "unknown", "max_categories", "high_cardinality")
+#: folded categories a model lists per column (the most frequent): a category beyond them
+#: at prediction cannot be told from one never seen
+FOLDED_LISTED = 1000
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,12 @@ class Feature:
         Categorical: the categories kept, sorted; each has its one-hot column, followed
         by ``<other>`` and, when ``missing_level``, ``<missing>``.
     missing_level : bool
+    folded : list of str or None
+        Categorical: categories seen in training and folded into ``<other>``, the
+        :data:`FOLDED_LISTED` most frequent of them; a value among them is no surprise at
+        prediction.
+    n_folded : int
+        How many categories were folded: more than ``folded`` lists when it is cut short.
     """
 
     name: str
@@ -120,6 +131,8 @@ class Feature:
     indicator: bool = False
     categories: list[str] | None = None
     missing_level: bool = False
+    folded: list[str] | None = None
+    n_folded: int = 0
 
     @property
     def encoded(self) -> list[str]:
@@ -142,6 +155,8 @@ class Feature:
             "kind": "categorical",
             "categories": list(self.categories),
             "missing_level": self.missing_level,
+            "folded": list(self.folded or []),
+            "n_folded": self.n_folded,
         }
 
 
@@ -222,12 +237,20 @@ class Preparation:
                     )
                 )
             elif f["kind"] == "categorical":
-                cats = f["categories"]
-                if not all(isinstance(c, str) for c in cats) or len(set(cats)) != len(cats):
+                cats, folded, n_folded = f["categories"], f["folded"], f["n_folded"]
+                both = [*cats, *folded]
+                if not all(isinstance(c, str) for c in both) or len(set(both)) != len(both):
                     raise ValueError(f"feature {name!r} has bad categories")
+                if type(n_folded) is not int or n_folded < len(folded):
+                    raise ValueError(f"feature {name!r} has a bad count of folded categories")
                 features.append(
                     Feature(
-                        name, "categorical", categories=list(cats), missing_level=f["missing_level"]
+                        name,
+                        "categorical",
+                        categories=list(cats),
+                        missing_level=f["missing_level"],
+                        folded=list(folded),
+                        n_folded=n_folded,
                     )
                 )
             else:
@@ -282,7 +305,8 @@ class Preparation:
                 features.append(Feature(name, "numeric", median, bool(missing.any())))
                 continue
             keys = category_keys(values, missing)
-            uniq, counts = np.unique(keys[~missing], return_counts=True)
+            counted = Counter(keys[~missing].tolist())
+            uniq, counts = list(counted), list(counted.values())
             if len(uniq) > options.max_categories and options.high_cardinality == "refuse":
                 raise SpecError(
                     field,
@@ -293,8 +317,18 @@ class Preparation:
                 )
             # the most frequent, ties broken by the value: the same table, the same columns
             order = sorted(range(len(uniq)), key=lambda j: (-counts[j], uniq[j]))
-            kept = sorted(str(uniq[j]) for j in order[: options.max_categories])
-            features.append(Feature(name, "categorical", None, False, kept, bool(missing.any())))
+            kept = sorted(uniq[j] for j in order[: options.max_categories])
+            folded = [uniq[j] for j in order[options.max_categories :]]
+            features.append(
+                Feature(
+                    name,
+                    "categorical",
+                    categories=kept,
+                    missing_level=bool(missing.any()),
+                    folded=folded[:FOLDED_LISTED],
+                    n_folded=len(folded),
+                )
+            )
         return cls(features, dropped, options.missing, options.unknown)
 
     # -- encoding -----------------------------------------------------------------------
@@ -345,41 +379,42 @@ class Preparation:
         return out, warnings
 
     def _one_hot(self, f, values, missing, out, start, warnings, field, training) -> None:
-        index = {c: j for j, c in enumerate(f.categories)}
         other = len(f.categories)
         keys = category_keys(values, missing)
-        codes = np.empty(len(values), dtype=np.intp)
-        for i, key in enumerate(keys):
-            if key is None:
-                if f.missing_level:
-                    codes[i] = other + 1
-                    continue
-                j = None
-            else:
-                j = index.get(key)
-            if j is not None:
-                codes[i] = j
-                continue
-            codes[i] = other
-            if training:
-                continue
-            seen = "a missing value" if key is None else f"category {key!r}"
+        index = {c: j for j, c in enumerate(f.categories)} | dict.fromkeys(f.folded or (), other)
+        codes = np.full(len(values), other + 1 if f.missing_level else other, dtype=np.intp)
+        # a missing value without its own level counts as <other>, as an unseen one does
+        unseen = missing.copy() if not f.missing_level else np.zeros(len(values), dtype=bool)
+        if (~missing).any():
+            found = np.fromiter(
+                map(index.get, keys[~missing], repeat(-1)),
+                dtype=np.intp,
+                count=int((~missing).sum()),
+            )
+            codes[~missing] = np.where(found < 0, other, found)
+            unseen[~missing] = found < 0
+        out[np.arange(len(values)), start + codes] = 1.0
+        if training or not unseen.any():
+            return
+        # beyond the folded categories listed, a category may be one of the rarest seen
+        unsure = "" if f.n_folded <= len(f.folded or ()) else " (or was among its rarest)"
+        for i in np.flatnonzero(unseen):
+            seen = "a missing value" if keys[i] is None else f"category {keys[i]!r}"
             if self.unknown == "refuse":
                 raise SpecError(
                     field,
-                    f"column {f.name!r}, row {i + 1}: {seen} was not seen in training "
+                    f"column {f.name!r}, row {i + 1}: {seen} was not seen in training{unsure} "
                     '(the model was trained with unknown "refuse")',
                 )
             warnings.append(
                 {
-                    "row": i,
+                    "row": int(i),
                     "column": f.name,
-                    "value": key,
-                    "message": f"{seen} of column {f.name!r} was not seen in training; "
-                    "counted as <other>",
+                    "value": keys[i],
+                    "message": f"{seen} of column {f.name!r} was not seen in training"
+                    f"{unsure}; counted as <other>",
                 }
             )
-        out[np.arange(len(values)), start + codes] = 1.0
 
 
 def resolve_kinds(

@@ -14,7 +14,7 @@ from api_helpers import error, run_job, wait_for_job, worker_thread
 from table_helpers import RAW_ROWS, csv_text, encode_row, mixed_table
 
 import nn
-from nn.preparation import Options, Preparation, columns_of
+from nn.preparation import FOLDED_LISTED, Options, Preparation, columns_of
 
 EPOCHS = {"epochs": 15, "batch_size": 16}
 
@@ -86,8 +86,20 @@ def test_the_cap_folds_rare_categories_into_other_or_refuses_them():
     cols = {"c": np.array(values, dtype=object)}
     prep = Preparation.fit(cols, Options(max_categories=2))
     assert prep.features[0].categories == ["a", "b"]
+    assert prep.features[0].folded == ["c", "d", "e"] and prep.features[0].n_folded == 3
     x, warnings = prep.transform(cols, training=True)
-    assert x[:, 2].sum() == 5 and warnings == []  # c, d and e: <other>, silently in training
+    assert x[:, 2].sum() == 5 and warnings == []  # c, d and e: <other>
+    later = {"c": np.array(["e", "b", "z"], dtype=object)}
+    x, warnings = prep.transform(later)  # e was seen, folded: no surprise; z never was
+    assert x.tolist() == [[0, 0, 1], [0, 1, 0], [0, 0, 1]]
+    assert [(w["row"], w["value"]) for w in warnings] == [(2, "z")]
+    many = {"c": np.array(["a"] * 3 + [f"v{i:04}" for i in range(FOLDED_LISTED + 2)], dtype=object)}
+    prep = Preparation.fit(many, Options(max_categories=1))
+    assert len(prep.features[0].folded) == FOLDED_LISTED and prep.features[0].n_folded == 1002
+    assert prep.features[0].folded[-1] == f"v{FOLDED_LISTED - 1:04}"  # ties: by value
+    _, warnings = prep.transform({"c": np.array(["v1001"], dtype=object)})
+    assert "(or was among its rarest)" in warnings[0]["message"]
+    assert Preparation.from_dict(prep.as_dict()) == prep
     with pytest.raises(nn.SpecError) as e:
         Preparation.fit(cols, Options(max_categories=2, high_cardinality="refuse"))
     assert e.value.field == "X" and e.value.limit == "max_categories"
@@ -237,6 +249,12 @@ def test_the_api_refuses_what_the_preparation_cannot_take(app):
     assert "no row has column 'length'" in refused([{"island": "Dream"}])
     assert "rows must all be objects" in refused([RAW_ROWS[0], [1.0]])
     assert "a row holds list" in refused([{**RAW_ROWS[0], "island": ["Dream"]}])
+    huge = client.post(
+        "/models/strict/predict", json={"inputs": [{**RAW_ROWS[0], "length": 10**400}]}
+    )
+    assert huge.status_code in (400, 422) and "Traceback" not in huge.get_data(as_text=True)
+    assert "'length', row 1" in refused([{**RAW_ROWS[0], "length": "1e400"}])
+    assert "'length', row 1: True is not a number" in refused([{**RAW_ROWS[0], "length": True}])
     arrays = {"X": [[0], [1]], "y": [0, 1]}
     training = {"epochs": 1, "validation_split": 0}
     r = client.post("/jobs", json={"name": "arrays", "data": arrays, "training": training})

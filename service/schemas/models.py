@@ -50,7 +50,8 @@ class ModelSchema(ma.Schema):
         metadata={
             "description": "Trained on a dataset: how raw rows become its inputs. features "
             "(in input order: name, kind; numeric: median, indicator; categorical: "
-            "categories, missing_level), dropped, missing and unknown (the policies), "
+            "categories, missing_level, folded: the categories folded into <other>, the 1,000 most "
+            "frequent, and n_folded, their number), dropped, missing and unknown (the policies), "
             "encoded (the input columns' names: a numeric column's name, name=<missing> "
             "for its indicator, name=category, name=<other>, name=<missing>); null otherwise"
         },
