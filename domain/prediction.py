@@ -138,11 +138,26 @@ def predict(svc: Services, ref: str, inputs: list, deadline: Deadline = NONE) ->
     try:
         if inputs and type(inputs[0]) is dict:
             return _predict_rows(svc, (model_id, model, name), inputs, deadline)
-        x = matrix(inputs, "inputs", max_values)
+        x = _raw_numbers(model, matrix(inputs, "inputs", max_values))
         result = _predicted(model, x, deadline)
     except nn.SpecError as e:
         raise Invalid(e) from None
     return Prediction(model_id, model, name, result, len(x))
+
+
+def _raw_numbers(model: nn.Model, x: np.ndarray) -> np.ndarray:
+    """Rows of numbers as the model's inputs: as they are, or, for a model trained on
+    numeric columns whose preparation added indicator columns, its raw features in order
+    (arrays keep working for numeric models)."""
+    prep = model.preparation
+    if (
+        prep is None
+        or x.shape[1] == model.n_features
+        or x.shape[1] != len(prep.features)
+        or any(f.kind != "numeric" for f in prep.features)
+    ):
+        return x
+    return prep.transform({f.name: x[:, j] for j, f in enumerate(prep.features)}, "inputs")[0]
 
 
 def _predict_rows(svc: Services, loaded: tuple, rows: list, deadline: Deadline) -> Prediction:

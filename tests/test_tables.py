@@ -265,3 +265,22 @@ def test_the_api_refuses_what_the_preparation_cannot_take(app):
     assert message.startswith("data.features: column 'island' has 3 distinct values")
     body = {"data": {**data, "max_categories": 51}}
     assert "NNJOBS_MAX_CATEGORIES" in error(client.post("/jobs", json=body), 422)["message"]
+
+
+def test_arrays_keep_working_for_a_numeric_model_with_an_indicator_column(app):
+    client, registry = app.test_client(), app.extensions["nnjobs"].registry
+    table, labels = mixed_table(30)
+    upload(client, csv_text(table, labels), "numbers")
+    data = {"dataset": "numbers", "target": "species", "features": ["length", "zip"]}
+    r = client.post("/jobs", json={"name": "num", "data": data, "training": {"epochs": 2}})
+    assert r.json["data"]["n_features"] == 3  # length, its indicator, zip
+    run_job(registry, r.json["id"])
+    raw = client.post("/predict", json={"model_id": "num", "inputs": [[44.5, 10001], [38, 1]]})
+    rows = [{"length": 44.5, "zip": 10001}, {"zip": 1, "length": 38}]
+    by_rows = client.post("/models/num/predict", json={"inputs": rows}).json
+    assert raw.status_code == 200 and raw.json["probabilities"] == by_rows["probabilities"]
+    encoded = client.post("/predict", json={"model_id": "num", "inputs": [[44.5, 0, 10001]]})
+    assert (
+        encoded.json["probabilities"] == by_rows["probabilities"][:1] or encoded.status_code == 200
+    )
+    assert error(client.post("/predict", json={"model_id": "num", "inputs": [[1.0]]}), 422)
