@@ -275,6 +275,11 @@ def test_train_takes_a_table_of_text_and_missing_cells_with_no_flags(live_url, t
     assert model["features"] == ["length", "island", "tagged", "zip"]
     assert model["preparation"]["encoded"][:2] == ["length", "length=<missing>"]
     ref = f"{model['name']}@{model['version']}"
+    shown = nnjobs("show", ref, url=live_url).stdout
+    median = model["preparation"]["features"][0]["median"]
+    assert f"length (numeric, missing -> {median:g}), island (3 categories + other, missing)" in (
+        " ".join(shown.split())
+    )
     rows = list(csv.DictReader(io.StringIO(nnjobs("predict", ref, data, url=live_url).stdout)))
     assert len(rows) == len(labels) and {row["prediction"] for row in rows} <= {"big", "small"}
     right = sum(row["prediction"] == label for row, label in zip(rows, labels, strict=True))
