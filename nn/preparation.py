@@ -63,6 +63,8 @@ class Options:
     unknown: str = "other"
     max_categories: int = DEFAULT_LIMITS.max_categories
     high_cardinality: str = "fold"
+    #: the cap is the job's own (``data.max_categories``), not the limit
+    own_cap: bool = False
 
     @classmethod
     def of(cls, data: Mapping | None, limits: Limits = DEFAULT_LIMITS) -> Options:
@@ -97,6 +99,7 @@ class Options:
             data.get("unknown", "other"),
             cap,
             data.get("high_cardinality", "fold"),
+            "max_categories" in data,
         )
 
 
@@ -308,12 +311,13 @@ class Preparation:
             counted = Counter(keys[~missing].tolist())
             uniq, counts = list(counted), list(counted.values())
             if len(uniq) > options.max_categories and options.high_cardinality == "refuse":
+                cap = "data.max_categories" if options.own_cap else "the limit"
                 raise SpecError(
                     field,
                     f"column {name!r} has {len(uniq)} distinct values, over the cap of "
-                    f"{options.max_categories} categories (max_categories); set "
+                    f"{options.max_categories} categories ({cap}); set "
                     'data.high_cardinality to "fold", or drop the column',
-                    limit="max_categories",
+                    limit=None if options.own_cap else "max_categories",
                 )
             # the most frequent, ties broken by the value: the same table, the same columns
             order = sorted(range(len(uniq)), key=lambda j: (-counts[j], uniq[j]))

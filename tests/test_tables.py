@@ -10,7 +10,7 @@ import io
 
 import numpy as np
 import pytest
-from api_helpers import error, run_job, wait_for_job, worker_thread
+from api_helpers import error, make_app, run_job, wait_for_job, worker_thread
 from table_helpers import RAW_ROWS, csv_text, encode_row, mixed_table
 
 import nn
@@ -101,9 +101,16 @@ def test_the_cap_folds_rare_categories_into_other_or_refuses_them():
     assert "(or was among its rarest)" in warnings[0]["message"]
     assert Preparation.from_dict(prep.as_dict()) == prep
     with pytest.raises(nn.SpecError) as e:
-        Preparation.fit(cols, Options(max_categories=2, high_cardinality="refuse"))
-    assert e.value.field == "X" and e.value.limit == "max_categories"
-    assert "column 'c' has 5 distinct values, over the cap of 2 categories" in e.value.reason
+        Preparation.fit(cols, Options.of({"max_categories": 2, "high_cardinality": "refuse"}))
+    assert e.value.field == "X" and e.value.limit is None
+    says = "column 'c' has 5 distinct values, over the cap of 2 categories (data.max_categories)"
+    assert says in e.value.reason
+    with pytest.raises(nn.SpecError) as e:
+        limits = nn.Limits(max_categories=3)
+        Preparation.fit(cols, Options.of({"high_cardinality": "refuse"}, limits))
+    assert e.value.limit == "max_categories" and "over the cap of 3 categories (the limit)" in (
+        e.value.reason
+    )
 
 
 def test_missing_values_refused_or_rows_dropped():
@@ -284,3 +291,19 @@ def test_arrays_keep_working_for_a_numeric_model_with_an_indicator_column(app):
         encoded.json["probabilities"] == by_rows["probabilities"][:1] or encoded.status_code == 200
     )
     assert error(client.post("/predict", json={"model_id": "num", "inputs": [[1.0]]}), 422)
+
+
+def test_the_category_limit_is_named_by_its_setting(redis_url, key_prefix):
+    client = make_app(redis_url, key_prefix, NNJOBS_MAX_CATEGORIES=2).test_client()
+    table, labels = mixed_table(20)
+    upload(client, csv_text(table, labels), "few")
+    data = {"dataset": "few", "target": "species", "high_cardinality": "refuse"}
+    message = error(client.post("/jobs", json={"data": data}), 422)["message"]
+    assert message.startswith("data.features: column 'island' has 3 distinct values, over ")
+    assert message.endswith("(NNJOBS_MAX_CATEGORIES)")
+    message = error(client.post("/jobs", json={"data": {**data, "max_categories": 3}}), 422)
+    assert "NNJOBS_MAX_CATEGORIES" in message["message"]
+    r = client.post("/jobs", json={"data": {**data, "high_cardinality": "fold"}})
+    assert r.status_code == 202, r.json
+    island = r.json["spec"]["data"]["preparation"]["features"][1]
+    assert len(island["categories"]) == 2 and island["n_folded"] == 1
