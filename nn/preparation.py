@@ -204,6 +204,12 @@ class Preparation:
             start += width
         return out
 
+    def nbytes(self) -> int:
+        """About what its names and categories hold in memory (a Python string costs
+        about 50 bytes besides its characters)."""
+        texts = [*self.encoded, *(c for f in self.features for c in f.folded or ())]
+        return sum(50 + len(t) for t in texts)
+
     @property
     def numeric_only(self) -> bool:
         """Inputs are the raw columns themselves: rows of numbers predict as they are."""
