@@ -10,7 +10,8 @@ import io
 
 import numpy as np
 import pytest
-from api_helpers import error, make_app, run_job, wait_for_job, worker_thread
+import redis
+from api_helpers import error, make_app, run_job, stored, wait_for_job, worker_thread
 from table_helpers import RAW_ROWS, csv_text, encode_row, mixed_table
 
 import nn
@@ -307,3 +308,31 @@ def test_the_category_limit_is_named_by_its_setting(redis_url, key_prefix):
     assert r.status_code == 202, r.json
     island = r.json["spec"]["data"]["preparation"]["features"][1]
     assert len(island["categories"]) == 2 and island["n_folded"] == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"missing": "guess"}, "missing"),
+        ({"unknown": None}, "unknown"),
+        ({"high_cardinality": 1}, "high_cardinality"),
+        ({"max_categories": "many"}, "max_categories"),
+        ({"max_categories": 2**70}, "max_categories"),
+        ({"features": {"zip": "date"}}, "features"),
+        ({"features": 5}, "features"),
+        ({"features": []}, "features"),
+    ],
+)
+def test_the_preparations_fields_are_checked_and_nothing_is_stored(
+    redis_url, key_prefix, client, data, field
+):
+    r = redis.Redis.from_url(redis_url)
+    try:
+        before = stored(r, key_prefix)
+        body = {"data": {"dataset": "d", "target": "y", **data}}
+        assert field in error(client.post("/jobs", json=body), 422)["errors"]["json"]["data"]
+        arrays = {"data": {"X": [[1.0]], "y": [1], **data}}
+        assert field in error(client.post("/jobs", json=arrays), 422)["errors"]["json"]["data"]
+        assert stored(r, key_prefix) == before
+    finally:
+        r.close()
