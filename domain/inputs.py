@@ -347,6 +347,8 @@ def dataset_arrays(
     keep = None
     if data.get("missing") == "drop_rows":
         lost = np.logical_or.reduce([cols[n].missing for n in target])
+        if lost.all():
+            _refuse("target", "every row misses the target: drop_rows leaves none")
         if lost.any():
             keep = ~lost
     y = _target([_rows(cols[n], keep) for n in target], several, max_label)

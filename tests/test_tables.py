@@ -273,6 +273,10 @@ def test_the_api_refuses_what_the_preparation_cannot_take(app):
     assert message.startswith("data.features: column 'island' has 3 distinct values")
     body = {"data": {**data, "max_categories": 51}}
     assert "NNJOBS_MAX_CATEGORIES" in error(client.post("/jobs", json=body), 422)["message"]
+    upload(client, "x,y\n1,\n2,\n", "blank")
+    body = {"data": {"dataset": "blank", "target": "y", "missing": "drop_rows"}}
+    message = error(client.post("/jobs", json=body), 422)["message"]
+    assert message == "data.target: every row misses the target: drop_rows leaves none"
 
 
 def test_arrays_keep_working_for_a_numeric_model_with_an_indicator_column(app):
