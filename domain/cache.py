@@ -52,13 +52,14 @@ _ALWAYS = _Always()
 
 
 def footprint(model: nn.Model) -> int:
-    """The bytes a loaded model holds in arrays: its parameters, the gradient buffer of
-    the same size its network carries, and its scalers."""
+    """The bytes a loaded model holds: its parameters, the gradient buffer of the same
+    size its network carries, its scalers, and its preparation's names and categories."""
     scalers = [s for s in (model.x_scaler, model.y_scaler) if s is not None]
     return (
         model.network.params.nbytes
         + model.network.grads.nbytes
         + sum(s.mean.nbytes + s.scale.nbytes for s in scalers)
+        + (0 if model.preparation is None else model.preparation.nbytes())
     )
 
 

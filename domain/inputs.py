@@ -205,14 +205,20 @@ def synthetic(params: dict, max_values: int) -> tuple[np.ndarray, np.ndarray, di
 # -- training data ------------------------------------------------------------------------
 
 
-def training_data(registry, data: dict, settings: Mapping, prefix: tuple = ()) -> tuple:
+def training_data(
+    registry,
+    data: dict,
+    settings: Mapping,
+    prefix: tuple = (),
+    limits: nn.Limits = nn.DEFAULT_LIMITS,
+) -> tuple:
     """``(X, y, where they came from: what the job's spec records, or None)`` from the
     request's ``data``, which sits at ``prefix`` in the body (a refusal, :class:`Invalid`,
     names the field from there), within the limits of ``settings``."""
     max_values, max_label = settings["NNJOBS_MAX_VALUES"], settings["NNJOBS_MAX_LABEL_LENGTH"]
     if "dataset" in data:
         try:
-            return dataset_arrays(registry, data, max_values, max_label)
+            return dataset_arrays(registry, data, max_values, max_label, limits)
         except SpecError as e:  # named from data: data.target, data.features...
             raise Invalid(e, prefix) from None
     if "synthetic" in data:
@@ -285,17 +291,20 @@ def _target(cols: list[tables.Column], several: bool, max_label: int) -> np.ndar
 
 
 def dataset_arrays(
-    registry, data: dict, max_values: int, max_label: int
+    registry, data: dict, max_values: int, max_label: int, limits: nn.Limits = nn.DEFAULT_LIMITS
 ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """``(X, y, what the job's data records)`` for a job on a dataset.
+    """``(X, y, what the job's data records)`` for a job on a dataset: its feature
+    columns prepared (:mod:`nn.preparation`: kinds, one-hot categories, missing values)
+    and encoded; what it records holds the fitted preparation.
 
     Raises
     ------
     SpecError
-        An unknown dataset or column, a text feature, a missing value (naming its column
-        and data row), features overlapping the target.
+        An unknown dataset or column, a missing value the job refuses (naming its column
+        and data row), a categorical column over its cap with ``high_cardinality:
+        "refuse"``, features overlapping the target.
     LimitError
-        More than ``max_values`` values in X.
+        More than ``max_values`` values in X, raw or encoded.
     """
     meta = registry.get_dataset(data["dataset"])
     if meta is None:
@@ -307,8 +316,10 @@ def dataset_arrays(
     several = isinstance(data["target"], list)
     target = data["target"] if several else [data["target"]]
     targets = set(target)
-    features = data.get("features")
-    for field, wanted in (("target", target), ("features", features or [])):
+    given = data.get("features")
+    # a list: those columns; a mapping: every column, with the kinds it names
+    listed = list(given) if given is not None else []
+    for field, wanted in (("target", target), ("features", listed)):
         unknown = [n for n in wanted if n not in columns]
         if unknown:
             _refuse(
@@ -316,25 +327,16 @@ def dataset_arrays(
                 f"no column {unknown[0]!r} in dataset {dataset_id!r} (its columns: "
                 f"{', '.join(names)})",
             )
-    if features is None:
-        features = [n for n in names if n not in targets]
-        if not features:
-            _refuse("features", "the dataset has no column left to learn from")
-    else:
-        both = [n for n in features if n in targets]
-        if both:
-            _refuse("features", f"column {both[0]!r} is the target; it cannot be a feature")
-        if len(set(features)) != len(features):
-            seen: set[str] = set()
-            twice = next(n for n in features if n in seen or seen.add(n))
-            _refuse("features", f"column {twice!r} is named twice")
-    kinds = {c["name"]: c["kind"] for c in meta["columns"]}
-    text = [n for n in features if kinds[n] == "text"]
-    if text:
-        hint = "" if "features" in data else " (name the columns to learn from in data.features)"
-        _refuse(
-            "features", f"column {text[0]!r} is text; features must be numbers or booleans{hint}"
-        )
+    both = [n for n in listed if n in targets]
+    if both:
+        _refuse("features", f"column {both[0]!r} is the target; it cannot be a feature")
+    if isinstance(given, list) and len(set(given)) != len(given):
+        seen: set[str] = set()
+        twice = next(n for n in given if n in seen or seen.add(n))
+        _refuse("features", f"column {twice!r} is named twice")
+    features = given if isinstance(given, list) else [n for n in names if n not in targets]
+    if not features:
+        _refuse("features", "the dataset has no column left to learn from")
     n_values = meta["n_rows"] * len(features)
     if n_values > max_values:
         raise LimitError(
@@ -342,8 +344,33 @@ def dataset_arrays(
             f"{n_values} values in X, over the limit of {max_values} (NNJOBS_MAX_VALUES)",
         )
     cols = _load(registry, dataset_id, [*features, *target], meta)
-    for name in features:
-        _no_missing("features", cols[name])
-    X = columns_matrix([cols[n] for n in features])
-    y = _target([cols[n] for n in target], several, max_label)
-    return X, y, {"dataset": dataset_id, "target": data["target"], "features": features}
+    keep = None
+    if data.get("missing") == "drop_rows":
+        lost = np.logical_or.reduce([cols[n].missing for n in target])
+        if lost.all():
+            _refuse("target", "every row misses the target: drop_rows leaves none")
+        if lost.any():
+            keep = ~lost
+    y = _target([_rows(cols[n], keep) for n in target], several, max_label)
+    table = {n: _rows(cols[n], keep).values for n in features}
+    options = {k: data[k] for k in nn.preparation.OPTION_KEYS if k in data}
+    options["features"] = given if isinstance(given, dict) else features
+    prep, X, y = nn.encode_table(table, y, options, limits, max_values, "data.features")
+    return (
+        X,
+        y,
+        {
+            "dataset": dataset_id,
+            "target": data["target"],
+            # as given, or the columns used: read again, the same inputs
+            "features": given if isinstance(given, dict) else features,
+            **{k: data[k] for k in nn.preparation.OPTION_KEYS[1:] if k in data},
+            "preparation": prep.as_dict(),
+        },
+    )
+
+
+def _rows(col: tables.Column, keep: np.ndarray | None) -> tables.Column:
+    if keep is None:
+        return col
+    return tables.Column(col.name, col.kind, col.values[keep], col.missing[keep])

@@ -27,7 +27,7 @@ WAITING_RETRY_AFTER = 1
 def data_of(svc: Services, data: dict, prefix: tuple = ()) -> tuple:
     """``(X, y, source)`` of a job's ``data`` at ``prefix`` in the body (see
     :func:`domain.inputs.training_data`)."""
-    return training_data(svc.registry, data, svc.settings, prefix)
+    return training_data(svc.registry, data, svc.settings, prefix, svc.limits)
 
 
 def resolve(svc: Services, spec: dict, X, y, source: dict | None) -> tuple[dict, dict]:
@@ -46,7 +46,12 @@ def resolve(svc: Services, spec: dict, X, y, source: dict | None) -> tuple[dict,
     if source is not None:
         resolved["data"] = source
         if "dataset" in source:
-            summary.update(source)
+            # the fitted preparation is the spec's (what the worker trains with) and
+            # the model's; the summary names the raw features, as before kinds existed
+            summary.update({k: v for k, v in source.items() if k != "preparation"})
+            preparation = source.get("preparation")
+            if preparation is not None:
+                summary["features"] = [f["name"] for f in preparation["features"]]
     return resolved, summary
 
 

@@ -164,10 +164,29 @@ def _array(tensor: dict, field: str, count: int) -> np.ndarray:
     return typed.astype(np.float64).reshape(tensor["shape"])
 
 
+def _features(loaded: prediction.Loaded) -> list | None:
+    """The names a tensor per feature can take: the raw features of a model whose table
+    was prepared (one-hot encoded, indicators added) when they are all numbers, else
+    those of its dataset."""
+    prep = loaded.model.preparation
+    if prep is None:
+        return loaded.features
+    return prep.names if all(f.kind == "numeric" for f in prep.features) else None
+
+
+def _raw_width(model: nn.Model) -> int | None:
+    """The raw numeric features a prepared model also takes as one tensor, as /predict
+    takes its rows of numbers (:func:`domain.prediction.raw_numbers`)."""
+    prep = model.preparation
+    if prep is None or any(f.kind != "numeric" for f in prep.features):
+        return None
+    return len(prep.features)
+
+
 def _check_shapes(tensors: list, loaded: prediction.Loaded) -> tuple[int, list[int]]:
     """(rows, columns order) of the request's tensors, refusing any that the model does
     not take, before their data are read."""
-    model, features = loaded.model, loaded.features
+    model, features = loaded.model, _features(loaded)
     for i, tensor in enumerate(tensors):
         if tensor["datatype"] not in INPUT_TYPES:
             _refuse(
@@ -177,7 +196,7 @@ def _check_shapes(tensors: list, loaded: prediction.Loaded) -> tuple[int, list[i
     if len(tensors) == 1:
         shape = tensors[0]["shape"]
         one_column = len(shape) == 1 and model.n_features == 1
-        if not one_column and shape[1:] != [model.n_features]:
+        if not one_column and shape[1:] not in ([model.n_features], [_raw_width(model)]):
             _refuse("inputs.0.shape", f"is {shape}; {takes}")
         return shape[0], [0]
     if not features:
@@ -228,7 +247,18 @@ def _matrix(svc: Services, loaded: prediction.Loaded, tensors: list) -> np.ndarr
         _refuse("inputs.0.shape", "has no rows")
     prediction.check_answer(svc, loaded.model, rows, "json")
     columns = [_array(tensors[i], f"inputs.{i}", counts[i]).reshape(rows, -1) for i in order]
-    return columns[0] if len(columns) == 1 else np.hstack(columns)
+    model = loaded.model
+    try:
+        if len(columns) == 1:
+            return prediction.raw_numbers(model, columns[0])
+        if model.preparation is None:
+            return np.hstack(columns)
+        named = {
+            name: col[:, 0] for name, col in zip(model.preparation.names, columns, strict=True)
+        }
+        return model.preparation.transform(named, "inputs")[0]
+    except nn.SpecError as e:
+        raise Invalid(e) from None
 
 
 def _passed(parameters: dict | None) -> dict:

@@ -150,11 +150,16 @@ def _predicted(model: nn.Model, x: np.ndarray, deadline: Deadline) -> dict:
 
 
 def predict(svc: Services, ref: str, inputs: list, deadline: Deadline = NONE) -> Prediction:
-    """The model ``ref`` names, on ``inputs`` (rows of numbers)."""
+    """The model ``ref`` names, on ``inputs``: rows of numbers (its inputs), or raw rows
+    as objects of column name to value for a model trained on a dataset."""
     loaded = load(svc, ref)
-    check_answer(svc, loaded.model, len(inputs), "json")
+    model = loaded.model
+    check_answer(svc, model, len(inputs), "json")
+    max_values = svc.settings["NNJOBS_MAX_VALUES"]
     try:
-        x = matrix(inputs, "inputs", svc.settings["NNJOBS_MAX_VALUES"])
+        if inputs and type(inputs[0]) is dict:
+            return _predict_rows(svc, (loaded.model_id, model, loaded.name), inputs, deadline)
+        x = raw_numbers(model, matrix(inputs, "inputs", max_values))
     except nn.SpecError as e:
         raise Invalid(e) from None
     return predict_matrix(loaded, x, deadline)
@@ -167,6 +172,68 @@ def predict_matrix(loaded: Loaded, x: np.ndarray, deadline: Deadline = NONE) -> 
     except nn.SpecError as e:
         raise Invalid(e) from None
     return Prediction(loaded.model_id, loaded.model, loaded.name, result, len(x))
+
+
+def raw_numbers(model: nn.Model, x: np.ndarray) -> np.ndarray:
+    """Rows of numbers as the model's inputs: as they are, or, for a model trained on
+    numeric columns whose preparation added indicator columns, its raw features in order
+    (arrays keep working for numeric models)."""
+    prep = model.preparation
+    if (
+        prep is None
+        or x.shape[1] == model.n_features
+        or x.shape[1] != len(prep.features)
+        or any(f.kind != "numeric" for f in prep.features)
+    ):
+        return x
+    return prep.transform({f.name: x[:, j] for j, f in enumerate(prep.features)}, "inputs")[0]
+
+
+def _predict_rows(svc: Services, loaded: tuple, rows: list, deadline: Deadline) -> Prediction:
+    """Raw rows (objects) through the model's preparation."""
+    model_id, model, name = loaded
+    if set(map(type, rows)) != {dict}:
+        i = next(i for i, row in enumerate(rows) if type(row) is not dict)
+        raise nn.SpecError("inputs", f"rows must all be objects (or all arrays); row {i} is not")
+    # every key of every row costs what a value does, before any is looked at
+    n_values = sum(map(len, rows))
+    _check_values(svc, n_values)
+    if model.preparation is None:
+        raise nn.SpecError(
+            "inputs",
+            "the model was trained on rows of numbers, not on a dataset's columns; send "
+            "rows as arrays of numbers",
+        )
+    cols = {n: _cells([row.get(n) for row in rows]) for n in model.preparation.names}
+    absent = [n for n in cols if all(n not in row for row in rows)]
+    if absent:
+        raise nn.SpecError(
+            "inputs",
+            f"no row has column {absent[0]!r}: the model's features are "
+            f"{', '.join(model.preparation.names)}",
+        )
+    x, warnings = model.preparation.transform(cols, "inputs")
+    result = _predicted(model, x, deadline)
+    if warnings:
+        result["warnings"] = warnings
+    return Prediction(model_id, model, name, result, len(x))
+
+
+def _cells(values: list) -> np.ndarray:
+    bad = next((v for v in values if type(v) in (list, dict)), None)
+    if bad is not None:
+        raise nn.SpecError("inputs", f"a row holds {type(bad).__name__} where a value goes")
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _check_values(svc: Services, n_values: int) -> None:
+    max_values = svc.settings["NNJOBS_MAX_VALUES"]
+    if n_values > max_values:
+        raise nn.LimitError(
+            "inputs", f"{n_values} values, over the limit of {max_values} (NNJOBS_MAX_VALUES)"
+        )
 
 
 def _refuse_column(name: str, problem: str) -> NoReturn:
@@ -201,16 +268,25 @@ def predict_csv(svc: Services, ref: str, body: bytes, deadline: Deadline = NONE)
                 f"the body has {len(features)} columns; the model takes {model.n_features} "
                 "features (a model trained without a dataset takes every column, in order)",
             )
-    max_values = svc.settings["NNJOBS_MAX_VALUES"]
-    if table.n_rows * len(features) > max_values:
-        raise Invalid(
-            nn.LimitError(
-                "inputs",
-                f"{table.n_rows * len(features)} values, over the limit of {max_values} "
-                "(NNJOBS_MAX_VALUES)",
-            )
-        )
+    try:
+        _check_values(svc, table.n_rows * len(features))
+    except nn.SpecError as e:
+        raise Invalid(e) from None
     position = {name: j for j, name in enumerate(table.header)}
+    wanted = set(features)
+    keys = [(h, table.cells[j]) for h, j in position.items() if h not in wanted]
+    if model.preparation is not None:
+        typed = {f: tables.column(f, table.cells[position[f]]) for f in features}
+        try:
+            x, warnings = model.preparation.transform(
+                {f: c.values for f, c in typed.items()}, "body"
+            )
+            result = _predicted(model, x, deadline)
+        except nn.SpecError as e:
+            raise Refused(422, e.reason, {"csv": {"body": [e.reason]}}) from None
+        if warnings:
+            result["warnings"] = warnings
+        return Prediction(model_id, model, name, result, table.n_rows, keys, meta.get("target"))
     cols = []
     for feature in features:
         col = tables.column(feature, table.cells[position[feature]])
@@ -225,8 +301,6 @@ def predict_csv(svc: Services, ref: str, body: bytes, deadline: Deadline = NONE)
         result = _predicted(model, columns_matrix(cols), deadline)
     except nn.SpecError as e:
         raise Invalid(e) from None
-    wanted = set(features)
-    keys = [(h, table.cells[j]) for h, j in position.items() if h not in wanted]
     return Prediction(model_id, model, name, result, table.n_rows, keys, meta.get("target"))
 
 
@@ -283,6 +357,12 @@ def csv(prediction: Prediction) -> bytes:
     else:
         header.append("prediction")
         cols.append(_inert(tables.cells(preds)))
+    if result.get("warnings"):
+        per_row = [[] for _ in range(prediction.rows)]
+        for warning in result["warnings"]:
+            per_row[warning["row"]].append(warning["message"])
+        header.append("warnings")
+        cols.append(_inert(["; ".join(messages) for messages in per_row]))
     answer_columns = set(header[len(keys) :])
     clash = next((name for name, _ in keys if name in answer_columns), None)
     if clash is not None:

@@ -13,6 +13,7 @@ from .errors import ModelFormatError, SpecError
 from .limits import Limits
 from .losses import OUTPUTS
 from .network import Layer, Network
+from .preparation import Preparation, columns_of, is_table
 from .spec import resolve_spec
 
 Array = np.ndarray
@@ -47,6 +48,8 @@ class Model:
         Regression on a 1-D target: predictions are 1-D.
     metrics : dict
         Metrics of the kept (best) epoch.
+    preparation : Preparation or None
+        How raw rows become its inputs, when it was trained on a table.
     """
 
     spec: dict
@@ -58,6 +61,7 @@ class Model:
     y_scaler: Scaler | None = None
     squeeze: bool = False
     metrics: dict = field(default_factory=dict)
+    preparation: Preparation | None = None
 
     @property
     def output(self) -> str:
@@ -72,19 +76,32 @@ class Model:
         """The hidden layers as resolved (units, activation, its parameters, dropout)."""
         return self.spec["layers"]
 
+    def encode(self, table, field: str = "X") -> tuple[Array, list[dict]]:
+        """The inputs (n, n_features) of a raw table (columns by name or a list of row
+        mappings, columns in any order, others ignored) and its warnings (see
+        :meth:`nn.preparation.Preparation.transform`)."""
+        if self.preparation is None:
+            raise SpecError(
+                field, "the model was trained on rows of numbers; send rows as arrays of numbers"
+            )
+        return self.preparation.transform(columns_of(table, field), field)
+
     def logits(self, X, field: str = "X") -> Array:
         """Output-layer pre-activations for ``X`` (n, n_features) -> (n, n_outputs)."""
         x = as_features(X, field, self.n_features)
         return self.network.logits(self.x_scaler.transform(x, self.network.dtype, field))
 
     def predict_proba(self, X, field: str = "X") -> Array:
-        """Probabilities (n, n_outputs) for sigmoid and softmax models."""
+        """Probabilities (n, n_outputs) for sigmoid and softmax models, for inputs or a
+        raw table."""
         if self.output == "linear":
             raise TypeError("a linear (regression) model has no probabilities")
+        if is_table(X):
+            X = self.encode(X, field)[0]
         return OUTPUTS[self.output].activation(self.logits(X, field))
 
     def predict(self, X, field: str = "X") -> dict:
-        """Predict for ``X`` (n, n_features), as JSON-ready Python values.
+        """Predict for ``X`` (n, n_features), or a raw table, as JSON-ready Python values.
 
         Returns
         -------
@@ -93,8 +110,14 @@ class Model:
             ``predictions`` (``p >= threshold``); sigmoid, multi-label: a probability and a
             0/1 prediction per label; softmax: a distribution per row and the argmax class;
             linear: ``predictions`` in the targets' original units. ``output`` always;
-            ``classes`` for classification.
+            ``classes`` for classification; ``warnings`` for a table that had some.
         """
+        if is_table(X):
+            X, warnings = self.encode(X, field)
+            result = self.predict(X, field)
+            if warnings:
+                result["warnings"] = warnings
+            return result
         if self.output == "linear":
             values = self.y_scaler.inverse(self.logits(X, field))
             return {
@@ -138,10 +161,13 @@ class Model:
             "squeeze": self.squeeze,
             "metrics": self.metrics,
         }
+        if self.preparation is not None:
+            meta["preparation"] = self.preparation.as_dict()
         return serialize.pack(meta, arrays)
 
     def describe(self) -> dict:
-        """JSON-ready summary: output, classes, features, layers, parameters and metrics."""
+        """JSON-ready summary: output, classes, features, layers, parameters, metrics and
+        the preparation (None without one)."""
         return {
             "n_features": self.n_features,
             "output": self.output,
@@ -150,6 +176,7 @@ class Model:
             "layers": self.layers,
             "n_params": self.network.n_params,
             "metrics": self.metrics,
+            "preparation": None if self.preparation is None else self.preparation.as_dict(),
         }
 
 
@@ -212,6 +239,11 @@ def _rebuild(meta: dict, arrays: dict[str, np.ndarray]) -> Model:
         not isinstance(classes, list) or len(classes) != (2 if kind == "binary" else n_outputs)
     ):
         raise ModelFormatError("classes do not fit the model's outputs")
+    preparation = None
+    if meta.get("preparation") is not None:
+        preparation = Preparation.from_dict(meta["preparation"])
+        if preparation.n_encoded != n_features:
+            raise ModelFormatError("the preparation does not fit the model's inputs")
     return Model(
         spec,
         net,
@@ -222,4 +254,5 @@ def _rebuild(meta: dict, arrays: dict[str, np.ndarray]) -> Model:
         scaler("y", n_outputs) if kind == "regression" else None,
         bool(meta["squeeze"]),
         dict(meta.get("metrics") or {}),
+        preparation,
     )

@@ -14,15 +14,17 @@ from . import fixes
 from .budget import check_size, check_work
 from .data import Scaler, Targets, as_features, encode_targets, split
 from .diagnostics import Recorder, find_warnings
-from .errors import TrainingError
+from .errors import SpecError, TrainingError
 from .fixes import find_training_warnings
 from .limits import DEFAULT_LIMITS, Limits
 from .losses import OUTPUTS
 from .lr_finder import find_learning_rate
 from .model import Model, build_network
 from .optimizers import OPTIMIZERS
+from .preparation import Preparation, is_table
 from .spec import AUTO, DEFAULT_LEARNING_RATE, resolve_spec
 from .stopping import Stopper
+from .tabular import encode_table
 
 Array = np.ndarray
 Callback = Callable[[dict], "bool | None"]
@@ -143,7 +145,13 @@ class _Scorer:
 
 
 def fit(
-    spec: Mapping | None, X, y, callback: Callback | None = None, *, limits: Limits = DEFAULT_LIMITS
+    spec: Mapping | None,
+    X,
+    y,
+    callback: Callback | None = None,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    preparation: Preparation | None = None,
 ) -> tuple[Model, History]:
     """Train a network as a job spec describes.
 
@@ -151,7 +159,11 @@ def fit(
     ----------
     spec : mapping or None
         The job spec (``layers``, ``activation``, ``output``, ``training``; all optional).
-    X : array-like, shape (n_samples, n_features)
+    X : array-like, shape (n_samples, n_features), or a table
+        A matrix of numbers, or a table (a mapping of column name to values, or a list
+        of row mappings) of numeric, categorical and missing values, prepared as
+        :mod:`nn.preparation` says under the options in ``spec["data"]``; the model
+        keeps its preparation and predicts from raw rows.
     y : array-like, shape (n_samples,) or (n_samples, n_outputs)
         Class labels (ints, strings or bools), a 0/1 label matrix, or regression targets.
     callback : callable, optional
@@ -162,6 +174,9 @@ def fit(
         :func:`nn.diagnostics.extend`, or None when switched off). Returning ``False`` stops
         training (the best epoch so far is kept); raising aborts it.
     limits : Limits
+    preparation : Preparation, optional
+        The preparation that made the matrix ``X`` from a table (as
+        :func:`nn.tabular.encode_table` returns it); the model keeps it.
 
     Returns
     -------
@@ -176,7 +191,13 @@ def fit(
     TrainingError
         The loss became NaN or infinite.
     """
+    if is_table(X):
+        preparation, X, y = encode_table(X, y, (spec or {}).get("data"), limits)
     p = prepare(spec, X, y, limits)
+    if preparation is not None and preparation.n_encoded != p.n_features:
+        raise SpecError(
+            "X", f"has {p.n_features} columns; the preparation makes {preparation.n_encoded}"
+        )
     tr = p.spec["training"]
     net = build_network(p.spec, p.n_features, p.targets.n_outputs)
     net.initialize(p.init_rng, tr["init"])
@@ -228,6 +249,7 @@ def fit(
         p.y_scaler,
         p.targets.squeeze,
         metrics,
+        preparation,
     )
     return model, history
 
@@ -327,6 +349,8 @@ def validate(spec: Mapping | None, X, y, limits: Limits = DEFAULT_LIMITS) -> tup
         ``n_samples``, ``n_features``, ``n_train``, ``n_val``, ``output``, ``kind``,
         ``classes``.
     """
+    if is_table(X):
+        X, y = encode_table(X, y, (spec or {}).get("data"), limits)[1:]
     p = prepare(spec, X, y, limits)
     return p.spec, p.summary()
 

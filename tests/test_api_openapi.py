@@ -161,7 +161,15 @@ def test_the_job_request_is_documented_as_the_contract_has_it(spec):
         "dataset",
         "target",
         "features",
+        # how a dataset's columns are prepared
+        "missing",
+        "unknown",
+        "max_categories",
+        "high_cardinality",
     }
+    assert (
+        schema(spec, "Data")["properties"]["max_categories"]["x-limit"] == "NNJOBS_MAX_CATEGORIES"
+    )
     assert schema(spec, "Layer")["required"] == ["units"]
     post = spec["paths"]["/jobs"]["post"]["responses"]["202"]
     assert "Location" in post["headers"]

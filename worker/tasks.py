@@ -188,6 +188,12 @@ class Reporter:
         return written
 
 
+def _preparation(spec: dict) -> nn.Preparation | None:
+    """The preparation that encoded a dataset job's columns (the API fitted it)."""
+    fitted = (spec.get("data") or {}).get("preparation")
+    return None if fitted is None else nn.Preparation.from_dict(fitted)
+
+
 def run_job(
     registry: Registry,
     job_id: str,
@@ -235,7 +241,14 @@ def run_job(
     started = time.perf_counter()
     try:
         # the API checked the spec under its own configured limits
-        model, history = nn.fit(job["spec"], X, y, reporter, limits=nn.Limits.unbounded())
+        model, history = nn.fit(
+            job["spec"],
+            X,
+            y,
+            reporter,
+            limits=nn.Limits.unbounded(),
+            preparation=_preparation(job["spec"]),
+        )
     except LeaseLost as e:
         return _lost(ids, e)
     except JobStopped:

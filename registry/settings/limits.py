@@ -88,6 +88,14 @@ LIMITS: tuple[Setting, ...] = (
         "distinct class labels, or columns of a target matrix (multi-label or regression)",
     ),
     _limit(
+        "NNJOBS_MAX_CATEGORIES",
+        int,
+        LimitDefault("max_categories"),
+        "one-hot columns of a categorical feature of a dataset job (its most frequent "
+        "categories; the rarer fold into one other column, or are refused with "
+        "data.high_cardinality refuse); a job's data.max_categories may lower it",
+    ),
+    _limit(
         "NNJOBS_MAX_COMPUTE",
         float,
         LimitDefault("max_compute"),
