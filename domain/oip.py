@@ -6,7 +6,10 @@ tensors turned into the rows ``/predict`` takes, predicted by the same code and 
 A model takes one tensor ``input`` of shape ``[rows, features]`` (``[rows]`` for one
 feature), ``FP32`` or ``FP64``, its data row-major, flat or nested by row. A model
 trained from a dataset, whose features have names, also takes one tensor per feature,
-named after it, of shape ``[rows]`` or ``[rows, 1]`` (as MLServer takes columns).
+named after it, of shape ``[rows]`` or ``[rows, 1]`` (as MLServer takes columns). A model
+whose table was prepared declares its encoded inputs and, when its features are all
+numbers, also takes their raw values (one tensor, or one per feature), as ``/predict``
+takes rows of numbers.
 
 It answers ``probabilities`` (``FP32``: one per row for two classes, that of the second
 class as ``/predict`` gives it; one per class or label otherwise) and ``label`` (the

@@ -11,8 +11,8 @@ import pytest
 import redis
 import requests
 import tritonclient.http as triton
-from api_helpers import drop_keys, make_app
-from oip_helpers import ROWS, XOR_X, infer, one, serve, v2_error
+from api_helpers import drop_keys, make_app, run_job
+from oip_helpers import FEW, ROWS, XOR_X, infer, one, serve, v2_error
 from tritonclient.utils import InferenceServerException
 
 
@@ -247,3 +247,40 @@ def test_without_redis_the_routes_answer_503_in_the_protocols_shape():
     ):
         assert "unreachable" in v2_error(resp, 503)
         assert resp.headers["Retry-After"] == "5"
+
+
+def test_a_prepared_model_takes_its_raw_numbers_as_predict_does(redis_url, key_prefix):
+    """A column with missing cells gains an indicator: the model's inputs are 3, its raw
+    features 2, and both forms predict as /predict does with rows of raw numbers."""
+    app = make_app(redis_url, key_prefix)
+    try:
+        client = app.test_client()
+        cells = "".join(
+            f"{'NA' if i % 5 == 0 else i / 10},{i * 7 % 10},{i % 2}\n" for i in range(40)
+        )
+        dataset = client.post(
+            "/datasets", data="a,b,y\n" + cells, headers={"Content-Type": "text/csv"}
+        )
+        data = {"dataset": dataset.get_json()["id"], "target": "y"}
+        job = client.post(
+            "/jobs", json={"name": "gaps", "data": data, "layers": [{"units": 4}], "training": FEW}
+        )
+        run_job(app.extensions["nnjobs"].registry, job.get_json()["id"])
+        assert client.get("/v2/models/gaps").get_json()["inputs"][0]["shape"] == [-1, 3]
+        expected = client.post(
+            "/predict", json={"model_id": "gaps", "inputs": [[0.5, 3.0]]}
+        ).get_json()
+        raw = one([1, 2], [0.5, 3.0])
+        columns = {
+            "inputs": [
+                {**raw["inputs"][0], "name": n, "shape": [1], "data": [v]}
+                for n, v in (("b", 3.0), ("a", 0.5))
+            ]
+        }
+        for body in (raw, columns):
+            answer = infer(app, body, "/v2/models/gaps/infer").get_json()
+            assert answer["outputs"][0]["data"] == expected["probabilities"], answer
+    finally:
+        r = redis.Redis.from_url(redis_url)
+        drop_keys(r, key_prefix)
+        r.close()
