@@ -10,13 +10,14 @@ from werkzeug.routing import BaseConverter
 
 from domain.cache import ModelCache, RefCache
 from domain.services import Services
-from registry import ENDED, Registry
+from registry import ENDED, Registry, tenants
 from registry.names import REF_PATTERN, anchored
 from registry.queue import celery_config
 from registry.waiting import JobWaits
 
 from . import (
     activations,
+    audit,
     auth,
     datasets,
     docs,
@@ -60,7 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
     """
     settings = settings_module.load(config)
     # the keys live in auth's closure only, so that nothing dumping the config shows them
-    api_keys = auth.parse_keys(settings.pop("API_KEYS"))
+    ring = tenants.load(settings.pop("NNJOBS_KEYS_FILE")).with_api_keys(settings.pop("API_KEYS"))
     app = Flask(__name__)
     app.json = ORJSONProvider(app)
     app.config.update(settings)
@@ -81,7 +82,7 @@ def create_app(config: dict | None = None) -> Flask:
     # the provider does not sort keys, so {"code", "status", "message", "errors"} keep that order
     app.url_map.converters["ref"] = RefConverter
 
-    plugins = [auth.SecurityPlugin()] if api_keys else []
+    plugins = [auth.SecurityPlugin()] if ring else []
     api = errors.Api(app, spec_kwargs={"extra_plugins": plugins})
     api.register_converter(RefConverter, _ref_param)
     api.spec.components.schema("EarlyStopping", schema=schemas.EarlyStoppingSchema)
@@ -105,7 +106,8 @@ def create_app(config: dict | None = None) -> Flask:
     # first, so that a request refused by the key check is timed and counted too
     metrics.init(app)
     app.register_blueprint(scrape.blp)
-    auth.init(app, api_keys, settings["NNJOBS_METRICS_PUBLIC"])
+    auth.init(app, ring, settings["NNJOBS_METRICS_PUBLIC"], settings)
+    audit.init(app, auth.scope, auth.view_predicts)
 
     url = settings["REDIS_URL"]
     # one quick retry covers a connection dropped while idle; more would hold a request

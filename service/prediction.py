@@ -13,7 +13,7 @@ from flask import Response, request
 from domain import prediction
 from registry.names import REF_RE
 
-from . import metrics
+from . import auth, metrics
 from .context import deadline, services
 from .parsing import CSV_TYPES
 from .schemas import PredictionSchema
@@ -64,7 +64,7 @@ def answers(blp):
         ):
             view = blp.alt_response(code, response=name)(view)
         view = blp.alt_response(200, **CSV_OUTPUT)(view)
-        return blp.response(200, PredictionSchema)(view)
+        return auth.predicts(blp.response(200, PredictionSchema)(view))
 
     return decorator
 
