@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import Celery
 from flask import Flask
 from redis.backoff import ExponentialWithJitterBackoff
@@ -9,6 +11,7 @@ from redis.retry import Retry
 from werkzeug.routing import BaseConverter
 
 from domain.cache import ModelCache, RefCache
+from domain.errors import UNAVAILABLE
 from domain.services import Services
 from registry import ENDED, Registry, tenants
 from registry.names import REF_PATTERN, anchored
@@ -38,6 +41,8 @@ from .jsonprovider import ORJSONProvider
 
 API_VERSION = "1"
 
+log = logging.getLogger(__name__)
+
 
 class RefConverter(BaseConverter):
     """A job or model reference in a path: an id, a name or name@version.
@@ -51,6 +56,15 @@ class RefConverter(BaseConverter):
 
 def _ref_param(converter) -> dict:
     return {"type": "string", "pattern": anchored(REF_PATTERN)}
+
+
+def _adopt(registry: Registry) -> None:
+    """Give what was stored before tenants existed to the tenant ``default`` (once per
+    store); with Redis unreachable, the next process to start does it."""
+    try:
+        registry.adopt_untenanted()
+    except UNAVAILABLE as e:
+        log.warning("records stored before tenants not adopted yet: %s", e)
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -114,6 +128,7 @@ def create_app(config: dict | None = None) -> Flask:
     # for seconds when Redis is down, where a prompt 503 is more useful
     retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 1)
     registry = Registry.from_url(url, prefix=settings["NNJOBS_KEY_PREFIX"], retry=retry)
+    _adopt(registry)
     celery = Celery("nnjobs-api", set_as_current=False)
     celery.conf.update(celery_config(url, settings["NNJOBS_QUEUE"]))
     cache = ModelCache(settings["NNJOBS_MODEL_CACHE"], settings["NNJOBS_MODEL_CACHE_MB"] * 2**20)

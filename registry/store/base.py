@@ -7,6 +7,7 @@ from typing import Self
 import redis
 
 from .. import settings
+from ..tenants import DEFAULT_TENANT
 from .keys import Keys
 from .scripts import Scripts
 
@@ -44,14 +45,28 @@ class Store:
     def ping(self) -> bool:
         return bool(self.r.ping())
 
-    def _id_or_newest(self, record_key: str, names_key: str, ref: str) -> str | None:
-        """``ref`` if ``record_key`` exists, else the newest id in the sorted set
-        ``names_key``, else None: an id or a name, both asked in one round trip, as every
-        prediction that is not cached asks them."""
+    def _id_or_newest(
+        self, record_key: str, names_key: str, ref: str, reach: str | None = None
+    ) -> str | None:
+        """``ref`` if ``record_key`` exists (and belongs to the tenant ``reach``, when
+        given), else the newest id in the sorted set ``names_key``, else None: an id or a
+        name, both asked in one round trip, as every prediction that is not cached asks
+        them."""
         with self.r.pipeline(transaction=False) as pipe:
             pipe.exists(record_key)
+            pipe.hget(record_key, "tenant")
             pipe.zrevrange(names_key, 0, 0)
-            exists, latest = pipe.execute()
-        if exists:
+            exists, owner, latest = pipe.execute()
+        if exists and reaches(owner, reach):
             return ref
         return latest[0].decode() if latest else None
+
+
+def reaches(owner: bytes | str | None, reach: str | None) -> bool:
+    """Whether a record of the tenant ``owner`` (None: stored before tenants, so
+    ``default``'s) is within ``reach`` (a tenant, or None for every tenant)."""
+    if reach is None:
+        return True
+    if isinstance(owner, bytes):
+        owner = owner.decode()
+    return (owner or DEFAULT_TENANT) == reach

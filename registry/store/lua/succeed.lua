@@ -4,15 +4,18 @@
 -- go, and the job reads it from the model. Returns the model's version.
 -- KEYS: job, epochs, data_x, data_y, data_users, sweep, sweep_jobs, expiring, sweeps_expiring
 -- KEYS: index_running, index_succeeded, stats_ended, training_succeeded
--- KEYS: model, models, name, name_seq
--- ARGV: job_id, attempt, fields, model_id, meta, blob, created_ms, changes, ttl
+-- KEYS: model, models, name, name_seq, owned_models, tenant_bytes
+-- ARGV: job_id, attempt, fields, model_id, meta, blob, created_ms, changes, ttl, tenant
 if redis.call('HGET', keys.job, 'status') ~= 'running' then return false end
 if args.attempt ~= '' and redis.call('HGET', keys.job, 'attempts') ~= args.attempt then
   return false
 end
 local version = redis.call('INCR', keys.name_seq)
-redis.call('HSET', keys.model, 'meta', args.meta, 'blob', args.blob, 'version', version)
+redis.call('HSET', keys.model, 'meta', args.meta, 'blob', args.blob, 'version', version,
+  'tenant', args.tenant)
 redis.call('ZADD', keys.models, args.created_ms, args.model_id)
+redis.call('ZADD', keys.owned_models, args.created_ms, args.model_id)
+redis.call('HINCRBY', keys.tenant_bytes, 'models', #args.blob)
 redis.call('ZADD', keys.name, version, args.model_id)
 redis.call('HSET', keys.job, 'status', 'succeeded', 'model_id', args.model_id,
   unpack(cjson.decode(args.fields)))
@@ -21,5 +24,5 @@ redis.call('DEL', keys.epochs)
 retire(keys, args.job_id, args.ttl)
 record_end(keys, 'succeeded', 'running')
 redis.call('PUBLISH', keys.job, 'succeeded')
-redis.call('PUBLISH', args.changes, 'stored ' .. args.model_id)
+redis.call('PUBLISH', args.changes, 'stored ' .. args.model_id .. ' ' .. args.tenant)
 return version

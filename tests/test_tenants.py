@@ -1,0 +1,108 @@
+"""Tenants: each key sees its own jobs, models, datasets and sweeps; names are a tenant's
+own; what was stored before tenants existed is the tenant default's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from api_helpers import error, make_app, run_job
+
+from registry import Registry
+from registry.tenants import entry_text
+
+ALICE, BOB, ADMIN = "alice-key-0123456789", "bob-key-0123456789abc", "admin-key-0123456789"
+IRIS = "a,b,species\n1,2,x\n2,1,y\n1,3,x\n3,1,y\n1,4,x\n4,1,y\n"
+
+
+def bearer(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def app(tmp_path, redis_url, key_prefix):
+    path = tmp_path / "keys.toml"
+    path.write_text(entry_text("alice", "trainer", ALICE) + entry_text("bob", "trainer", BOB))
+    return make_app(redis_url, key_prefix, NNJOBS_KEYS_FILE=str(path), API_KEYS=ADMIN)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def registry_of(app) -> Registry:
+    return app.extensions["nnjobs"].registry
+
+
+def train(app, client, key: str, name: str, flip: bool = False) -> dict:
+    """A model named ``name`` of the key's tenant, trained as the worker would."""
+    y = [1, 0, 1, 0] if flip else [0, 1, 0, 1]
+    body = {"name": name, "data": {"X": [[0, 0], [0, 1], [1, 0], [1, 1]], "y": y}}
+    body["training"] = {"epochs": 5}
+    job = client.post("/jobs", json=body, headers=bearer(key)).get_json()
+    return run_job(registry_of(app), job["id"])
+
+
+def test_both_tenants_train_iris_and_each_predicts_its_own(app, client):
+    alices = train(app, client, ALICE, "iris")
+    bobs = train(app, client, BOB, "iris", flip=True)
+    assert alices["id"] != bobs["id"] and alices["version"] == bobs["version"] == 1
+    for key, model in ((ALICE, alices), (BOB, bobs)):
+        body = {"model_id": "iris", "inputs": [[0, 1]]}
+        answer = client.post("/predict", json=body, headers=bearer(key)).get_json()
+        assert answer["model_id"] == model["id"]
+        assert client.get("/models/iris@1", headers=bearer(key)).get_json()["id"] == model["id"]
+        listed = client.get("/models", headers=bearer(key)).get_json()
+        assert [m["id"] for m in listed["items"]] == [model["id"]]
+    # the admin sees both, and each tenant's alone with ?tenant=
+    assert client.get("/models", headers=bearer(ADMIN)).get_json()["total"] == 2
+    only = client.get("/models?tenant=bob", headers=bearer(ADMIN)).get_json()
+    assert [m["id"] for m in only["items"]] == [bobs["id"]]
+    assert error(client.get("/models?tenant=bob", headers=bearer(ALICE)), 403)
+
+
+def test_another_tenants_things_are_404(app, client):
+    model = train(app, client, ALICE, "iris")
+    job_id = model["job_id"]
+    dataset = client.post(
+        "/datasets?name=iris", data=IRIS, headers={**bearer(ALICE), "Content-Type": "text/csv"}
+    ).get_json()
+    bob = bearer(BOB)
+    for method, path in (
+        ("get", f"/jobs/{job_id}"),
+        ("get", f"/jobs/{job_id}?wait=5"),
+        ("delete", f"/jobs/{job_id}"),
+        ("get", f"/models/{model['id']}"),
+        ("delete", f"/models/{model['id']}"),
+        ("get", f"/datasets/{dataset['id']}"),
+        ("get", "/datasets/iris"),
+        ("delete", f"/datasets/{dataset['id']}"),
+    ):
+        assert error(getattr(client, method)(path, headers=bob), 404), path
+    csv = {**bob, "Content-Type": "text/csv"}
+    assert error(client.post(f"/models/{model['id']}/predict", data="a,b\n1,2\n", headers=csv), 404)
+    on_alices = {"data": {"dataset": dataset["id"], "target": "species"}}
+    assert error(client.post("/jobs", json=on_alices, headers=bob), 422)
+    for path in ("/jobs", "/datasets", "/models", "/sweeps"):
+        assert client.get(path, headers=bob).get_json()["total"] == 0, path
+    # still there for alice and the admin
+    assert client.get(f"/models/{model['id']}", headers=bearer(ADMIN)).status_code == 200
+    assert client.get("/datasets/iris", headers=bearer(ALICE)).status_code == 200
+
+
+def test_data_stored_before_tenants_is_defaults(redis_url, key_prefix, tmp_path):
+    old = Registry.from_url(redis_url, prefix=key_prefix)
+    X, y = [[0, 0], [1, 1]] * 2, [0, 1] * 2
+    job = old.create_job(name="legacy", spec={}, data={}, X=np.array(X), y=np.array(y))
+    # as stored before: no tenant field, in no tenant's index
+    old.r.hdel(old.keys.job(job["id"]), "tenant")
+    old.r.delete(old.keys.owned("jobs", "default"))
+    path = tmp_path / "keys.toml"
+    path.write_text(entry_text("alice", "trainer", ALICE))
+    client = make_app(
+        redis_url, key_prefix, NNJOBS_KEYS_FILE=str(path), API_KEYS=ADMIN
+    ).test_client()
+    listed = client.get("/jobs?tenant=default", headers=bearer(ADMIN)).get_json()
+    assert [j["id"] for j in listed["items"]] == [job["id"]]
+    assert client.get(f"/jobs/{job['id']}", headers=bearer(ADMIN)).status_code == 200
+    assert error(client.get(f"/jobs/{job['id']}", headers=bearer(ALICE)), 404)
