@@ -22,8 +22,9 @@ class Tenancy(Store):
     def adopt_untenanted(self) -> bool:
         """Give the tenant ``default`` what was stored before tenants existed (records
         without a ``tenant``): its indexes list them and its bytes count them. Done once per
-        store (``P:tenancy``, set unless the store is empty), in one transaction, so that API processes starting together
-        neither do it twice nor count twice; True if this call did it."""
+        store (``P:tenancy``, set unless the store is empty), in one transaction, so that
+        API processes starting together neither do it twice nor count twice; True if this
+        call did it."""
         with self.r.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(self.keys.adopted)
