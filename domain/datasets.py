@@ -10,7 +10,7 @@ from . import tables, tenancy
 from .deadline import NONE, Deadline
 from .errors import NotFound
 from .services import Services
-from .tenancy import OPEN, Scope
+from .tenancy import Scope
 
 
 def default_name(filename: str | None) -> str:
@@ -21,7 +21,7 @@ def default_name(filename: str | None) -> str:
 
 
 def store(
-    svc: Services, data: bytes, name: str, deadline: Deadline = NONE, scope: Scope = OPEN
+    svc: Services, data: bytes, name: str, deadline: Deadline = NONE, *, scope: Scope
 ) -> dict:
     """Parse a CSV file, type and describe its columns, and store them under ``name``.
 
@@ -43,7 +43,7 @@ def not_found(dataset_id: str) -> NotFound:
     return NotFound(f"no dataset {dataset_id!r}")
 
 
-def get(svc: Services, dataset_id: str, scope: Scope = OPEN) -> dict:
+def get(svc: Services, dataset_id: str, *, scope: Scope) -> dict:
     """A dataset by id, or by name: the newest of that name."""
     dataset = svc.registry.get_dataset(dataset_id, scope.tenant, scope.reach)
     if dataset is None:
@@ -51,7 +51,7 @@ def get(svc: Services, dataset_id: str, scope: Scope = OPEN) -> dict:
     return dataset
 
 
-def delete(svc: Services, dataset_id: str, scope: Scope = OPEN) -> None:
+def delete(svc: Services, dataset_id: str, *, scope: Scope) -> None:
     """Delete a dataset by id or name; jobs submitted and models trained on it stay."""
     resolved = tenancy.dataset_id(svc, scope, dataset_id)
     # deleting by id, not by name: the name could name a newer upload meanwhile

@@ -14,10 +14,10 @@ from . import sweeps
 from .errors import Conflict, Invalid, Refused
 from .jobs import SPEC_KEYS, data_of, not_found
 from .services import Services
-from .tenancy import OPEN, Scope
+from .tenancy import Scope
 
 
-def submit(svc: Services, job_id: str, index: int = 0, scope: Scope = OPEN) -> dict:
+def submit(svc: Services, job_id: str, index: int = 0, *, scope: Scope) -> dict:
     """Submit the sweep of the fix of job ``job_id``'s warning number ``index`` (0-based).
 
     Raises
@@ -43,14 +43,14 @@ def submit(svc: Services, job_id: str, index: int = 0, scope: Scope = OPEN) -> d
     fix = warnings[index].get("fix")
     if not fix:
         raise Conflict(f"warning {index} of job {job_id!r} offers no fix")
-    X, y, source = _data(svc, job, scope)
+    X, y, source = _data(svc, job, scope=scope)
     spec = {key: job["spec"][key] for key in SPEC_KEYS if key in job["spec"]}
     body = {
         "name": job["name"],
         "job": {"name": job["name"], **nn.fixes.apply(spec, fix["change"])},
         "vary": fix["vary"],
     }
-    return sweeps.create(svc, body, X, y, source, scope)
+    return sweeps.create(svc, body, X, y, source, scope=scope)
 
 
 def _data(svc: Services, job: dict, scope: Scope) -> tuple:
@@ -66,6 +66,6 @@ def _data(svc: Services, job: dict, scope: Scope) -> tuple:
             "it ends; submit the sweep with them (POST /sweeps, the warning's fix.vary)"
         )
     try:
-        return data_of(svc, source, (), scope)
+        return data_of(svc, source, (), scope=scope)
     except (Refused, Invalid) as e:
         raise Conflict(f"job {job['id']!r}'s data cannot be read again: {e}") from None

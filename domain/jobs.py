@@ -12,7 +12,7 @@ from registry.waiting import TooManyWaiting
 from .errors import UNAVAILABLE, Busy, Conflict, Invalid, NotFound
 from .inputs import training_data
 from .services import Services
-from .tenancy import OPEN, Scope, owns_job
+from .tenancy import Scope, owns_job
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ _DATASET_ARRAYS = {("X",): "features", ("y",): "target"}
 WAITING_RETRY_AFTER = 1
 
 
-def data_of(svc: Services, data: dict, prefix: tuple = (), scope: Scope = OPEN) -> tuple:
+def data_of(svc: Services, data: dict, prefix: tuple = (), *, scope: Scope) -> tuple:
     """``(X, y, source)`` of a job's ``data`` at ``prefix`` in the body (see
     :func:`domain.inputs.training_data`), a dataset as ``scope`` sees it."""
     owner = (scope.tenant, scope.reach)
@@ -79,11 +79,11 @@ def queue(svc: Services, job_ids: list[str], undo) -> None:
         log.warning("%d jobs not counted as submitted: %s", len(job_ids), e)
 
 
-def submit(svc: Services, body: dict, scope: Scope = OPEN) -> dict:
+def submit(svc: Services, body: dict, *, scope: Scope) -> dict:
     """Validate a job as the worker will run it, store it as the scope's tenant's, then
     queue its id."""
     registry = svc.registry
-    X, y, source = data_of(svc, body["data"], (), scope)
+    X, y, source = data_of(svc, body["data"], (), scope=scope)
     try:
         resolved, summary = resolve(svc, body, X, y, source)
     except nn.SpecError as e:
@@ -99,7 +99,7 @@ def not_found(job_id: str) -> NotFound:
     return NotFound(f"no job {job_id!r}")
 
 
-def wait(svc: Services, job_id: str, seconds: float, scope: Scope = OPEN) -> dict:
+def wait(svc: Services, job_id: str, seconds: float, *, scope: Scope) -> dict:
     """The job as soon as it changes, else after ``seconds`` (at once when it has ended).
 
     The waiting requests of a process are bounded, so that they never hold every request
@@ -119,7 +119,7 @@ def wait(svc: Services, job_id: str, seconds: float, scope: Scope = OPEN) -> dic
     return job
 
 
-def cancel(svc: Services, job_id: str, scope: Scope = OPEN) -> dict:
+def cancel(svc: Services, job_id: str, *, scope: Scope) -> dict:
     """Cancel a queued or running job."""
     owns_job(svc, scope, job_id)
     job = svc.registry.cancel_job(job_id)
@@ -133,7 +133,7 @@ def cancel(svc: Services, job_id: str, scope: Scope = OPEN) -> dict:
     return job
 
 
-def remove(svc: Services, job_id: str, scope: Scope = OPEN) -> None:
+def remove(svc: Services, job_id: str, *, scope: Scope) -> None:
     """Remove a job now, cancelling it first if it has not ended; its model stays."""
     owns_job(svc, scope, job_id)
     registry = svc.registry

@@ -21,7 +21,7 @@ from .deadline import NONE, Deadline
 from .errors import Broken, Conflict, Invalid, NotFound, Refused
 from .inputs import columns_matrix, matrix
 from .services import Services
-from .tenancy import OPEN, Scope
+from .tenancy import Scope
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class Prediction:
     target: str | list | None = None
 
 
-def missing_model(svc: Services, ref: str, scope: Scope = OPEN) -> NoReturn:
+def missing_model(svc: Services, ref: str, *, scope: Scope) -> NoReturn:
     """Refuse a reference that names no model: 409 if it is the id of a job of the
     scope's still on its way to a model, else 404 (saying what the reference does name,
     if anything)."""
@@ -64,7 +64,7 @@ def missing_model(svc: Services, ref: str, scope: Scope = OPEN) -> NoReturn:
     raise NotFound(f"no model {ref!r}")
 
 
-def load_model(svc: Services, ref: str, scope: Scope = OPEN) -> tuple[str, nn.Model, str]:
+def load_model(svc: Services, ref: str, *, scope: Scope) -> tuple[str, nn.Model, str]:
     """The id, the loaded model ``ref`` names for ``scope`` and its name, from the cache
     when there."""
     # kept right by the registry's change feed (domain.cache), so a model deleted or a
@@ -72,14 +72,14 @@ def load_model(svc: Services, ref: str, scope: Scope = OPEN) -> tuple[str, nn.Mo
     model_id = svc.refs.resolve(ref, scope.tenant, scope.reach)
     if model_id is None:
         svc.cache.discard(ref)
-        missing_model(svc, ref, scope)
+        missing_model(svc, ref, scope=scope)
     model = svc.cache.get(model_id)
     name = svc.cache.name(model_id) if model is not None else None
     if model is None or name is None:
         blob, name = svc.registry.model_blob_and_name(model_id)
         if blob is None:  # deleted since it was resolved
             svc.refs.forget(model_id)
-            missing_model(svc, ref, scope)
+            missing_model(svc, ref, scope=scope)
         try:
             model = nn.load(blob)
         except nn.ModelFormatError as e:
@@ -91,20 +91,20 @@ def load_model(svc: Services, ref: str, scope: Scope = OPEN) -> tuple[str, nn.Mo
     return model_id, model, name
 
 
-def get_model(svc: Services, ref: str, scope: Scope = OPEN) -> dict:
+def get_model(svc: Services, ref: str, *, scope: Scope) -> dict:
     """The Model ``ref`` names for ``scope``, with its history."""
     model = svc.registry.get_model(ref, True, scope.tenant, scope.reach)
     if model is None:
-        missing_model(svc, ref, scope)
+        missing_model(svc, ref, scope=scope)
     return model
 
 
-def delete_model(svc: Services, ref: str, scope: Scope = OPEN) -> None:
+def delete_model(svc: Services, ref: str, *, scope: Scope) -> None:
     """Delete the model ``ref`` names; its name's other versions stay."""
     model_id = svc.registry.resolve_model(ref, scope.tenant, scope.reach)
     # deleting by id, not by ref: a name could resolve to a newer version meanwhile
     if model_id is None or not svc.registry.delete_model(model_id, scope.tenant, scope.reach):
-        missing_model(svc, ref, scope)
+        missing_model(svc, ref, scope=scope)
     # at once here; the other processes hear of it through the change feed
     svc.refs.forget(model_id)
 
@@ -143,10 +143,10 @@ def _predicted(model: nn.Model, x: np.ndarray, deadline: Deadline) -> dict:
 
 
 def predict(
-    svc: Services, ref: str, inputs: list, deadline: Deadline = NONE, scope: Scope = OPEN
+    svc: Services, ref: str, inputs: list, deadline: Deadline = NONE, *, scope: Scope
 ) -> Prediction:
     """The model ``ref`` names for ``scope``, on ``inputs`` (rows of numbers)."""
-    model_id, model, name = load_model(svc, ref, scope)
+    model_id, model, name = load_model(svc, ref, scope=scope)
     _check_answer(svc, model, len(inputs), "json")
     try:
         x = matrix(inputs, "inputs", svc.settings["NNJOBS_MAX_VALUES"])
@@ -161,15 +161,15 @@ def _refuse_column(name: str, problem: str) -> NoReturn:
 
 
 def predict_csv(
-    svc: Services, ref: str, body: bytes, deadline: Deadline = NONE, scope: Scope = OPEN
+    svc: Services, ref: str, body: bytes, deadline: Deadline = NONE, *, scope: Scope
 ) -> Prediction:
     """The model ``ref`` names for ``scope``, on the rows of a CSV file whose columns are
     matched to the model's features by name."""
-    model_id, model, name = load_model(svc, ref, scope)
+    model_id, model, name = load_model(svc, ref, scope=scope)
     # the feature names live in the model's metadata, read for CSV bodies only
     meta = svc.registry.get_model(model_id, with_history=False)
     if meta is None:  # deleted since it was resolved
-        missing_model(svc, ref, scope)
+        missing_model(svc, ref, scope=scope)
     table = tables.read(body, tables.Bounds.of(svc.settings), "body", deadline)
     _check_answer(svc, model, table.n_rows, "csv")
     features = meta.get("features")

@@ -27,7 +27,7 @@ from . import tenancy
 from .errors import Conflict, Invalid, NotFound, Refused
 from .jobs import SPEC_KEYS, data_of, invalid_spec, queue, resolve
 from .services import Services
-from .tenancy import OPEN, Scope
+from .tenancy import Scope
 
 _ACTIVATION_PARAMS = {p for a in nn.ACTIVATIONS.values() for p in a.params}
 _OPTIMIZER_PARAMS = {p for o in nn.OPTIMIZERS.values() for p in o.params}
@@ -120,12 +120,12 @@ def _blame(error: nn.SpecError, indexes: dict) -> tuple:
     return ("job",)
 
 
-def submit(svc: Services, body: dict, scope: Scope = OPEN) -> dict:
+def submit(svc: Services, body: dict, *, scope: Scope) -> dict:
     """Check every combination as POST /jobs checks a job, then store the sweep and its
     jobs at once, then queue the jobs."""
     _check_size(svc, body["vary"])
-    X, y, source = data_of(svc, body["job"]["data"], ("job",), scope)
-    return create(svc, body, X, y, source)
+    X, y, source = data_of(svc, body["job"]["data"], ("job",), scope=scope)
+    return create(svc, body, X, y, source, scope=scope)
 
 
 def _check_size(svc: Services, vary: dict) -> None:
@@ -138,7 +138,7 @@ def _check_size(svc: Services, vary: dict) -> None:
         raise Refused(413, f"vary: {reason}", {"json": {"vary": [reason]}})
 
 
-def create(svc: Services, body: dict, X, y, source: dict | None, scope: Scope = OPEN) -> dict:
+def create(svc: Services, body: dict, X, y, source: dict | None, *, scope: Scope) -> dict:
     """:func:`submit` on data already read (``body["job"]`` needs no ``data``)."""
     vary, job = body["vary"], body["job"]
     _check_size(svc, vary)
@@ -268,18 +268,18 @@ def list_page(
     return [describe(raw) for raw in raws], total
 
 
-def get(svc: Services, sweep_id: str, scope: Scope = OPEN) -> dict:
+def get(svc: Services, sweep_id: str, *, scope: Scope) -> dict:
     return describe(tenancy.sweep(svc, scope, sweep_id))
 
 
-def cancel(svc: Services, sweep_id: str, scope: Scope = OPEN) -> dict:
+def cancel(svc: Services, sweep_id: str, *, scope: Scope) -> dict:
     """Cancel every job of the sweep that has not ended; those that ended keep their
     results."""
     tenancy.sweep(svc, scope, sweep_id)
     cancelled = svc.registry.cancel_sweep(sweep_id)
     if cancelled is None:
         raise NotFound(f"no sweep {sweep_id!r}")
-    sweep = get(svc, sweep_id, scope)
+    sweep = get(svc, sweep_id, scope=scope)
     if not cancelled:
         raise Conflict(
             f"sweep {sweep_id!r} has already {sweep['status']}; only a sweep with a "
@@ -288,7 +288,7 @@ def cancel(svc: Services, sweep_id: str, scope: Scope = OPEN) -> dict:
     return sweep
 
 
-def remove(svc: Services, sweep_id: str, scope: Scope = OPEN) -> None:
+def remove(svc: Services, sweep_id: str, *, scope: Scope) -> None:
     """Remove a sweep and its jobs now, cancelling first those that have not ended; their
     models stay."""
     tenancy.sweep(svc, scope, sweep_id)

@@ -111,7 +111,7 @@ class Datasets(MethodView):
         svc = services()
         data, form_name, filename = _upload(svc.settings["NNJOBS_MAX_DATASET_MB"])
         name = query.get("name") or form_name or datasets.default_name(filename)
-        dataset = datasets.store(svc, data, name, deadline(), scope())
+        dataset = datasets.store(svc, data, name, deadline(), scope=scope())
         return dataset, {"Location": f"/datasets/{dataset['id']}"}
 
     @blp.arguments(PageQuerySchema, location="query")
@@ -128,10 +128,10 @@ class Dataset(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, dataset_id):
         """A dataset (by id, or by name: the newest of that name) and its columns."""
-        return datasets.get(services(), dataset_id, scope())
+        return datasets.get(services(), dataset_id, scope=scope())
 
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     def delete(self, dataset_id):
         """Delete a dataset (by id or name); jobs submitted and models trained on it stay."""
-        datasets.delete(services(), dataset_id, scope())
+        datasets.delete(services(), dataset_id, scope=scope())

@@ -43,14 +43,14 @@ class Model(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def get(self, ref):
         """A model with its metrics and training history."""
-        return prediction.get_model(services(), ref, scope())
+        return prediction.get_model(services(), ref, scope=scope())
 
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     def delete(self, ref):
         """Delete a model; its name's other versions stay."""
-        prediction.delete_model(services(), ref, scope())
+        prediction.delete_model(services(), ref, scope=scope())
 
 
 @blp.route("/<ref:ref>/predict")

@@ -105,7 +105,7 @@ def predict(ref: str, inputs: list) -> dict | Response:
     """The contract's prediction body for ``inputs`` from the model ``ref`` names (CSV
     when the request's Accept header asks for it)."""
     started = time.perf_counter()
-    done = prediction.predict(services(), ref, inputs, deadline(), scope())
+    done = prediction.predict(services(), ref, inputs, deadline(), scope=scope())
     served(done, started)
     return answer(done)
 
@@ -114,7 +114,7 @@ def predict_csv(ref: str) -> dict | Response:
     """Predict for the rows of a CSV body, matching its columns to the model's features."""
     started = time.perf_counter()
     body = request.get_data(cache=False)
-    done = prediction.predict_csv(services(), ref, body, deadline(), scope())
+    done = prediction.predict_csv(services(), ref, body, deadline(), scope=scope())
     served(done, started)
     return answer(done)
 
