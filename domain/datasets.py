@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePath
 
-from . import tables, tenancy
+from . import quotas, tables, tenancy
 from .deadline import NONE, Deadline
 from .errors import NotFound
 from .services import Services
@@ -25,7 +25,8 @@ def store(
 ) -> dict:
     """Parse a CSV file, type and describe its columns, and store them under ``name``.
 
-    Raises :class:`domain.tables.TableError` for a file refused.
+    Raises :class:`domain.tables.TableError` for a file refused, Exceeded (429) over
+    the tenant's stored bytes.
     """
     table = tables.read(data, tables.Bounds.of(svc.settings), deadline=deadline)
     columns = tables.columns(table, deadline)
@@ -36,7 +37,9 @@ def store(
         "size_bytes": table.size_bytes,
         "columns": [c.describe() for c in columns],
     }
-    return svc.registry.create_dataset(meta, [c.to_bytes() for c in columns], scope.tenant)
+    blobs = [c.to_bytes() for c in columns]
+    quotas.check_bytes(svc, scope, sum(len(b) for b in blobs), "the dataset")
+    return svc.registry.create_dataset(meta, blobs, scope.tenant)
 
 
 def not_found(dataset_id: str) -> NotFound:

@@ -9,6 +9,7 @@ import nn
 from registry import ENDED, TRAIN_TASK
 from registry.waiting import TooManyWaiting
 
+from . import quotas
 from .errors import UNAVAILABLE, Busy, Conflict, Invalid, NotFound
 from .inputs import training_data
 from .services import Services
@@ -81,7 +82,9 @@ def queue(svc: Services, job_ids: list[str], undo) -> None:
 
 def submit(svc: Services, body: dict, *, scope: Scope) -> dict:
     """Validate a job as the worker will run it, store it as the scope's tenant's, then
-    queue its id."""
+    queue its id; over one of the tenant's quotas, Exceeded (429) before anything is
+    read or stored."""
+    quotas.check_jobs(svc, scope, 1)
     registry = svc.registry
     X, y, source = data_of(svc, body["data"], (), scope=scope)
     try:

@@ -23,7 +23,7 @@ import nn
 from nn.spec import DEFAULT_ACTIVATION
 from registry import ENDED, JOB_STATUSES
 
-from . import tenancy
+from . import quotas, tenancy
 from .errors import Conflict, Invalid, NotFound, Refused
 from .jobs import SPEC_KEYS, data_of, invalid_spec, queue, resolve
 from .services import Services
@@ -159,6 +159,7 @@ def create(svc: Services, body: dict, X, y, source: dict | None, *, scope: Scope
             ) from None
         jobs.append({"name": job_name, "spec": resolved, "data": summary, "vary": values})
 
+    quotas.check_jobs(svc, scope, len(jobs))
     registry = svc.registry
     sweep_id, job_ids = registry.create_sweep(
         name=sweep_name, vary=vary, jobs=jobs, X=X, y=y, tenant=scope.tenant

@@ -120,15 +120,14 @@ def create_app(config: dict | None = None) -> Flask:
     # first, so that a request refused by the key check is timed and counted too
     metrics.init(app)
     app.register_blueprint(scrape.blp)
-    auth.init(app, ring, settings["NNJOBS_METRICS_PUBLIC"], settings)
-    audit.init(app, auth.scope, auth.view_predicts)
-
     url = settings["REDIS_URL"]
     # one quick retry covers a connection dropped while idle; more would hold a request
     # for seconds when Redis is down, where a prompt 503 is more useful
     retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 1)
     registry = Registry.from_url(url, prefix=settings["NNJOBS_KEY_PREFIX"], retry=retry)
     _adopt(registry)
+    auth.init(app, ring, settings["NNJOBS_METRICS_PUBLIC"], settings, registry.take_token)
+    audit.init(app, auth.scope, auth.view_predicts)
     celery = Celery("nnjobs-api", set_as_current=False)
     celery.conf.update(celery_config(url, settings["NNJOBS_QUEUE"]))
     cache = ModelCache(settings["NNJOBS_MODEL_CACHE"], settings["NNJOBS_MODEL_CACHE_MB"] * 2**20)

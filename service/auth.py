@@ -21,6 +21,10 @@ presented key is never logged or echoed back; audit lines name a key by its id.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from typing import NoReturn
+
 from apispec import BasePlugin
 from flask import Flask, current_app, g, request
 
@@ -81,9 +85,29 @@ def _refuse_role(found: Scope, needs: str) -> None:
     abort(403, f"the role {found.role} may not do this: it needs the role {needs}")
 
 
-def init(app: Flask, ring: KeyRing, metrics_public: bool, settings: dict) -> None:
+def _over_rate(found: Scope, wait: float) -> NoReturn:
+    quotas = found.quotas
+    seconds = max(1, math.ceil(wait))
+    abort(
+        429,
+        f"tenant {found.tenant!r} is over its rate of {quotas.rate:g} requests a second "
+        f"(bursts of {quotas.burst}; NNJOBS_TENANT_RATE, NNJOBS_TENANT_BURST); retry after "
+        f"{seconds} s",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+def init(
+    app: Flask,
+    ring: KeyRing,
+    metrics_public: bool,
+    settings: dict,
+    take_token: Callable[[str, float, int], float],
+) -> None:
     """Require one of ``ring``'s keys on every path but :data:`PUBLIC_PATHS` (none if no
-    keys), and :data:`METRICS_PATH` when ``metrics_public``; check the key's role."""
+    keys), and :data:`METRICS_PATH` when ``metrics_public``; hold each tenant to its rate
+    (``take_token(tenant, rate, burst)``: seconds to wait, 0 to go on) and each key to
+    its role."""
     if not ring:
         return
     public = PUBLIC_PATHS | {METRICS_PATH} if metrics_public else PUBLIC_PATHS
@@ -111,6 +135,10 @@ def init(app: Flask, ring: KeyRing, metrics_public: bool, settings: dict) -> Non
             )
         found = Scope(key.tenant, key.role, key.key_id, quotas[key.tenant])
         g.nnjobs_scope = found
+        if found.quotas.rate:
+            wait = take_token(found.tenant, found.quotas.rate, found.quotas.burst)
+            if wait:
+                _over_rate(found, wait)
         if request.path == METRICS_PATH and not found.admin:
             _refuse_role(found, "admin")
         if found.role == "predictor" and request.method not in READING and not view_predicts():
@@ -142,3 +170,4 @@ class SecurityPlugin(BasePlugin):
                 responses = operation.setdefault("responses", {})
                 responses["401"] = "UNAUTHORIZED"
                 responses.setdefault("403", "FORBIDDEN")
+                responses.setdefault("429", "TOO_MANY_REQUESTS")

@@ -165,9 +165,9 @@ def test_path_references_are_constrained(spec):
 
 def test_query_parameters_are_documented(spec):
     names = {p["name"] for p in spec["paths"]["/jobs"]["get"]["parameters"]}
-    assert names == {"page", "page_size", "status"}
+    assert names == {"page", "page_size", "status", "tenant"}
     names = {p["name"] for p in spec["paths"]["/models"]["get"]["parameters"]}
-    assert names == {"page", "page_size", "name"}
+    assert names == {"page", "page_size", "name", "tenant"}
     names = {p["name"] for p in spec["paths"]["/sweeps"]["get"]["parameters"]}
     assert names == {"page", "page_size"}
 

@@ -91,3 +91,14 @@ class Tenancy(Store):
     def stored_bytes(self, tenant: str) -> int:
         """The bytes of the tenant's models and datasets."""
         return sum(int(v) for v in self.r.hvals(self.keys.owned("bytes", tenant)))
+
+    def take_token(self, tenant: str, rate: float, burst: int) -> float:
+        """Take a request's token from the tenant's bucket (``rate`` a second, ``burst``
+        at most, shared by every API process): 0 when taken, else the seconds until one
+        will be there."""
+        taken, wait_ms = self.scripts.run(
+            "bucket",
+            keys={"bucket": self.keys.owned("bucket", tenant)},
+            args={"rate": rate, "burst": burst},
+        )
+        return 0.0 if taken else wait_ms / 1000
