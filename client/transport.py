@@ -1,6 +1,6 @@
 """The HTTP side of the client: one session, a 503 (and a 429 whose wait is short enough)
-retried after its ``Retry-After``, a GET retried when its connection failed, an error answer raised as :class:`APIError`, and
-a paginated listing read whole."""
+retried after its ``Retry-After``, a GET retried when its connection failed, an error
+answer raised as :class:`APIError`, and a paginated listing read whole."""
 
 from __future__ import annotations
 
