@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import uuid
 
 import pytest
 import redis
 from api_helpers import drop_keys, error, make_app
+from live_service import VENV_BIN
 
 from registry.settings import SettingsError
 from registry.tenants import digest, entry_text, load, parse
@@ -118,3 +121,67 @@ def test_unknown_keys_are_401_and_metrics_need_an_admin(keyed):
     )
     assert keyed.get("/metrics", headers=bearer(ADMIN)).status_code == 200
     assert keyed.get("/healthz").status_code == 200
+
+
+def test_the_admin_command_makes_a_key_that_the_api_takes(tmp_path, redis_url, prefix):
+    path = tmp_path / "keys.toml"
+    made = subprocess.run(
+        [
+            str(VENV_BIN / "nnjobs-admin"),
+            "keys",
+            "add",
+            "--tenant",
+            "carol",
+            "--role",
+            "predictor",
+            "--file",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    key = re.search(r"key \(shown once, stored nowhere\): (\S+)", made.stdout)[1]
+    assert key not in path.read_text() and digest(key) in path.read_text()
+    client = make_app(redis_url, prefix, NNJOBS_KEYS_FILE=str(path)).test_client()
+    assert client.get("/jobs", headers=bearer(key)).status_code == 200
+    assert "role predictor" in error(client.post("/jobs", headers=bearer(key)), 403)["message"]
+    # a second key appends; a bad file is left as it was
+    again = subprocess.run(
+        [
+            str(VENV_BIN / "nnjobs-admin"),
+            "keys",
+            "add",
+            "--tenant",
+            "carol",
+            "--role",
+            "admin",
+            "--file",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode == 0 and path.read_text().count("[[keys]]") == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[keys]]\ntenant = "x"\n')
+    refused = subprocess.run(
+        [
+            str(VENV_BIN / "nnjobs-admin"),
+            "keys",
+            "add",
+            "--tenant",
+            "x",
+            "--role",
+            "admin",
+            "--file",
+            str(bad),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "line 1 (key 1): role is missing" in refused.stderr
+    assert bad.read_text() == '[[keys]]\ntenant = "x"\n'
