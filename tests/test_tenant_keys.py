@@ -10,7 +10,7 @@ import uuid
 import pytest
 import redis
 from api_helpers import drop_keys, error, make_app
-from live_service import VENV_BIN
+from live_service import ROOT, VENV_BIN
 
 from registry.settings import SettingsError
 from registry.tenants import digest, entry_text, load, parse
@@ -185,3 +185,18 @@ def test_the_admin_command_makes_a_key_that_the_api_takes(tmp_path, redis_url, p
     )
     assert refused.returncode == 2 and "line 1 (key 1): role is missing" in refused.stderr
     assert bad.read_text() == '[[keys]]\ntenant = "x"\n'
+
+
+def test_the_keys_file_shown_in_the_docs_reads():
+    page = (ROOT / "docs" / "security.md").read_text()
+    [example] = re.findall(r"```toml\n(.*?)```", page, re.S)
+    ring = parse(example, toml=True)
+    assert [(k.tenant, k.role, k.key_id) for k in ring.keys] == [
+        ("alice", "trainer", "alice-laptop")
+    ]
+    assert ring.quotas["alice"] == {
+        "max_active_jobs": 5,
+        "max_stored_mb": 100,
+        "rate": 20,
+        "burst": 40,
+    }
