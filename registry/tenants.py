@@ -267,4 +267,8 @@ def load(path: str) -> KeyRing:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise SettingsError(f"{where}: cannot be read: {e}") from None
-    return parse(text, toml=not path.lower().endswith(".json"), where=where)
+    ring = parse(text, toml=not path.lower().endswith(".json"), where=where)
+    if not ring:
+        # a service told to read its keys from a file must not start open to anyone
+        raise SettingsError(f"{where}: lists no key (`nnjobs-admin keys add` makes one)")
+    return ring

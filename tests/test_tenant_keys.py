@@ -93,6 +93,8 @@ def test_bad_quotas_and_unreadable_files_stop_the_api(tmp_path):
         parse("[tenants.alice]\nmax_active_jobs = -1\n", toml=True)
     with pytest.raises(SettingsError, match="cannot be read"):
         load(str(tmp_path / "missing.toml"))
+    with pytest.raises(SettingsError, match="lists no key"):
+        load(write_keys(tmp_path, "[tenants.alice]\nrate = 3\n"))
 
 
 @pytest.fixture

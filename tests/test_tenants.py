@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 from api_helpers import error, make_app, run_job
 
+import nn
 from registry import Registry
 from registry.tenants import entry_text
 
 ALICE, BOB, ADMIN = "alice-key-0123456789", "bob-key-0123456789abc", "admin-key-0123456789"
+XOR = {"data": {"X": [[0, 0], [0, 1], [1, 0], [1, 1]], "y": [0, 1, 1, 0]}}
 IRIS = "a,b,species\n1,2,x\n2,1,y\n1,3,x\n3,1,y\n1,4,x\n4,1,y\n"
 
 
@@ -90,19 +92,53 @@ def test_another_tenants_things_are_404(app, client):
     assert client.get("/datasets/iris", headers=bearer(ALICE)).status_code == 200
 
 
+def test_a_tenants_filtered_listing_pages_newest_first(client):
+    made = [
+        client.post("/jobs", json={**XOR, "name": f"j{i}"}, headers=bearer(ALICE)).get_json()
+        for i in range(3)
+    ]
+    client.post("/jobs", json=XOR, headers=bearer(BOB))
+    client.delete(f"/jobs/{made[1]['id']}", headers=bearer(ALICE))
+    pages = [
+        client.get(f"/jobs?status=queued&page_size=1&page={n}", headers=bearer(ALICE)).get_json()
+        for n in (1, 2, 3)
+    ]
+    assert [[j["id"] for j in p["items"]] for p in pages] == [[made[2]["id"]], [made[0]["id"]], []]
+    assert {p["total"] for p in pages} == {2}
+
+
 def test_data_stored_before_tenants_is_defaults(redis_url, key_prefix, tmp_path):
     old = Registry.from_url(redis_url, prefix=key_prefix)
-    X, y = [[0, 0], [1, 1]] * 2, [0, 1] * 2
-    job = old.create_job(name="legacy", spec={}, data={}, X=np.array(X), y=np.array(y))
-    # as stored before: no tenant field, in no tenant's index
-    old.r.hdel(old.keys.job(job["id"]), "tenant")
-    old.r.delete(old.keys.owned("jobs", "default"))
+    X, y = np.array([[0, 0], [0, 1], [1, 0], [1, 1]]), np.array([0, 1, 1, 0])
+    spec, data = nn.validate({"training": {"epochs": 3}}, X, y)
+    job = old.create_job(name="legacy", spec=spec, data=data, X=X, y=y)
+    model = run_job(old, old.create_job(name="legacy", spec=spec, data=data, X=X, y=y)["id"])
+    dataset = old.create_dataset({"name": "legacy", "n_columns": 1}, [b"0123456789"])
+    # as stored before: no tenant field, in no tenant's index, no bytes counted
+    for key in (old.keys.job(job["id"]), old.keys.job(model["job_id"])):
+        old.r.hdel(key, "tenant")
+    old.r.hdel(old.keys.model(model["id"]), "tenant")
+    old.r.hdel(old.keys.dataset(dataset["id"]), "tenant", "bytes")
+    for kind in ("jobs", "models", "datasets", "bytes"):
+        old.r.delete(old.keys.owned(kind, "default"))
     path = tmp_path / "keys.toml"
     path.write_text(entry_text("alice", "trainer", ALICE))
-    client = make_app(
-        redis_url, key_prefix, NNJOBS_KEYS_FILE=str(path), API_KEYS=ADMIN
-    ).test_client()
-    listed = client.get("/jobs?tenant=default", headers=bearer(ADMIN)).get_json()
-    assert [j["id"] for j in listed["items"]] == [job["id"]]
-    assert client.get(f"/jobs/{job['id']}", headers=bearer(ADMIN)).status_code == 200
-    assert error(client.get(f"/jobs/{job['id']}", headers=bearer(ALICE)), 404)
+    app = make_app(redis_url, key_prefix, NNJOBS_KEYS_FILE=str(path), API_KEYS=ADMIN)
+    client = app.test_client()
+    admin = bearer(ADMIN)
+    listed = client.get("/jobs?tenant=default", headers=admin).get_json()
+    assert {j["id"] for j in listed["items"]} == {job["id"], model["job_id"]}
+    assert client.get("/models?tenant=default", headers=admin).get_json()["total"] == 1
+    assert client.get("/datasets?tenant=default", headers=admin).get_json()["total"] == 1
+    predicted = client.post(
+        "/predict", json={"model_id": "legacy", "inputs": [[0, 1]]}, headers=admin
+    )
+    assert predicted.get_json()["model_id"] == model["id"]
+    assert old.stored_bytes("default") == old.r.hstrlen(old.keys.model(model["id"]), "blob") + 10
+    assert old.r.exists(old.keys.adopted)
+    for path in (f"/jobs/{job['id']}", f"/models/{model['id']}", "/datasets/legacy"):
+        assert client.get(path, headers=admin).status_code == 200
+        assert error(client.get(path, headers=bearer(ALICE)), 404)
+    # once only: a second process neither lists them twice nor counts their bytes again
+    assert not registry_of(make_app(redis_url, key_prefix, API_KEYS=ADMIN)).adopt_untenanted()
+    assert old.stored_bytes("default") == old.r.hstrlen(old.keys.model(model["id"]), "blob") + 10
