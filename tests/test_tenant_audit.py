@@ -7,7 +7,7 @@ import json
 import logging
 
 import pytest
-from api_helpers import make_app, run_job
+from api_helpers import bearer, make_app, run_job
 
 from registry.logs import JSONFormatter
 from registry.tenants import digest, entry_text
@@ -16,16 +16,12 @@ ALICE, BOB = "alice-key-0123456789", "bob-key-0123456789abc"
 JOB = {"data": {"X": [[0, 0], [0, 1], [1, 0], [1, 1]], "y": [0, 1, 1, 0]}, "name": "xor"}
 
 
-def bearer(key: str) -> dict:
-    return {"Authorization": f"Bearer {key}"}
-
-
 @pytest.fixture
-def app(tmp_path, redis_url, key_prefix):
+def app(tmp_path, redis_url, prefix):
     path = tmp_path / "keys.toml"
     text = entry_text("alice", "trainer", ALICE) + entry_text("bob", "predictor", BOB)
     path.write_text(text.replace('role = "trainer"', 'role = "trainer"\nid = "alice-laptop"'))
-    return make_app(redis_url, key_prefix, NNJOBS_KEYS_FILE=str(path))
+    return make_app(redis_url, prefix, NNJOBS_KEYS_FILE=str(path))
 
 
 def audited(caplog) -> list[dict]:

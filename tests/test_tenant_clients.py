@@ -20,14 +20,14 @@ ALICE, BOB = "alice-key-0123456789", "bob-key-0123456789abc"
 
 
 @pytest.fixture
-def url(tmp_path, redis_url, key_prefix):
+def url(tmp_path, redis_url, prefix):
     """The real app, served over HTTP from a thread: alice's bucket refills a token every
     100 s, bob's every half second."""
     path = tmp_path / "keys.toml"
     text = entry_text("alice", "trainer", ALICE) + entry_text("bob", "trainer", BOB)
     text += "\n[tenants.alice]\nrate = 0.01\nburst = 1\n\n[tenants.bob]\nrate = 2\nburst = 1\n"
     path.write_text(text)
-    app = make_app(redis_url, key_prefix, NNJOBS_KEYS_FILE=str(path))
+    app = make_app(redis_url, prefix, NNJOBS_KEYS_FILE=str(path))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

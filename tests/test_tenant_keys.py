@@ -5,30 +5,15 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import uuid
 
 import pytest
-import redis
-from api_helpers import drop_keys, error, make_app
+from api_helpers import bearer, error, make_app
 from live_service import ROOT, VENV_BIN
 
 from registry.settings import SettingsError
 from registry.tenants import digest, entry_text, load, parse
 
 ALICE, BOB, ADMIN = "alice-key-0123456789", "bob-key-0123456789abc", "admin-key-0123456789"
-
-
-@pytest.fixture
-def prefix(redis_url):
-    prefix = f"nnjobs-test-{uuid.uuid4().hex[:10]}"
-    yield prefix
-    r = redis.Redis.from_url(redis_url)
-    drop_keys(r, prefix)
-    r.close()
-
-
-def bearer(key: str) -> dict:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def write_keys(tmp_path, text: str, name: str = "keys.toml") -> str:
@@ -125,24 +110,16 @@ def test_unknown_keys_are_401_and_metrics_need_an_admin(keyed):
     assert keyed.get("/healthz").status_code == 200
 
 
+def add_key(tenant: str, role: str, path) -> subprocess.CompletedProcess:
+    """``nnjobs-admin keys add``, run as the operator runs it."""
+    command = [VENV_BIN / "nnjobs-admin", "keys", "add", "--tenant", tenant, "--role", role]
+    command += ["--file", path]
+    return subprocess.run(list(map(str, command)), capture_output=True, text=True, timeout=60)
+
+
 def test_the_admin_command_makes_a_key_that_the_api_takes(tmp_path, redis_url, prefix):
     path = tmp_path / "keys.toml"
-    made = subprocess.run(
-        [
-            str(VENV_BIN / "nnjobs-admin"),
-            "keys",
-            "add",
-            "--tenant",
-            "carol",
-            "--role",
-            "predictor",
-            "--file",
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    made = add_key("carol", "predictor", path)
     assert made.returncode == 0, made.stderr
     key = re.search(r"key \(shown once, stored nowhere\): (\S+)", made.stdout)[1]
     assert key not in path.read_text() and digest(key) in path.read_text()
@@ -150,41 +127,11 @@ def test_the_admin_command_makes_a_key_that_the_api_takes(tmp_path, redis_url, p
     assert client.get("/jobs", headers=bearer(key)).status_code == 200
     assert "role predictor" in error(client.post("/jobs", headers=bearer(key)), 403)["message"]
     # a second key appends; a bad file is left as it was
-    again = subprocess.run(
-        [
-            str(VENV_BIN / "nnjobs-admin"),
-            "keys",
-            "add",
-            "--tenant",
-            "carol",
-            "--role",
-            "admin",
-            "--file",
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    again = add_key("carol", "admin", path)
     assert again.returncode == 0 and path.read_text().count("[[keys]]") == 2
     bad = tmp_path / "bad.toml"
     bad.write_text('[[keys]]\ntenant = "x"\n')
-    refused = subprocess.run(
-        [
-            str(VENV_BIN / "nnjobs-admin"),
-            "keys",
-            "add",
-            "--tenant",
-            "x",
-            "--role",
-            "admin",
-            "--file",
-            str(bad),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    refused = add_key("x", "admin", bad)
     assert refused.returncode == 2 and "line 1 (key 1): role is missing" in refused.stderr
     assert bad.read_text() == '[[keys]]\ntenant = "x"\n'
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import requests
-from api_helpers import error, make_app
+from api_helpers import bearer, error, make_app
 from live_service import LiveService
 
 from registry.tenants import entry_text
@@ -13,10 +13,6 @@ from registry.tenants import entry_text
 ALICE, BOB = "alice-key-0123456789", "bob-key-0123456789abc"
 JOB = {"data": {"X": [[0, 0], [0, 1], [1, 0], [1, 1]], "y": [0, 1, 1, 0]}}
 CSV = "a,b,label\n" + "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(200))
-
-
-def bearer(key: str) -> dict:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def keys_file(tmp_path, alices: str) -> str:
@@ -27,9 +23,9 @@ def keys_file(tmp_path, alices: str) -> str:
 
 
 @pytest.fixture
-def client(tmp_path, redis_url, key_prefix):
+def client(tmp_path, redis_url, prefix):
     path = keys_file(tmp_path, "max_active_jobs = 2\nmax_stored_mb = 0.002\n")
-    return make_app(redis_url, key_prefix, NNJOBS_KEYS_FILE=path).test_client()
+    return make_app(redis_url, prefix, NNJOBS_KEYS_FILE=path).test_client()
 
 
 def test_the_job_over_a_tenants_quota_is_429_and_the_others_go_on(client):
@@ -61,12 +57,12 @@ def test_the_upload_over_a_tenants_bytes_is_429_and_nothing_is_stored(client):
     assert small.status_code == 201
 
 
-def test_the_rate_holds_across_two_api_processes(tmp_path, redis_url, key_prefix):
+def test_the_rate_holds_across_two_api_processes(tmp_path, redis_url, prefix):
     # a bucket of 4 that takes minutes to refill one token: the fifth request is over
     path = keys_file(tmp_path, "rate = 0.01\nburst = 4\n")
-    here = make_app(redis_url, key_prefix, NNJOBS_KEYS_FILE=path).test_client()
+    here = make_app(redis_url, prefix, NNJOBS_KEYS_FILE=path).test_client()
     # readyz asked as bob, whose own bucket alice's requests do not touch
-    with LiveService(redis_url, key_prefix, workers=1, key=BOB, NNJOBS_KEYS_FILE=path) as there:
+    with LiveService(redis_url, prefix, workers=1, key=BOB, NNJOBS_KEYS_FILE=path) as there:
         statuses = []
         for turn in range(8):
             if turn % 2:

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 import redis
-from api_helpers import drop_keys, make_app, run_job
+from api_helpers import bearer, drop_keys, make_app, run_job
 
 from registry.tenants import entry_text
 
@@ -23,10 +23,6 @@ CSV = "a,b,label\n0,0,x\n0,1,y\n1,0,y\n1,1,x\n"
 XOR = {"data": {"X": [[0, 0], [0, 1], [1, 0], [1, 1]], "y": [0, 1, 1, 0]}}
 JOB = {**XOR, "name": "xor", "training": {"epochs": 3}}
 SWEEP = {"job": JOB, "vary": {"activation": ["relu", "tanh"]}}
-
-
-def bearer(key: str) -> dict:
-    return {"Authorization": f"Bearer {key}"}
 
 
 class Alice:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from api_helpers import error, make_app, run_job
+from api_helpers import bearer, error, make_app, run_job
 
 import nn
 from registry import Registry
@@ -16,15 +16,11 @@ XOR = {"data": {"X": [[0, 0], [0, 1], [1, 0], [1, 1]], "y": [0, 1, 1, 0]}}
 IRIS = "a,b,species\n1,2,x\n2,1,y\n1,3,x\n3,1,y\n1,4,x\n4,1,y\n"
 
 
-def bearer(key: str) -> dict:
-    return {"Authorization": f"Bearer {key}"}
-
-
 @pytest.fixture
-def app(tmp_path, redis_url, key_prefix):
+def app(tmp_path, redis_url, prefix):
     path = tmp_path / "keys.toml"
     path.write_text(entry_text("alice", "trainer", ALICE) + entry_text("bob", "trainer", BOB))
-    return make_app(redis_url, key_prefix, NNJOBS_KEYS_FILE=str(path), API_KEYS=ADMIN)
+    return make_app(redis_url, prefix, NNJOBS_KEYS_FILE=str(path), API_KEYS=ADMIN)
 
 
 @pytest.fixture
@@ -107,8 +103,8 @@ def test_a_tenants_filtered_listing_pages_newest_first(client):
     assert {p["total"] for p in pages} == {2}
 
 
-def test_data_stored_before_tenants_is_defaults(redis_url, key_prefix, tmp_path):
-    old = Registry.from_url(redis_url, prefix=key_prefix)
+def test_data_stored_before_tenants_is_defaults(redis_url, prefix, tmp_path):
+    old = Registry.from_url(redis_url, prefix=prefix)
     X, y = np.array([[0, 0], [0, 1], [1, 0], [1, 1]]), np.array([0, 1, 1, 0])
     spec, data = nn.validate({"training": {"epochs": 3}}, X, y)
     job = old.create_job(name="legacy", spec=spec, data=data, X=X, y=y)
@@ -123,7 +119,7 @@ def test_data_stored_before_tenants_is_defaults(redis_url, key_prefix, tmp_path)
         old.r.delete(old.keys.owned(kind, "default"))
     path = tmp_path / "keys.toml"
     path.write_text(entry_text("alice", "trainer", ALICE))
-    app = make_app(redis_url, key_prefix, NNJOBS_KEYS_FILE=str(path), API_KEYS=ADMIN)
+    app = make_app(redis_url, prefix, NNJOBS_KEYS_FILE=str(path), API_KEYS=ADMIN)
     client = app.test_client()
     admin = bearer(ADMIN)
     listed = client.get("/jobs?tenant=default", headers=admin).get_json()
@@ -140,5 +136,5 @@ def test_data_stored_before_tenants_is_defaults(redis_url, key_prefix, tmp_path)
         assert client.get(path, headers=admin).status_code == 200
         assert error(client.get(path, headers=bearer(ALICE)), 404)
     # once only: a second process neither lists them twice nor counts their bytes again
-    assert not registry_of(make_app(redis_url, key_prefix, API_KEYS=ADMIN)).adopt_untenanted()
+    assert not registry_of(make_app(redis_url, prefix, API_KEYS=ADMIN)).adopt_untenanted()
     assert old.stored_bytes("default") == old.r.hstrlen(old.keys.model(model["id"]), "blob") + 10
