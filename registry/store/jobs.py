@@ -37,10 +37,6 @@ def _attempt(attempt: int | None) -> str:
     return "" if attempt is None else str(attempt)
 
 
-#: expired ids one listing removes from the indexes at most (the rest, at the next)
-TRIM_BATCH = 1000
-
-
 class Jobs(Models):
     def _store_job(self, pipe, record: dict, x_blob: bytes | None, y_blob: bytes | None) -> None:
         """Store a job's record and, unless it trains on its sweep's, its data."""
@@ -147,24 +143,6 @@ class Jobs(Models):
         keys |= {f"index_{status}": self.keys.jobs(status) for status in ENDED}
         return _text(self.scripts.run("remove", keys=keys, args={"job_id": job_id}) or None)
 
-    def trim_expired(self, limit: int = TRIM_BATCH, pipe=None) -> tuple[int, int] | None:
-        """Remove from the listings up to ``limit`` jobs and as many sweeps that expired;
-        how many of each (with ``pipe``, queued there first: None). Listings call it before
-        they read, so an id is trimmed once, by whichever reads first, at the cost of what
-        it removes, however long the backlog."""
-        keys = {
-            "expiring": self.keys.expiring("jobs"),
-            "sweeps_expiring": self.keys.expiring("sweeps"),
-            "index_all": self.keys.jobs(),
-            "sweeps": self.keys.sweeps,
-        }
-        keys |= {f"index_{status}": self.keys.jobs(status) for status in JOB_STATUSES}
-        if pipe is not None:
-            self.scripts.run("trim", keys=keys, args={"limit": limit}, client=pipe)
-            return None
-        jobs, sweeps = self.scripts.run("trim", keys=keys, args={"limit": limit})
-        return int(jobs), int(sweeps)
-
     def get_job(
         self, job_id: str, with_history: bool = True, tenant: str | None = None
     ) -> dict | None:
@@ -227,29 +205,6 @@ class Jobs(Models):
         """Whether the job ``job_id`` exists and is the tenant ``tenant``'s (None: any)."""
         status, owner = self.r.hmget(self.keys.job(job_id), "status", "tenant")
         return status is not None and reaches(owner, tenant)
-
-    def _owned_page(
-        self, kind: str, tenant: str, index: str, offset: int, limit: int
-    ) -> tuple[list[bytes], int]:
-        """The ids of one page of the tenant's ``jobs`` or ``sweeps`` that are in ``index``
-        too, newest first, and how many there are."""
-        keys = {"owned": self.keys.owned(kind, tenant), "index_all": self._all(kind)}
-        keys["index"] = index
-        total, *ids = self.scripts.run(
-            "owned_page", keys=keys, args={"offset": offset, "limit": limit}
-        )
-        return ids, int(total)
-
-    def _all(self, kind: str) -> str:
-        return self.keys.jobs() if kind == "jobs" else self.keys.sweeps
-
-    def active_jobs(self, tenant: str) -> int:
-        """The tenant's jobs queued or running now."""
-        owned = self.keys.owned("jobs", tenant)
-        with self.r.pipeline(transaction=False) as pipe:
-            for status in ("queued", "running"):
-                pipe.zintercard(2, [owned, self.keys.jobs(status)])
-            return sum(pipe.execute())
 
     def job_status(self, job_id: str) -> str | None:
         return _text(self.r.hget(self.keys.job(job_id), "status"))

@@ -88,6 +88,14 @@ class Tenancy(Store):
                 pipe.hstrlen(self.keys.dataset(dataset_id), f"col:{index}")
             return sum(pipe.execute())
 
+    def active_jobs(self, tenant: str) -> int:
+        """The tenant's jobs queued or running now."""
+        owned = self.keys.owned("jobs", tenant)
+        with self.r.pipeline(transaction=False) as pipe:
+            for status in ("queued", "running"):
+                pipe.zintercard(2, [owned, self.keys.jobs(status)])
+            return sum(pipe.execute())
+
     def stored_bytes(self, tenant: str) -> int:
         """The bytes of the tenant's models and datasets."""
         return sum(int(v) for v in self.r.hvals(self.keys.owned("bytes", tenant)))
