@@ -58,13 +58,25 @@ def _ref_param(converter) -> dict:
     return {"type": "string", "pattern": anchored(REF_PATTERN)}
 
 
-def _adopt(registry: Registry) -> None:
+def _adopt(app: Flask, registry: Registry) -> None:
     """Give what was stored before tenants existed to the tenant ``default`` (once per
-    store); with Redis unreachable, the next process to start does it."""
-    try:
-        registry.adopt_untenanted()
-    except UNAVAILABLE as e:
-        log.warning("records stored before tenants not adopted yet: %s", e)
+    store); with Redis unreachable at start, the first request that finds it again does."""
+    done = False
+
+    def adopt() -> None:
+        nonlocal done
+        try:
+            registry.adopt_untenanted()
+            done = True
+        except UNAVAILABLE as e:
+            log.warning("records stored before tenants not adopted yet: %s", e)
+
+    adopt()
+
+    @app.before_request
+    def _adopt_once():
+        if not done:
+            adopt()
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -125,7 +137,7 @@ def create_app(config: dict | None = None) -> Flask:
     # for seconds when Redis is down, where a prompt 503 is more useful
     retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 1)
     registry = Registry.from_url(url, prefix=settings["NNJOBS_KEY_PREFIX"], retry=retry)
-    _adopt(registry)
+    _adopt(app, registry)
     auth.init(app, ring, settings["NNJOBS_METRICS_PUBLIC"], settings, registry.take_token)
     audit.init(app, auth.scope, auth.view_predicts)
     celery = Celery("nnjobs-api", set_as_current=False)

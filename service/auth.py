@@ -80,7 +80,7 @@ def scope() -> Scope:
     return g.get("nnjobs_scope", OPEN)
 
 
-def _refuse_role(found: Scope, needs: str) -> None:
+def _refuse_role(found: Scope, needs: str) -> NoReturn:
     audit.refused(found, f"role {found.role}")
     abort(403, f"the role {found.role} may not do this: it needs the role {needs}")
 

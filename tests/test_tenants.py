@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from api_helpers import bearer, error, make_app, run_job
+from conftest import RedisServer, free_port
 
 import nn
 from registry import Registry
@@ -138,3 +139,22 @@ def test_data_stored_before_tenants_is_defaults(redis_url, prefix, tmp_path):
     # once only: a second process neither lists them twice nor counts their bytes again
     assert not registry_of(make_app(redis_url, prefix, API_KEYS=ADMIN)).adopt_untenanted()
     assert old.stored_bytes("default") == old.r.hstrlen(old.keys.model(model["id"]), "blob") + 10
+
+
+def test_adoption_waits_for_a_redis_that_was_down_at_start(prefix):
+    port = free_port()
+    app = make_app(f"redis://127.0.0.1:{port}/0", prefix, API_KEYS=ADMIN)
+    server = RedisServer(port=port).start()
+    try:
+        old = Registry.from_url(server.url, prefix=prefix)
+        X, y = np.array([[0, 0], [1, 1]]), np.array([0, 1])
+        job = old.create_job(name="legacy", spec={}, data={}, X=X, y=y)
+        old.r.hdel(old.keys.job(job["id"]), "tenant")
+        old.r.delete(old.keys.owned("jobs", "default"))
+        client = app.test_client()
+        assert client.get("/healthz").status_code == 200
+        assert old.r.exists(old.keys.adopted)
+        listed = client.get("/jobs?tenant=default", headers=bearer(ADMIN)).get_json()
+        assert [j["id"] for j in listed["items"]] == [job["id"]]
+    finally:
+        server.cleanup()
