@@ -158,3 +158,10 @@ def test_adoption_waits_for_a_redis_that_was_down_at_start(prefix):
         assert [j["id"] for j in listed["items"]] == [job["id"]]
     finally:
         server.cleanup()
+
+
+@pytest.mark.parametrize("tenant", ["../bob", "", "a" * 65, "bob\n", "bób"])
+def test_a_malformed_tenant_in_a_listing_is_422_naming_it(client, tenant):
+    for path in ("/jobs", "/models", "/datasets", "/sweeps"):
+        answer = client.get(path, query_string={"tenant": tenant}, headers=bearer(ADMIN))
+        assert "tenant" in error(answer, 422)["errors"]["query"], path
