@@ -133,6 +133,6 @@ class Section:
     WORKER = "The worker"
     DELIVERY = "Delivery and recovery"
     LIMITS = "API limits"
-    TENANTS = "Tenants, quotas and rate limits"
+    TENANTS = "Keys, tenants, quotas and rate limits"
     LOGS = "Logs"
     RUN = "make run"
