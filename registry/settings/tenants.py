@@ -81,14 +81,16 @@ TENANTS: tuple[Setting, ...] = (
     _quota(
         "NNJOBS_TENANT_RATE",
         float,
-        100,
+        1000,
         "requests per second a tenant may send, on average, over every API process (a "
-        "token bucket in Redis); over it, 429 with `Retry-After`; 0: no limit",
+        "token bucket in Redis); over it, 429 with `Retry-After`; 0: no limit. The default "
+        "is about what one API process serves, so that a deployment of one tenant keeps "
+        "its throughput; give the tenants of a shared one their own in the keys file",
     ),
     _quota(
         "NNJOBS_TENANT_BURST",
         int,
-        200,
+        2000,
         "requests a tenant may send at once above its rate (the token bucket's size)",
     ),
 )
