@@ -27,6 +27,7 @@ EVENTS = {
     ("POST", "/sweeps"): "sweep.submitted",
     ("DELETE", "/sweeps/<ref:sweep_id>"): "sweep.cancelled",
     ("DELETE", "/models/<ref:ref>"): "model.deleted",
+    ("POST", "/models/import"): "model.imported",
     ("POST", "/datasets"): "dataset.uploaded",
     ("DELETE", "/datasets/<ref:dataset_id>"): "dataset.deleted",
 }

@@ -13,7 +13,7 @@ _NO_KEY = {"TIME", "PUBLISH"}
 # commands whose first argument is how many keys follow
 _NUMKEYS = {"ZINTER", "ZINTERCARD"}
 # scripts that read or change no job: the listings' and the request bucket's
-_NO_JOB = {"trim", "owned_page", "bucket"}
+_NO_JOB = {"trim", "owned_page", "bucket", "import_model"}
 
 
 def _written(name: str) -> str:
@@ -35,7 +35,7 @@ def test_every_script_is_found_and_declares_its_keys():
     assert {"end_job", "succeed", "progress", "start", "reclaim", "resend"} <= set(SCRIPTS)
     for name in SCRIPTS:
         script = load(name)
-        # every script but the listings' and the bucket's changes one job
+        # every script but the listings', the bucket's and an import's (no job) changes one job
         assert script.keys and ("job" in script.keys) == (name not in _NO_JOB), name
         assert load(name) is script  # read once per process
 

@@ -3,14 +3,17 @@ nothing stored, and the other tenants unaffected."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import requests
 from api_helpers import bearer, error, make_app
 from live_service import LiveService
 
+import nn
 from registry.tenants import entry_text
 
 ALICE, BOB = "alice-key-0123456789", "bob-key-0123456789abc"
+XOR = (np.array([[0, 0], [0, 1], [1, 0], [1, 1]] * 4), np.array([0, 1, 1, 0] * 4))
 JOB = {"data": {"X": [[0, 0], [0, 1], [1, 0], [1, 1]], "y": [0, 1, 1, 0]}}
 CSV = "a,b,label\n" + "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(200))
 
@@ -55,6 +58,13 @@ def test_the_upload_over_a_tenants_bytes_is_429_and_nothing_is_stored(client):
     assert client.post("/datasets", data=CSV, headers={**csv, **bearer(BOB)}).status_code == 201
     small = client.post("/datasets", data="a,b\n1,2\n", headers={**csv, **bearer(ALICE)})
     assert small.status_code == 201
+    # a model imported counts as much as one trained
+    blob = nn.fit({"layers": [{"units": 128}], "training": {"epochs": 1}}, *XOR)[0].to_bytes()
+    assert len(blob) > 0.002 * 2**20
+    octets = {"Content-Type": "application/octet-stream", **bearer(ALICE)}
+    imported = client.post("/models/import?name=big", data=blob, headers=octets)
+    assert "NNJOBS_TENANT_MAX_STORED_MB" in error(imported, 429)["message"]
+    assert client.get("/models", headers=bearer(ALICE)).get_json()["total"] == 0
 
 
 def test_the_rate_holds_across_two_api_processes(tmp_path, redis_url, prefix):

@@ -46,6 +46,10 @@ class Alice:
     def dataset(self) -> str:
         return self.post("/datasets", data=CSV, headers={"Content-Type": "text/csv"})["id"]
 
+    def model_bytes(self) -> bytes:
+        """A model of alice's as an export in the ``nnjobs`` format holds it."""
+        return self.registry.model_blob(self.model())
+
     def sweep(self) -> str:
         return self.post("/sweeps", json=SWEEP)["id"]
 
@@ -105,6 +109,19 @@ TABLE = {
     ("/models/<ref:ref>/predict", "POST"): (
         lambda a: ("post", f"/models/{a.model()}/predict", {"json": {"inputs": [[0, 1]]}}),
         SCOPED,
+    ),
+    ("/models/<ref:ref>/export", "GET"): (
+        lambda a: ("get", f"/models/{a.model()}/export?format=nnjobs", {}),
+        SCOPED,
+    ),
+    # an import is the importer's own, as an upload is
+    ("/models/import", "POST"): (
+        lambda a: (
+            "post",
+            "/models/import?name=imported",
+            {"data": a.model_bytes(), "headers": {"Content-Type": "application/octet-stream"}},
+        ),
+        dict.fromkeys(ALL, 201),
     ),
     ("/predict", "POST"): (
         lambda a: ("post", "/predict", {"json": {"model_id": a.model(), "inputs": [[0, 1]]}}),

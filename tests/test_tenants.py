@@ -165,3 +165,17 @@ def test_a_malformed_tenant_in_a_listing_is_422_naming_it(client, tenant):
     for path in ("/jobs", "/models", "/datasets", "/sweeps"):
         answer = client.get(path, query_string={"tenant": tenant}, headers=bearer(ADMIN))
         assert "tenant" in error(answer, 422)["errors"]["query"], path
+
+
+def test_an_import_is_the_importers_own_name(app, client):
+    alices = train(app, client, ALICE, "iris")
+    blob = registry_of(app).model_blob(alices["id"])
+    octets = {"Content-Type": "application/octet-stream"}
+    imported = client.post(
+        "/models/import?name=iris", data=blob, headers={**octets, **bearer(BOB)}
+    ).get_json()
+    assert imported["version"] == 1  # bob's first iris; alice's stays hers
+    got = client.get("/models/iris", headers=bearer(BOB)).get_json()
+    assert got["id"] == imported["id"]
+    assert client.get("/models/iris", headers=bearer(ALICE)).get_json()["id"] == alices["id"]
+    assert error(client.get(f"/models/{imported['id']}/export", headers=bearer(ALICE)), 404)
