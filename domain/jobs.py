@@ -9,9 +9,11 @@ import nn
 from registry import ENDED, TRAIN_TASK
 from registry.waiting import TooManyWaiting
 
+from . import quotas
 from .errors import UNAVAILABLE, Busy, Conflict, Invalid, NotFound
 from .inputs import training_data
 from .services import Services
+from .tenancy import Scope, owns_job
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +26,11 @@ _DATASET_ARRAYS = {("X",): "features", ("y",): "target"}
 WAITING_RETRY_AFTER = 1
 
 
-def data_of(svc: Services, data: dict, prefix: tuple = ()) -> tuple:
+def data_of(svc: Services, data: dict, prefix: tuple = (), *, scope: Scope) -> tuple:
     """``(X, y, source)`` of a job's ``data`` at ``prefix`` in the body (see
-    :func:`domain.inputs.training_data`)."""
-    return training_data(svc.registry, data, svc.settings, prefix, svc.limits)
+    :func:`domain.inputs.training_data`), a dataset as ``scope`` sees it."""
+    owner = (scope.tenant, scope.reach)
+    return training_data(svc.registry, data, svc.settings, prefix, svc.limits, owner)
 
 
 def resolve(svc: Services, spec: dict, X, y, source: dict | None) -> tuple[dict, dict]:
@@ -82,15 +85,20 @@ def queue(svc: Services, job_ids: list[str], undo) -> None:
         log.warning("%d jobs not counted as submitted: %s", len(job_ids), e)
 
 
-def submit(svc: Services, body: dict) -> dict:
-    """Validate a job as the worker will run it, store it, then queue its id."""
+def submit(svc: Services, body: dict, *, scope: Scope) -> dict:
+    """Validate a job as the worker will run it, store it as the scope's tenant's, then
+    queue its id; over one of the tenant's quotas, Exceeded (429) before anything is
+    read or stored."""
+    quotas.check_jobs(svc, scope, 1)
     registry = svc.registry
-    X, y, source = data_of(svc, body["data"])
+    X, y, source = data_of(svc, body["data"], (), scope=scope)
     try:
         resolved, summary = resolve(svc, body, X, y, source)
     except nn.SpecError as e:
         raise invalid_spec(e) from None
-    job = registry.create_job(name=body.get("name"), spec=resolved, data=summary, X=X, y=y)
+    job = registry.create_job(
+        name=body.get("name"), spec=resolved, data=summary, X=X, y=y, tenant=scope.tenant
+    )
     queue(svc, [job["id"]], lambda: registry.delete_job(job["id"]))
     return job
 
@@ -99,12 +107,14 @@ def not_found(job_id: str) -> NotFound:
     return NotFound(f"no job {job_id!r}")
 
 
-def wait(svc: Services, job_id: str, seconds: float) -> dict:
+def wait(svc: Services, job_id: str, seconds: float, *, scope: Scope) -> dict:
     """The job as soon as it changes, else after ``seconds`` (at once when it has ended).
 
     The waiting requests of a process are bounded, so that they never hold every request
-    thread: over the bound the answer is a 503 to retry after a second.
+    thread: over the bound the answer is a 503 to retry after a second. Another tenant's
+    job is not waited for (a job's tenant never changes, so asking first is enough).
     """
+    owns_job(svc, scope, job_id)
     try:
         job = svc.waits.wait(job_id, seconds)
     except TooManyWaiting as exc:
@@ -117,8 +127,9 @@ def wait(svc: Services, job_id: str, seconds: float) -> dict:
     return job
 
 
-def cancel(svc: Services, job_id: str) -> dict:
+def cancel(svc: Services, job_id: str, *, scope: Scope) -> dict:
     """Cancel a queued or running job."""
+    owns_job(svc, scope, job_id)
     job = svc.registry.cancel_job(job_id)
     if job is None:
         raise not_found(job_id)
@@ -130,8 +141,9 @@ def cancel(svc: Services, job_id: str) -> dict:
     return job
 
 
-def remove(svc: Services, job_id: str) -> None:
+def remove(svc: Services, job_id: str, *, scope: Scope) -> None:
     """Remove a job now, cancelling it first if it has not ended; its model stays."""
+    owns_job(svc, scope, job_id)
     registry = svc.registry
     status = registry.remove_job(job_id)
     if status is not None and status not in ENDED:

@@ -105,6 +105,8 @@ JOB_FIELDS: dict[str, Field] = {
     # the model's final metrics, so a sweep ranks its jobs without reading their models
     "metrics": Field("json", job=False, sweep=True),
     "created_ms": Field("int", job=False),
+    # whose job it is; a record stored before tenants existed is the tenant default's
+    "tenant": Field("text", job=False, absent="default"),
     # when a training message was last sent for it (the API sends one at once)
     "sent_ms": Field("int", job=False),
     "worker": Field("text", job=False),
