@@ -66,6 +66,15 @@ class StoreCollector:
             buckets = [(_bound(le), count) for le, count in hist["buckets"]]
             training.add_metric([status], buckets, hist["sum"])
         yield training
+        nodes = CounterMetricFamily(
+            "nnjobs_attempts_ended",
+            "Training attempts ended, by the worker node that ran them and how they ended "
+            "(succeeded, failed, cancelled, lease_expired).",
+            labels=["node", "outcome"],
+        )
+        for (node, outcome), count in sorted(stats["nodes"].items()):
+            nodes.add_metric([node, outcome], count)
+        yield nodes
         jobs = GaugeMetricFamily("nnjobs_jobs", "Jobs now in each status.", labels=["status"])
         for status in JOB_STATUSES:
             jobs.add_metric([status], stats["jobs"][status])

@@ -184,6 +184,11 @@ def test_tables_show_ids_and_names(live_url, trained):  # noqa: F811
     assert "cli-xor@1" in result.stdout and trained["model_id"] in result.stdout
     result = nnjobs("show", "cli-xor", url=live_url)
     assert "cli-xor@1" in result.stdout and "sigmoid" in result.stdout
+    # a job shows who trained it: the worker program names itself uniquely per process
+    result = nnjobs("show", trained["id"], url=live_url)
+    assert re.search(r"attempt 1 +succeeded on nnjobs-\d+-[0-9a-f]{4}@", result.stdout), (
+        result.stdout
+    )
     result = nnjobs("activations", url=live_url)
     assert all(name in result.stdout for name in nn.hidden_activation_names())
 

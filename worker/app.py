@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
+import socket
 import threading
 from functools import cached_property
 
@@ -31,6 +33,7 @@ from celery.signals import (
     worker_ready,
     worker_shutdown,
 )
+from celery.utils.nodenames import default_nodename
 from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -137,9 +140,26 @@ def _log_level(loglevel=None) -> str:
     return str(loglevel or "INFO").upper()
 
 
+def unique_nodename(host: str | None = None) -> str:
+    """A worker node name no other process shares: ``nnjobs-<pid>-<random>@<host>``.
+
+    Celery's default, ``celery@<host>``, is the same for every worker on a host (or in
+    containers given the same host name), which Celery warns of and which would make the
+    attempts of two workers indistinguishable in a job's ``attempt_log``.
+    """
+    return f"nnjobs-{os.getpid()}-{secrets.token_hex(2)}@{host or socket.gethostname()}"
+
+
 class LoggedBannerWorker(Worker):
     """Celery's worker program, logging in JSON from its first line (its warnings too), and
-    with its start-up banner (printed text) as one log line."""
+    with its start-up banner (printed text) as one log line; named by
+    :func:`unique_nodename` unless ``--hostname`` gives another name than Celery's default
+    (which Celery's command line passes when none is given)."""
+
+    def __init__(self, app=None, hostname=None, **kwargs):
+        if not hostname or hostname == default_nodename(None):
+            hostname = unique_nodename()
+        super().__init__(app=app, hostname=hostname, **kwargs)
 
     def on_before_init(self, **kwargs):
         logs.configure(_log_level(kwargs.get("loglevel")))
@@ -204,7 +224,9 @@ def create_worker_app(
     def train(self, job_id: str) -> str:
         """Train one job, by id."""
         worker = self.request.hostname or ""
-        result = run_job(registry(), job_id, worker, policy, (SoftTimeLimitExceeded,))
+        result = run_job(
+            registry(), job_id, worker, policy, (SoftTimeLimitExceeded,), socket.gethostname()
+        )
         if isinstance(result, Retry):
             # a new message, then this one is acknowledged: the job is never dropped
             raise self.retry(countdown=result.countdown + 0.5, max_retries=None)

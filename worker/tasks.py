@@ -186,12 +186,16 @@ def run_job(
     worker: str = "",
     policy: Attempt = Attempt(),
     timeouts: tuple[type[BaseException], ...] = (),
+    host: str = "",
 ) -> str | Retry:
     """Train job ``job_id`` and record the outcome; returns what happened, in one word, or a
     :class:`Retry` when another attempt holds the job. ``timeouts`` are the exceptions that
-    mean the time budget ran out."""
+    mean the time budget ran out; ``worker`` (the node name) and ``host`` are recorded in
+    the job's ``attempt_log``."""
     claimed_at = time.monotonic()
-    outcome, value = registry.claim_job(job_id, worker, policy.lease, policy.max_attempts)
+    outcome, value = registry.claim_job(
+        job_id, worker, policy.lease, policy.max_attempts, host=host
+    )
     if outcome == "busy":
         log.info(
             "job %s is held by a live attempt: retrying in %.1f s",

@@ -70,14 +70,16 @@ class Jobs(Models):
 
         ``submitted``; ``ended`` and ``jobs`` (now), by status; ``training``, by status
         ended: ``{"buckets": [(upper bound, cumulative count), ..., (inf, count)],
-        "count", "sum"}``; and ``queue_length``, the messages waiting in the Celery
-        queue ``queue`` (None without one).
+        "count", "sum"}``; ``nodes``: ``{(node, outcome): attempts ended}``; and
+        ``queue_length``, the messages waiting in the Celery queue ``queue`` (None
+        without one).
         """
         with self.r.pipeline(transaction=False) as pipe:
             # in the same round trip, before the counts it would change
             self.trim_expired(pipe=pipe)
             pipe.get(self.keys.stats("submitted"))
             pipe.hgetall(self.keys.stats("ended"))
+            pipe.hgetall(self.keys.stats("nodes"))
             for status in ENDED:
                 pipe.hgetall(self.keys.training(status))
             for status in JOB_STATUSES:
@@ -85,7 +87,7 @@ class Jobs(Models):
             if queue:
                 pipe.llen(queue)
             replies = pipe.execute()
-        _trimmed, submitted, ended, *rest = replies
+        _trimmed, submitted, ended, nodes, *rest = replies
         training_raw, rest = rest[: len(ENDED)], rest[len(ENDED) :]
         counts, rest = rest[: len(JOB_STATUSES)], rest[len(JOB_STATUSES) :]
         ended = {k.decode(): int(v) for k, v in ended.items()}
@@ -106,6 +108,7 @@ class Jobs(Models):
             "ended": {status: ended.get(status, 0) for status in ENDED},
             "training": training,
             "jobs": dict(zip(JOB_STATUSES, counts, strict=True)),
+            "nodes": {tuple(k.decode().rsplit("|", 1)): int(v) for k, v in nodes.items()},
             "queue_length": int(rest[0]) if queue else None,
         }
 
@@ -286,8 +289,10 @@ class Jobs(Models):
         worker: str = "",
         lease: float = DEFAULT_LEASE,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        host: str = "",
     ) -> tuple[str, float]:
-        """Start an attempt at a job, atomically; returns (outcome, value).
+        """Start an attempt at a job, atomically; returns (outcome, value). ``worker`` (the
+        worker's node name) and ``host`` go into the job's ``attempt_log``.
 
         - ``("started", attempt)``: the job was queued, or running under an expired lease
           (the worker of the previous attempt is presumed dead); it now runs as ``attempt``
@@ -304,7 +309,14 @@ class Jobs(Models):
             "stopped responding)"
         )
         result = self._lease_script(
-            "start", job_id, max_attempts, why, worker=worker, started_at=now_iso(), lease=lease
+            "start",
+            job_id,
+            max_attempts,
+            why,
+            worker=worker,
+            host=host,
+            started_at=now_iso(),
+            lease=lease,
         )
         if not result:
             return "unknown", 0
