@@ -38,8 +38,11 @@ class StoreCollector:
     def collect(self):
         svc = self.app.extensions["nnjobs"]
         up = GaugeMetricFamily("nnjobs_redis_up", "1 if Redis answered this scrape, else 0.")
+        broker = self.app.extensions.get("nnjobs.broker_redis")
         try:
-            stats = svc.registry.stats(svc.queue)
+            stats = svc.registry.stats(None if broker else svc.queue)
+            if broker is not None:
+                stats["queue_length"] = int(broker.llen(svc.queue))
         except UNAVAILABLE as e:
             log.warning("metrics: Redis unavailable: %s", e)
             up.add_metric([], 0)

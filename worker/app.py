@@ -35,8 +35,10 @@ from celery.signals import (
 )
 from celery.utils.nodenames import default_nodename
 from kombu.exceptions import OperationalError
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry as RedisRetry
 
 import nn
 from registry import logs, settings
@@ -52,6 +54,21 @@ log = logging.getLogger("nnjobs.worker")
 #: What a recovery pass raises while Redis is away (the store, or the broker sending a
 #: message): expected, and worth one line
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OperationalError)
+
+
+def redis_timeouts(lease: float) -> dict:
+    """How the worker's store client waits on Redis: a command sent to a Redis cut off
+    (its host gone, the network down) fails within a third of the lease (1 to 5 s), and
+    redis-py does not retry it by itself, so that :meth:`worker.tasks.Lease.keep_trying`,
+    which retries until the lease runs out and then gives the attempt up, is the one
+    policy, and an attempt cut off from Redis stops soon after its lease instead of
+    training on for a job another worker has taken over."""
+    seconds = min(5.0, max(1.0, lease / 3))
+    return {
+        "socket_timeout": seconds,
+        "socket_connect_timeout": seconds,
+        "retry": RedisRetry(NoBackoff(), 0),
+    }
 
 
 def blas_threads_for(concurrency: int) -> int:
@@ -188,11 +205,14 @@ def create_worker_app(
 ) -> Celery:
     """A Celery app with the training task, bound to one Redis and one registry prefix."""
     given = settings.read(settings.WORKER)
+    given_url = redis_url
     redis_url = redis_url or given["REDIS_URL"]
     key_prefix = key_prefix or given["NNJOBS_KEY_PREFIX"]
     delivery = delivery_settings()
     app = WorkerApp("nnjobs-worker", set_as_current=False)
-    app.conf.update(celery_config(redis_url, queue))
+    # a Redis given here (a test's) is the broker too; else NNJOBS_BROKER_URL when set
+    broker = (None if given_url else given["NNJOBS_BROKER_URL"]) or redis_url
+    app.conf.update(celery_config(broker, queue))
     app.conf.worker_concurrency = given["NNJOBS_WORKER_CONCURRENCY"]
     # the soft limit raises in the task, which fails the job with a message; the hard one
     # kills a process that did not stop, and lease recovery then deals with the job
@@ -205,7 +225,9 @@ def create_worker_app(
         # one client per process: a forked child must not share its parent's sockets
         pid = os.getpid()
         if pid not in registries:
-            registries[pid] = Registry.from_url(redis_url, key_prefix)
+            registries[pid] = Registry.from_url(
+                redis_url, key_prefix, **redis_timeouts(delivery.lease)
+            )
         return registries[pid]
 
     def on_failure(task, exc, task_id, args, kwargs, einfo):

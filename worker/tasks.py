@@ -20,7 +20,7 @@ import redis.exceptions
 import nn
 from nn.diagnostics import find_warnings
 from registry.outages import transient
-from registry.store import DEFAULT_LEASE, DEFAULT_MAX_ATTEMPTS, Registry
+from registry.store import DEFAULT_LEASE, DEFAULT_MAX_ATTEMPTS, NotReplicated, Registry
 from registry.store.records import add_epoch, epoch_row
 
 log = logging.getLogger("nnjobs.worker")
@@ -283,6 +283,11 @@ def run_job(
         except redis.exceptions.RedisError:
             log.warning("job %s: %s", job_id, message, extra=ids)
             return "stopped"
+    except NotReplicated as e:
+        # stored on the master: lost with it before a replica has it, the job is found
+        # running there under this attempt's lease, which runs out, and it trains again
+        log.warning("job %s: model stored, but %s", job_id, e, extra=ids)
+        return "succeeded"
     except redis.exceptions.ResponseError as e:
         # a refusal no retry mends, such as a value over Redis's proto-max-bulk-len
         message = f"the model ({len(blob):,} bytes) could not be stored: Redis answered: {e}"

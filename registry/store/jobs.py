@@ -62,8 +62,13 @@ class Jobs(Models):
         return self.get_job(record["id"])
 
     def count_submitted(self, jobs: int = 1) -> None:
-        """Count jobs as submitted (once their training messages are on their way)."""
-        self.r.incrby(self.keys.stats("submitted"), jobs)
+        """Count jobs as submitted (once their training messages are on their way) and,
+        with ``min_replicas``, wait until that many replicas have every write so far, the
+        jobs and (on the same Redis) their messages included: NotReplicated otherwise."""
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.incrby(self.keys.stats("submitted"), jobs)
+            self._wait_replicas(pipe)
+            self._check_replicated(pipe.execute())
 
     def stats(self, queue: str | None = None) -> dict:
         """The figures the API exposes as metrics, read in one round trip.
@@ -407,7 +412,8 @@ class Jobs(Models):
         history, warnings, ...); ``progress`` the job's final progress; ``attempt``, when given, the
         attempt that must still hold the job. Returns the Model, or None if the job was no
         longer running (cancelled meanwhile, or taken over by another attempt), in which
-        case nothing is stored.
+        case nothing is stored. With ``min_replicas``, NotReplicated when too few replicas
+        confirmed it in time (it is stored on the master all the same).
         """
         job = self.get_job(job_id, with_history=False)
         if job is None:
@@ -449,7 +455,10 @@ class Jobs(Models):
             "changes": self.keys.model_changes,
             "ttl": self.job_ttl,
         }
-        version = self.scripts.run("succeed", keys=keys, args=args)
+        with self.r.pipeline(transaction=False) as pipe:
+            self.scripts.run("succeed", keys=keys, args=args, client=pipe)
+            self._wait_replicas(pipe)
+            (version,) = self._check_replicated(pipe.execute())
         return None if version is None else self.get_model(model_id)
 
     def fail_job(
