@@ -168,8 +168,9 @@ def test_jobs_spread_over_two_hosts_survive_a_pulled_cable_and_a_slow_link(hosts
         assert get(f"/jobs/{slow}").json() == before
         assert get("/models?name=cut").json()["total"] == 1
         # and it trains again
-        again = [post("/jobs", {"name": f"again-{i}", **QUICK})["id"] for i in range(6)]
-        assert {ended(job_id)["status"] for job_id in again} == {"succeeded"}
+        again = [ended(post("/jobs", {"name": f"again-{i}", **QUICK})["id"]) for i in range(8)]
+        assert {job["status"] for job in again} == {"succeeded"}
+        assert cut in {job["attempt_log"][-1]["host"] for job in again}
 
         # 200 ms more on every packet the API sends: answers slower, and the same
         model = jobs[0]["model_id"]
