@@ -1,20 +1,23 @@
 """A replicated Redis on loopback ports for the failover tests: a master, a replica and
 three Redis Sentinels watching them, each a real ``redis-server`` process (sentinels are
-the same binary in sentinel mode), all stopped and removed at the end."""
+the same binary in sentinel mode), all stopped and removed at the end. Redis and the
+sentinels each have a password, as in production: the URL carries Redis's,
+``NNJOBS_SENTINEL_PASSWORD`` the sentinels'."""
 
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import redis
-from conftest import RedisServer, free_port, redis_server_binary
+from conftest import RedisServer, answers_ping, free_port, redis_server_binary
 
 MASTER_NAME = "nnjobs-test"
+REDIS_PASSWORD = "redis-pw-0123"
+SENTINEL_PASSWORD = "sentinel-pw-4567"
 #: how long a master must be silent before the sentinels call it down (ms), and how
 #: long a failover may take before another is tried: short, for short tests
 DOWN_AFTER_MS = 1000
@@ -24,16 +27,20 @@ FAILOVER_TIMEOUT_MS = 4000
 SYNC_AT_ONCE = ("--repl-diskless-sync-delay", "0")
 
 
+def server(*extra: str, port: int | None = None) -> RedisServer:
+    """A started Redis of the set: with its password, and the one to replicate with."""
+    args = ("--masterauth", REDIS_PASSWORD, *SYNC_AT_ONCE, *extra)
+    return RedisServer(*args, port=port, password=REDIS_PASSWORD).start()
+
+
 def replica_of(port: int, own_port: int | None = None) -> RedisServer:
     """A started replica of the Redis at ``port`` (on ``own_port``, else a free one)."""
-    return RedisServer("--replicaof", "127.0.0.1", str(port), *SYNC_AT_ONCE, port=own_port).start()
+    return server("--replicaof", "127.0.0.1", str(port), port=own_port)
 
 
 def _answers(port: int) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
+        return answers_ping(port, SENTINEL_PASSWORD)
     except OSError:
         return False
 
@@ -56,6 +63,10 @@ class Sentinel:
                     f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}",
                     f"sentinel failover-timeout {MASTER_NAME} {FAILOVER_TIMEOUT_MS}",
                     f"sentinel parallel-syncs {MASTER_NAME} 1",
+                    f"sentinel auth-pass {MASTER_NAME} {REDIS_PASSWORD}",
+                    f"requirepass {SENTINEL_PASSWORD}",
+                    # the sentinels talk to each other with the same password
+                    f"sentinel sentinel-pass {SENTINEL_PASSWORD}",
                     "",
                 ]
             )
@@ -77,7 +88,7 @@ class ReplicatedRedis:
 
     def __init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="nnjobs-sentinel-"))
-        self.master = RedisServer(*SYNC_AT_ONCE).start()
+        self.master = server()
         self.replica = replica_of(self.master.port)
         self.sentinels = [Sentinel(self.master.port, 2, self.dir) for _ in range(3)]
         self.wait_synced(self.master.port, 1)
@@ -93,10 +104,13 @@ class ReplicatedRedis:
 
     @property
     def url(self) -> str:
-        return ";".join(f"sentinel://127.0.0.1:{s.port}" for s in self.sentinels) + "/0"
+        auth = f":{REDIS_PASSWORD}@"
+        return ";".join(f"sentinel://{auth}127.0.0.1:{s.port}" for s in self.sentinels) + "/0"
 
     def _sentinel_client(self, sentinel: Sentinel) -> redis.Redis:
-        return redis.Redis(port=sentinel.port, socket_timeout=1, decode_responses=True)
+        return redis.Redis(
+            port=sentinel.port, password=SENTINEL_PASSWORD, socket_timeout=1, decode_responses=True
+        )
 
     def _knows_replica(self, sentinel: Sentinel) -> bool:
         with self._sentinel_client(sentinel) as client:
@@ -119,7 +133,7 @@ class ReplicatedRedis:
 
     def wait_synced(self, master_port: int, replicas: int, timeout: float = 15) -> None:
         def synced() -> bool:
-            with redis.Redis(port=master_port, socket_timeout=1) as client:
+            with redis.Redis(port=master_port, password=REDIS_PASSWORD, socket_timeout=1) as client:
                 try:
                     info = client.info("replication")
                 except redis.RedisError:

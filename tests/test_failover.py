@@ -1,4 +1,5 @@
-"""Redis Sentinel: a master, a replica and three sentinels on loopback ports, the API
+"""Redis Sentinel: a master, a replica and three sentinels on loopback ports (Redis and
+the sentinels each with a password), the API
 under gunicorn and a worker as processes; the master is killed with SIGKILL while
 submissions and predictions stream in. Every job answered 202 must be found and succeed
 with exactly one model; while the sentinels switch, requests answer 503 with
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 from live_service import LiveService, train_and_predict, wait_until
-from replicated_redis import MASTER_NAME, ReplicatedRedis, replica_of
+from replicated_redis import MASTER_NAME, SENTINEL_PASSWORD, ReplicatedRedis, replica_of
 
 from registry.connections import (
     broker_transport_options,
@@ -119,6 +120,7 @@ def test_killing_the_master_loses_no_acknowledged_job_and_answers_503_meanwhile(
 ):
     env = {
         "NNJOBS_SENTINEL_MASTER": MASTER_NAME,
+        "NNJOBS_SENTINEL_PASSWORD": SENTINEL_PASSWORD,
         "NNJOBS_REDIS_MIN_REPLICAS": "1",
         "NNJOBS_REDIS_WAIT_TIMEOUT": "0.5",
         "NNJOBS_LEASE_SECONDS": "2",
@@ -126,6 +128,7 @@ def test_killing_the_master_loses_no_acknowledged_job_and_answers_503_meanwhile(
         "NNJOBS_RECOVERY_INTERVAL": "0.5",
     }
     monkeypatch.setenv("NNJOBS_SENTINEL_MASTER", MASTER_NAME)
+    monkeypatch.setenv("NNJOBS_SENTINEL_PASSWORD", SENTINEL_PASSWORD)
     follower = client(cluster.url, socket_timeout=2)
     follower.ping()
     assert follower.connection_pool.get_master_address()[1] == cluster.master.port
