@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import os
 import shutil
+import signal
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -133,6 +134,10 @@ class Network:
         return process
 
     def cleanup(self) -> None:
+        # all told at once, so that their shutdowns overlap
+        for process in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGTERM)
         for process in reversed(self.processes):
             process.stop(timeout=10)
         for ns in [*map(self.ns, self.hosts), self.switch]:
