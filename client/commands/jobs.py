@@ -25,6 +25,19 @@ from .common import (
 )
 
 
+def parity_text(cert: dict) -> str:
+    """The parity certificate in one line."""
+    if not cert.get("exportable"):
+        return f"not exportable to ONNX: {cert.get('reason')}"
+    labels = {True: "labels agree", False: "LABELS DIFFER", None: "no labels"}
+    return (
+        f"ONNX (opset {cert['opset']}, {cert['runtime']}): max |diff| "
+        f"{cert['max_abs_difference']:.2g} in {cert['compared']} over {cert['rows']} "
+        f"{cert['rows_from']} rows + {cert['extreme_rows']} extreme, "
+        f"{labels[cert['labels_agree']]}"
+    )
+
+
 @click.command()
 @click.option("--status", help="Only jobs in this status (queued, running, succeeded...).")
 @limit_option
@@ -107,6 +120,8 @@ def show(ref, **options):
             table.add_row("classes", ", ".join(map(str, record["classes"])))
         table.add_row("layers", json.dumps(record.get("layers")))
         table.add_row("metrics", metrics_text(record.get("metrics")))
+        if record.get("parity"):
+            table.add_row("parity", parity_text(record["parity"]))
     out.print(table)
     return OK
 

@@ -9,7 +9,8 @@ registry.settings --markdown``), and a test fails when the two differ.
 
 The rows live in this package's modules by subject (:mod:`.service`: addresses, servers,
 delivery, logs and ``make run``; :mod:`.limits`: the API's limits and keys;
-:mod:`.replication`: Sentinel and replicas); a new subject
+:mod:`.replication`: Sentinel and replicas; :mod:`.exchange`: model imports and the parity
+certificate); a new subject
 is a module of its own and one entry in :data:`TABLE`.
 
 Standard library only: gunicorn's configuration file and ``make run`` read it too. The
@@ -56,13 +57,14 @@ __all__ = [
 ]
 
 
-from . import limits, replication, service
+from . import exchange, limits, replication, service
 
 #: every setting, grouped by section
 TABLE: tuple[Setting, ...] = (
     *service.PLACES,
     *replication.REPLICATION,
     *limits.LIMITS,
+    *exchange.EXCHANGE,
     *service.OPERATIONS,
 )
 

@@ -72,10 +72,14 @@ from .jobs import (
     WarningSchema,
 )
 from .models import (
+    EXPORT_FORMATS,
+    ExportQuerySchema,
+    ImportQuerySchema,
     InputsSchema,
     ModelPageSchema,
     ModelQuerySchema,
     ModelSchema,
+    ParitySchema,
     PredictionSchema,
     PredictRequestSchema,
 )
@@ -90,6 +94,7 @@ from .sweeps import (
 
 __all__ = [
     "CURVE_LIMIT",
+    "EXPORT_FORMATS",
     "MAX_CURVE_POINTS",
     "MAX_PAGE",
     "MAX_PAGE_SIZE",
@@ -111,8 +116,10 @@ __all__ = [
     "EarlyStopping",
     "EarlyStoppingSchema",
     "ErrorSchema",
+    "ExportQuerySchema",
     "FixQuerySchema",
     "HealthSchema",
+    "ImportQuerySchema",
     "InputsSchema",
     "Int",
     "JSONList",
@@ -132,6 +139,7 @@ __all__ = [
     "OutputUseSchema",
     "PageQuerySchema",
     "ParamSchema",
+    "ParitySchema",
     "PredictRequestSchema",
     "PredictionSchema",
     "PurgeQuerySchema",
