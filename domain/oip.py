@@ -31,6 +31,7 @@ from . import prediction
 from .deadline import NONE, Deadline
 from .errors import Invalid, Refused
 from .services import Services
+from .tenancy import Scope
 
 #: the input tensor's name (any name is taken when there is one tensor)
 INPUT = "input"
@@ -93,9 +94,9 @@ def _outputs(model: nn.Model) -> list[dict]:
     ]
 
 
-def metadata(svc: Services, name: str, version: str | None = None) -> dict:
+def metadata(svc: Services, name: str, version: str | None = None, *, scope: Scope) -> dict:
     """The model's metadata: its name, versions, and input and output tensors."""
-    loaded = prediction.load(svc, ref(name, version))
+    loaded = prediction.load(svc, ref(name, version), scope=scope)
     model = loaded.model
     shape = [-1] if model.n_features == 1 else [-1, model.n_features]
     return {
@@ -107,9 +108,9 @@ def metadata(svc: Services, name: str, version: str | None = None) -> dict:
     }
 
 
-def ready(svc: Services, name: str, version: str | None = None) -> dict:
+def ready(svc: Services, name: str, version: str | None = None, *, scope: Scope) -> dict:
     """The model loaded (into this process's cache), so ready to infer."""
-    loaded = prediction.load(svc, ref(name, version))
+    loaded = prediction.load(svc, ref(name, version), scope=scope)
     return {"name": loaded.name, "ready": True}
 
 
@@ -291,11 +292,17 @@ def _answer_tensors(model: nn.Model, result: dict) -> dict[str, dict]:
 
 
 def infer(
-    svc: Services, name: str, version: str | None, request: dict, deadline: Deadline = NONE
+    svc: Services,
+    name: str,
+    version: str | None,
+    request: dict,
+    deadline: Deadline = NONE,
+    *,
+    scope: Scope,
 ) -> tuple[dict, prediction.Prediction]:
-    """The answer to an inference request (as the request schema has read it), and the
-    prediction made for it."""
-    loaded = prediction.load(svc, ref(name, version))
+    """The answer to an inference request (as the request schema has read it) with the
+    model ``scope`` reaches, and the prediction made for it."""
+    loaded = prediction.load(svc, ref(name, version), scope=scope)
     names = [o["name"] for o in _outputs(loaded.model)]
     wanted = request.get("outputs") or [{"name": n} for n in names]
     seen = set()

@@ -21,7 +21,8 @@ from marshmallow import ValidationError
 
 from domain import oip
 
-from .context import deadline, services
+from .auth import predicts
+from .context import deadline, scope, services
 from .errors import RETRY_AFTER, UNAVAILABLE, abort, first_error
 from .parsing import Blueprint, loads
 from .prediction import served
@@ -110,7 +111,7 @@ class ModelMetadata(MethodView):
     @refusals(404, 409, 503)
     def get(self, name, version=None):
         """A model's metadata: its input and output tensors (-1 for the batch)."""
-        return oip.metadata(services(), name, version)
+        return oip.metadata(services(), name, version, scope=scope())
 
 
 @blp.route("/models/<modelname:name>/versions/<version:version>")
@@ -124,7 +125,7 @@ class ModelReady(MethodView):
     @refusals(404, 409, 503)
     def get(self, name, version=None):
         """Ready when the model is loaded into this process (a 404 names none)."""
-        return oip.ready(services(), name, version)
+        return oip.ready(services(), name, version, scope=scope())
 
 
 @blp.route("/models/<modelname:name>/versions/<version:version>/ready")
@@ -168,6 +169,7 @@ def undecorated(view):
 
 @blp.route("/models/<modelname:name>/infer")
 class Infer(MethodView):
+    @predicts
     @undecorated
     @blp.doc(requestBody={"required": True, "content": {"application/json": _BODY}})
     @blp.response(200, InferenceResponseSchema)
@@ -175,7 +177,7 @@ class Infer(MethodView):
     def post(self, name, version=None):
         """Infer with a model: tensors in, probabilities and label (or values) out."""
         started = time.perf_counter()
-        answer, done = oip.infer(services(), name, version, _request(), deadline())
+        answer, done = oip.infer(services(), name, version, _request(), deadline(), scope=scope())
         served(done, started)
         # written as it is: the schema documents it
         return jsonify(answer)
