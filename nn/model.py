@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import serialize
+from . import serialize, warm
 from .data import Scaler, as_features
 from .errors import ModelFormatError, SpecError
 from .limits import Limits
@@ -47,6 +47,13 @@ class Model:
         Regression on a 1-D target: predictions are 1-D.
     metrics : dict
         Metrics of the kept (best) epoch.
+    feature_names : list of str
+        The input columns' names (``x0``, ``x1``, ... unless named).
+    evaluation : dict
+        The metrics it is judged by, on the validation rows (:mod:`nn.metrics`, computed
+        by :func:`nn.evaluate.evaluate`); empty for a model stored before they were kept.
+    importance : dict or None
+        Permutation importance of each raw feature (:mod:`nn.importance`), or None.
     """
 
     spec: dict
@@ -58,6 +65,17 @@ class Model:
     y_scaler: Scaler | None = None
     squeeze: bool = False
     metrics: dict = field(default_factory=dict)
+    feature_names: list[str] = field(default_factory=list)
+    evaluation: dict = field(default_factory=dict)
+    importance: dict | None = None
+
+    def __post_init__(self):
+        if not self.feature_names:
+            self.feature_names = [f"x{j}" for j in range(self.n_features)]
+
+    def warm_description(self) -> dict:
+        """What a warm start from this model compares with its job (:mod:`nn.warm`)."""
+        return warm.describe(self.spec, self.feature_names, self.kind, self.classes)
 
     @property
     def output(self) -> str:
@@ -137,6 +155,9 @@ class Model:
             "classes": self.classes,
             "squeeze": self.squeeze,
             "metrics": self.metrics,
+            "feature_names": self.feature_names,
+            "evaluation": self.evaluation,
+            "importance": self.importance,
         }
         return serialize.pack(meta, arrays)
 
@@ -150,6 +171,9 @@ class Model:
             "layers": self.layers,
             "n_params": self.network.n_params,
             "metrics": self.metrics,
+            "feature_names": self.feature_names,
+            "evaluation": self.evaluation,
+            "importance": self.importance,
         }
 
 
@@ -206,4 +230,15 @@ def _rebuild(meta: dict, arrays: dict[str, np.ndarray]) -> Model:
         scaler("y", n_outputs) if kind == "regression" else None,
         bool(meta["squeeze"]),
         dict(meta.get("metrics") or {}),
+        _names(meta.get("feature_names"), n_features),
+        dict(meta.get("evaluation") or {}),
+        meta.get("importance"),
     )
+
+
+def _names(names, n_features: int) -> list[str]:
+    if names is None:  # stored before models kept them
+        return [f"x{j}" for j in range(n_features)]
+    if not isinstance(names, list) or len(names) != n_features:
+        raise ModelFormatError("feature names do not fit the model's inputs")
+    return [str(n) for n in names]
