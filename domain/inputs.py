@@ -206,9 +206,10 @@ def synthetic(params: dict, max_values: int) -> tuple[np.ndarray, np.ndarray, di
 
 
 def training_data(registry, data: dict, settings: Mapping, prefix: tuple = ()) -> tuple:
-    """``(X, y, where they came from: what the job's spec records, or None)`` from the
+    """``(X, y, w, where they came from: what the job's spec records, or None)`` from the
     request's ``data``, which sits at ``prefix`` in the body (a refusal, :class:`Invalid`,
-    names the field from there), within the limits of ``settings``."""
+    names the field from there), within the limits of ``settings``; ``w`` is the rows'
+    weights (``data.weight``) or None. ``nn`` checks the weights' values."""
     max_values, max_label = settings["NNJOBS_MAX_VALUES"], settings["NNJOBS_MAX_LABEL_LENGTH"]
     if "dataset" in data:
         try:
@@ -220,13 +221,23 @@ def training_data(registry, data: dict, settings: Mapping, prefix: tuple = ()) -
             X, y, params = synthetic(data["synthetic"], max_values)
         except SpecError as e:
             raise Invalid(e, (*prefix, "data", "synthetic")) from None
-        return X, y, {"synthetic": params}
+        return X, y, None, {"synthetic": params}
     try:
         X = matrix(data["X"], "X", max_values)
         y = labels(data["y"], "y", max_values, max_label)
+        w = None if data.get("weight") is None else weights(data["weight"], max_values)
     except SpecError as e:
         raise Invalid(e, (*prefix, "data")) from None
-    return X, y, None
+    return X, y, w, None
+
+
+def weights(values: list, max_values: int) -> np.ndarray:
+    """Row weights sent as JSON: numbers (their values are ``nn``'s to check)."""
+    _check_size("weight", len(values), max_values)
+    if not set(map(type, values)) <= _NUMBERS:
+        i = next(i for i, v in enumerate(values) if type(v) not in _NUMBERS)
+        raise SpecError("weight", f"must hold only numbers; row {i} is {_kind(values[i])}")
+    return np.array(values, dtype=np.float64)
 
 
 # -- a stored CSV dataset -----------------------------------------------------------------
@@ -286,14 +297,16 @@ def _target(cols: list[tables.Column], several: bool, max_label: int) -> np.ndar
 
 def dataset_arrays(
     registry, data: dict, max_values: int, max_label: int
-) -> tuple[np.ndarray, np.ndarray, dict]:
-    """``(X, y, what the job's data records)`` for a job on a dataset.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict]:
+    """``(X, y, w, what the job's data records)`` for a job on a dataset; ``w`` is the
+    weight column's values (``data.weight``), or None.
 
     Raises
     ------
     SpecError
         An unknown dataset or column, a text feature, a missing value (naming its column
-        and data row), features overlapping the target.
+        and data row), features overlapping the target or the weight, a weight column
+        that is not numeric or holds a missing or negative value.
     LimitError
         More than ``max_values`` values in X.
     """
@@ -308,7 +321,17 @@ def dataset_arrays(
     target = data["target"] if several else [data["target"]]
     targets = set(target)
     features = data.get("features")
-    for field, wanted in (("target", target), ("features", features or [])):
+    weight = data.get("weight")
+    if weight is not None and weight in targets:
+        _refuse("weight", f"column {weight!r} is the target; it cannot be the weight")
+    # the weight column is neither a feature nor a target
+    targets_or_weight = targets | ({weight} if weight is not None else set())
+    wanted_weight = [] if weight is None else [weight]
+    for field, wanted in (
+        ("target", target),
+        ("features", features or []),
+        ("weight", wanted_weight),
+    ):
         unknown = [n for n in wanted if n not in columns]
         if unknown:
             _refuse(
@@ -317,13 +340,14 @@ def dataset_arrays(
                 f"{', '.join(names)})",
             )
     if features is None:
-        features = [n for n in names if n not in targets]
+        features = [n for n in names if n not in targets_or_weight]
         if not features:
             _refuse("features", "the dataset has no column left to learn from")
     else:
-        both = [n for n in features if n in targets]
+        both = [n for n in features if n in targets_or_weight]
         if both:
-            _refuse("features", f"column {both[0]!r} is the target; it cannot be a feature")
+            role = "target" if both[0] in targets else "weight"
+            _refuse("features", f"column {both[0]!r} is the {role}; it cannot be a feature")
         if len(set(features)) != len(features):
             seen: set[str] = set()
             twice = next(n for n in features if n in seen or seen.add(n))
@@ -341,9 +365,30 @@ def dataset_arrays(
             "data.features",
             f"{n_values} values in X, over the limit of {max_values} (NNJOBS_MAX_VALUES)",
         )
-    cols = _load(registry, dataset_id, [*features, *target], meta)
+    cols = _load(registry, dataset_id, [*features, *target, *wanted_weight], meta)
     for name in features:
         _no_missing("features", cols[name])
     X = columns_matrix([cols[n] for n in features])
     y = _target([cols[n] for n in target], several, max_label)
-    return X, y, {"dataset": dataset_id, "target": data["target"], "features": features}
+    source = {"dataset": dataset_id, "target": data["target"], "features": features}
+    if weight is None:
+        return X, y, None, source
+    return X, y, weight_column(cols[weight]), {**source, "weight": weight}
+
+
+def weight_column(col: tables.Column) -> np.ndarray:
+    """A dataset's weight column as float64, or SpecError on ``data.weight`` naming the
+    column and the data row of a value that is missing, negative or not a number."""
+    if col.kind != "numeric":
+        _refuse("weight", f"column {col.name!r} is {col.kind}; a weight column holds numbers")
+    _no_missing("weight", col)
+    values = col.values
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        row = tables.first_row(bad)
+        _refuse(
+            "weight",
+            f"column {col.name!r} has {values[row - 1]:g} in data row {row}; "
+            "weights are finite numbers >= 0",
+        )
+    return values

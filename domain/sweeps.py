@@ -122,8 +122,8 @@ def submit(svc: Services, body: dict) -> dict:
     """Check every combination as POST /jobs checks a job, then store the sweep and its
     jobs at once, then queue the jobs."""
     _check_size(svc, body["vary"])
-    X, y, source = data_of(svc, body["job"]["data"], ("job",))
-    return create(svc, body, X, y, source)
+    X, y, w, source = data_of(svc, body["job"]["data"], ("job",))
+    return create(svc, body, X, y, source, w)
 
 
 def _check_size(svc: Services, vary: dict) -> None:
@@ -136,8 +136,9 @@ def _check_size(svc: Services, vary: dict) -> None:
         raise Refused(413, f"vary: {reason}", {"json": {"vary": [reason]}})
 
 
-def create(svc: Services, body: dict, X, y, source: dict | None) -> dict:
-    """:func:`submit` on data already read (``body["job"]`` needs no ``data``)."""
+def create(svc: Services, body: dict, X, y, source: dict | None, w=None) -> dict:
+    """:func:`submit` on data already read (``body["job"]`` needs no ``data``; ``w``: the
+    rows' weights, if any)."""
     vary, job = body["vary"], body["job"]
     _check_size(svc, vary)
     # each names the other's default: a sweep's models are versions of one name
@@ -146,7 +147,7 @@ def create(svc: Services, body: dict, X, y, source: dict | None) -> dict:
     jobs = []
     for values, indexes in combinations(vary):
         try:
-            resolved, summary = resolve(svc, apply(job, values), X, y, source)
+            resolved, summary = resolve(svc, apply(job, values), X, y, source, w)
         except nn.SpecError as e:
             blamed = _blame(e, indexes)
             if blamed == ("job",):
@@ -158,7 +159,7 @@ def create(svc: Services, body: dict, X, y, source: dict | None) -> dict:
         jobs.append({"name": job_name, "spec": resolved, "data": summary, "vary": values})
 
     registry = svc.registry
-    sweep_id, job_ids = registry.create_sweep(name=sweep_name, vary=vary, jobs=jobs, X=X, y=y)
+    sweep_id, job_ids = registry.create_sweep(name=sweep_name, vary=vary, jobs=jobs, X=X, y=y, w=w)
     # read before the messages go, so the answer is the sweep as stored, as POST /jobs's is
     sweep = describe(registry.get_sweep(sweep_id))
     queue(svc, job_ids, lambda: registry.delete_sweep(sweep_id))

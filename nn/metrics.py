@@ -5,7 +5,8 @@ split), each row weighted by its class and sample weight when the job has them.
 Classification: ``accuracy``; per class ``precision``, ``recall``, ``f1`` and ``support``
 (the rows, or their summed weights, of each class); ``macro_f1`` (the classes' mean) and
 ``weighted_f1`` (weighted by support); ``confusion_matrix`` (rows: true class, columns:
-predicted, in the order of ``classes``); ``log_loss``; and ``roc_auc`` for a binary
+predicted, in the order of ``classes``; None over :data:`CONFUSION_MAX_CLASSES`
+classes); ``log_loss``; and ``roc_auc`` for a binary
 output. Multi-label outputs take each label as its own binary problem: ``accuracy`` is the
 share of rows whose every label is right, ``confusion_matrix`` is one ``[[tn, fp], [fn,
 tp]]`` per label, ``log_loss`` the mean over labels and ``roc_auc`` a list, one per label.
@@ -23,6 +24,9 @@ import numpy as np
 
 Array = np.ndarray
 _EPS = float(np.finfo(np.float64).eps)
+#: the confusion matrix is kept up to this many classes (k x k values: 10,000 here, a
+#: million at the 1,000 classes a job may have, which would bloat every model's record)
+CONFUSION_MAX_CLASSES = 100
 
 
 def _weights(n: int, sample_weight: Array | None) -> Array:
@@ -155,7 +159,7 @@ def classification(
         "classes": list(classes),
         "accuracy": float(np.trace(cm) / w.sum()),
         **_scores(cm),
-        "confusion_matrix": cm.tolist(),
+        "confusion_matrix": cm.tolist() if len(classes) <= CONFUSION_MAX_CLASSES else None,
         "log_loss": log_loss(truth, two, w),
     }
     if kind == "binary":

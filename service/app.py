@@ -85,6 +85,7 @@ def create_app(config: dict | None = None) -> Flask:
     api = errors.Api(app, spec_kwargs={"extra_plugins": plugins})
     api.register_converter(RefConverter, _ref_param)
     api.spec.components.schema("EarlyStopping", schema=schemas.EarlyStoppingSchema)
+    api.spec.components.schema("Schedule", schema=schemas.ScheduleSchema)
     # history is an open mapping; its diagnostics entries are documented here
     api.spec.components.schema("LayerDiagnostics", schema=schemas.LayerDiagnosticsSchema)
     blueprints = (

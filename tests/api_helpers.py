@@ -55,7 +55,7 @@ def stored(r: redis.Redis, *prefixes: str) -> list:
 def run_job(registry, job_id: str) -> dict:
     """Do what the worker does with a queued job; return the stored Model."""
     job = registry.start_job(job_id)
-    X, y = registry.load_data(job_id)
+    X, y, _ = registry.load_data(job_id)
     spec = {k: v for k, v in job["spec"].items() if k != "data"}
     model, history = nn.fit(spec, X, y)
     meta = {**model.describe(), "history": history.as_dict(), "warnings": history.warnings}

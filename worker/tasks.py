@@ -222,12 +222,27 @@ def run_job(
         return _lost(ids, e)
     if data is None:
         return _fail(registry, ids, "DataMissing", "the job's training data is gone")
-    X, y = data
+    X, y, w = data
+    try:
+        parent = _parent(registry, job["spec"], lease)
+    except LeaseLost as e:
+        return _lost(ids, e)
+    except (LookupError, nn.ModelFormatError) as e:
+        return _fail(registry, ids, "ParentMissing", str(e))
     reporter = Reporter(registry, job_id, attempt=attempt, lease=lease)
     started = time.perf_counter()
     try:
         # the API checked the spec under its own configured limits
-        model, history = nn.fit(job["spec"], X, y, reporter, limits=nn.Limits.unbounded())
+        model, history = nn.fit(
+            job["spec"],
+            X,
+            y,
+            reporter,
+            limits=nn.Limits.unbounded(),
+            sample_weight=w,
+            init_model=None if parent is None else parent[1],
+            feature_names=(job["spec"].get("data") or {}).get("features"),
+        )
     except LeaseLost as e:
         return _lost(ids, e)
     except JobStopped:
@@ -257,6 +272,7 @@ def run_job(
         "training_seconds": round(time.perf_counter() - started, 6),
         "stop_reason": history.stop_reason,
     }
+    meta["parent"] = None if parent is None else parent[0]
     blob = model.to_bytes()
     try:
         limit = lease.keep_trying(lambda: _largest_value(registry))
@@ -300,6 +316,21 @@ def run_job(
         },
     )
     return "succeeded"
+
+
+def _parent(registry: Registry, spec: dict, lease: Lease) -> tuple[dict, nn.Model] | None:
+    """The model a warm start continues from, and who it is (``id``, ``name``,
+    ``version``), or None; LookupError when it was deleted since the job was sent."""
+    init = spec.get("init")
+    if not init:
+        return None
+    model_id = init["model"]
+    blob = lease.keep_trying(lambda: registry.model_blob(model_id))
+    about = lease.keep_trying(lambda: registry.get_model(model_id, with_history=False))
+    if blob is None or about is None:
+        raise LookupError(f"the model {model_id!r} this job continues from was deleted")
+    who = {"id": model_id, "name": about["name"], "version": about["version"]}
+    return who, nn.load(blob)
 
 
 #: Redis's default proto-max-bulk-len, for a server that does not tell its own

@@ -106,11 +106,11 @@ class Keys:
         """The job record; also the channel its changes are published on."""
         return f"{self.prefix}:job:{job_id}"
 
-    def job_data(self, job_id: str) -> tuple[str, str]:
-        """The job's training data: X, then y."""
-        return f"{self.prefix}:job:{job_id}:X", f"{self.prefix}:job:{job_id}:y"
+    def job_data(self, job_id: str) -> tuple[str, str, str]:
+        """The job's training data: X, y, then the rows' weights (absent without)."""
+        return tuple(f"{self.prefix}:job:{job_id}:{part}" for part in ("X", "y", "w"))
 
-    def data_of(self, job_id: str, sweep_id: str | None) -> tuple[str, str]:
+    def data_of(self, job_id: str, sweep_id: str | None) -> tuple[str, str, str]:
         """The training data a job trains on: its own, or its sweep's."""
         return self.sweep_data(sweep_id) if sweep_id else self.job_data(job_id)
 
@@ -159,9 +159,9 @@ class Keys:
     def sweep_jobs(self, sweep_id: str) -> str:
         return f"{self.prefix}:sweep:{sweep_id}:jobs"
 
-    def sweep_data(self, sweep_id: str) -> tuple[str, str]:
-        """The training data of every job of the sweep: X, then y."""
-        return f"{self.prefix}:sweep:{sweep_id}:X", f"{self.prefix}:sweep:{sweep_id}:y"
+    def sweep_data(self, sweep_id: str) -> tuple[str, str, str]:
+        """The training data of every job of the sweep: X, y, then the rows' weights."""
+        return tuple(f"{self.prefix}:sweep:{sweep_id}:{part}" for part in ("X", "y", "w"))
 
     def sweep_users(self, sweep_id: str) -> str:
         """The sweep's jobs that have not ended, which still need its data."""
@@ -189,13 +189,14 @@ class Keys:
         that never exist), the expiry index, and for each of ``statuses`` its index
         (``index_<status>``) and, for an ended one, its training histogram
         (``training_<status>``), plus the count of jobs ended."""
-        x_key, y_key = self.data_of(job_id, sweep_id)
+        x_key, y_key, w_key = self.data_of(job_id, sweep_id)
         sweep = sweep_id or ""
         keys = {
             "job": self.job(job_id),
             "epochs": self.epochs(job_id),
             "data_x": x_key,
             "data_y": y_key,
+            "data_w": w_key,
             "data_users": self.sweep_users(sweep) if sweep_id else f"{self.job(job_id)}:users",
             "sweep": self.sweep(sweep),
             "sweep_jobs": self.sweep_jobs(sweep),

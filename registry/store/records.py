@@ -104,6 +104,9 @@ JOB_FIELDS: dict[str, Field] = {
     "stop_reason": Field("text", sweep=True),
     # the model's final metrics, so a sweep ranks its jobs without reading their models
     "metrics": Field("json", job=False, sweep=True),
+    # the model's evaluation (nn.metrics) and permutation importance, once succeeded
+    "evaluation": Field("json"),
+    "importance": Field("json"),
     "created_ms": Field("int", job=False),
     # when a training message was last sent for it (the API sends one at once)
     "sent_ms": Field("int", job=False),
@@ -120,7 +123,12 @@ def epoch_row(event: dict) -> dict:
     """One epoch as stored (a row of ``P:job:<id>:epochs``), from nn.fit's ``epoch``
     event: its loss, validation loss and metrics (those it has) and, when recorded, its
     diagnostics per hidden layer."""
-    values = {"loss": event["loss"], "val_loss": event["val_loss"], **event["metrics"]}
+    values = {
+        "loss": event["loss"],
+        "val_loss": event["val_loss"],
+        **event["metrics"],
+        "learning_rate": event.get("learning_rate"),
+    }
     row = {key: value for key, value in values.items() if value is not None}
     if event.get("diagnostics") is not None:
         row["diagnostics"] = event["diagnostics"]

@@ -52,6 +52,7 @@ from .datasets import (
     DatasetQuerySchema,
     DatasetSchema,
 )
+from .evaluation import EvaluationSchema, ImportanceSchema, ScheduleSchema
 from .jobs import (
     DataSchema,
     EarlyStopping,
@@ -111,8 +112,10 @@ __all__ = [
     "EarlyStopping",
     "EarlyStoppingSchema",
     "ErrorSchema",
+    "EvaluationSchema",
     "FixQuerySchema",
     "HealthSchema",
+    "ImportanceSchema",
     "InputsSchema",
     "Int",
     "JSONList",
@@ -136,6 +139,7 @@ __all__ = [
     "PredictionSchema",
     "PurgeQuerySchema",
     "ReadySchema",
+    "ScheduleSchema",
     "SweepJobSchema",
     "SweepPageSchema",
     "SweepRequestSchema",

@@ -9,6 +9,7 @@ import nn
 from registry.names import REF_PATTERN
 
 from .common import NAME_PATTERN, FullMatch, JSONList, PageQuerySchema, page_schema
+from .evaluation import evaluation_field, importance_field
 from .jobs import STOP_REASON, WarningSchema
 
 
@@ -49,6 +50,19 @@ class ModelSchema(ma.Schema):
         allow_none=True, metadata={"description": "Seconds spent training it"}
     )
     stop_reason = STOP_REASON
+    evaluation = evaluation_field()
+    importance = importance_field()
+    feature_names = fields.List(
+        fields.String(),
+        metadata={"description": "Its input columns' names (x0, x1, ... without a dataset)"},
+    )
+    parent = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "The model it was trained further from (a warm start): id, "
+            "name and version; null otherwise"
+        },
+    )
 
 
 class ModelQuerySchema(PageQuerySchema):
