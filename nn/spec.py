@@ -221,7 +221,7 @@ def _resolve_training(training, limits: Limits) -> dict:
     out["early_stopping"] = _resolve_early_stopping(
         training.get("early_stopping", DEFAULT_EARLY_STOPPING), out["epochs"]
     )
-    out["class_weight"] = resolve_class_weight(training.get("class_weight"))
+    out["class_weight"] = resolve_class_weight(training.get("class_weight"), limits.max_classes)
     out["schedule"] = resolve_schedule(training.get("schedule", DEFAULT_SCHEDULE), out["epochs"])
     return out
 

@@ -26,14 +26,20 @@ BALANCED = "balanced"
 FIELD = "training.class_weight"
 
 
-def resolve_class_weight(value):
+def resolve_class_weight(value, max_classes: int):
     """``training.class_weight`` as the spec keeps it: None, ``"balanced"`` or a dict of
-    class key to positive weight; the keys are checked against the classes later
-    (:func:`class_weights`)."""
+    class key to positive weight (at most ``max_classes`` keys, as each must name a
+    class); the keys are checked against the classes later (:func:`class_weights`)."""
     if value is None or value == BALANCED:
         return value
     if not isinstance(value, Mapping):
         raise SpecError(FIELD, f'must be "{BALANCED}" or an object from class to weight')
+    if len(value) > max_classes:
+        raise SpecError(
+            FIELD,
+            f"{len(value)} classes weighted; a target has at most {max_classes} classes",
+            limit="max_classes",
+        )
     out = {}
     for key, weight in value.items():
         if (

@@ -126,6 +126,14 @@ def test_bad_class_weights_are_refused_by_name(class_weight, y, field, reason):
     assert e.value.field == field and reason in e.value.reason
 
 
+def test_more_class_weights_than_a_target_may_have_classes_are_refused_by_the_limit():
+    X, y = np.arange(12.0).reshape(6, 2), [0, 1, 0, 1, 0, 1]
+    weights = {str(i): 1.0 for i in range(6)}
+    with pytest.raises(nn.SpecError) as e:
+        nn.validate({"training": {"class_weight": weights}}, X, y, nn.Limits(max_classes=5))
+    assert e.value.field == "training.class_weight" and e.value.limit == "max_classes"
+
+
 def test_boolean_classes_are_named_as_json_keys_name_them():
     X, y = np.arange(12.0).reshape(6, 2), [True, False] * 3
     p = nn.training.prepare({"training": {"class_weight": {"true": 3}}}, X, y)

@@ -13,7 +13,7 @@ from nn.spec import MAX_IMPORTANCE_REPEATS
 from nn.weights import BALANCED
 from registry.names import REF_PATTERN
 
-from .common import FullMatch, Int, Number, describe_param, param_field
+from .common import FullMatch, Int, describe_param, param_field
 
 # -- requests -------------------------------------------------------------------------------
 
@@ -31,15 +31,11 @@ class ClassWeight(fields.Raw):
             return value
         if not isinstance(value, dict):
             raise self.make_error("invalid")
-        number = Number(validate=validate.Range(min=0, min_inclusive=False))
-        errors = {}
-        for key, weight in value.items():
-            try:
-                number.deserialize(weight)
-            except ma.ValidationError as e:
-                errors[key] = e.messages
-        if errors:
-            raise ma.ValidationError(errors)
+        # one look at the types here; nn checks each weight's value and that each key
+        # names a class, and bounds the number of keys (NNJOBS_MAX_CLASSES)
+        if not set(map(type, value.values())) <= {int, float}:
+            key = next(k for k, v in value.items() if type(v) not in (int, float))
+            raise ma.ValidationError({key: ["Not a valid number."]})
         return value
 
 
@@ -89,7 +85,8 @@ TRAINING_FIELDS = {
         metadata={
             "description": 'Classification, one label per row: "balanced" (each class '
             "weighted n / (k n_c)) or an object from class to weight (classes left out "
-            "weigh 1); multiplies the rows' data.weight. Default none",
+            "weigh 1; at most NNJOBS_MAX_CLASSES keys); multiplies the rows' data.weight. "
+            "Default none",
             "oneOf": [
                 {"type": "string", "enum": [BALANCED]},
                 {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
