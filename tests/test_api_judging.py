@@ -61,6 +61,11 @@ def test_a_weighted_scheduled_job_stores_its_evaluation_and_importance(
     assert np.sum(ev["confusion_matrix"]) == pytest.approx(sum(support))
     assert set(model["importance"]["features"]) == {"x0", "x1", "x2"}
     assert model["feature_names"] == ["x0", "x1", "x2"] and model["parent"] is None
+    # listings leave the bulky parts out, as they do the history
+    listed_job = client.get("/jobs").json["items"][0]
+    listed_model = client.get("/models").json["items"][0]
+    assert listed_job["id"] == done["id"] and listed_model["id"] == model["id"]
+    assert not {"evaluation", "importance"} & (set(listed_job) | set(listed_model))
 
 
 def test_a_dataset_weight_column_is_the_weight_and_not_a_feature(client, redis_url, key_prefix):

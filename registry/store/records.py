@@ -116,7 +116,10 @@ JOB_FIELDS: dict[str, Field] = {
 }
 SWEEP_FIELDS = tuple(name for name, field in JOB_FIELDS.items() if field.sweep)
 #: what a listing of jobs reads of each: the Job without its history
-SUMMARY_FIELDS = tuple(n for n, f in JOB_FIELDS.items() if f.job and n != "history")
+#: (the evaluation and importances, of up to 100 x 100 values, are left out with it)
+SUMMARY_FIELDS = tuple(
+    n for n, f in JOB_FIELDS.items() if f.job and n not in ("history", "evaluation", "importance")
+)
 
 
 def epoch_row(event: dict) -> dict:

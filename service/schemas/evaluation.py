@@ -211,7 +211,10 @@ def evaluation_field() -> fields.Field:
     return fields.Nested(
         EvaluationSchema,
         allow_none=True,
-        metadata={"description": "The metrics it is judged by; null before it succeeds"},
+        metadata={
+            "description": "The metrics it is judged by; null before it succeeds; left "
+            "out of listings"
+        },
     )
 
 
@@ -219,5 +222,8 @@ def importance_field() -> fields.Field:
     return fields.Nested(
         ImportanceSchema,
         allow_none=True,
-        metadata={"description": "Permutation importance per raw feature; null when none"},
+        metadata={
+            "description": "Permutation importance per raw feature; null when none; left "
+            "out of listings"
+        },
     )
