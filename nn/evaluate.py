@@ -5,17 +5,18 @@ job has no validation split), each row weighted as in training.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import metrics
+from .data import Targets
 from .importance import permutation_importance
 from .losses import OUTPUTS
 
 if TYPE_CHECKING:
     from .model import Model
-    from .training import Prepared
 
 Array = np.ndarray
 
@@ -53,27 +54,50 @@ def score(model: Model, z: Array, truth: Array, w: Array | None) -> float:
     return float(np.dot(wt, right) / wt.sum())
 
 
-def evaluate(model: Model, p: Prepared) -> tuple[dict, dict | None]:
-    """``(evaluation, importance)`` of a freshly trained model on its job's rows."""
-    on_val = len(p.val_rows) > 0
-    rows, x = (p.val_rows, p.x_val) if on_val else (p.train_rows, p.x_train)
-    w = None if p.weights is None else p.weights[rows]
-    truth = _truth(model.kind, p.targets, rows)
+def evaluate(
+    model: Model,
+    x: Array,
+    rows: Array,
+    on_validation: bool,
+    targets: Targets,
+    weights: Array | None,
+    groups: Mapping[str, Sequence[int]],
+) -> tuple[dict, dict | None]:
+    """``(evaluation, importance)`` of a freshly trained model.
+
+    Parameters
+    ----------
+    model : Model
+    x : ndarray, shape (n, n_features)
+        The evaluated rows, scaled as the network takes them.
+    rows : ndarray of int, shape (n,)
+        Their indices into ``targets``.
+    on_validation : bool
+        They are the validation rows (else the training rows).
+    targets : Targets
+        The job's encoded targets.
+    weights : ndarray, shape (n_samples,), or None
+        Every row's weight, undivided.
+    groups : mapping
+        The raw features of the importance and their columns of ``x``.
+    """
+    w = None if weights is None else weights[rows]
+    truth = _truth(model.kind, targets, rows)
     net = model.network
     evaluation = {
-        "rows": "validation" if on_val else "training",
+        "rows": "validation" if on_validation else "training",
         "n_rows": len(rows),
         **report(model, net.logits(x), truth, w),
     }
-    repeats = p.spec["training"]["importance_repeats"]
-    if not repeats:
+    training = model.spec["training"]
+    if not training["importance_repeats"]:
         return evaluation, None
     found = permutation_importance(
         lambda shuffled: score(model, net.logits(shuffled), truth, w),
         x,
-        p.groups,
-        repeats,
-        p.spec["training"]["seed"],
+        groups,
+        training["importance_repeats"],
+        training["seed"],
     )
     found["scoring"] = "r2" if model.kind == "regression" else "accuracy"
     return evaluation, found

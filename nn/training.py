@@ -143,7 +143,11 @@ def fit(
         metrics,
         feature_names=p.feature_names,
     )
-    model.evaluation, model.importance = evaluate(model, p)
+    on_val = len(p.val_rows) > 0
+    rows, x = (p.val_rows, p.x_val) if on_val else (p.train_rows, p.x_train)
+    model.evaluation, model.importance = evaluate(
+        model, x, rows, on_val, p.targets, p.weights, p.groups
+    )
     return model, history
 
 
