@@ -184,3 +184,22 @@ def test_a_warm_start_trains_further_and_records_its_parent(client, redis_url, k
     answer = error(client.post("/jobs", json={**more, "init": {"model": "nothing"}}), 422)
     assert "no model 'nothing'" in answer["errors"]["json"]["init"]["model"][0]
     assert len(client.get("/jobs").json["items"]) == 2
+
+
+def test_a_sweep_trains_every_job_on_the_same_weights(client, redis_url, key_prefix, r):
+    X, y = _rows(60)
+    weight = [3.0 if label else 1.0 for label in y]
+    job = {"data": {"X": X, "y": y, "weight": weight}, **SMALL}
+    sweep = client.post("/sweeps", json={"job": job, "vary": {"learning_rate": [0.01, 0.02]}})
+    assert sweep.status_code == 202, sweep.json
+    # stored once for the sweep, beside its X and y
+    assert len(list(r.scan_iter(f"{key_prefix}:sweep:*:w"))) == 1
+    ids = [j["id"] for j in sweep.json["jobs"]]
+    with worker_thread(redis_url, key_prefix):
+        done = [wait_for_job(client, job_id) for job_id in ids]
+    for job_done in done:
+        assert job_done["status"] == "succeeded", job_done["error"]
+        # class 1 rows weigh 3 in the evaluation of every job of the sweep
+        assert job_done["evaluation"]["support"][1] % 3 == 0
+    # released with X and y once the sweep's last job has ended
+    assert list(r.scan_iter(f"{key_prefix}:sweep:*:[Xyw]")) == []
