@@ -274,6 +274,23 @@ class Client(Transport):
     def delete_model(self, ref: str) -> None:
         self.request("DELETE", f"/models/{_ref(ref)}")
 
+    def export(self, ref: str, format: str = "onnx") -> bytes:
+        """The model ``ref`` names as a file: ``onnx`` (an ONNX graph), ``mlflow`` (a zipped
+        MLflow model directory) or ``nnjobs`` (its own bytes, for :meth:`import_model`)."""
+        return self.request("GET", f"/models/{_ref(ref)}/export", params={"format": format}).content
+
+    def import_model(self, model: bytes | str | os.PathLike, name: str) -> dict:
+        """Store a model exported with ``format="nnjobs"`` (its bytes, or a file's path)
+        as the next version of ``name``; returns the Model."""
+        content = model if isinstance(model, bytes) else Path(model).read_bytes()
+        return self._json(
+            "POST",
+            "/models/import",
+            params={"name": name},
+            data=content,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+
     def predict(self, model: str, X) -> Prediction:
         """Predictions of ``model`` (id, name or ``name@version``) for the rows of ``X``
         (array, list of rows, DataFrame) or of a CSV file (a path)."""

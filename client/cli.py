@@ -25,7 +25,7 @@ from .commands.common import (
     err,
 )
 from .commands.jobs import cancel, fix, jobs, show
-from .commands.models import models, predict
+from .commands.models import export, import_, models, predict
 from .commands.train import Interrupted, train
 from .errors import APIError, ServiceUnavailable
 
@@ -39,7 +39,19 @@ def cli():
     """
 
 
-for command in (train, predict, jobs, models, datasets, show, cancel, fix, activations):
+for command in (
+    train,
+    predict,
+    jobs,
+    models,
+    export,
+    import_,
+    datasets,
+    show,
+    cancel,
+    fix,
+    activations,
+):
     cli.add_command(command)
 
 

@@ -147,15 +147,15 @@ def _d_selu(z, a):
     return np.where(z > 0, t(SELU_SCALE), a + t(SELU_SCALE * SELU_ALPHA))
 
 
-_GELU_C = math.sqrt(2.0 / math.pi)
-_GELU_K = 0.044715
+GELU_C = math.sqrt(2.0 / math.pi)
+GELU_K = 0.044715
 # beyond |z| = 10, tanh(...) is exactly +-1 even in float64; clipping keeps z**3 from overflowing
-_GELU_CLIP = 10.0
+GELU_CLIP = 10.0
 
 
 def _gelu_inner(z):
-    zc = np.clip(z, -_GELU_CLIP, _GELU_CLIP)
-    return zc, np.tanh(z.dtype.type(_GELU_C) * (zc + z.dtype.type(_GELU_K) * zc * zc * zc))
+    zc = np.clip(z, -GELU_CLIP, GELU_CLIP)
+    return zc, np.tanh(z.dtype.type(GELU_C) * (zc + z.dtype.type(GELU_K) * zc * zc * zc))
 
 
 def _gelu(z):
@@ -166,7 +166,7 @@ def _gelu(z):
 def _d_gelu(z, a):
     zc, t = _gelu_inner(z)
     k = z.dtype.type
-    return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * k(_GELU_C) * (1 + k(3 * _GELU_K) * zc * zc)
+    return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * k(GELU_C) * (1 + k(3 * GELU_K) * zc * zc)
 
 
 def _silu(z):

@@ -40,6 +40,9 @@ class History:
     lr_finder : dict or None
         With ``training.learning_rate`` ``"auto"``: the rate chosen (``learning_rate``) and
         the range test's curve (``rates``, ``losses``), see :mod:`nn.lr_finder`.
+    val_rows : ndarray of int, shape (n_val,), or None
+        The rows of ``X`` held out for validation (empty without a validation split), for
+        what is measured on them after training; not part of :meth:`as_dict`.
     """
 
     series: dict[str, list[float]] = field(default_factory=dict)
@@ -50,6 +53,7 @@ class History:
     #: what the fixes of its warnings are written against: the resolved ``spec``, the
     #: ``learning_rate`` used, and ``chance`` (the largest class's share, or None)
     context: dict | None = field(default=None, repr=False)
+    val_rows: Array | None = field(default=None, repr=False)
 
     @property
     def warnings(self) -> list[dict]:

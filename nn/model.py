@@ -183,13 +183,22 @@ def build_network(spec: Mapping, n_features: int, n_outputs: int, dtype=np.float
     return Network(n_features, layers, n_outputs, OUTPUTS[spec["output"]], dtype)
 
 
+def _n_params(spec: Mapping, n_features: int, n_outputs: int) -> int:
+    """The parameters of the network a resolved spec describes, counted, not allocated."""
+    layers = [Layer.from_spec(layer) for layer in spec["layers"]]
+    fan_in = [n_features] + [layer.units for layer in layers]
+    width = [layer.width for layer in layers] + [n_outputs]
+    return sum(a * b + b for a, b in zip(fan_in, width, strict=True))
+
+
 def load(blob: bytes) -> Model:
     """Rebuild a model from :meth:`Model.to_bytes` output, or raise ModelFormatError."""
     try:
         return _rebuild(*serialize.unpack(blob))
     except ModelFormatError:
         raise
-    except (ValueError, KeyError, TypeError, IndexError, SpecError) as e:
+    except (ValueError, KeyError, TypeError, IndexError, SpecError, RecursionError) as e:
+        # RecursionError: a header nested too deeply for the JSON parser
         raise ModelFormatError(f"model blob is malformed: {e}") from None
 
 
@@ -201,8 +210,15 @@ def _rebuild(meta: dict, arrays: dict[str, np.ndarray]) -> Model:
     spec = resolve_spec(meta["spec"], _NO_LIMITS)
     spec["output"] = output
     n_features, n_outputs = int(meta["n_features"]), int(meta["n_outputs"])
-    net = build_network(spec, n_features, n_outputs)
     params = arrays["params"]
+    # counted before the network is built: a header that claims a vast architecture must
+    # not allocate it, whatever the parameters it carries
+    expected = _n_params(spec, n_features, n_outputs)
+    if n_features < 1 or n_outputs < 1 or params.size != expected:
+        raise ModelFormatError(
+            f"parameters have shape {params.shape}, the architecture needs {expected} values"
+        )
+    net = build_network(spec, n_features, n_outputs)
     if params.dtype != net.dtype or params.shape != net.params.shape:
         raise ModelFormatError(
             f"parameters have shape {params.shape}, the architecture needs {net.params.shape}"

@@ -128,6 +128,7 @@ def fit(
             Schedule(tr["schedule"], rate, tr["epochs"]),
         )
     history.lr_finder = search
+    history.val_rows = p.val_rows
     history.context = {"spec": p.spec, "learning_rate": rate, "chance": _chance(p)}
     best = history.best_epoch - 1
     metrics = {k: v[best] for k, v in history.series.items() if k != "learning_rate"}

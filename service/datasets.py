@@ -7,14 +7,11 @@ stored column by column, so that jobs name it (``"data": {"dataset": ..., "targe
 
 from __future__ import annotations
 
-from flask import request
 from flask.views import MethodView
 
 from domain import datasets
-from registry.names import NAME_PATTERN, NAME_RE, NAME_RULE, anchored
 
 from .context import deadline, page, services
-from .errors import abort
 from .parsing import CSV_TYPES, Blueprint
 from .schemas import (
     DatasetPageSchema,
@@ -22,6 +19,7 @@ from .schemas import (
     DatasetSchema,
     PageQuerySchema,
 )
+from .uploads import read_upload, upload_body
 
 blp = Blueprint(
     "datasets",
@@ -33,63 +31,12 @@ blp = Blueprint(
 
 EXAMPLE_CSV = "sepal_length,sepal_width,petal_length,petal_width,species\n5.1,3.5,1.4,0.2,setosa\n"
 
-CSV_REQUEST = {
-    "required": True,
-    "description": "A CSV file with a header row: the body itself (text/csv), or the "
-    "`file` field of a multipart upload, with an optional `name` field",
-    "content": {
-        "text/csv": {"schema": {"type": "string"}, "example": EXAMPLE_CSV},
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "file": {"type": "string", "format": "binary"},
-                    "name": {"type": "string", "pattern": anchored(NAME_PATTERN)},
-                },
-                "required": ["file"],
-                "additionalProperties": False,
-            }
-        },
-    },
-}
-
-
-def _upload(max_mb: float) -> tuple[bytes, str | None, str | None]:
-    """The CSV bytes of the request, the ``name`` form field and the file's name."""
-    max_bytes = int(max_mb * 2**20)
-    too_large = f"the file is over the limit of {max_mb:g} MiB (NNJOBS_MAX_DATASET_MB)"
-    if request.content_length is not None and request.content_length > max_bytes + 64 * 1024:
-        abort(413, too_large)
-    if request.mimetype in CSV_TYPES:
-        data, name, filename = request.get_data(cache=False), None, None
-    elif request.mimetype == "multipart/form-data":
-        upload = request.files.get("file")
-        if upload is None:
-            abort(
-                422,
-                "file: missing; send the CSV file in the multipart field named file",
-                {"files": {"file": ["Missing data for required field."]}},
-            )
-        unknown = sorted({str(k) for k in (*request.form, *request.files)} - {"file", "name"})
-        if unknown:
-            abort(
-                422,
-                f"{unknown[0]!r}: unknown field; a multipart upload takes file and name",
-                {"form": {unknown[0]: ["Unknown field."]}},
-            )
-        data = upload.read(max_bytes + 1)
-        name, filename = request.form.get("name"), upload.filename
-        if name is not None and not NAME_RE.fullmatch(name):
-            abort(422, f"name: {NAME_RULE}", {"form": {"name": [NAME_RULE]}})
-    else:
-        abort(
-            415,
-            "send the CSV file as the body with Content-Type: text/csv, or as the file "
-            f"field of a multipart/form-data upload (got {request.mimetype or 'no content type'})",
-        )
-    if len(data) > max_bytes:
-        abort(413, too_large)
-    return data, name, filename
+CSV_REQUEST = upload_body(
+    "A CSV file with a header row: the body itself (text/csv), or the `file` field of a "
+    "multipart upload, with an optional `name` field",
+    "text/csv",
+    {"schema": {"type": "string"}, "example": EXAMPLE_CSV},
+)
 
 
 @blp.route("")
@@ -109,7 +56,9 @@ class Datasets(MethodView):
     def post(self, query):
         """Upload a CSV file with a header row; its columns are typed and stored."""
         svc = services()
-        data, form_name, filename = _upload(svc.settings["NNJOBS_MAX_DATASET_MB"])
+        data, form_name, filename = read_upload(
+            svc.settings, "NNJOBS_MAX_DATASET_MB", CSV_TYPES, "the CSV file"
+        )
         name = query.get("name") or form_name or datasets.default_name(filename)
         dataset = datasets.store(svc, data, name, deadline())
         return dataset, {"Location": f"/datasets/{dataset['id']}"}

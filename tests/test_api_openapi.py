@@ -21,6 +21,8 @@ PATHS = {
     "/models": {"get"},
     "/models/{ref}": {"get", "delete"},
     "/models/{ref}/predict": {"post"},
+    "/models/{ref}/export": {"get"},
+    "/models/import": {"post"},
     "/predict": {"post"},
     "/synthetic": {"get"},
     "/synthetic/{name}": {"get"},

@@ -19,6 +19,7 @@ import termios
 import time
 from pathlib import Path
 
+import onnx
 import pytest
 from conftest import free_port
 from live_service import ROOT, live_log, live_url, wait_until  # noqa: F401  (live_url: a fixture)
@@ -36,12 +37,16 @@ def plain(drawn: str) -> str:
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn)
 
 
-def nnjobs(*args, url: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+def nnjobs(
+    *args, url: str | None = None, timeout: float = 60, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     command = [NNJOBS, *map(str, args)]
     if url:
         command += ["--url", url]
     env = {k: v for k, v in os.environ.items() if not k.startswith("NNJOBS_")}
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd
+    )
 
 
 def _hear_ctrl_c() -> None:
@@ -184,6 +189,9 @@ def test_tables_show_ids_and_names(live_url, trained):  # noqa: F811
     assert "cli-xor@1" in result.stdout and trained["model_id"] in result.stdout
     result = nnjobs("show", "cli-xor", url=live_url)
     assert "cli-xor@1" in result.stdout and "sigmoid" in result.stdout
+    # the parity certificate, one line that the table may wrap
+    words = " ".join(result.stdout.split())
+    assert "parity ONNX (opset 13, onnxruntime" in words and "labels agree" in words
     result = nnjobs("activations", url=live_url)
     assert all(name in result.stdout for name in nn.hidden_activation_names())
 
@@ -384,3 +392,23 @@ def test_fix_submits_the_sweep_of_a_warning_and_refuses_without_one(live_url):  
     )
     refused = nnjobs("fix", clean["id"], url=live_url)
     assert refused.returncode == 2 and "no warning that offers a fix" in refused.stderr
+
+
+def test_export_writes_files_that_import_takes_back(live_url, trained, tmp_path):  # noqa: F811
+    out = tmp_path / "xor.onnx"
+    result = nnjobs("export", "cli-xor@1", "--format", "onnx", "-o", str(out), url=live_url)
+    assert result.returncode == 0, result.stderr
+    assert f"to {out}" in result.stderr
+    assert onnx.load_from_string(out.read_bytes()).graph.output[1].name == "label"
+    result = nnjobs(
+        "export", "cli-xor@1", "--format", "nnjobs", "--json", url=live_url, cwd=tmp_path
+    )
+    written = json.loads(result.stdout)
+    assert written["path"] == "cli-xor-1.nnjobs" and (tmp_path / "cli-xor-1.nnjobs").exists()
+    result = nnjobs(
+        "import", str(tmp_path / "cli-xor-1.nnjobs"), "--name", "cli-moved", url=live_url
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("model cli-moved@")
+    result = nnjobs("import", str(out), "--name", "cli-moved", url=live_url)
+    assert result.returncode == 2 and result.stderr.startswith("error: file: not an nnjobs model")

@@ -294,3 +294,18 @@ def test_wait_polls_a_server_that_refuses_long_polls():
     assert job["status"] == "succeeded"
     paths = [path for _, path in server.requests]
     assert "wait=" in paths[0] and not any("wait=" in p for p in paths[1:])
+
+
+def test_export_and_import_model_round_trip(api):
+    X, y = nn.synthetic.make("circle", n_samples=60, noise=0.02, seed=2)
+    job = api.train(X, y, layers=[4], name="client-export", progress=False, epochs=3)
+    blob = api.export(job["model_id"], "nnjobs")
+    model = api.import_model(blob, "client-imported")
+    assert model["name"] == "client-imported" and model["job_id"] is None
+    assert model["parity"]["labels_agree"] is True
+    here, there = api.predict(job["model_id"], X[:9]), api.predict(model["id"], X[:9])
+    assert there.raw["probabilities"] == here.raw["probabilities"]
+    assert api.export("client-imported", "onnx")[:2] == api.export(job["model_id"], "onnx")[:2]
+    with pytest.raises(APIError) as refused:
+        api.export("client-export", "pickle")
+    assert refused.value.code == 422 and "format" in str(refused.value)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("nn", "registry", "domain", "service", "worker", "client")
+PACKAGES = ("nn", "interop", "registry", "domain", "service", "worker", "client")
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 
@@ -58,6 +58,8 @@ def test_the_tree_keeps_every_contract():
         ("worker/__init__.py", "import service  # noqa", "neither imports the other"),
         ("client/__init__.py", "import domain  # noqa", "the client speaks HTTP only"),
         ("registry/__init__.py", "import domain  # noqa", "the store imports neither"),
+        ("interop/__init__.py", "import registry  # noqa", "the export formats use nn alone"),
+        ("nn/__init__.py", "import onnx  # noqa", "nn is a NumPy library"),
     ],
 )
 def test_an_import_across_a_layer_breaks_its_contract(tree, module, line, contract):

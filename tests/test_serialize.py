@@ -116,3 +116,24 @@ def test_resealed_blobs_with_bad_contents_are_refused():
         with pytest.raises(nn.ModelFormatError, match=reason):
             nn.load(_reseal(bad, payload))
     assert nn.load(_reseal(header, payload)).n_features == 2
+
+
+def test_a_resealed_header_claiming_a_vast_network_is_refused_before_it_is_built():
+    header, payload = _split(_blob())
+    huge = json.loads(json.dumps(header))
+    # 4,096 units, 30 layers deep, a billion features: terabytes, were it built to compare
+    huge["meta"]["spec"]["layers"] = [{"units": 4096, "activation": "relu"}] * 30
+    huge["meta"]["n_features"] = 10**9
+    with pytest.raises(nn.ModelFormatError, match="parameters have shape"):
+        nn.load(_reseal(huge, payload))
+
+
+def test_a_resealed_header_nested_too_deeply_is_refused():
+    import hashlib
+
+    header, payload = _split(_blob())
+    text = json.dumps({**header, "deep": "NEST"}).replace('"NEST"', "[" * 10**5 + "]" * 10**5)
+    h = text.encode()
+    blob = MAGIC + struct.pack("<HI", 1, len(h)) + hashlib.sha256(h + payload).digest() + h
+    with pytest.raises(nn.ModelFormatError, match="malformed"):
+        nn.load(blob + payload)

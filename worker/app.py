@@ -179,7 +179,12 @@ def create_worker_app(
     app.conf.task_soft_time_limit = delivery.soft_time_limit
     app.conf.task_time_limit = delivery.hard_time_limit
     registries: dict[int, Registry] = {}
-    policy = Attempt(delivery.lease, delivery.max_attempts, delivery.soft_time_limit)
+    policy = Attempt(
+        delivery.lease,
+        delivery.max_attempts,
+        delivery.soft_time_limit,
+        given["NNJOBS_PARITY_ROWS"],
+    )
 
     def registry() -> Registry:
         # one client per process: a forked child must not share its parent's sockets

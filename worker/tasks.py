@@ -15,9 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+import numpy as np
 import redis.exceptions
 
 import nn
+from interop import parity
 from nn.diagnostics import find_warnings
 from registry.outages import transient
 from registry.store import DEFAULT_LEASE, DEFAULT_MAX_ATTEMPTS, Registry
@@ -91,14 +93,20 @@ class Lease:
             return result
 
 
+#: validation rows the parity certificate compares at most (``NNJOBS_PARITY_ROWS``)
+DEFAULT_PARITY_ROWS = 1000
+
+
 @dataclass(frozen=True)
 class Attempt:
     """How an attempt holds its job: the lease it keeps extending, the attempts allowed,
-    and the soft time limit (for the message when it is hit)."""
+    the soft time limit (for the message when it is hit), and the rows the model's parity
+    certificate compares at most."""
 
     lease: float = DEFAULT_LEASE
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     soft_time_limit: float | None = None
+    parity_rows: int = DEFAULT_PARITY_ROWS
 
 
 @dataclass(frozen=True)
@@ -271,6 +279,7 @@ def run_job(
         "warnings": history.warnings,
         "training_seconds": round(time.perf_counter() - started, 6),
         "stop_reason": history.stop_reason,
+        "parity": _certificate(model, X, history.val_rows, policy.parity_rows, ids),
     }
     meta["parent"] = None if parent is None else parent[0]
     blob = model.to_bytes()
@@ -331,6 +340,22 @@ def _parent(registry: Registry, spec: dict, lease: Lease) -> tuple[dict, nn.Mode
         raise LookupError(f"the model {model_id!r} this job continues from was deleted")
     who = {"id": model_id, "name": about["name"], "version": about["version"]}
     return who, nn.load(blob)
+
+
+def _certificate(
+    model: nn.Model, X: np.ndarray, val_rows: np.ndarray | None, limit: int, ids: dict
+) -> dict | None:
+    """The model's parity certificate on (at most ``limit`` of) its validation rows, or
+    its first training rows without a validation split; None if it could not be computed,
+    which is logged whole: the model is stored all the same."""
+    rows, rows_from = val_rows, "validation"
+    if rows is None or len(rows) == 0:
+        rows, rows_from = np.arange(len(X)), "training"
+    try:
+        return parity.certificate(model, np.asarray(X)[rows[:limit]], rows_from)
+    except Exception:
+        log.exception("job %s: no parity certificate", ids["job_id"], extra=ids)
+        return None
 
 
 #: Redis's default proto-max-bulk-len, for a server that does not tell its own

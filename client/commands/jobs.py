@@ -26,6 +26,19 @@ from .common import (
 from .judging import print_evaluation
 
 
+def parity_text(cert: dict) -> str:
+    """The parity certificate in one line."""
+    if not cert.get("exportable"):
+        return f"not exportable to ONNX: {cert.get('reason')}"
+    labels = {True: "labels agree", False: "LABELS DIFFER", None: "no labels"}
+    return (
+        f"ONNX (opset {cert['opset']}, {cert['runtime']}): max |diff| "
+        f"{cert['max_abs_difference']:.2g} in {cert['compared']} over {cert['rows']} "
+        f"{cert['rows_from']} rows + {cert['extreme_rows']} extreme, "
+        f"{labels[cert['labels_agree']]}"
+    )
+
+
 @click.command()
 @click.option("--status", help="Only jobs in this status (queued, running, succeeded...).")
 @limit_option
@@ -103,6 +116,8 @@ def show(ref, **options):
         if record.get("parent"):
             parent = record["parent"]
             table.add_row("trained from", f"{model_label(parent)} ({parent['id']})")
+        if record.get("parity"):
+            table.add_row("parity", parity_text(record["parity"]))
     out.print(table)
     if kind == "model":
         print_evaluation(record)

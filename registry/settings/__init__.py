@@ -8,7 +8,8 @@ from this table by :mod:`registry.settings_reference` (``make docs``, or ``pytho
 registry.settings --markdown``), and a test fails when the two differ.
 
 The rows live in this package's modules by subject (:mod:`.service`: addresses, servers,
-delivery, logs and ``make run``; :mod:`.limits`: the API's limits and keys); a new subject
+delivery, logs and ``make run``; :mod:`.limits`: the API's limits and keys;
+:mod:`.exchange`: model imports and the parity certificate); a new subject
 is a module of its own and one entry in :data:`TABLE`.
 
 Standard library only: gunicorn's configuration file and ``make run`` read it too. The
@@ -55,10 +56,15 @@ __all__ = [
 ]
 
 
-from . import limits, service
+from . import exchange, limits, service
 
 #: every setting, grouped by section
-TABLE: tuple[Setting, ...] = (*service.PLACES, *limits.LIMITS, *service.OPERATIONS)
+TABLE: tuple[Setting, ...] = (
+    *service.PLACES,
+    *limits.LIMITS,
+    *exchange.EXCHANGE,
+    *service.OPERATIONS,
+)
 
 SETTINGS: dict[str, Setting] = {setting.name: setting for setting in TABLE}
 

@@ -1,16 +1,20 @@
-"""Models: read, listed, resolved by id, name or name@version, deleted.
+"""Models: read, listed, resolved by id, name or name@version, imported, deleted.
 
 A model is stored by the job that trained it, in the same step that ends the job
-(:meth:`registry.store.jobs.Jobs.succeed_job`). Every model stored or deleted is announced
-on :attr:`Models.model_changes_channel`, the change feed the API processes' caches follow.
+(:meth:`registry.store.jobs.Jobs.succeed_job`), or imported from another deployment's
+bytes (:meth:`Models.import_model`). Every model stored or deleted is announced on
+:attr:`Models.model_changes_channel`, the change feed the API processes' caches follow.
 """
 
 from __future__ import annotations
 
 import json
+import time
 
 from ..names import REF_RE
 from .base import Store
+from .keys import new_id
+from .records import now_iso
 
 
 class Models(Store):
@@ -63,6 +67,27 @@ class Models(Store):
             rows = pipe.execute()
         models = [self._decode_model(meta, version, False) for meta, version in rows]
         return [m for m in models if m is not None], total
+
+    def import_model(self, name: str, blob: bytes, meta: dict) -> dict:
+        """Store ``blob`` (checked by the caller) as the next version of ``name``, with
+        ``meta`` (the Model's description); returns the Model. It has no job."""
+        model_id = new_id()
+        meta = {**meta, "id": model_id, "name": name, "job_id": None, "created_at": now_iso()}
+        keys = {
+            "model": self.keys.model(model_id),
+            "models": self.keys.models,
+            "name": self.keys.name(name),
+            "name_seq": self.keys.name_seq(name),
+        }
+        args = {
+            "model_id": model_id,
+            "meta": json.dumps(meta),
+            "blob": blob,
+            "created_ms": int(time.time() * 1000),
+            "changes": self.keys.model_changes,
+        }
+        self.scripts.run("import_model", keys=keys, args=args)
+        return self.get_model(model_id)
 
     def model_blob(self, model_id: str) -> bytes | None:
         return self.r.hget(self.keys.model(model_id), "blob")

@@ -73,10 +73,14 @@ from .jobs import (
     WarningSchema,
 )
 from .models import (
+    EXPORT_FORMATS,
+    ExportQuerySchema,
+    ImportQuerySchema,
     InputsSchema,
     ModelPageSchema,
     ModelQuerySchema,
     ModelSchema,
+    ParitySchema,
     PredictionSchema,
     PredictRequestSchema,
 )
@@ -91,6 +95,7 @@ from .sweeps import (
 
 __all__ = [
     "CURVE_LIMIT",
+    "EXPORT_FORMATS",
     "MAX_CURVE_POINTS",
     "MAX_PAGE",
     "MAX_PAGE_SIZE",
@@ -113,8 +118,10 @@ __all__ = [
     "EarlyStoppingSchema",
     "ErrorSchema",
     "EvaluationSchema",
+    "ExportQuerySchema",
     "FixQuerySchema",
     "HealthSchema",
+    "ImportQuerySchema",
     "ImportanceSchema",
     "InputsSchema",
     "Int",
@@ -135,6 +142,7 @@ __all__ = [
     "OutputUseSchema",
     "PageQuerySchema",
     "ParamSchema",
+    "ParitySchema",
     "PredictRequestSchema",
     "PredictionSchema",
     "PurgeQuerySchema",

@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 import nn
+from domain import exchange
 from registry.names import REF_PATTERN
 
 from .common import NAME_PATTERN, FullMatch, JSONList, PageQuerySchema, page_schema
@@ -19,7 +20,9 @@ class ModelSchema(ma.Schema):
     id = fields.String()
     name = fields.String()
     version = fields.Integer()
-    job_id = fields.String()
+    job_id = fields.String(
+        allow_none=True, metadata={"description": "The job that trained it; null when imported"}
+    )
     created_at = fields.String(metadata={"format": "date-time"})
     n_features = fields.Integer()
     output = fields.String(validate=validate.OneOf(list(nn.OUTPUTS)))
@@ -63,10 +66,71 @@ class ModelSchema(ma.Schema):
             "name and version; null otherwise"
         },
     )
+    parity = fields.Nested(
+        lambda: ParitySchema(),
+        allow_none=True,
+        metadata={
+            "description": "How its ONNX export agrees with it, measured when it was stored; "
+            "null when it could not be measured (or for models stored before)"
+        },
+    )
+
+
+class ParitySchema(ma.Schema):
+    """The parity certificate: the model's ONNX export (``GET /models/<ref>/export``), run
+    by onnxruntime, against the model's own predictions on the same rows."""
+
+    format = fields.String(metadata={"description": "onnx"})
+    exportable = fields.Boolean(
+        metadata={"description": "false when the export refuses the model (see reason)"}
+    )
+    reason = fields.String(metadata={"description": "Why it cannot be exported"})
+    opset = fields.Integer()
+    runtime = fields.String(metadata={"description": "onnxruntime and its version"})
+    rows = fields.Integer(metadata={"description": "Rows compared, the extreme ones aside"})
+    rows_from = fields.String(
+        metadata={
+            "description": "validation, training (no validation split), or drawn "
+            "(around the training mean, for an imported model)"
+        }
+    )
+    extreme_rows = fields.Integer(
+        metadata={"description": "Rows added at sigmas standard deviations from the mean"}
+    )
+    sigmas = fields.Float()
+    compared = fields.String(metadata={"description": "probabilities, or values (regression)"})
+    max_abs_difference = fields.Float(
+        metadata={"description": "Largest absolute difference over every row and output"}
+    )
+    labels_agree = fields.Boolean(
+        allow_none=True,
+        metadata={"description": "Every label agrees; null for regression, which has none"},
+    )
 
 
 class ModelQuerySchema(PageQuerySchema):
     name = fields.String(validate=FullMatch(NAME_PATTERN))
+
+
+EXPORT_FORMATS = tuple(exchange.FORMATS)
+
+
+class ExportQuerySchema(ma.Schema):
+    format = fields.String(
+        load_default="onnx",
+        validate=validate.OneOf(EXPORT_FORMATS),
+        metadata={
+            "description": "onnx: one ONNX graph (opset 13); mlflow: a zipped MLflow model "
+            "(python_function flavor); nnjobs: the model's own bytes, for POST /models/import"
+        },
+    )
+
+
+class ImportQuerySchema(ma.Schema):
+    name = fields.String(
+        validate=FullMatch(NAME_PATTERN),
+        metadata={"description": "The name to store it under (or the multipart name field)"},
+    )
 
 
 ModelPageSchema = page_schema(ModelSchema, "Models matching, on every page")

@@ -77,3 +77,15 @@ local function give_up(keys, job_id, status, error_json, finished_at, ttl)
   record_end(keys, 'failed', status)
   redis.call('PUBLISH', keys.job, 'failed')
 end
+
+-- Stores a model as the next version of its name and announces it on the change feed;
+-- returns the version. Keys model, models, name, name_seq; args model_id, meta, blob,
+-- created_ms, changes.
+local function store_model(keys, args)
+  local version = redis.call('INCR', keys.name_seq)
+  redis.call('HSET', keys.model, 'meta', args.meta, 'blob', args.blob, 'version', version)
+  redis.call('ZADD', keys.models, args.created_ms, args.model_id)
+  redis.call('ZADD', keys.name, version, args.model_id)
+  redis.call('PUBLISH', args.changes, 'stored ' .. args.model_id)
+  return version
+end

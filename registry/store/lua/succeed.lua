@@ -10,10 +10,7 @@ if redis.call('HGET', keys.job, 'status') ~= 'running' then return false end
 if args.attempt ~= '' and redis.call('HGET', keys.job, 'attempts') ~= args.attempt then
   return false
 end
-local version = redis.call('INCR', keys.name_seq)
-redis.call('HSET', keys.model, 'meta', args.meta, 'blob', args.blob, 'version', version)
-redis.call('ZADD', keys.models, args.created_ms, args.model_id)
-redis.call('ZADD', keys.name, version, args.model_id)
+local version = store_model(keys, args)
 redis.call('HSET', keys.job, 'status', 'succeeded', 'model_id', args.model_id,
   unpack(cjson.decode(args.fields)))
 reindex(keys, args.job_id, 'running', 'succeeded')
@@ -21,5 +18,4 @@ redis.call('DEL', keys.epochs)
 retire(keys, args.job_id, args.ttl)
 record_end(keys, 'succeeded', 'running')
 redis.call('PUBLISH', keys.job, 'succeeded')
-redis.call('PUBLISH', args.changes, 'stored ' .. args.model_id)
 return version
