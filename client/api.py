@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import APIError, JobFailed
 from .evaluation import Evaluation
-from .inputs import default_name, hidden_layers, labels, rows
+from .inputs import default_name, hidden_layers, inputs, labels, rows
 from .progress import ProgressLine
 from .transport import DEFAULT_URL, Transport
 
@@ -45,6 +45,8 @@ class Prediction:
     probabilities: np.ndarray | None = None
     classes: np.ndarray | None = None
     raw: dict = field(default_factory=dict, repr=False)
+    #: raw rows only: ``{"row", "column", "value", "message"}`` per value approximated
+    warnings: list = field(default_factory=list)
 
     @classmethod
     def from_json(cls, body: dict) -> Prediction:
@@ -57,6 +59,7 @@ class Prediction:
             probabilities=None if probabilities is None else np.asarray(probabilities, float),
             classes=None if classes is None else np.asarray(classes),
             raw=body,
+            warnings=list(body.get("warnings") or []),
         )
 
     def __len__(self) -> int:
@@ -145,7 +148,8 @@ class Client(Transport):
         ``X`` is a 2-D array, a list of rows or a DataFrame, with ``y`` its labels; or a
         CSV file's path (uploaded; the model is named after the file unless ``name``
         says otherwise) or a dataset id, with ``y`` the target column name(s) and
-        ``features`` the input columns (default: every other column).
+        ``features`` the input columns (default: every other column), or a dict naming
+        the kinds of some (``{"zip": "categorical", "id": "drop"}``).
         ``layers`` lists hidden layer sizes (or layer objects); ``training`` holds the
         job's training fields (``epochs=200, learning_rate=0.01``...). ``progress`` is
         True (a line on stderr), False, or a function called with each new job state.
@@ -182,7 +186,9 @@ class Client(Transport):
                 raise ValueError("training on a dataset needs its target column: y='column'")
             dataset_id = self.dataset(X)["id"] if Path(X).is_file() else str(X)
             data: dict[str, Any] = {"dataset": dataset_id, "target": y}
-            if features is not None:
+            if isinstance(features, dict):
+                data["features"] = dict(features)
+            elif features is not None:
                 data["features"] = list(features)
             return data
         if y is None:
@@ -293,7 +299,9 @@ class Client(Transport):
 
     def predict(self, model: str, X) -> Prediction:
         """Predictions of ``model`` (id, name or ``name@version``) for the rows of ``X``
-        (array, list of rows, DataFrame) or of a CSV file (a path)."""
+        (array, list of rows, DataFrame) or of a CSV file (a path). A model trained on a
+        dataset also takes raw rows: a list of dicts, or a DataFrame with text or boolean
+        columns (sent by column name); ``warnings`` then lists what it approximated."""
         path = f"/models/{_ref(model)}/predict"
         if isinstance(X, str | os.PathLike):
             body = self._json(
@@ -303,7 +311,7 @@ class Client(Transport):
                 headers={"Content-Type": "text/csv", "Accept": "application/json"},
             )
         else:
-            body = self._json("POST", path, json={"inputs": rows(X)})
+            body = self._json("POST", path, json={"inputs": inputs(X)})
         return Prediction.from_json(body)
 
     def predict_csv(self, model: str, csv: bytes | str) -> str:

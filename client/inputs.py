@@ -15,6 +15,25 @@ def _is_dataframe(X) -> bool:
     return type(X).__module__.split(".")[0] == "pandas" and hasattr(X, "to_numpy")
 
 
+def _json_value(value):
+    """A cell as JSON: NumPy scalars as Python ones, NaN (pandas' missing) as null."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def inputs(X) -> list:
+    """A prediction's ``inputs``: a list of dicts, or a DataFrame with columns that are
+    not numbers (text, booleans), as raw row objects by column name; else :func:`rows`."""
+    if _is_dataframe(X) and any(dtype.kind not in "iuf" for dtype in X.dtypes):
+        X = X.to_dict("records")
+    if isinstance(X, list) and X and isinstance(X[0], dict):
+        return [{str(k): _json_value(v) for k, v in row.items()} for row in X]
+    return rows(X)
+
+
 def rows(X) -> list[list[float]]:
     """``X`` (array, list of rows, DataFrame) as JSON rows of finite numbers."""
     if _is_dataframe(X):

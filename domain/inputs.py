@@ -28,6 +28,7 @@ import numpy as np
 
 import nn
 from nn import LimitError, SpecError
+from registry.tenants import DEFAULT_TENANT
 
 from . import tables
 from .errors import Invalid
@@ -205,15 +206,23 @@ def synthetic(params: dict, max_values: int) -> tuple[np.ndarray, np.ndarray, di
 # -- training data ------------------------------------------------------------------------
 
 
-def training_data(registry, data: dict, settings: Mapping, prefix: tuple = ()) -> tuple:
+def training_data(
+    registry,
+    data: dict,
+    settings: Mapping,
+    prefix: tuple = (),
+    limits: nn.Limits = nn.DEFAULT_LIMITS,
+    owner: tuple = (DEFAULT_TENANT, None),
+) -> tuple:
     """``(X, y, w, where they came from: what the job's spec records, or None)`` from the
     request's ``data``, which sits at ``prefix`` in the body (a refusal, :class:`Invalid`,
     names the field from there), within the limits of ``settings``; ``w`` is the rows'
-    weights (``data.weight``) or None. ``nn`` checks the weights' values."""
+    weights (``data.weight``) or None (``nn`` checks their values); a dataset is looked
+    up as ``owner`` (the tenant whose names, the tenant whose ids: None for any) sees it."""
     max_values, max_label = settings["NNJOBS_MAX_VALUES"], settings["NNJOBS_MAX_LABEL_LENGTH"]
     if "dataset" in data:
         try:
-            return dataset_arrays(registry, data, max_values, max_label)
+            return dataset_arrays(registry, data, max_values, max_label, limits, owner)
         except SpecError as e:  # named from data: data.target, data.features...
             raise Invalid(e, prefix) from None
     if "synthetic" in data:
@@ -296,21 +305,29 @@ def _target(cols: list[tables.Column], several: bool, max_label: int) -> np.ndar
 
 
 def dataset_arrays(
-    registry, data: dict, max_values: int, max_label: int
+    registry,
+    data: dict,
+    max_values: int,
+    max_label: int,
+    limits: nn.Limits = nn.DEFAULT_LIMITS,
+    owner: tuple = (DEFAULT_TENANT, None),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict]:
-    """``(X, y, w, what the job's data records)`` for a job on a dataset; ``w`` is the
-    weight column's values (``data.weight``), or None.
+    """``(X, y, w, what the job's data records)`` for a job on a dataset: its feature
+    columns prepared (:mod:`nn.preparation`: kinds, one-hot categories, missing values)
+    and encoded; what it records holds the fitted preparation. ``w`` is the weight
+    column's values (``data.weight``), or None: never a feature, nor in the preparation.
 
     Raises
     ------
     SpecError
-        An unknown dataset or column, a text feature, a missing value (naming its column
-        and data row), features overlapping the target or the weight, a weight column
-        that is not numeric or holds a missing or negative value.
+        An unknown dataset or column, a missing value the job refuses (naming its column
+        and data row), a categorical column over its cap with ``high_cardinality:
+        "refuse"``, features overlapping the target or the weight, a weight column that
+        is not numeric or holds a missing or negative value.
     LimitError
-        More than ``max_values`` values in X.
+        More than ``max_values`` values in X, raw or encoded.
     """
-    meta = registry.get_dataset(data["dataset"])
+    meta = registry.get_dataset(data["dataset"], *owner)
     if meta is None:
         _refuse("dataset", f"no dataset {data['dataset']!r}")
     dataset_id = meta["id"]
@@ -320,18 +337,16 @@ def dataset_arrays(
     several = isinstance(data["target"], list)
     target = data["target"] if several else [data["target"]]
     targets = set(target)
-    features = data.get("features")
+    given = data.get("features")
     weight = data.get("weight")
     if weight is not None and weight in targets:
         _refuse("weight", f"column {weight!r} is the target; it cannot be the weight")
     # the weight column is neither a feature nor a target
     targets_or_weight = targets | ({weight} if weight is not None else set())
     wanted_weight = [] if weight is None else [weight]
-    for field, wanted in (
-        ("target", target),
-        ("features", features or []),
-        ("weight", wanted_weight),
-    ):
+    # a list: those columns; a mapping: every column, with the kinds it names
+    listed = list(given) if given is not None else []
+    for field, wanted in (("target", target), ("features", listed), ("weight", wanted_weight)):
         unknown = [n for n in wanted if n not in columns]
         if unknown:
             _refuse(
@@ -339,26 +354,20 @@ def dataset_arrays(
                 f"no column {unknown[0]!r} in dataset {dataset_id!r} (its columns: "
                 f"{', '.join(names)})",
             )
-    if features is None:
-        features = [n for n in names if n not in targets_or_weight]
-        if not features:
-            _refuse("features", "the dataset has no column left to learn from")
+    both = [n for n in listed if n in targets_or_weight]
+    if both:
+        role = "target" if both[0] in targets else "weight"
+        _refuse("features", f"column {both[0]!r} is the {role}; it cannot be a feature")
+    if isinstance(given, list) and len(set(given)) != len(given):
+        seen: set[str] = set()
+        twice = next(n for n in given if n in seen or seen.add(n))
+        _refuse("features", f"column {twice!r} is named twice")
+    if isinstance(given, list):
+        features = given
     else:
-        both = [n for n in features if n in targets_or_weight]
-        if both:
-            role = "target" if both[0] in targets else "weight"
-            _refuse("features", f"column {both[0]!r} is the {role}; it cannot be a feature")
-        if len(set(features)) != len(features):
-            seen: set[str] = set()
-            twice = next(n for n in features if n in seen or seen.add(n))
-            _refuse("features", f"column {twice!r} is named twice")
-    kinds = {c["name"]: c["kind"] for c in meta["columns"]}
-    text = [n for n in features if kinds[n] == "text"]
-    if text:
-        hint = "" if "features" in data else " (name the columns to learn from in data.features)"
-        _refuse(
-            "features", f"column {text[0]!r} is text; features must be numbers or booleans{hint}"
-        )
+        features = [n for n in names if n not in targets_or_weight]
+    if not features:
+        _refuse("features", "the dataset has no column left to learn from")
     n_values = meta["n_rows"] * len(features)
     if n_values > max_values:
         raise LimitError(
@@ -366,19 +375,40 @@ def dataset_arrays(
             f"{n_values} values in X, over the limit of {max_values} (NNJOBS_MAX_VALUES)",
         )
     cols = _load(registry, dataset_id, [*features, *target, *wanted_weight], meta)
-    for name in features:
-        _no_missing("features", cols[name])
-    X = columns_matrix([cols[n] for n in features])
-    y = _target([cols[n] for n in target], several, max_label)
-    source = {"dataset": dataset_id, "target": data["target"], "features": features}
+    w = None if weight is None else weight_column(cols[weight])
+    keep = None
+    if data.get("missing") == "drop_rows":
+        lost = np.logical_or.reduce([cols[n].missing for n in target])
+        if lost.all():
+            _refuse("target", "every row misses the target: drop_rows leaves none")
+        if lost.any():
+            keep = ~lost
+    y = _target([_rows(cols[n], keep) for n in target], several, max_label)
+    table = {n: _rows(cols[n], keep).values for n in features}
+    if w is not None and keep is not None:
+        w = w[keep]
+    options = {k: data[k] for k in nn.preparation.OPTION_KEYS if k in data}
+    options["features"] = given if isinstance(given, dict) else features
+    prep, X, y, w = nn.tabular.encode_weighted_table(
+        table, y, w, options, limits, max_values, "data.features"
+    )
+    source = {
+        "dataset": dataset_id,
+        "target": data["target"],
+        # as given, or the columns used: read again, the same inputs
+        "features": given if isinstance(given, dict) else features,
+        **{k: data[k] for k in nn.preparation.OPTION_KEYS[1:] if k in data},
+        "preparation": prep.as_dict(),
+    }
     if weight is None:
         return X, y, None, source
-    return X, y, weight_column(cols[weight]), {**source, "weight": weight}
+    return X, y, w, {**source, "weight": weight}
 
 
 def weight_column(col: tables.Column) -> np.ndarray:
     """A dataset's weight column as float64, or SpecError on ``data.weight`` naming the
-    column and the data row of a value that is missing, negative or not a number."""
+    column and the data row of a value that is missing, negative or not a number, or a
+    column of zeros."""
     if col.kind != "numeric":
         _refuse("weight", f"column {col.name!r} is {col.kind}; a weight column holds numbers")
     _no_missing("weight", col)
@@ -391,4 +421,12 @@ def weight_column(col: tables.Column) -> np.ndarray:
             f"column {col.name!r} has {values[row - 1]:g} in data row {row}; "
             "weights are finite numbers >= 0",
         )
+    if not values.any():
+        _refuse("weight", f"column {col.name!r} is 0 in every row: nothing to learn from")
     return values
+
+
+def _rows(col: tables.Column, keep: np.ndarray | None) -> tables.Column:
+    if keep is None:
+        return col
+    return tables.Column(col.name, col.kind, col.values[keep], col.missing[keep])

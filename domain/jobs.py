@@ -9,10 +9,12 @@ import nn
 from registry import ENDED, TRAIN_TASK
 from registry.waiting import TooManyWaiting
 
+from . import quotas
 from .errors import UNAVAILABLE, Busy, Conflict, Invalid, NotFound, Refused
 from .inputs import training_data
 from .prediction import load_model
 from .services import Services
+from .tenancy import Scope, owns_job
 
 log = logging.getLogger(__name__)
 
@@ -25,34 +27,38 @@ _DATASET_ARRAYS = {("X",): "features", ("y",): "target", ("weight",): "weight"}
 WAITING_RETRY_AFTER = 1
 
 
-def data_of(svc: Services, data: dict, prefix: tuple = ()) -> tuple:
+def data_of(svc: Services, data: dict, prefix: tuple = (), *, scope: Scope) -> tuple:
     """``(X, y, w, source)`` of a job's ``data`` at ``prefix`` in the body (see
-    :func:`domain.inputs.training_data`)."""
-    return training_data(svc.registry, data, svc.settings, prefix)
+    :func:`domain.inputs.training_data`), a dataset as ``scope`` sees it."""
+    owner = (scope.tenant, scope.reach)
+    return training_data(svc.registry, data, svc.settings, prefix, svc.limits, owner)
 
 
-def parent_of(svc: Services, init: dict | None) -> tuple[str, nn.Model] | None:
-    """The id and the model a warm start (``init: {"model": ref}``) continues from; a
-    reference that names no model ready is refused on ``init.model``."""
+def parent_of(svc: Services, init: dict | None, *, scope: Scope) -> tuple[str, nn.Model] | None:
+    """The id and the model a warm start (``init: {"model": ref}``) continues from, as
+    ``scope`` sees it (another tenant's model is no model); a reference that names no
+    model ready is refused on ``init.model``."""
     if not init:
         return None
     try:
-        model_id, model, _ = load_model(svc, init["model"])
+        model_id, model, _ = load_model(svc, init["model"], scope=scope)
     except Refused as e:  # 404 or 409 for a model named in the path; a field here
         raise nn.SpecError("init.model", e.message) from None
     return model_id, model
 
 
-def resolve(svc: Services, spec: dict, X, y, source: dict | None, w=None) -> tuple[dict, dict]:
+def resolve(
+    svc: Services, spec: dict, X, y, source: dict | None, w=None, *, scope: Scope
+) -> tuple[dict, dict]:
     """The job as the worker will run it and its data's summary; raises nn.SpecError.
 
     ``source`` (from :func:`data_of`) goes into the spec's ``data``; a dataset's id,
     target and features also into the summary, where the model finds its features. ``w``
-    is the rows' weights; a warm start's model (``spec["init"]``) is checked against the
-    job and recorded by id.
+    is the rows' weights; a warm start's model (``spec["init"]``, looked up within
+    ``scope``) is checked against the job, its preparation included, and recorded by id.
     """
-    parent = parent_of(svc, spec.get("init"))
-    names = source.get("features") if source and "dataset" in source else None
+    parent = parent_of(svc, spec.get("init"), scope=scope)
+    fitted = (source or {}).get("preparation")
     spec = {key: spec[key] for key in SPEC_KEYS if key in spec}
     try:
         resolved, summary = nn.validate(
@@ -62,7 +68,7 @@ def resolve(svc: Services, spec: dict, X, y, source: dict | None, w=None) -> tup
             svc.limits,
             sample_weight=w,
             init_model=None if parent is None else parent[1],
-            feature_names=names,
+            preparation=None if fitted is None else nn.Preparation.from_dict(fitted),
         )
     except nn.SpecError as e:
         if source and "dataset" in source and e.path[:1] in _DATASET_ARRAYS:
@@ -73,7 +79,12 @@ def resolve(svc: Services, spec: dict, X, y, source: dict | None, w=None) -> tup
     if source is not None:
         resolved["data"] = source
         if "dataset" in source:
-            summary.update(source)
+            # the fitted preparation is the spec's (what the worker trains with) and
+            # the model's; the summary names the raw features, as before kinds existed
+            summary.update({k: v for k, v in source.items() if k != "preparation"})
+            preparation = source.get("preparation")
+            if preparation is not None:
+                summary["features"] = [f["name"] for f in preparation["features"]]
     return resolved, summary
 
 
@@ -104,15 +115,20 @@ def queue(svc: Services, job_ids: list[str], undo) -> None:
         log.warning("%d jobs not counted as submitted: %s", len(job_ids), e)
 
 
-def submit(svc: Services, body: dict) -> dict:
-    """Validate a job as the worker will run it, store it, then queue its id."""
+def submit(svc: Services, body: dict, *, scope: Scope) -> dict:
+    """Validate a job as the worker will run it, store it as the scope's tenant's, then
+    queue its id; over one of the tenant's quotas, Exceeded (429) before anything is
+    read or stored."""
+    quotas.check_jobs(svc, scope, 1)
     registry = svc.registry
-    X, y, w, source = data_of(svc, body["data"])
+    X, y, w, source = data_of(svc, body["data"], (), scope=scope)
     try:
-        resolved, summary = resolve(svc, body, X, y, source, w)
+        resolved, summary = resolve(svc, body, X, y, source, w, scope=scope)
     except nn.SpecError as e:
         raise invalid_spec(e) from None
-    job = registry.create_job(name=body.get("name"), spec=resolved, data=summary, X=X, y=y, w=w)
+    job = registry.create_job(
+        name=body.get("name"), spec=resolved, data=summary, X=X, y=y, w=w, tenant=scope.tenant
+    )
     queue(svc, [job["id"]], lambda: registry.delete_job(job["id"]))
     return job
 
@@ -121,12 +137,14 @@ def not_found(job_id: str) -> NotFound:
     return NotFound(f"no job {job_id!r}")
 
 
-def wait(svc: Services, job_id: str, seconds: float) -> dict:
+def wait(svc: Services, job_id: str, seconds: float, *, scope: Scope) -> dict:
     """The job as soon as it changes, else after ``seconds`` (at once when it has ended).
 
     The waiting requests of a process are bounded, so that they never hold every request
-    thread: over the bound the answer is a 503 to retry after a second.
+    thread: over the bound the answer is a 503 to retry after a second. Another tenant's
+    job is not waited for (a job's tenant never changes, so asking first is enough).
     """
+    owns_job(svc, scope, job_id)
     try:
         job = svc.waits.wait(job_id, seconds)
     except TooManyWaiting as exc:
@@ -139,8 +157,9 @@ def wait(svc: Services, job_id: str, seconds: float) -> dict:
     return job
 
 
-def cancel(svc: Services, job_id: str) -> dict:
+def cancel(svc: Services, job_id: str, *, scope: Scope) -> dict:
     """Cancel a queued or running job."""
+    owns_job(svc, scope, job_id)
     job = svc.registry.cancel_job(job_id)
     if job is None:
         raise not_found(job_id)
@@ -152,8 +171,9 @@ def cancel(svc: Services, job_id: str) -> dict:
     return job
 
 
-def remove(svc: Services, job_id: str) -> None:
+def remove(svc: Services, job_id: str, *, scope: Scope) -> None:
     """Remove a job now, cancelling it first if it has not ended; its model stays."""
+    owns_job(svc, scope, job_id)
     registry = svc.registry
     status = registry.remove_job(job_id)
     if status is not None and status not in ENDED:

@@ -21,6 +21,7 @@ from .deadline import NONE, Deadline
 from .errors import Broken, Conflict, Invalid, NotFound, Refused
 from .inputs import columns_matrix, matrix
 from .services import Services
+from .tenancy import Scope
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,13 @@ class Prediction:
     target: str | list | None = None
 
 
-def missing_model(svc: Services, ref: str) -> NoReturn:
-    """Refuse a reference that names no model: 409 if it is the id of a job still on
-    its way to a model, else 404 (saying what the reference does name, if anything)."""
-    job = svc.registry.get_job(ref, with_history=False) if REF_RE.fullmatch(ref) else None
+def missing_model(svc: Services, ref: str, *, scope: Scope) -> NoReturn:
+    """Refuse a reference that names no model: 409 if it is the id of a job of the
+    scope's still on its way to a model, else 404 (saying what the reference does name,
+    if anything)."""
+    job = None
+    if REF_RE.fullmatch(ref):
+        job = svc.registry.get_job(ref, with_history=False, tenant=scope.reach)
     if job is not None:
         if job["status"] in ACTIVE:
             raise Conflict(f"model not ready: {ref!r} is a job that is {job['status']}")
@@ -60,21 +64,22 @@ def missing_model(svc: Services, ref: str) -> NoReturn:
     raise NotFound(f"no model {ref!r}")
 
 
-def load_model(svc: Services, ref: str) -> tuple[str, nn.Model, str]:
-    """The id, the loaded model ``ref`` names and its name, from the cache when there."""
+def load_model(svc: Services, ref: str, *, scope: Scope) -> tuple[str, nn.Model, str]:
+    """The id, the loaded model ``ref`` names for ``scope`` and its name, from the cache
+    when there."""
     # kept right by the registry's change feed (domain.cache), so a model deleted or a
     # name given a new version through another process is not served stale
-    model_id = svc.refs.resolve(ref)
+    model_id = svc.refs.resolve(ref, scope.tenant, scope.reach)
     if model_id is None:
         svc.cache.discard(ref)
-        missing_model(svc, ref)
+        missing_model(svc, ref, scope=scope)
     model = svc.cache.get(model_id)
     name = svc.cache.name(model_id) if model is not None else None
     if model is None or name is None:
         blob, name = svc.registry.model_blob_and_name(model_id)
         if blob is None:  # deleted since it was resolved
             svc.refs.forget(model_id)
-            missing_model(svc, ref)
+            missing_model(svc, ref, scope=scope)
         try:
             model = nn.load(blob)
         except nn.ModelFormatError as e:
@@ -86,12 +91,20 @@ def load_model(svc: Services, ref: str) -> tuple[str, nn.Model, str]:
     return model_id, model, name
 
 
-def delete_model(svc: Services, ref: str) -> None:
+def get_model(svc: Services, ref: str, *, scope: Scope) -> dict:
+    """The Model ``ref`` names for ``scope``, with its history."""
+    model = svc.registry.get_model(ref, True, scope.tenant, scope.reach)
+    if model is None:
+        missing_model(svc, ref, scope=scope)
+    return model
+
+
+def delete_model(svc: Services, ref: str, *, scope: Scope) -> None:
     """Delete the model ``ref`` names; its name's other versions stay."""
-    model_id = svc.registry.resolve_model(ref)
+    model_id = svc.registry.resolve_model(ref, scope.tenant, scope.reach)
     # deleting by id, not by ref: a name could resolve to a newer version meanwhile
-    if model_id is None or not svc.registry.delete_model(model_id):
-        missing_model(svc, ref)
+    if model_id is None or not svc.registry.delete_model(model_id, scope.tenant, scope.reach):
+        missing_model(svc, ref, scope=scope)
     # at once here; the other processes hear of it through the change feed
     svc.refs.forget(model_id)
 
@@ -129,30 +142,100 @@ def _predicted(model: nn.Model, x: np.ndarray, deadline: Deadline) -> dict:
     return result
 
 
-def predict(svc: Services, ref: str, inputs: list, deadline: Deadline = NONE) -> Prediction:
-    """The model ``ref`` names, on ``inputs`` (rows of numbers)."""
-    model_id, model, name = load_model(svc, ref)
+def predict(
+    svc: Services, ref: str, inputs: list, deadline: Deadline = NONE, *, scope: Scope
+) -> Prediction:
+    """The model ``ref`` names for ``scope``, on ``inputs``: rows of numbers (its inputs),
+    or raw rows as objects of column name to value for a model trained on a dataset."""
+    model_id, model, name = load_model(svc, ref, scope=scope)
     _check_answer(svc, model, len(inputs), "json")
+    max_values = svc.settings["NNJOBS_MAX_VALUES"]
     try:
-        x = matrix(inputs, "inputs", svc.settings["NNJOBS_MAX_VALUES"])
+        if inputs and type(inputs[0]) is dict:
+            return _predict_rows(svc, (model_id, model, name), inputs, deadline)
+        x = _raw_numbers(model, matrix(inputs, "inputs", max_values))
         result = _predicted(model, x, deadline)
     except nn.SpecError as e:
         raise Invalid(e) from None
     return Prediction(model_id, model, name, result, len(x))
 
 
+def _raw_numbers(model: nn.Model, x: np.ndarray) -> np.ndarray:
+    """Rows of numbers as the model's inputs: as they are, or, for a model trained on
+    numeric columns whose preparation added indicator columns, its raw features in order
+    (arrays keep working for numeric models)."""
+    prep = model.preparation
+    if (
+        prep is None
+        or x.shape[1] == model.n_features
+        or x.shape[1] != len(prep.features)
+        or any(f.kind != "numeric" for f in prep.features)
+    ):
+        return x
+    return prep.transform({f.name: x[:, j] for j, f in enumerate(prep.features)}, "inputs")[0]
+
+
+def _predict_rows(svc: Services, loaded: tuple, rows: list, deadline: Deadline) -> Prediction:
+    """Raw rows (objects) through the model's preparation."""
+    model_id, model, name = loaded
+    if set(map(type, rows)) != {dict}:
+        i = next(i for i, row in enumerate(rows) if type(row) is not dict)
+        raise nn.SpecError("inputs", f"rows must all be objects (or all arrays); row {i} is not")
+    # every key of every row costs what a value does, before any is looked at
+    n_values = sum(map(len, rows))
+    _check_values(svc, n_values)
+    if model.preparation is None:
+        raise nn.SpecError(
+            "inputs",
+            "the model was trained on rows of numbers, not on a dataset's columns; send "
+            "rows as arrays of numbers",
+        )
+    cols = {n: _cells([row.get(n) for row in rows]) for n in model.preparation.names}
+    absent = [n for n in cols if all(n not in row for row in rows)]
+    if absent:
+        raise nn.SpecError(
+            "inputs",
+            f"no row has column {absent[0]!r}: the model's features are "
+            f"{', '.join(model.preparation.names)}",
+        )
+    x, warnings = model.preparation.transform(cols, "inputs")
+    result = _predicted(model, x, deadline)
+    if warnings:
+        result["warnings"] = warnings
+    return Prediction(model_id, model, name, result, len(x))
+
+
+def _cells(values: list) -> np.ndarray:
+    bad = next((v for v in values if type(v) in (list, dict)), None)
+    if bad is not None:
+        raise nn.SpecError("inputs", f"a row holds {type(bad).__name__} where a value goes")
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _check_values(svc: Services, n_values: int) -> None:
+    max_values = svc.settings["NNJOBS_MAX_VALUES"]
+    if n_values > max_values:
+        raise nn.LimitError(
+            "inputs", f"{n_values} values, over the limit of {max_values} (NNJOBS_MAX_VALUES)"
+        )
+
+
 def _refuse_column(name: str, problem: str) -> NoReturn:
     raise Refused(422, f"column {name!r} {problem}", {"csv": {name: [problem]}})
 
 
-def predict_csv(svc: Services, ref: str, body: bytes, deadline: Deadline = NONE) -> Prediction:
-    """The model ``ref`` names, on the rows of a CSV file whose columns are matched to the
-    model's features by name."""
-    model_id, model, name = load_model(svc, ref)
+def predict_csv(
+    svc: Services, ref: str, body: bytes, deadline: Deadline = NONE, *, scope: Scope
+) -> Prediction:
+    """The model ``ref`` names for ``scope``, on the rows of a CSV file whose columns are
+    matched to the model's features by name."""
+    model_id, model, name = load_model(svc, ref, scope=scope)
     # the feature names live in the model's metadata, read for CSV bodies only
     meta = svc.registry.get_model(model_id, with_history=False)
     if meta is None:  # deleted since it was resolved
-        missing_model(svc, ref)
+        missing_model(svc, ref, scope=scope)
     table = tables.read(body, tables.Bounds.of(svc.settings), "body", deadline)
     _check_answer(svc, model, table.n_rows, "csv")
     features = meta.get("features")
@@ -173,16 +256,25 @@ def predict_csv(svc: Services, ref: str, body: bytes, deadline: Deadline = NONE)
                 f"the body has {len(features)} columns; the model takes {model.n_features} "
                 "features (a model trained without a dataset takes every column, in order)",
             )
-    max_values = svc.settings["NNJOBS_MAX_VALUES"]
-    if table.n_rows * len(features) > max_values:
-        raise Invalid(
-            nn.LimitError(
-                "inputs",
-                f"{table.n_rows * len(features)} values, over the limit of {max_values} "
-                "(NNJOBS_MAX_VALUES)",
-            )
-        )
+    try:
+        _check_values(svc, table.n_rows * len(features))
+    except nn.SpecError as e:
+        raise Invalid(e) from None
     position = {name: j for j, name in enumerate(table.header)}
+    wanted = set(features)
+    keys = [(h, table.cells[j]) for h, j in position.items() if h not in wanted]
+    if model.preparation is not None:
+        typed = {f: tables.column(f, table.cells[position[f]]) for f in features}
+        try:
+            x, warnings = model.preparation.transform(
+                {f: c.values for f, c in typed.items()}, "body"
+            )
+            result = _predicted(model, x, deadline)
+        except nn.SpecError as e:
+            raise Refused(422, e.reason, {"csv": {"body": [e.reason]}}) from None
+        if warnings:
+            result["warnings"] = warnings
+        return Prediction(model_id, model, name, result, table.n_rows, keys, meta.get("target"))
     cols = []
     for feature in features:
         col = tables.column(feature, table.cells[position[feature]])
@@ -197,8 +289,6 @@ def predict_csv(svc: Services, ref: str, body: bytes, deadline: Deadline = NONE)
         result = _predicted(model, columns_matrix(cols), deadline)
     except nn.SpecError as e:
         raise Invalid(e) from None
-    wanted = set(features)
-    keys = [(h, table.cells[j]) for h, j in position.items() if h not in wanted]
     return Prediction(model_id, model, name, result, table.n_rows, keys, meta.get("target"))
 
 
@@ -255,6 +345,12 @@ def csv(prediction: Prediction) -> bytes:
     else:
         header.append("prediction")
         cols.append(_inert(tables.cells(preds)))
+    if result.get("warnings"):
+        per_row = [[] for _ in range(prediction.rows)]
+        for warning in result["warnings"]:
+            per_row[warning["row"]].append(warning["message"])
+        header.append("warnings")
+        cols.append(_inert(["; ".join(messages) for messages in per_row]))
     answer_columns = set(header[len(keys) :])
     clash = next((name for name, _ in keys if name in answer_columns), None)
     if clash is not None:

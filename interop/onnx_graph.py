@@ -155,6 +155,17 @@ def preparation_name(model: nn.Model) -> str | None:
     prep = getattr(model, "preparation", None)
     if not prep:
         return None
+    if isinstance(prep, nn.Preparation):
+        # numeric columns only, none with an indicator: the inputs are the raw columns
+        steps = [
+            step
+            for step, used in (
+                ("one-hot", any(f.kind == "categorical" for f in prep.features)),
+                ("imputation", any(f.indicator for f in prep.features)),
+            )
+            if used
+        ]
+        return "+".join(steps) or None
     if isinstance(prep, dict):
         return str(prep.get("name") or prep.get("kind") or "unnamed")
     return str(getattr(prep, "name", None) or type(prep).__name__)

@@ -17,7 +17,9 @@ from .limits import DEFAULT_LIMITS, Limits
 from .losses import OUTPUTS, Output
 from .model import Model, load
 from .optimizers import OPTIMIZERS
+from .preparation import Preparation
 from .spec import resolve_spec
+from .tabular import encode_table
 from .threads import blas_threads, set_blas_threads
 from .training import History, fit, prepare, validate
 
@@ -34,10 +36,12 @@ __all__ = [
     "Model",
     "ModelFormatError",
     "Output",
+    "Preparation",
     "SpecError",
     "TrainingError",
     "blas_threads",
     "diagnostics",
+    "encode_table",
     "fit",
     "hidden_activation_names",
     "importance",

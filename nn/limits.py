@@ -21,6 +21,9 @@ class Limits:
     max_batch_size: int = 65_536
     #: distinct classes, labels of a multi-label target, columns of a regression target
     max_classes: int = 1000
+    #: one-hot columns of a categorical feature (its most frequent categories; the
+    #: rarer ones fold into one "other" column)
+    max_categories: int = 50
     #: (training rows + validation rows / 3) x epochs x weights; admits 20,000 x 20 rows,
     #: hidden (128, 128), 500 epochs
     max_compute: float = 1e12

@@ -13,6 +13,7 @@ from .errors import ModelFormatError, SpecError
 from .limits import Limits
 from .losses import OUTPUTS
 from .network import Layer, Network
+from .preparation import Preparation, columns_of, is_table
 from .spec import resolve_spec
 
 Array = np.ndarray
@@ -47,8 +48,11 @@ class Model:
         Regression on a 1-D target: predictions are 1-D.
     metrics : dict
         Metrics of the kept (best) epoch.
+    preparation : Preparation or None
+        How raw rows become its inputs, when it was trained on a table.
     feature_names : list of str
-        The input columns' names (``x0``, ``x1``, ... unless named).
+        The input columns' names (the preparation's encoded columns, else ``x0``, ``x1``,
+        ... unless named).
     evaluation : dict
         The metrics it is judged by, on the validation rows (:mod:`nn.metrics`, computed
         by :func:`nn.evaluate.evaluate`); empty for a model stored before they were kept.
@@ -65,17 +69,24 @@ class Model:
     y_scaler: Scaler | None = None
     squeeze: bool = False
     metrics: dict = field(default_factory=dict)
+    preparation: Preparation | None = None
     feature_names: list[str] = field(default_factory=list)
     evaluation: dict = field(default_factory=dict)
     importance: dict | None = None
 
     def __post_init__(self):
         if not self.feature_names:
-            self.feature_names = [f"x{j}" for j in range(self.n_features)]
+            self.feature_names = (
+                [f"x{j}" for j in range(self.n_features)]
+                if self.preparation is None
+                else self.preparation.encoded
+            )
 
     def warm_description(self) -> dict:
         """What a warm start from this model compares with its job (:mod:`nn.warm`)."""
-        return warm.describe(self.spec, self.feature_names, self.kind, self.classes)
+        return warm.describe(
+            self.spec, self.feature_names, self.kind, self.classes, self.preparation
+        )
 
     @property
     def output(self) -> str:
@@ -90,19 +101,32 @@ class Model:
         """The hidden layers as resolved (units, activation, its parameters, dropout)."""
         return self.spec["layers"]
 
+    def encode(self, table, field: str = "X") -> tuple[Array, list[dict]]:
+        """The inputs (n, n_features) of a raw table (columns by name or a list of row
+        mappings, columns in any order, others ignored) and its warnings (see
+        :meth:`nn.preparation.Preparation.transform`)."""
+        if self.preparation is None:
+            raise SpecError(
+                field, "the model was trained on rows of numbers; send rows as arrays of numbers"
+            )
+        return self.preparation.transform(columns_of(table, field), field)
+
     def logits(self, X, field: str = "X") -> Array:
         """Output-layer pre-activations for ``X`` (n, n_features) -> (n, n_outputs)."""
         x = as_features(X, field, self.n_features)
         return self.network.logits(self.x_scaler.transform(x, self.network.dtype, field))
 
     def predict_proba(self, X, field: str = "X") -> Array:
-        """Probabilities (n, n_outputs) for sigmoid and softmax models."""
+        """Probabilities (n, n_outputs) for sigmoid and softmax models, for inputs or a
+        raw table."""
         if self.output == "linear":
             raise TypeError("a linear (regression) model has no probabilities")
+        if is_table(X):
+            X = self.encode(X, field)[0]
         return OUTPUTS[self.output].activation(self.logits(X, field))
 
     def predict(self, X, field: str = "X") -> dict:
-        """Predict for ``X`` (n, n_features), as JSON-ready Python values.
+        """Predict for ``X`` (n, n_features), or a raw table, as JSON-ready Python values.
 
         Returns
         -------
@@ -111,8 +135,14 @@ class Model:
             ``predictions`` (``p >= threshold``); sigmoid, multi-label: a probability and a
             0/1 prediction per label; softmax: a distribution per row and the argmax class;
             linear: ``predictions`` in the targets' original units. ``output`` always;
-            ``classes`` for classification.
+            ``classes`` for classification; ``warnings`` for a table that had some.
         """
+        if is_table(X):
+            X, warnings = self.encode(X, field)
+            result = self.predict(X, field)
+            if warnings:
+                result["warnings"] = warnings
+            return result
         if self.output == "linear":
             values = self.y_scaler.inverse(self.logits(X, field))
             return {
@@ -159,10 +189,13 @@ class Model:
             "evaluation": self.evaluation,
             "importance": self.importance,
         }
+        if self.preparation is not None:
+            meta["preparation"] = self.preparation.as_dict()
         return serialize.pack(meta, arrays)
 
     def describe(self) -> dict:
-        """JSON-ready summary: output, classes, features, layers, parameters and metrics."""
+        """JSON-ready summary: output, classes, features, layers, parameters, metrics and
+        the preparation (None without one)."""
         return {
             "n_features": self.n_features,
             "output": self.output,
@@ -171,6 +204,7 @@ class Model:
             "layers": self.layers,
             "n_params": self.network.n_params,
             "metrics": self.metrics,
+            "preparation": None if self.preparation is None else self.preparation.as_dict(),
             "feature_names": self.feature_names,
             "evaluation": self.evaluation,
             "importance": self.importance,
@@ -236,6 +270,11 @@ def _rebuild(meta: dict, arrays: dict[str, np.ndarray]) -> Model:
         not isinstance(classes, list) or len(classes) != (2 if kind == "binary" else n_outputs)
     ):
         raise ModelFormatError("classes do not fit the model's outputs")
+    preparation = None
+    if meta.get("preparation") is not None:
+        preparation = Preparation.from_dict(meta["preparation"])
+        if preparation.n_encoded != n_features:
+            raise ModelFormatError("the preparation does not fit the model's inputs")
     return Model(
         spec,
         net,
@@ -246,6 +285,7 @@ def _rebuild(meta: dict, arrays: dict[str, np.ndarray]) -> Model:
         scaler("y", n_outputs) if kind == "regression" else None,
         bool(meta["squeeze"]),
         dict(meta.get("metrics") or {}),
+        preparation,
         _names(meta.get("feature_names"), n_features),
         dict(meta.get("evaluation") or {}),
         meta.get("importance"),
@@ -253,8 +293,8 @@ def _rebuild(meta: dict, arrays: dict[str, np.ndarray]) -> Model:
 
 
 def _names(names, n_features: int) -> list[str]:
-    if names is None:  # stored before models kept them
-        return [f"x{j}" for j in range(n_features)]
+    if names is None:  # stored before models kept them: the Model's default
+        return []
     if not isinstance(names, list) or len(names) != n_features:
         raise ModelFormatError("feature names do not fit the model's inputs")
     return [str(n) for n in names]

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import importance, warm
-from .budget import check_size, check_work
-from .data import Scaler, Targets, as_features, encode_targets, split
 from .diagnostics import Recorder
 from .errors import TrainingError
 from .evaluate import evaluate
@@ -21,10 +16,13 @@ from .losses import OUTPUTS
 from .lr_finder import find_learning_rate
 from .model import Model, build_network
 from .optimizers import OPTIMIZERS
+from .preparation import Preparation
+from .prepared import Prepared, from_table, prepare, validate
 from .schedules import Schedule
-from .spec import AUTO, DEFAULT_LEARNING_RATE, resolve_spec
+from .spec import AUTO, DEFAULT_LEARNING_RATE
 from .stopping import Stopper
-from .weights import job_weights
+
+__all__ = ["GATHER_BATCH", "History", "Prepared", "fit", "prepare", "validate"]
 
 Array = np.ndarray
 Callback = Callable[[dict], "bool | None"]
@@ -41,6 +39,7 @@ def fit(
     init_model: Model | None = None,
     feature_names: Sequence[str] | None = None,
     groups: Mapping[str, Sequence[int]] | None = None,
+    preparation: Preparation | None = None,
 ) -> tuple[Model, History]:
     """Train a network as a job spec describes.
 
@@ -48,7 +47,11 @@ def fit(
     ----------
     spec : mapping or None
         The job spec (``layers``, ``activation``, ``output``, ``training``; all optional).
-    X : array-like, shape (n_samples, n_features)
+    X : array-like, shape (n_samples, n_features), or a table
+        A matrix of numbers, or a table (a mapping of column name to values, or a list
+        of row mappings) of numeric, categorical and missing values, prepared as
+        :mod:`nn.preparation` says under the options in ``spec["data"]``; the model
+        keeps its preparation and predicts from raw rows.
     y : array-like, shape (n_samples,) or (n_samples, n_outputs)
         Class labels (ints, strings or bools), a 0/1 label matrix, or regression targets.
     callback : callable, optional
@@ -61,15 +64,22 @@ def fit(
     limits : Limits
     sample_weight : array-like, shape (n_samples,), optional
         Each row's weight (finite, >= 0), multiplied by its class's weight
-        (``training.class_weight``), see :mod:`nn.weights`.
+        (``training.class_weight``), see :mod:`nn.weights`. Never a feature: a table's
+        weights follow its rows, not its columns.
     init_model : Model, optional
         A warm start: training starts from this model's weights and keeps its input and
-        target scaling; the job must match it (:mod:`nn.warm`).
+        target scaling; the job must match it, its preparation included (:mod:`nn.warm`).
     feature_names : sequence of str, optional
-        The input columns' names (default ``x0``, ``x1``, ...), kept on the model.
+        The input columns' names (default: the preparation's encoded columns, else ``x0``,
+        ``x1``, ...), kept on the model.
     groups : mapping of str to sequence of int, optional
         The raw features of the permutation importance and their input columns (default:
-        one per column, named by ``feature_names``), see :mod:`nn.importance`.
+        the preparation's :meth:`~nn.preparation.Preparation.groups`, so a categorical
+        column's one-hot columns are shuffled together; else one per column, named by
+        ``feature_names``), see :mod:`nn.importance`.
+    preparation : Preparation, optional
+        The preparation that made the matrix ``X`` from a table (as
+        :func:`nn.tabular.encode_table` returns it); the model keeps it.
 
     Returns
     -------
@@ -85,7 +95,8 @@ def fit(
     TrainingError
         The loss became NaN or infinite.
     """
-    p = prepare(spec, X, y, limits, sample_weight, init_model, feature_names, groups)
+    X, y, sample_weight, preparation = from_table(spec, X, y, limits, sample_weight, preparation)
+    p = prepare(spec, X, y, limits, sample_weight, init_model, feature_names, groups, preparation)
     tr = p.spec["training"]
     net = build_network(p.spec, p.n_features, p.targets.n_outputs)
     if init_model is None:
@@ -142,6 +153,7 @@ def fit(
         p.y_scaler,
         p.targets.squeeze,
         metrics,
+        preparation,
         feature_names=p.feature_names,
     )
     on_val = len(p.val_rows) > 0
@@ -152,145 +164,6 @@ def fit(
     return model, history
 
 
-@dataclass
-class Prepared:
-    """A job's spec and data, checked, split, scaled and ready to train on.
-
-    The encoded targets are built when first read: one-hot rows cost rows x classes,
-    which checking a job (:func:`validate`) never needs.
-    """
-
-    spec: dict
-    targets: Targets
-    n_features: int
-    x_scaler: Scaler
-    y_scaler: Scaler | None
-    x_train: Array
-    train_rows: Array
-    x_val: Array
-    val_rows: Array
-    init_rng: np.random.Generator
-    shuffle_rng: np.random.Generator
-    dropout_rng: np.random.Generator
-    #: the input columns' names, and the raw features the importance shuffles
-    feature_names: list[str] = field(default_factory=list)
-    groups: dict[str, list[int]] = field(default_factory=dict)
-    #: each row's weight, undivided (class x sample weight), or None without weights
-    weights: Array | None = None
-
-    @functools.cached_property
-    def y_train(self) -> Array:
-        return _encode(self.targets, self.train_rows, self.y_scaler)
-
-    @functools.cached_property
-    def y_val(self) -> Array:
-        return _encode(self.targets, self.val_rows, self.y_scaler)
-
-    def training_weights(self) -> tuple[Array | None, Array | None]:
-        """The training and validation rows' weights divided by the training rows' mean
-        (see :mod:`nn.weights`), or ``(None, None)``."""
-        if self.weights is None:
-            return None, None
-        mean = self.weights[self.train_rows].mean()
-        return self.weights[self.train_rows] / mean, self.weights[self.val_rows] / mean
-
-    def summary(self) -> dict:
-        """JSON-ready description of the data: sizes, output and classes."""
-        return {
-            "n_samples": len(self.x_train) + len(self.x_val),
-            "n_features": self.n_features,
-            "n_train": len(self.x_train),
-            "n_val": len(self.x_val),
-            "output": self.spec["output"],
-            "kind": self.targets.kind,
-            "classes": self.targets.classes,
-        }
-
-
-def prepare(
-    spec: Mapping | None,
-    X,
-    y,
-    limits: Limits = DEFAULT_LIMITS,
-    sample_weight=None,
-    init_model: Model | None = None,
-    feature_names: Sequence[str] | None = None,
-    groups: Mapping[str, Sequence[int]] | None = None,
-) -> Prepared:
-    """Every check and transformation :func:`fit` makes before its first batch (its
-    parameters are :func:`fit`'s).
-
-    Raises
-    ------
-    SpecError
-        The spec or the data breaks a rule; :class:`~nn.errors.LimitError` when the job
-        is over a limit of its cost (see :mod:`nn.budget`).
-    """
-    resolved = resolve_spec(spec, limits)
-    tr = resolved["training"]
-    x_all = as_features(X)
-    targets = encode_targets(y, len(x_all), resolved["output"], limits)
-    resolved["output"] = targets.output
-    names = importance.feature_names(feature_names, x_all.shape[1])
-    groups = importance.check_groups(groups, names)
-    weights = check_size(resolved, x_all.shape[1], targets.n_outputs, limits)
-
-    split_rng, init_rng, shuffle_rng, dropout_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(tr["seed"]).spawn(4)
-    )
-    stratify = targets.labels if targets.kind in ("binary", "multiclass") else None
-    train_idx, val_idx = split(len(x_all), tr["validation_split"], split_rng, stratify)
-
-    shuffled = (len(val_idx) or len(train_idx)) * len(groups) * tr["importance_repeats"]
-    check_work(tr, weights, len(train_idx), len(val_idx), limits, shuffled)
-    row_weights = job_weights(sample_weight, tr["class_weight"], targets, train_idx)
-
-    if init_model is not None:
-        warm.check(
-            init_model.warm_description(),
-            warm.describe(resolved, names, targets.kind, targets.classes),
-        )
-        x_scaler, y_scaler = init_model.x_scaler, init_model.y_scaler
-    else:
-        x_scaler = Scaler.fit(x_all, tr["standardize"], rows=train_idx)
-        y_scaler = Scaler.fit(targets.encoded[train_idx]) if targets.kind == "regression" else None
-    return Prepared(
-        resolved,
-        targets,
-        x_all.shape[1],
-        x_scaler,
-        y_scaler,
-        x_scaler.transform(x_all, rows=train_idx),
-        train_idx,
-        x_scaler.transform(x_all, rows=val_idx),
-        val_idx,
-        init_rng,
-        shuffle_rng,
-        dropout_rng,
-        names,
-        groups,
-        row_weights,
-    )
-
-
-def validate(
-    spec: Mapping | None, X, y, limits: Limits = DEFAULT_LIMITS, **data
-) -> tuple[dict, dict]:
-    """Check a job as :func:`fit` would, without training; ``data`` takes :func:`fit`'s
-    ``sample_weight``, ``init_model``, ``feature_names`` and ``groups``.
-
-    Returns
-    -------
-    spec : dict
-        The resolved spec, output included.
-    data : dict
-        ``n_samples``, ``n_features``, ``n_train``, ``n_val``, ``output``, ``kind``,
-        ``classes``.
-    """
-    p = prepare(spec, X, y, limits, **data)
-    return p.spec, p.summary()
-
-
 def _chance(p: Prepared) -> float | None:
     """Accuracy of always answering the largest class of the training rows."""
     if p.targets.kind == "binary":
@@ -299,12 +172,6 @@ def _chance(p: Prepared) -> float | None:
     if p.targets.kind == "multiclass":
         return float(p.y_train.mean(axis=0).max()) if len(p.y_train) else None
     return None
-
-
-def _encode(targets: Targets, rows: Array, y_scaler: Scaler | None) -> Array:
-    if y_scaler is not None:
-        return y_scaler.transform(targets.encoded[rows], field="y")
-    return targets.rows(rows).astype(np.float32)
 
 
 #: batches of at least this many rows are gathered from the training set one by one

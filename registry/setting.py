@@ -133,5 +133,6 @@ class Section:
     WORKER = "The worker"
     DELIVERY = "Delivery and recovery"
     LIMITS = "API limits"
+    TENANTS = "Keys, tenants, quotas and rate limits"
     LOGS = "Logs"
     RUN = "make run"

@@ -23,6 +23,11 @@ INTROS = {
         "What the API accepts. A refusal names the limit's value and the setting behind "
         "it, e.g. `layers.0.units: must be in [1, 4096] (NNJOBS_MAX_UNITS)` (422)."
     ),
+    Section.TENANTS: (
+        "Who holds which key, and what each tenant may use (see docs/security.md). The "
+        "quotas and the rate below apply to every tenant the keys file does not give its "
+        "own, and only when keys are configured."
+    ),
     Section.LOGS: "Logs are JSON lines on stderr, from the API and the worker alike.",
     Section.RUN: "Read by `scripts/run.py`, which `make run` calls.",
 }

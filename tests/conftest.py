@@ -103,6 +103,19 @@ def key_prefix() -> str:
 
 
 @pytest.fixture
+def prefix(redis_url, key_prefix):
+    """This test's own key prefix (and queue), whose keys are removed afterwards: for a
+    test that makes its apps itself."""
+    import redis
+    from api_helpers import drop_keys
+
+    yield key_prefix
+    r = redis.Redis.from_url(redis_url)
+    drop_keys(r, key_prefix)
+    r.close()
+
+
+@pytest.fixture
 def reg(redis_url, key_prefix):
     """A registry under this test's own prefix; its keys are removed afterwards."""
     from registry.store import Registry

@@ -15,7 +15,6 @@ import pytest
 import redis
 from api_helpers import drop_keys, error, make_app, run_job, stored, wait_for_job, worker_thread
 
-import nn
 from interop import parity
 
 X = np.random.default_rng(3).normal([5.0, -2.0, 10.0], [1.0, 3.0, 0.5], size=(60, 3))
@@ -77,12 +76,15 @@ def test_exporting_nothing_is_a_404(client):
     assert "nothing" in body["message"]
 
 
-def test_a_model_with_an_unknown_preparation_is_refused_by_name(client, registry, monkeypatch):
-    train(client, registry)
-    # a preparation nn will carry on its models, which the export does not know
-    monkeypatch.setattr(nn.Model, "preparation", {"name": "categorical"}, raising=False)
+def test_a_model_with_an_unknown_preparation_is_refused_by_name(client, registry):
+    rows = "\n".join(f"{a:.3f},{'p' if a > 5 else 'q'},{int(b > 3)}" for a, b in X[:, :2])
+    upload = client.post("/datasets?name=cat", data=f"a,c,label\n{rows}\n", content_type="text/csv")
+    assert upload.status_code == 201, upload.get_json()
+    job = {"name": "cert", "data": {"dataset": "cat", "target": "label"}, "training": FAST}
+    run_job(registry, client.post("/jobs", json=job).get_json()["id"])
+    # a categorical column's one-hot columns, which the export does not write yet
     body = error(client.get("/models/cert/export?format=mlflow"), 422)
-    assert "'categorical' preparation" in body["message"]
+    assert "'one-hot' preparation" in body["message"]
     assert body["errors"] == {"query": {"format": [body["message"].removeprefix("format: ")]}}
     # its own bytes still leave
     assert client.get("/models/cert/export?format=nnjobs").status_code == 200

@@ -28,6 +28,18 @@ def _upload(client, text: str, name="weighted") -> dict:
     return r.json
 
 
+def _weighted_on(client, redis_url, key_prefix, dataset: dict) -> tuple[dict, dict]:
+    """The job SMALL trained on ``dataset``'s label, weighted by its column w, and its
+    model, both as the API shows them."""
+    job = {"data": {"dataset": dataset["id"], "target": "label", "weight": "w"}, **SMALL}
+    with worker_thread(redis_url, key_prefix):
+        r = client.post("/jobs", json=job)
+        assert r.status_code == 202, r.json
+        done = wait_for_job(client, r.json["id"])
+    assert done["status"] == "succeeded", done["error"]
+    return done, client.get(f"/models/{done['model_id']}").json
+
+
 def test_a_weighted_scheduled_job_stores_its_evaluation_and_importance(
     client, redis_url, key_prefix
 ):
@@ -71,17 +83,28 @@ def test_a_weighted_scheduled_job_stores_its_evaluation_and_importance(
 def test_a_dataset_weight_column_is_the_weight_and_not_a_feature(client, redis_url, key_prefix):
     X, y = _rows(60)
     rows = [[*x[:2], 1 + i % 3, label] for i, (x, label) in enumerate(zip(X, y, strict=True))]
-    dataset = _upload(client, _csv(rows))
-    job = {"data": {"dataset": dataset["id"], "target": "label", "weight": "w"}, **SMALL}
-    with worker_thread(redis_url, key_prefix):
-        r = client.post("/jobs", json=job)
-        assert r.status_code == 202, r.json
-        done = wait_for_job(client, r.json["id"])
-    assert done["status"] == "succeeded", done["error"]
+    done, model = _weighted_on(client, redis_url, key_prefix, _upload(client, _csv(rows)))
     assert done["data"]["features"] == ["a", "b"] and done["spec"]["data"]["weight"] == "w"
-    model = client.get(f"/models/{done['model_id']}").json
     assert model["feature_names"] == ["a", "b"]
     assert set(model["importance"]["features"]) == {"a", "b"}
+
+
+def test_a_categorical_columns_importance_is_under_its_raw_name(client, redis_url, key_prefix):
+    rng = np.random.default_rng(2)
+    colours = rng.choice(["red", "green", "blue"], size=60)
+    rows = [
+        [round(float(a), 3), c, 1 + i % 2, int(c == "red")]
+        for i, (a, c) in enumerate(zip(rng.normal(size=60), colours, strict=True))
+    ]
+    dataset = _upload(client, _csv(rows, "a,colour,w,label"), name="colours")
+    _, model = _weighted_on(client, redis_url, key_prefix, dataset)
+    prepared = [f["name"] for f in model["preparation"]["features"]]
+    assert prepared == ["a", "colour"]  # the weight column is no feature
+    assert model["feature_names"] == model["preparation"]["encoded"]
+    assert "colour=red" in model["feature_names"]
+    # the worker shuffles colour's one-hot columns together: one entry, its raw name
+    assert sorted(model["importance"]["features"]) == ["a", "colour"]
+    assert len(model["importance"]["mean"]) == 2
 
 
 @pytest.mark.parametrize(
@@ -103,6 +126,16 @@ def test_a_bad_weight_column_is_refused_by_name(client, key_prefix, r, cell, rea
         422,
     )
     assert reason in answer["errors"]["json"]["data"]["weight"][0], answer
+    assert stored(r, key_prefix) == before
+
+
+def test_a_weight_column_of_zeros_is_refused_by_name(client, key_prefix, r):
+    rows = [[0.1, 0.2, 0, 0], [0.3, 0.1, 0, 1], [0.5, 0.5, 0.0, 0], [0.2, 0.9, 0, 1]]
+    dataset = _upload(client, _csv(rows))
+    before = stored(r, key_prefix)
+    body = {"data": {"dataset": dataset["id"], "target": "label", "weight": "w"}}
+    answer = error(client.post("/jobs", json=body), 422)
+    assert "column 'w' is 0 in every row" in answer["errors"]["json"]["data"]["weight"][0]
     assert stored(r, key_prefix) == before
 
 

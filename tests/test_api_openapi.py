@@ -161,7 +161,15 @@ def test_the_job_request_is_documented_as_the_contract_has_it(spec):
         "target",
         "features",
         "weight",
+        # how a dataset's columns are prepared
+        "missing",
+        "unknown",
+        "max_categories",
+        "high_cardinality",
     }
+    assert (
+        schema(spec, "Data")["properties"]["max_categories"]["x-limit"] == "NNJOBS_MAX_CATEGORIES"
+    )
     assert schema(spec, "Layer")["required"] == ["units"]
     post = spec["paths"]["/jobs"]["post"]["responses"]["202"]
     assert "Location" in post["headers"]
@@ -176,11 +184,11 @@ def test_path_references_are_constrained(spec):
 
 def test_query_parameters_are_documented(spec):
     names = {p["name"] for p in spec["paths"]["/jobs"]["get"]["parameters"]}
-    assert names == {"page", "page_size", "status"}
+    assert names == {"page", "page_size", "status", "tenant"}
     names = {p["name"] for p in spec["paths"]["/models"]["get"]["parameters"]}
-    assert names == {"page", "page_size", "name"}
+    assert names == {"page", "page_size", "name", "tenant"}
     names = {p["name"] for p in spec["paths"]["/sweeps"]["get"]["parameters"]}
-    assert names == {"page", "page_size"}
+    assert names == {"page", "page_size", "tenant"}
 
 
 def test_the_docs_page_is_self_contained(app, spec):

@@ -23,6 +23,7 @@ import onnx
 import pytest
 from conftest import free_port
 from live_service import ROOT, live_log, live_url, wait_until  # noqa: F401  (live_url: a fixture)
+from table_helpers import csv_text, mixed_table
 
 import nn
 from client import Client
@@ -299,6 +300,27 @@ def test_train_json_then_predict_writes_csv(live_url, tmp_path):  # noqa: F811
 
     as_json = json.loads(nnjobs("predict", ref, IRIS, "--json", url=live_url).stdout)
     assert len(as_json["predictions"]) == 150
+
+
+def test_train_takes_a_table_of_text_and_missing_cells_with_no_flags(live_url, tmp_path):  # noqa: F811
+    table, labels = mixed_table()
+    data = tmp_path / "penguins.csv"
+    data.write_text(csv_text(table, labels))
+    result = nnjobs("train", data, "--target", "species", "--wait", "--json", url=live_url)
+    assert result.returncode == 0, result.stderr
+    model = json.loads(result.stdout)["model"]
+    assert model["features"] == ["length", "island", "tagged", "zip"]
+    assert model["preparation"]["encoded"][:2] == ["length", "length=<missing>"]
+    ref = f"{model['name']}@{model['version']}"
+    shown = nnjobs("show", ref, url=live_url).stdout
+    median = model["preparation"]["features"][0]["median"]
+    assert f"length (numeric, missing -> {median:g}), island (3 categories + other, missing)" in (
+        " ".join(shown.split())
+    )
+    rows = list(csv.DictReader(io.StringIO(nnjobs("predict", ref, data, url=live_url).stdout)))
+    assert len(rows) == len(labels) and {row["prediction"] for row in rows} <= {"big", "small"}
+    right = sum(row["prediction"] == label for row, label in zip(rows, labels, strict=True))
+    assert right > 0.8 * len(rows)
 
 
 def test_a_refused_job_is_exit_2_with_its_field(live_url):  # noqa: F811

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from conftest import free_port
 from live_service import ROOT, live_url  # noqa: F401  (live_url: the session's service)
+from table_helpers import RAW_ROWS, csv_text, encode_row, mixed_table
 
 import nn
 from client import APIError, Client, JobFailed, Prediction, ServiceUnavailable, Timeout
@@ -103,6 +104,22 @@ def test_train_on_a_csv_file_and_predict_from_one(api):
     with pytest.raises(APIError) as caught:
         api.get_dataset(uploaded["id"])
     assert caught.value.code == 404
+
+
+def test_a_table_trains_and_predicts_from_row_dicts(api, tmp_path):
+    table, labels = mixed_table(60)
+    data = tmp_path / "birds.csv"
+    data.write_text(csv_text(table, labels))
+    job = api.train(data, "species", features={"zip": "categorical"}, progress=False, **FAST)
+    model = api.model(job["model_id"])
+    zipcode = model["preparation"]["features"][3]
+    assert zipcode["kind"] == "categorical" and zipcode["categories"] == ["10001", "60601", "94110"]
+    by_rows = api.predict(job["model_id"], RAW_ROWS)
+    encoded = [encode_row(model["preparation"], row) for row in RAW_ROWS]
+    by_arrays = api.predict(job["model_id"], np.array(encoded))
+    assert np.array_equal(by_rows.probabilities, by_arrays.probabilities)
+    assert [(w["row"], w["column"]) for w in by_rows.warnings] == [(1, "island"), (3, "zip")]
+    assert by_arrays.warnings == []
 
 
 def test_a_bad_job_raises_api_error_with_its_fields(api):

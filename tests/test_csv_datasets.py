@@ -245,13 +245,23 @@ MIXED = (
 
 JOB_REFUSALS = [
     # (data beyond the dataset id, field, words of the message)
-    ({"target": "label", "features": ["x1", "id"]}, "features", "column 'id' is text"),
-    ({"target": "label"}, "features", "column 'id' is text"),
     (
-        {"target": "label", "features": ["x1", "x2"]},
+        {"target": "flag", "features": ["x1", "x2"], "missing": "refuse"},
         "features",
         "'x2' has a missing value in data row 3",
     ),
+    (
+        {
+            "target": "flag",
+            "features": ["x1", "id"],
+            "max_categories": 4,
+            "high_cardinality": "refuse",
+        },
+        "features",
+        "column 'id' has 5 distinct values, over the cap of 4 categories",
+    ),
+    ({"target": "flag", "features": {"id": "numeric"}}, "features", "'r1' is not a number"),
+    ({"target": "flag", "features": {"nope": "drop"}}, "features", "no column 'nope'"),
     (
         {"target": "label", "features": ["x1"]},
         "target",
@@ -329,7 +339,9 @@ def test_targets_of_every_kind(app, mixed):
         assert r.status_code == 202, r.json
         assert r.json["data"]["kind"] == kind and r.json["data"]["classes"] == classes
         assert r.json["data"]["features"] == features and r.json["data"]["dataset"] == mixed
-        assert r.json["spec"]["data"] == {"dataset": mixed, "target": target, "features": features}
+        recorded = {k: v for k, v in r.json["spec"]["data"].items() if k != "preparation"}
+        assert recorded == {"dataset": mixed, "target": target, "features": features}
+        assert r.json["spec"]["data"]["preparation"]["features"][0]["name"] == "x1"
         model = run_job(registry, r.json["id"])
         assert model["features"] == features and model["target"] == target
 
@@ -397,7 +409,7 @@ def test_csv_prediction_refusals(app, mixed):
     client, registry = app.test_client(), app.extensions["nnjobs"].registry
     job = {
         "name": "m",
-        "data": {"dataset": mixed, "target": "flag", "features": ["x1", "a"]},
+        "data": {"dataset": mixed, "target": "flag", "features": ["x1", "a"], "missing": "refuse"},
         "training": {"epochs": 2, "validation_split": 0},
     }
     run_job(registry, client.post("/jobs", json=job).json["id"])
@@ -409,9 +421,9 @@ def test_csv_prediction_refusals(app, mixed):
     body = refused("x1,b\n1,2\n")
     assert body["message"] == "no column 'a': the model's features are x1, a"
     assert body["errors"] == {"csv": {"a": ["Missing column."]}}
-    assert "column 'a' is text" in refused("x1,a\n1,z\n")["message"]
-    assert (
-        "column 'x1' has a missing value in data row 2" in refused("x1,a\n1,2\nNA,3\n")["message"]
+    assert refused("x1,a\n1,z\n")["message"] == "column 'a', row 1: 'z' is not a number"
+    assert refused("x1,a\n1,2\nNA,3\n")["message"] == (
+        "column 'x1' has a missing value in row 2; the model was trained with missing 'refuse'"
     )
     assert "header but no data rows" in refused("x1,a\n")["message"]
     body = refused("x1,a\n1,2\n3,-inf\n")
@@ -514,7 +526,9 @@ def test_a_sweep_trains_on_a_dataset(client, store, mixed):
         assert each["data"]["features"] == ["x1"] and each["data"]["dataset"] == mixed
 
     before = store()
-    job = {"data": {"dataset": mixed, "target": "label", "features": ["x1", "x2"]}}
+    job = {
+        "data": {"dataset": mixed, "target": "flag", "features": ["x1", "x2"], "missing": "refuse"}
+    }
     r = client.post("/sweeps", json={"job": job, "vary": {"learning_rate": [0.01, 0.1]}})
     body = error(r, 422)
     assert body["message"].startswith("job.data.features: column 'x2' has a missing value")

@@ -189,3 +189,33 @@ def test_groups_that_name_no_column_are_refused():
     with pytest.raises(nn.SpecError) as e:
         nn.fit({"training": {"epochs": 1}}, X, y, groups={"a": [0, 9]})
     assert e.value.field == "groups.a"
+
+
+def _colours(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    colour = rng.choice(["red", "green", "blue"], size=n)
+    size = rng.normal(size=n).round(3)
+    y = (colour == "red").astype(int)
+    return {"size": size.tolist(), "colour": colour.tolist()}, y
+
+
+def test_a_categorical_columns_importance_is_under_its_raw_name():
+    table, y = _colours()
+    spec = {"layers": [{"units": 8}], "training": {"epochs": 40, "importance_repeats": 3}}
+    model, _ = nn.fit(spec, table, y)
+    # one entry per raw column: the one-hot columns of colour are shuffled together
+    assert sorted(model.importance["features"]) == ["colour", "size"]
+    assert model.importance["features"][0] == "colour"
+    assert model.feature_names == model.preparation.encoded
+    assert "colour=red" in model.feature_names and "colour" not in model.feature_names
+
+
+def test_a_table_models_evaluation_and_preparation_reload_exactly():
+    table, y = _colours(60)
+    spec = {"layers": [{"units": 4}], "training": {"epochs": 5, "importance_repeats": 2}}
+    model, _ = nn.fit(spec, table, y, sample_weight=np.linspace(0.5, 2, 60))
+    again = nn.load(model.to_bytes())
+    assert again.preparation.as_dict() == model.preparation.as_dict()
+    assert again.feature_names == model.feature_names == model.preparation.encoded
+    assert again.evaluation == model.evaluation and again.importance == model.importance
+    assert again.describe() == model.describe()

@@ -140,6 +140,21 @@ def test_a_models_footprint_is_its_arrays_measured(make):
     assert footprint(model) <= held < footprint(model) * 1.2
 
 
+def test_a_models_footprint_counts_its_preparations_categories():
+    n = 3000
+    table = {"c": [f"category-{i:05}" for i in range(n)], "x": list(range(n))}
+    spec = {"layers": [{"units": 4}], "training": {"epochs": 1}, "data": {"max_categories": 2}}
+    blob = nn.fit(spec, table, [i % 2 for i in range(n)])[0].to_bytes()
+    tracemalloc.start()
+    try:
+        model = nn.load(blob)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(model.preparation.features[0].folded) == 1000  # most of what it holds
+    assert footprint(model) <= held < footprint(model) * 1.5
+
+
 def test_the_cache_evicts_by_bytes_and_serves_a_model_too_large_without_keeping_it(make):
     small, large = expected_bytes(64), expected_bytes(1024)
     budget = 2.5 * small

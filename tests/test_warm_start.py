@@ -87,3 +87,33 @@ def test_dropout_and_training_settings_may_change():
         "training": {"epochs": 3, "optimizer": "sgd", "l2": 0.01, "importance_repeats": 0},
     }
     nn.validate(changed, X, y, init_model=first)
+
+
+def _table(colours, n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    colour = rng.choice(colours, size=n)
+    return {"size": rng.normal(size=n).tolist(), "colour": colour.tolist()}, (
+        colour == colours[0]
+    ).astype(int)
+
+
+def test_a_table_warm_start_compares_the_preparation_by_column():
+    table, y = _table(["red", "green", "blue"])
+    first, _ = nn.fit(SPEC, table, y)
+    # other rows, the same columns and categories: fine, whatever their medians
+    again, _ = nn.fit(SPEC, *_table(["red", "green", "blue"], seed=1), init_model=first)
+    assert again.preparation.encoded == first.preparation.encoded
+    with pytest.raises(nn.SpecError) as e:
+        nn.validate(SPEC, *_table(["red", "green", "pink"]), init_model=first)
+    reason = e.value.reason
+    assert e.value.field == "init.model" and "preparation: {'colour': [" in reason, reason
+    assert (
+        "'blue'" in reason
+        and "'pink'" in reason
+        and "'size'" not in reason.split("preparation:")[1]
+    )
+    # a table warm-started from a model of rows of numbers differs in its preparation
+    numbers, _ = nn.fit(SPEC, np.zeros((60, 4)) + np.arange(60)[:, None], y)
+    with pytest.raises(nn.SpecError) as e:
+        nn.validate(SPEC, table, y, init_model=numbers)
+    assert "preparation: None in the model" in e.value.reason

@@ -138,3 +138,22 @@ def test_boolean_classes_are_named_as_json_keys_name_them():
     X, y = np.arange(12.0).reshape(6, 2), [True, False] * 3
     p = nn.training.prepare({"training": {"class_weight": {"true": 3}}}, X, y)
     np.testing.assert_allclose(p.weights, np.where(np.array(y), 3.0, 1.0))
+
+
+def test_a_tables_weights_follow_its_rows_that_drop_rows_drops():
+    table = {"a": [1.0, None, 3.0, 4.0, 5.0, 6.0], "c": ["x", "y", "x", "y", "x", "y"]}
+    y = [0, 1, 0, 1, 0, 1]
+    w = [1.0, 99.0, 1.0, 2.0, 1.0, 2.0]
+    prep, X, y_kept, w_kept = nn.tabular.encode_weighted_table(
+        table, y, w, {"missing": "drop_rows"}
+    )
+    assert len(X) == 5 and list(y_kept) == [0, 0, 1, 0, 1]
+    assert list(w_kept) == [1.0, 1.0, 2.0, 1.0, 2.0]
+    # the weights are no column of the preparation
+    assert prep.names == ["a", "c"]
+    spec = {"training": {"epochs": 2, "validation_split": 0}, "data": {"missing": "drop_rows"}}
+    model, _ = nn.fit(spec, table, y, sample_weight=w)
+    assert model.evaluation["n_rows"] == 5 and model.preparation.names == ["a", "c"]
+    with pytest.raises(nn.SpecError) as e:
+        nn.fit(spec, table, y, sample_weight=w[:5])
+    assert e.value.field == "weight" and "5 values but X has 6 rows" in e.value.reason

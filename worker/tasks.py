@@ -188,6 +188,12 @@ class Reporter:
         return written
 
 
+def _preparation(spec: dict) -> nn.Preparation | None:
+    """The preparation that encoded a dataset job's columns (the API fitted it)."""
+    fitted = (spec.get("data") or {}).get("preparation")
+    return None if fitted is None else nn.Preparation.from_dict(fitted)
+
+
 def run_job(
     registry: Registry,
     job_id: str,
@@ -249,7 +255,8 @@ def run_job(
             limits=nn.Limits.unbounded(),
             sample_weight=w,
             init_model=None if parent is None else parent[1],
-            feature_names=(job["spec"].get("data") or {}).get("features"),
+            # its groups (a raw feature's columns) are what the importance shuffles
+            preparation=_preparation(job["spec"]),
         )
     except LeaseLost as e:
         return _lost(ids, e)

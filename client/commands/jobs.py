@@ -107,7 +107,11 @@ def show(ref, **options):
         for key in ("id", "job_id", "created_at", "output", "n_features"):
             if record.get(key) is not None:
                 table.add_row(key, str(record[key]))
-        if record.get("features"):
+        if record.get("preparation"):
+            table.add_row(
+                "features", ", ".join(map(feature_text, record["preparation"]["features"]))
+            )
+        elif record.get("features"):
             table.add_row("features", ", ".join(map(str, record["features"])))
         if record.get("classes") is not None:
             table.add_row("classes", ", ".join(map(str, record["classes"])))
@@ -122,6 +126,18 @@ def show(ref, **options):
     if kind == "model":
         print_evaluation(record)
     return OK
+
+
+def feature_text(feature: dict) -> str:
+    """A raw feature as the model prepares it: ``length (numeric, missing -> 40.5)``,
+    ``island (3 categories + other, missing)``."""
+    if feature["kind"] == "numeric":
+        imputed = f", missing -> {feature['median']:g}" if feature["indicator"] else ""
+        return f"{feature['name']} (numeric{imputed})"
+    levels = f"{len(feature['categories'])} categories + other"
+    if feature.get("n_folded"):
+        levels += f" ({feature['n_folded']} folded)"
+    return f"{feature['name']} ({levels}{', missing' if feature['missing_level'] else ''})"
 
 
 @click.command()

@@ -108,6 +108,8 @@ JOB_FIELDS: dict[str, Field] = {
     "evaluation": Field("json"),
     "importance": Field("json"),
     "created_ms": Field("int", job=False),
+    # whose job it is; a record stored before tenants existed is the tenant default's
+    "tenant": Field("text", job=False, absent="default"),
     # when a training message was last sent for it (the API sends one at once)
     "sent_ms": Field("int", job=False),
     "worker": Field("text", job=False),

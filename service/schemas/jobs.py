@@ -16,6 +16,7 @@ from nn.diagnostics import (
     WARNING_CODES,
 )
 from nn.fixes import TRAINING_WARNING_CODES
+from nn.preparation import CARDINALITY_POLICIES, KINDS, MISSING_POLICIES, UNKNOWN_POLICIES
 from nn.spec import AUTO, EARLY_STOPPING_PARAMS, INIT_CHOICES, SEED
 from nn.stopping import STOP_REASONS
 from registry import JOB_STATUSES
@@ -193,6 +194,22 @@ SyntheticSchema = ma.Schema.from_dict(
 )
 
 
+class Features(fields.Raw):
+    """A list of column names, or an object of column name to kind."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "invalid": "Must be a list of column names, or an object of column names to "
+        f"kinds ({', '.join(KINDS)})."
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+            return value
+        if isinstance(value, dict) and all(v in KINDS for v in value.values()):
+            return value
+        raise self.make_error("invalid")
+
+
 class Target(fields.Raw):
     """A column name, or a list of column names."""
 
@@ -222,6 +239,7 @@ _FORMS = {
     "dataset": "dataset",
     "target": "dataset",
     "features": "dataset",
+    **dict.fromkeys(nn.preparation.OPTION_KEYS[1:], "dataset"),
 }
 
 
@@ -269,12 +287,50 @@ class DataSchema(ma.Schema):
             ],
         }
     )
-    features = fields.List(
-        fields.String(validate=validate.Length(min=1)),
-        validate=validate.Length(min=1),
+    features = Features(
         metadata={
-            "description": "The dataset's columns to learn from (numeric or boolean, no "
-            "missing values); default: every column but the target"
+            "description": "The dataset's columns to learn from: a list of columns (their "
+            "kinds inferred: numbers numeric, text and booleans categorical), or an object "
+            'naming the kinds of some columns ({"zip": "categorical", "id": "drop"}), the '
+            "others inferred; default: every column but the target, inferred",
+            "oneOf": [
+                {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+                {
+                    "type": "object",
+                    "additionalProperties": {"type": "string", "enum": list(KINDS)},
+                },
+            ],
+        }
+    )
+    missing = fields.String(
+        validate=validate.OneOf(MISSING_POLICIES),
+        metadata={
+            "description": "A missing feature value: impute (the default: numeric -> the "
+            "median plus an indicator column, categorical -> its own level), refuse "
+            "(naming column and row), drop_rows (the rows with one, and those missing the "
+            "target, are left out; refused at prediction)"
+        },
+    )
+    unknown = fields.String(
+        validate=validate.OneOf(UNKNOWN_POLICIES),
+        metadata={
+            "description": "A category unseen in training, at prediction: other (the "
+            "default: counted as the column's <other> level, with a warning on its row) "
+            "or refuse"
+        },
+    )
+    max_categories = Int(
+        limit="NNJOBS_MAX_CATEGORIES",
+        metadata={
+            "description": "One-hot columns per categorical feature: its most frequent "
+            "categories; default and at most NNJOBS_MAX_CATEGORIES (50)"
+        },
+    )
+    high_cardinality = fields.String(
+        validate=validate.OneOf(CARDINALITY_POLICIES),
+        metadata={
+            "description": "A categorical column with more distinct values than "
+            "max_categories: fold (the default: the rarer into <other>) or refuse"
         },
     )
 

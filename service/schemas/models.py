@@ -49,6 +49,17 @@ class ModelSchema(ma.Schema):
             "description": "The dataset column (or columns) it predicts; null without a dataset"
         },
     )
+    preparation = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "Trained on a dataset: how raw rows become its inputs. features "
+            "(in input order: name, kind; numeric: median, indicator; categorical: "
+            "categories, missing_level, folded: the categories folded into <other>, the 1,000 most "
+            "frequent, and n_folded, their number), dropped, missing and unknown (the policies), "
+            "encoded (the input columns' names: a numeric column's name, name=<missing> "
+            "for its indicator, name=category, name=<other>, name=<missing>); null otherwise"
+        },
+    )
     training_seconds = fields.Float(
         allow_none=True, metadata={"description": "Seconds spent training it"}
     )
@@ -146,10 +157,17 @@ ANSWER_LIMIT = (
 )
 
 _INPUTS = {
-    "description": "Rows of finite numbers, each with the model's number of features. "
-    + ANSWER_LIMIT,
+    "description": "Rows of finite numbers, each with the model's number of inputs; or, "
+    "for a model trained on a dataset, rows as objects of column name to value (raw: "
+    "text, numbers, booleans or null; keys in any order, others ignored, an absent key "
+    "a missing value). " + ANSWER_LIMIT,
     "type": "array",
-    "items": {"type": "array", "items": {"type": "number"}},
+    "items": {
+        "oneOf": [
+            {"type": "array", "items": {"type": "number"}},
+            {"type": "object", "additionalProperties": {}},
+        ]
+    },
 }
 
 
@@ -163,6 +181,15 @@ class PredictRequestSchema(InputsSchema):
         validate=FullMatch(REF_PATTERN, error="Not a model id, name or name@version."),
         metadata={"description": "A model id, a name (latest version) or name@version"},
     )
+
+
+class RowWarningSchema(ma.Schema):
+    """A value of a row that the model's preparation could only approximate."""
+
+    row = fields.Integer(metadata={"description": "0-based, in the request"})
+    column = fields.String()
+    value = fields.Raw(metadata={"description": "The value, as text; null if missing"})
+    message = fields.String()
 
 
 class PredictionSchema(ma.Schema):
@@ -181,4 +208,11 @@ class PredictionSchema(ma.Schema):
     )
     predictions = fields.Raw(
         metadata={"description": "Class values, 0/1 per label, or values", "type": "array"}
+    )
+    warnings = fields.List(
+        fields.Nested(RowWarningSchema),
+        metadata={
+            "description": "Rows given as objects: what their preparation changed (a "
+            "category unseen in training counted as <other>); absent when none"
+        },
     )

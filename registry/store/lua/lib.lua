@@ -78,14 +78,18 @@ local function give_up(keys, job_id, status, error_json, finished_at, ttl)
   redis.call('PUBLISH', keys.job, 'failed')
 end
 
--- Stores a model as the next version of its name and announces it on the change feed;
--- returns the version. Keys model, models, name, name_seq; args model_id, meta, blob,
--- created_ms, changes.
+-- Stores a model of args.tenant as the next version of its name (the tenant's), lists it
+-- among the tenant's, counts its bytes, and announces it on the change feed; returns the
+-- version. Keys model, models, name, name_seq, owned_models, tenant_bytes; args model_id,
+-- meta, blob, created_ms, changes, tenant.
 local function store_model(keys, args)
   local version = redis.call('INCR', keys.name_seq)
-  redis.call('HSET', keys.model, 'meta', args.meta, 'blob', args.blob, 'version', version)
+  redis.call('HSET', keys.model, 'meta', args.meta, 'blob', args.blob, 'version', version,
+    'tenant', args.tenant)
   redis.call('ZADD', keys.models, args.created_ms, args.model_id)
+  redis.call('ZADD', keys.owned_models, args.created_ms, args.model_id)
+  redis.call('HINCRBY', keys.tenant_bytes, 'models', #args.blob)
   redis.call('ZADD', keys.name, version, args.model_id)
-  redis.call('PUBLISH', args.changes, 'stored ' .. args.model_id)
+  redis.call('PUBLISH', args.changes, 'stored ' .. args.model_id .. ' ' .. args.tenant)
   return version
 end

@@ -4,8 +4,8 @@
 -- go, and the job reads it from the model. Returns the model's version.
 -- KEYS: job, epochs, data_x, data_y, data_w, data_users, sweep, sweep_jobs, expiring, sweeps_expiring
 -- KEYS: index_running, index_succeeded, stats_ended, training_succeeded
--- KEYS: model, models, name, name_seq
--- ARGV: job_id, attempt, fields, model_id, meta, blob, created_ms, changes, ttl
+-- KEYS: model, models, name, name_seq, owned_models, tenant_bytes
+-- ARGV: job_id, attempt, fields, model_id, meta, blob, created_ms, changes, ttl, tenant
 if redis.call('HGET', keys.job, 'status') ~= 'running' then return false end
 if args.attempt ~= '' and redis.call('HGET', keys.job, 'attempts') ~= args.attempt then
   return false
