@@ -142,10 +142,30 @@ def test_the_certificate_feeds_the_raw_rows_the_inputs_encode(output):
     assert cert["exportable"] and cert["fed"] == "raw columns" and cert["rows"] == 40
     assert 0 <= cert["max_abs_difference"] < TOLERANCE
     assert cert["labels_agree"] is (None if output == "linear" else True)
+    # an imported model's rows are drawn at random: they decode all the same
+    drawn = parity.certificate(model, parity.drawn_rows(model, 20), "drawn")
+    assert drawn["max_abs_difference"] < TOLERANCE and drawn["fed"] == "raw columns"
     extreme = parity.extreme_table(model)
     assert "" in extreme["island"] and "<other>" in extreme["island"]
     present = [v for v in extreme["length"] if v is not None]
     assert None in extreme["length"] and max(present) > 100 and min(present) < -100
+
+
+def test_numeric_columns_with_missing_values_take_one_input_each(tmp_path):
+    table, labels = mixed_table(60)
+    table = {"length": table["length"], "width": [float(i % 7) for i in range(60)]}
+    model = nn.fit({"training": {"epochs": 3}}, table, labels)[0]
+    assert onnx_graph.preparation_name(model) == "imputation"
+    proto = onnx_graph.to_model_proto(model)
+    onnx.checker.check_model(proto, full_check=True)
+    assert [i.name for i in proto.graph.input] == ["length", "width"]
+    raw = {"length": [None, 41.0, "NA"], "width": [2.0, 3.0, 6.0]}
+    assert_same(model, raw, parity.run(parity.session(proto.SerializeToString()), raw))
+    with zipfile.ZipFile(io.BytesIO(to_mlflow_zip(model))) as zf:
+        zf.extractall(tmp_path)
+    loaded = mlflow.pyfunc.load_model(str(tmp_path))
+    frame = pd.DataFrame({"length": [np.nan, 41.0, np.nan], "width": [2.0, 3.0, 6.0]})
+    assert_same(model, raw, loaded.predict(frame))
 
 
 def test_a_feature_named_as_an_output_is_refused_by_name():
