@@ -24,9 +24,10 @@ which the standardization then takes as it takes a numeric model's inputs.
 domain, version 2 (string keys to int64 values, with a default: the version that first
 has them), then ``Equal`` on int64 of the default domain. String comparison with
 ``Equal`` would need opset 19 and ``StringNormalizer`` cannot strip spaces; the
-``ai.onnx.ml`` LabelEncoder is read by every onnxruntime since 1.1 and keeps the default
-domain at opset 13, so numeric models and prepared ones share one opset and numeric
-models' files stay exactly as they were (they import no ``ai.onnx.ml`` domain).
+``ai.onnx.ml`` LabelEncoder is older than opset 13, so every onnxruntime that reads opset
+13 (1.6 and later) reads it too, and the default domain stays at opset 13: numeric
+models and prepared ones share one opset, and numeric models' files stay exactly as they
+were (they import no ``ai.onnx.ml`` domain).
 """
 
 from __future__ import annotations
