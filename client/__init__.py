@@ -9,7 +9,7 @@ HTTP only: importing it loads neither Flask, Celery nor Redis.
 """
 
 from .api import DEFAULT_URL, Client, Prediction
-from .errors import APIError, JobFailed, ServiceUnavailable, Timeout
+from .errors import APIError, JobFailed, ServiceUnavailable, Timeout, TooManyRequests
 
 __all__ = [
     "DEFAULT_URL",
@@ -19,4 +19,5 @@ __all__ = [
     "Prediction",
     "ServiceUnavailable",
     "Timeout",
+    "TooManyRequests",
 ]

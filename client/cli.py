@@ -27,7 +27,7 @@ from .commands.common import (
 from .commands.jobs import cancel, fix, jobs, show
 from .commands.models import export, import_, models, predict
 from .commands.train import Interrupted, train
-from .errors import APIError, ServiceUnavailable
+from .errors import APIError, ServiceUnavailable, TooManyRequests
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -84,6 +84,10 @@ def main(argv: list[str] | None = None) -> None:
         code = INTERRUPTED
     except ServiceUnavailable as e:
         code = fail(e.message, UNREACHABLE, as_json=as_json, error=error_document(e))
+    except TooManyRequests as e:
+        says = e.retry_after is None or "retry after" in e.message
+        after = "" if says else f" (retry after {e.retry_after:g} s)"
+        code = fail(e.message + after, USAGE, as_json=as_json, error=error_document(e))
     except APIError as e:
         extra = [line for line in e.field_errors if line not in e.message]
         code = USAGE if e.code is not None and 400 <= e.code < 500 else JOB_FAILED

@@ -42,11 +42,19 @@ class APIError(Exception):
         empty when the error is not about fields.
     """
 
-    def __init__(self, code: int | None, message: str, errors: dict | None = None):
+    def __init__(
+        self,
+        code: int | None,
+        message: str,
+        errors: dict | None = None,
+        retry_after: float | None = None,
+    ):
         super().__init__(message)
         self.code = code
         self.message = message
         self.errors = errors or {}
+        #: seconds after which the same request may succeed (the answer's Retry-After)
+        self.retry_after = retry_after
 
     @property
     def field_errors(self) -> list[str]:
@@ -56,6 +64,11 @@ class APIError(Exception):
     def __str__(self) -> str:
         prefix = f"{self.code} " if self.code else ""
         return f"{prefix}{self.message}"
+
+
+class TooManyRequests(APIError):
+    """429: the tenant is over a quota or its rate of requests, for longer than the client
+    waits (``retry_after`` says how long)."""
 
 
 class ServiceUnavailable(APIError):

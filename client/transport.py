@@ -1,6 +1,6 @@
-"""The HTTP side of the client: one session, a 503 retried after its ``Retry-After``, a
-GET retried when its connection failed, an error answer raised as :class:`APIError`, and
-a paginated listing read whole."""
+"""The HTTP side of the client: one session, a 503 (and a 429 whose wait is short enough)
+retried after its ``Retry-After``, a GET retried when its connection failed, an error
+answer raised as :class:`APIError`, and a paginated listing read whole."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from typing import Any, Self
 
 import requests
 
-from .errors import APIError, ServiceUnavailable, Timeout
+from .errors import APIError, ServiceUnavailable, Timeout, TooManyRequests
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-#: Statuses the API answers while it is down for a moment (Redis unreachable).
-RETRYABLE = (503,)
+#: Statuses the API answers while it is down for a moment (Redis unreachable), or while
+#: the tenant is over its rate or a quota: neither stored anything, so any request may be
+#: sent again.
+RETRYABLE = (503, 429)
 
 
 def _seconds(retry_after: str | None) -> float | None:
@@ -58,8 +60,10 @@ class Transport:
     def request(self, method: str, path: str, *, timeout: float | None = None, **kwargs):
         """One API request; an error answer raises :class:`APIError`.
 
-        A 503 is retried after its ``Retry-After``; a GET whose connection failed is
-        retried too (it changes nothing), with a growing pause. Other requests are not
+        A 503 is retried after its ``Retry-After``, and a 429 whose ``Retry-After`` is at
+        most ``max_retry_after`` (a longer one raises :class:`TooManyRequests` at once);
+        a GET whose connection failed is retried too (it changes nothing), with a growing
+        pause. Other requests are not
         repeated after a connection failure, as they may have been carried out.
         """
         timeout = self.timeout if timeout is None else timeout
@@ -84,8 +88,10 @@ class Transport:
                 raise ServiceUnavailable(None, f"request to {self.url} failed: {e}") from None
             if response.status_code in RETRYABLE and not last:
                 delay = _seconds(response.headers.get("Retry-After"))
-                time.sleep(min(self.max_retry_after, 1.0 if delay is None else delay))
-                continue
+                too_long = delay is not None and delay > self.max_retry_after
+                if not (response.status_code == 429 and too_long):
+                    time.sleep(min(self.max_retry_after, 1.0 if delay is None else delay))
+                    continue
             if response.status_code >= 400:
                 raise _error(response)
             return response
@@ -134,5 +140,7 @@ def _error(response: requests.Response) -> APIError:
     else:
         message = f"{response.status_code} {response.reason}".strip()
         errors = {}
-    kind = ServiceUnavailable if response.status_code == 503 else APIError
-    return kind(response.status_code, message, errors)
+    kinds = {503: ServiceUnavailable, 429: TooManyRequests}
+    kind = kinds.get(response.status_code, APIError)
+    retry_after = _seconds(response.headers.get("Retry-After"))
+    return kind(response.status_code, message, errors, retry_after)

@@ -35,6 +35,7 @@ import redis
 
 import nn
 from registry import Registry
+from registry.tenants import DEFAULT_TENANT
 
 #: resolved references kept at most (then forgotten together): unknown references are
 #: never kept, so only real models' names and ids fill it
@@ -144,7 +145,8 @@ class RefCache:
 
     def __init__(self, registry: Registry, models: ModelCache):
         self.registry, self.models = registry, models
-        self._refs: dict[str, str] = {}
+        #: (tenant, reach, ref) -> model id: names are a tenant's own
+        self._refs: dict[tuple, str] = {}
         self._lock = threading.Lock()
         self._pubsub = None
         self._poll = None
@@ -153,22 +155,26 @@ class RefCache:
         #: changes seen: a resolution made across a change is not kept
         self.changes = 0
 
-    def resolve(self, ref: str) -> str | None:
-        """The id of the model ``ref`` names, or None; from memory when the feed allows."""
+    def resolve(
+        self, ref: str, tenant: str = DEFAULT_TENANT, reach: str | None = None
+    ) -> str | None:
+        """The id of the model ``ref`` names for the tenant ``tenant`` (its names; ids of
+        the tenant ``reach``, None for any), or None; from memory when the feed allows."""
         live, changes = self._catch_up()
+        key = (tenant, reach, ref)
         if live:
             with self._lock:
-                hit = self._refs.get(ref)
+                hit = self._refs.get(key)
             if hit is not None:
                 return hit
-        model_id = self.registry.resolve_model(ref)
+        model_id = self.registry.resolve_model(ref, tenant, reach)
         if live and model_id is not None:
             with self._lock:
                 # a change read meanwhile may be one this answer predates
                 if self.changes == changes and self._pubsub is not None:
                     if len(self._refs) >= MAX_REFS:
                         self._refs.clear()
-                    self._refs[ref] = model_id
+                    self._refs[key] = model_id
         return model_id
 
     def forget(self, model_id: str | None = None) -> None:
@@ -193,7 +199,7 @@ class RefCache:
                 if self._poll.poll(0):
                     while (message := self._pubsub.get_message(timeout=0)) is not None:
                         if message["type"] == "message":
-                            event, _, model_id = message["data"].decode().partition(" ")
+                            event, model_id, *_ = message["data"].decode().split(" ")
                             self._forget(model_id if event == "deleted" else None)
             except redis.RedisError:
                 self._close()

@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from pathlib import PurePath
 
-from . import tables
+from . import quotas, tables, tenancy
 from .deadline import NONE, Deadline
 from .errors import NotFound
 from .services import Services
+from .tenancy import Scope
 
 
 def default_name(filename: str | None) -> str:
@@ -19,10 +20,13 @@ def default_name(filename: str | None) -> str:
     return stem or "dataset"
 
 
-def store(svc: Services, data: bytes, name: str, deadline: Deadline = NONE) -> dict:
+def store(
+    svc: Services, data: bytes, name: str, deadline: Deadline = NONE, *, scope: Scope
+) -> dict:
     """Parse a CSV file, type and describe its columns, and store them under ``name``.
 
-    Raises :class:`domain.tables.TableError` for a file refused.
+    Raises :class:`domain.tables.TableError` for a file refused, Exceeded (429) over
+    the tenant's stored bytes.
     """
     table = tables.read(data, tables.Bounds.of(svc.settings), deadline=deadline)
     columns = tables.columns(table, deadline)
@@ -33,24 +37,26 @@ def store(svc: Services, data: bytes, name: str, deadline: Deadline = NONE) -> d
         "size_bytes": table.size_bytes,
         "columns": [c.describe() for c in columns],
     }
-    return svc.registry.create_dataset(meta, [c.to_bytes() for c in columns])
+    blobs = [c.to_bytes() for c in columns]
+    quotas.check_bytes(svc, scope, sum(len(b) for b in blobs), "the dataset")
+    return svc.registry.create_dataset(meta, blobs, scope.tenant)
 
 
 def not_found(dataset_id: str) -> NotFound:
     return NotFound(f"no dataset {dataset_id!r}")
 
 
-def get(svc: Services, dataset_id: str) -> dict:
+def get(svc: Services, dataset_id: str, *, scope: Scope) -> dict:
     """A dataset by id, or by name: the newest of that name."""
-    dataset = svc.registry.get_dataset(dataset_id)
+    dataset = svc.registry.get_dataset(dataset_id, scope.tenant, scope.reach)
     if dataset is None:
         raise not_found(dataset_id)
     return dataset
 
 
-def delete(svc: Services, dataset_id: str) -> None:
+def delete(svc: Services, dataset_id: str, *, scope: Scope) -> None:
     """Delete a dataset by id or name; jobs submitted and models trained on it stay."""
-    resolved = svc.registry.resolve_dataset(dataset_id)
+    resolved = tenancy.dataset_id(svc, scope, dataset_id)
     # deleting by id, not by name: the name could name a newer upload meanwhile
-    if resolved is None or svc.registry.delete_dataset(resolved) is None:
+    if resolved is None or svc.registry.delete_dataset(resolved, scope.reach) is None:
         raise not_found(dataset_id)

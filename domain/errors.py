@@ -63,6 +63,14 @@ class Busy(Refused):
         super().__init__(503, message, retry_after=retry_after)
 
 
+class Exceeded(Refused):
+    """Over one of the tenant's quotas, or its rate of requests: 429, and the same request
+    may succeed after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(429, message, retry_after=retry_after)
+
+
 class Broken(Exception):
     """Something stored that cannot be read back: a fault of the store, not of the
     request, so retrying will not help (a 500, not a 503)."""

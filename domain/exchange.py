@@ -9,9 +9,11 @@ from typing import NoReturn
 import nn
 from interop import mlflow_model, onnx_graph, parity
 
+from . import quotas
 from .errors import Refused
 from .prediction import load_model, missing_model
 from .services import Services
+from .tenancy import Scope
 
 #: format -> (media type, file extension)
 FORMATS = {
@@ -28,14 +30,14 @@ class Exported:
     filename: str
 
 
-def export(svc: Services, ref: str, fmt: str) -> Exported:
-    """The model ``ref`` names in format ``fmt`` (one of :data:`FORMATS`)."""
-    # the shared lookup, which every model route resolves through
-    model_id, model, name = load_model(svc, ref)
+def export(svc: Services, ref: str, fmt: str, *, scope: Scope) -> Exported:
+    """The model ``ref`` names for ``scope`` in format ``fmt`` (one of :data:`FORMATS`)."""
+    # the shared lookup, which every model route resolves through (another tenant's: 404)
+    model_id, model, name = load_model(svc, ref, scope=scope)
     meta = svc.registry.get_model(model_id, with_history=False)
     blob = svc.registry.model_blob(model_id) if fmt == "nnjobs" else b""
     if meta is None or blob is None:  # deleted since it was resolved
-        missing_model(svc, ref)
+        missing_model(svc, ref, scope=scope)
     mimetype, extension = FORMATS[fmt]
     try:
         if fmt == "onnx":
@@ -70,10 +72,12 @@ def _check_limits(limits: nn.Limits, model: nn.Model) -> None:
             _refuse_file(f"the model has {value} {what}, over the limit of {limit} ({setting})")
 
 
-def import_model(svc: Services, blob: bytes, name: str) -> dict:
+def import_model(svc: Services, blob: bytes, name: str, *, scope: Scope) -> dict:
     """Store the bytes of a model exported in the ``nnjobs`` format as the next version of
-    ``name``, once they load as ``nn.load`` loads a stored model; with its parity
-    certificate on rows drawn around its training mean (it brings no data)."""
+    the scope's tenant's ``name``, once they load as ``nn.load`` loads a stored model; with
+    its parity certificate on rows drawn around its training mean (it brings no data).
+    Over the tenant's stored bytes: Exceeded (429), nothing stored."""
+    quotas.check_bytes(svc, scope, len(blob), "the model")
     try:
         model = nn.load(blob)
     except nn.ModelFormatError as e:
@@ -90,4 +94,4 @@ def import_model(svc: Services, blob: bytes, name: str) -> dict:
         "stop_reason": None,
         "parity": parity.certificate(model, rows, "drawn"),
     }
-    return svc.registry.import_model(name, bytes(blob), meta)
+    return svc.registry.import_model(name, bytes(blob), meta, scope.tenant)

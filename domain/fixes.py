@@ -14,9 +14,10 @@ from . import sweeps
 from .errors import Conflict, Invalid, Refused
 from .jobs import SPEC_KEYS, data_of, not_found
 from .services import Services
+from .tenancy import Scope
 
 
-def submit(svc: Services, job_id: str, index: int = 0) -> dict:
+def submit(svc: Services, job_id: str, index: int = 0, *, scope: Scope) -> dict:
     """Submit the sweep of the fix of job ``job_id``'s warning number ``index`` (0-based).
 
     Raises
@@ -28,7 +29,7 @@ def submit(svc: Services, job_id: str, index: int = 0) -> dict:
     Refused
         422: ``index`` names no warning of the job.
     """
-    job = svc.registry.get_job(job_id)
+    job = svc.registry.get_job(job_id, tenant=scope.reach)
     if job is None:
         raise not_found(job_id)
     warnings = job["warnings"] or []
@@ -42,17 +43,17 @@ def submit(svc: Services, job_id: str, index: int = 0) -> dict:
     fix = warnings[index].get("fix")
     if not fix:
         raise Conflict(f"warning {index} of job {job_id!r} offers no fix")
-    X, y, source = _data(svc, job)
+    X, y, source = _data(svc, job, scope=scope)
     spec = {key: job["spec"][key] for key in SPEC_KEYS if key in job["spec"]}
     body = {
         "name": job["name"],
         "job": {"name": job["name"], **nn.fixes.apply(spec, fix["change"])},
         "vary": fix["vary"],
     }
-    return sweeps.create(svc, body, X, y, source)
+    return sweeps.create(svc, body, X, y, source, scope=scope)
 
 
-def _data(svc: Services, job: dict) -> tuple:
+def _data(svc: Services, job: dict, scope: Scope) -> tuple:
     """The job's training data: as stored while it runs, else read again from where it
     came from (a synthetic set or a dataset; rows sent in the request are not kept)."""
     source = job["spec"].get("data")
@@ -65,6 +66,6 @@ def _data(svc: Services, job: dict) -> tuple:
             "it ends; submit the sweep with them (POST /sweeps, the warning's fix.vary)"
         )
     try:
-        return data_of(svc, source)
+        return data_of(svc, source, (), scope=scope)
     except (Refused, Invalid) as e:
         raise Conflict(f"job {job['id']!r}'s data cannot be read again: {e}") from None

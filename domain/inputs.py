@@ -28,6 +28,7 @@ import numpy as np
 
 import nn
 from nn import LimitError, SpecError
+from registry.tenants import DEFAULT_TENANT
 
 from . import tables
 from .errors import Invalid
@@ -211,14 +212,16 @@ def training_data(
     settings: Mapping,
     prefix: tuple = (),
     limits: nn.Limits = nn.DEFAULT_LIMITS,
+    owner: tuple = (DEFAULT_TENANT, None),
 ) -> tuple:
     """``(X, y, where they came from: what the job's spec records, or None)`` from the
     request's ``data``, which sits at ``prefix`` in the body (a refusal, :class:`Invalid`,
-    names the field from there), within the limits of ``settings``."""
+    names the field from there), within the limits of ``settings``; a dataset is looked
+    up as ``owner`` (the tenant whose names, the tenant whose ids: None for any) sees it."""
     max_values, max_label = settings["NNJOBS_MAX_VALUES"], settings["NNJOBS_MAX_LABEL_LENGTH"]
     if "dataset" in data:
         try:
-            return dataset_arrays(registry, data, max_values, max_label, limits)
+            return dataset_arrays(registry, data, max_values, max_label, limits, owner)
         except SpecError as e:  # named from data: data.target, data.features...
             raise Invalid(e, prefix) from None
     if "synthetic" in data:
@@ -291,7 +294,12 @@ def _target(cols: list[tables.Column], several: bool, max_label: int) -> np.ndar
 
 
 def dataset_arrays(
-    registry, data: dict, max_values: int, max_label: int, limits: nn.Limits = nn.DEFAULT_LIMITS
+    registry,
+    data: dict,
+    max_values: int,
+    max_label: int,
+    limits: nn.Limits = nn.DEFAULT_LIMITS,
+    owner: tuple = (DEFAULT_TENANT, None),
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """``(X, y, what the job's data records)`` for a job on a dataset: its feature
     columns prepared (:mod:`nn.preparation`: kinds, one-hot categories, missing values)
@@ -306,7 +314,7 @@ def dataset_arrays(
     LimitError
         More than ``max_values`` values in X, raw or encoded.
     """
-    meta = registry.get_dataset(data["dataset"])
+    meta = registry.get_dataset(data["dataset"], *owner)
     if meta is None:
         _refuse("dataset", f"no dataset {data['dataset']!r}")
     dataset_id = meta["id"]

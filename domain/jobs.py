@@ -7,11 +7,14 @@ import logging
 
 import nn
 from registry import ENDED, TRAIN_TASK
+from registry.store import NotReplicated
 from registry.waiting import TooManyWaiting
 
+from . import quotas
 from .errors import UNAVAILABLE, Busy, Conflict, Invalid, NotFound
 from .inputs import training_data
 from .services import Services
+from .tenancy import Scope, owns_job
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +25,16 @@ _DATASET_ARRAYS = {("X",): "features", ("y",): "target"}
 
 #: seconds a long poll refused for want of room should wait before asking again
 WAITING_RETRY_AFTER = 1
+#: seconds a submission no replica confirmed should wait before it is sent again (a
+#: replica catching up, or the sentinels promoting one, takes a few)
+REPLICAS_RETRY_AFTER = 2
 
 
-def data_of(svc: Services, data: dict, prefix: tuple = ()) -> tuple:
+def data_of(svc: Services, data: dict, prefix: tuple = (), *, scope: Scope) -> tuple:
     """``(X, y, source)`` of a job's ``data`` at ``prefix`` in the body (see
-    :func:`domain.inputs.training_data`)."""
-    return training_data(svc.registry, data, svc.settings, prefix, svc.limits)
+    :func:`domain.inputs.training_data`), a dataset as ``scope`` sees it."""
+    owner = (scope.tenant, scope.reach)
+    return training_data(svc.registry, data, svc.settings, prefix, svc.limits, owner)
 
 
 def resolve(svc: Services, spec: dict, X, y, source: dict | None) -> tuple[dict, dict]:
@@ -62,35 +69,60 @@ def invalid_spec(error: nn.SpecError, prefix: tuple = ()) -> Invalid:
     return Invalid(error, (*prefix, *data))
 
 
+def _undo(undo, job_ids: list[str]) -> None:
+    try:
+        undo()
+    except Exception:
+        # the first error is the answer; this one leaves jobs stored
+        log.exception("jobs %s could not be removed after their submission failed", job_ids)
+
+
 def queue(svc: Services, job_ids: list[str], undo) -> None:
     """Send a training message per job; on failure call ``undo`` to remove what was
-    stored, as a job nobody will ever run must not stay behind, queued forever."""
+    stored, as a job nobody will ever run must not stay behind, queued forever.
+
+    With ``NNJOBS_REDIS_MIN_REPLICAS``, the jobs are acknowledged only once that many
+    replicas have them (a failover then keeps them): else ``undo`` too, and a 503 with
+    ``Retry-After``. A message sent whose job is gone finds nothing to train.
+    """
     try:
         for job_id in job_ids:
             svc.celery.send_task(TRAIN_TASK, args=[job_id], queue=svc.queue)
     except BaseException:
-        try:
-            undo()
-        except Exception:
-            # the sending's error is the answer; this one leaves jobs stored but not queued
-            log.exception("jobs %s could not be removed after queueing failed", job_ids)
+        _undo(undo, job_ids)
         raise
+    replicated = svc.registry.min_replicas > 0
     try:
         svc.registry.count_submitted(len(job_ids))
+    except NotReplicated as e:
+        _undo(undo, job_ids)
+        raise Busy(
+            f"not acknowledged: {e}; nothing was kept, send it again shortly",
+            retry_after=REPLICAS_RETRY_AFTER,
+        ) from None
     except UNAVAILABLE as e:
+        if replicated:
+            # unconfirmed, the jobs may be lost in a failover: not acknowledged
+            _undo(undo, job_ids)
+            raise
         # the jobs are queued and will run: a figure missed is no reason to answer 503
         log.warning("%d jobs not counted as submitted: %s", len(job_ids), e)
 
 
-def submit(svc: Services, body: dict) -> dict:
-    """Validate a job as the worker will run it, store it, then queue its id."""
+def submit(svc: Services, body: dict, *, scope: Scope) -> dict:
+    """Validate a job as the worker will run it, store it as the scope's tenant's, then
+    queue its id; over one of the tenant's quotas, Exceeded (429) before anything is
+    read or stored."""
+    quotas.check_jobs(svc, scope, 1)
     registry = svc.registry
-    X, y, source = data_of(svc, body["data"])
+    X, y, source = data_of(svc, body["data"], (), scope=scope)
     try:
         resolved, summary = resolve(svc, body, X, y, source)
     except nn.SpecError as e:
         raise invalid_spec(e) from None
-    job = registry.create_job(name=body.get("name"), spec=resolved, data=summary, X=X, y=y)
+    job = registry.create_job(
+        name=body.get("name"), spec=resolved, data=summary, X=X, y=y, tenant=scope.tenant
+    )
     queue(svc, [job["id"]], lambda: registry.delete_job(job["id"]))
     return job
 
@@ -99,12 +131,14 @@ def not_found(job_id: str) -> NotFound:
     return NotFound(f"no job {job_id!r}")
 
 
-def wait(svc: Services, job_id: str, seconds: float) -> dict:
+def wait(svc: Services, job_id: str, seconds: float, *, scope: Scope) -> dict:
     """The job as soon as it changes, else after ``seconds`` (at once when it has ended).
 
     The waiting requests of a process are bounded, so that they never hold every request
-    thread: over the bound the answer is a 503 to retry after a second.
+    thread: over the bound the answer is a 503 to retry after a second. Another tenant's
+    job is not waited for (a job's tenant never changes, so asking first is enough).
     """
+    owns_job(svc, scope, job_id)
     try:
         job = svc.waits.wait(job_id, seconds)
     except TooManyWaiting as exc:
@@ -117,8 +151,9 @@ def wait(svc: Services, job_id: str, seconds: float) -> dict:
     return job
 
 
-def cancel(svc: Services, job_id: str) -> dict:
+def cancel(svc: Services, job_id: str, *, scope: Scope) -> dict:
     """Cancel a queued or running job."""
+    owns_job(svc, scope, job_id)
     job = svc.registry.cancel_job(job_id)
     if job is None:
         raise not_found(job_id)
@@ -130,8 +165,9 @@ def cancel(svc: Services, job_id: str) -> dict:
     return job
 
 
-def remove(svc: Services, job_id: str) -> None:
+def remove(svc: Services, job_id: str, *, scope: Scope) -> None:
     """Remove a job now, cancelling it first if it has not ended; its model stays."""
+    owns_job(svc, scope, job_id)
     registry = svc.registry
     status = registry.remove_job(job_id)
     if status is not None and status not in ENDED:

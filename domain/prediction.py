@@ -21,6 +21,7 @@ from .deadline import NONE, Deadline
 from .errors import Broken, Conflict, Invalid, NotFound, Refused
 from .inputs import columns_matrix, matrix
 from .services import Services
+from .tenancy import Scope
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,13 @@ class Prediction:
     target: str | list | None = None
 
 
-def missing_model(svc: Services, ref: str) -> NoReturn:
-    """Refuse a reference that names no model: 409 if it is the id of a job still on
-    its way to a model, else 404 (saying what the reference does name, if anything)."""
-    job = svc.registry.get_job(ref, with_history=False) if REF_RE.fullmatch(ref) else None
+def missing_model(svc: Services, ref: str, *, scope: Scope) -> NoReturn:
+    """Refuse a reference that names no model: 409 if it is the id of a job of the
+    scope's still on its way to a model, else 404 (saying what the reference does name,
+    if anything)."""
+    job = None
+    if REF_RE.fullmatch(ref):
+        job = svc.registry.get_job(ref, with_history=False, tenant=scope.reach)
     if job is not None:
         if job["status"] in ACTIVE:
             raise Conflict(f"model not ready: {ref!r} is a job that is {job['status']}")
@@ -60,21 +64,22 @@ def missing_model(svc: Services, ref: str) -> NoReturn:
     raise NotFound(f"no model {ref!r}")
 
 
-def load_model(svc: Services, ref: str) -> tuple[str, nn.Model, str]:
-    """The id, the loaded model ``ref`` names and its name, from the cache when there."""
+def load_model(svc: Services, ref: str, *, scope: Scope) -> tuple[str, nn.Model, str]:
+    """The id, the loaded model ``ref`` names for ``scope`` and its name, from the cache
+    when there."""
     # kept right by the registry's change feed (domain.cache), so a model deleted or a
     # name given a new version through another process is not served stale
-    model_id = svc.refs.resolve(ref)
+    model_id = svc.refs.resolve(ref, scope.tenant, scope.reach)
     if model_id is None:
         svc.cache.discard(ref)
-        missing_model(svc, ref)
+        missing_model(svc, ref, scope=scope)
     model = svc.cache.get(model_id)
     name = svc.cache.name(model_id) if model is not None else None
     if model is None or name is None:
         blob, name = svc.registry.model_blob_and_name(model_id)
         if blob is None:  # deleted since it was resolved
             svc.refs.forget(model_id)
-            missing_model(svc, ref)
+            missing_model(svc, ref, scope=scope)
         try:
             model = nn.load(blob)
         except nn.ModelFormatError as e:
@@ -86,12 +91,20 @@ def load_model(svc: Services, ref: str) -> tuple[str, nn.Model, str]:
     return model_id, model, name
 
 
-def delete_model(svc: Services, ref: str) -> None:
+def get_model(svc: Services, ref: str, *, scope: Scope) -> dict:
+    """The Model ``ref`` names for ``scope``, with its history."""
+    model = svc.registry.get_model(ref, True, scope.tenant, scope.reach)
+    if model is None:
+        missing_model(svc, ref, scope=scope)
+    return model
+
+
+def delete_model(svc: Services, ref: str, *, scope: Scope) -> None:
     """Delete the model ``ref`` names; its name's other versions stay."""
-    model_id = svc.registry.resolve_model(ref)
+    model_id = svc.registry.resolve_model(ref, scope.tenant, scope.reach)
     # deleting by id, not by ref: a name could resolve to a newer version meanwhile
-    if model_id is None or not svc.registry.delete_model(model_id):
-        missing_model(svc, ref)
+    if model_id is None or not svc.registry.delete_model(model_id, scope.tenant, scope.reach):
+        missing_model(svc, ref, scope=scope)
     # at once here; the other processes hear of it through the change feed
     svc.refs.forget(model_id)
 
@@ -129,10 +142,12 @@ def _predicted(model: nn.Model, x: np.ndarray, deadline: Deadline) -> dict:
     return result
 
 
-def predict(svc: Services, ref: str, inputs: list, deadline: Deadline = NONE) -> Prediction:
-    """The model ``ref`` names, on ``inputs``: rows of numbers (its inputs), or raw rows
-    as objects of column name to value for a model trained on a dataset."""
-    model_id, model, name = load_model(svc, ref)
+def predict(
+    svc: Services, ref: str, inputs: list, deadline: Deadline = NONE, *, scope: Scope
+) -> Prediction:
+    """The model ``ref`` names for ``scope``, on ``inputs``: rows of numbers (its inputs),
+    or raw rows as objects of column name to value for a model trained on a dataset."""
+    model_id, model, name = load_model(svc, ref, scope=scope)
     _check_answer(svc, model, len(inputs), "json")
     max_values = svc.settings["NNJOBS_MAX_VALUES"]
     try:
@@ -211,14 +226,16 @@ def _refuse_column(name: str, problem: str) -> NoReturn:
     raise Refused(422, f"column {name!r} {problem}", {"csv": {name: [problem]}})
 
 
-def predict_csv(svc: Services, ref: str, body: bytes, deadline: Deadline = NONE) -> Prediction:
-    """The model ``ref`` names, on the rows of a CSV file whose columns are matched to the
-    model's features by name."""
-    model_id, model, name = load_model(svc, ref)
+def predict_csv(
+    svc: Services, ref: str, body: bytes, deadline: Deadline = NONE, *, scope: Scope
+) -> Prediction:
+    """The model ``ref`` names for ``scope``, on the rows of a CSV file whose columns are
+    matched to the model's features by name."""
+    model_id, model, name = load_model(svc, ref, scope=scope)
     # the feature names live in the model's metadata, read for CSV bodies only
     meta = svc.registry.get_model(model_id, with_history=False)
     if meta is None:  # deleted since it was resolved
-        missing_model(svc, ref)
+        missing_model(svc, ref, scope=scope)
     table = tables.read(body, tables.Bounds.of(svc.settings), "body", deadline)
     _check_answer(svc, model, table.n_rows, "csv")
     features = meta.get("features")

@@ -23,9 +23,11 @@ import nn
 from nn.spec import DEFAULT_ACTIVATION
 from registry import ENDED, JOB_STATUSES
 
+from . import quotas, tenancy
 from .errors import Conflict, Invalid, NotFound, Refused
 from .jobs import SPEC_KEYS, data_of, invalid_spec, queue, resolve
 from .services import Services
+from .tenancy import Scope
 
 _ACTIVATION_PARAMS = {p for a in nn.ACTIVATIONS.values() for p in a.params}
 _OPTIMIZER_PARAMS = {p for o in nn.OPTIMIZERS.values() for p in o.params}
@@ -118,12 +120,12 @@ def _blame(error: nn.SpecError, indexes: dict) -> tuple:
     return ("job",)
 
 
-def submit(svc: Services, body: dict) -> dict:
+def submit(svc: Services, body: dict, *, scope: Scope) -> dict:
     """Check every combination as POST /jobs checks a job, then store the sweep and its
     jobs at once, then queue the jobs."""
     _check_size(svc, body["vary"])
-    X, y, source = data_of(svc, body["job"]["data"], ("job",))
-    return create(svc, body, X, y, source)
+    X, y, source = data_of(svc, body["job"]["data"], ("job",), scope=scope)
+    return create(svc, body, X, y, source, scope=scope)
 
 
 def _check_size(svc: Services, vary: dict) -> None:
@@ -136,7 +138,7 @@ def _check_size(svc: Services, vary: dict) -> None:
         raise Refused(413, f"vary: {reason}", {"json": {"vary": [reason]}})
 
 
-def create(svc: Services, body: dict, X, y, source: dict | None) -> dict:
+def create(svc: Services, body: dict, X, y, source: dict | None, *, scope: Scope) -> dict:
     """:func:`submit` on data already read (``body["job"]`` needs no ``data``)."""
     vary, job = body["vary"], body["job"]
     _check_size(svc, vary)
@@ -157,8 +159,11 @@ def create(svc: Services, body: dict, X, y, source: dict | None) -> dict:
             ) from None
         jobs.append({"name": job_name, "spec": resolved, "data": summary, "vary": values})
 
+    quotas.check_jobs(svc, scope, len(jobs))
     registry = svc.registry
-    sweep_id, job_ids = registry.create_sweep(name=sweep_name, vary=vary, jobs=jobs, X=X, y=y)
+    sweep_id, job_ids = registry.create_sweep(
+        name=sweep_name, vary=vary, jobs=jobs, X=X, y=y, tenant=scope.tenant
+    )
     # read before the messages go, so the answer is the sweep as stored, as POST /jobs's is
     sweep = describe(registry.get_sweep(sweep_id))
     queue(svc, job_ids, lambda: registry.delete_sweep(sweep_id))
@@ -255,26 +260,27 @@ def describe(raw: dict) -> dict:
     }
 
 
-def list_page(svc: Services, offset: int, limit: int) -> tuple[list[dict], int]:
-    """One page of sweeps, newest first, and how many there are."""
-    raws, total = svc.registry.list_sweeps(offset=offset, limit=limit)
+def list_page(
+    svc: Services, offset: int, limit: int, tenant: str | None = None
+) -> tuple[list[dict], int]:
+    """One page of sweeps, newest first (the tenant ``tenant``'s; None: every tenant's),
+    and how many there are."""
+    raws, total = svc.registry.list_sweeps(offset=offset, limit=limit, tenant=tenant)
     return [describe(raw) for raw in raws], total
 
 
-def get(svc: Services, sweep_id: str) -> dict:
-    raw = svc.registry.get_sweep(sweep_id)
-    if raw is None:
-        raise NotFound(f"no sweep {sweep_id!r}")
-    return describe(raw)
+def get(svc: Services, sweep_id: str, *, scope: Scope) -> dict:
+    return describe(tenancy.sweep(svc, scope, sweep_id))
 
 
-def cancel(svc: Services, sweep_id: str) -> dict:
+def cancel(svc: Services, sweep_id: str, *, scope: Scope) -> dict:
     """Cancel every job of the sweep that has not ended; those that ended keep their
     results."""
+    tenancy.sweep(svc, scope, sweep_id)
     cancelled = svc.registry.cancel_sweep(sweep_id)
     if cancelled is None:
         raise NotFound(f"no sweep {sweep_id!r}")
-    sweep = get(svc, sweep_id)
+    sweep = get(svc, sweep_id, scope=scope)
     if not cancelled:
         raise Conflict(
             f"sweep {sweep_id!r} has already {sweep['status']}; only a sweep with a "
@@ -283,9 +289,10 @@ def cancel(svc: Services, sweep_id: str) -> dict:
     return sweep
 
 
-def remove(svc: Services, sweep_id: str) -> None:
+def remove(svc: Services, sweep_id: str, *, scope: Scope) -> None:
     """Remove a sweep and its jobs now, cancelling first those that have not ended; their
     models stay."""
+    tenancy.sweep(svc, scope, sweep_id)
     registry = svc.registry
     removed = registry.remove_sweep(sweep_id)
     if removed is False:

@@ -9,6 +9,8 @@ API, and a failed job, saying so, in a worker.
 
 from __future__ import annotations
 
+import re
+
 import redis.exceptions
 
 #: The server cannot be reached, timed out, or is loading its data (``BusyLoadingError``
@@ -26,13 +28,20 @@ TRANSIENT_REPLIES = frozenset(
 )
 
 
+#: how redis-py prefixes the error of a command queued in a transaction (MULTI) that
+#: Redis refused: ``Command # 1 (HSET ...) of pipeline caused error: MISCONF ...``
+_PIPELINE_ERROR = re.compile(r"Command # \d+ \(.*\) of pipeline caused error: ", re.S)
+
+
 def reply_code(error: redis.exceptions.ResponseError) -> str:
     """The first word of an error reply (redis-py strips it from the errors it maps to a
-    class of its own, and keeps it as ``status_code``)."""
+    class of its own, and keeps it as ``status_code``), in a transaction's too."""
     code = getattr(error, "status_code", None)
     if code:
         return str(code)
     text = str(error)
+    if found := _PIPELINE_ERROR.match(text):
+        text = text[found.end() :]
     return text.split(" ", 1)[0] if text[:1].isupper() else ""
 
 

@@ -129,9 +129,11 @@ class Section:
     :mod:`registry.settings_reference`)."""
 
     ADDRESSES = "Addresses"
+    REPLICATION = "Replication and Sentinel"
     SERVER = "The API server (gunicorn)"
     WORKER = "The worker"
     DELIVERY = "Delivery and recovery"
     LIMITS = "API limits"
+    TENANTS = "Keys, tenants, quotas and rate limits"
     LOGS = "Logs"
     RUN = "make run"

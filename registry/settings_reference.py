@@ -8,6 +8,13 @@ from .settings import TABLE, Section, Setting, number_text
 #: the intro of each section
 INTROS = {
     Section.ADDRESSES: "Where Redis is and where the API listens.",
+    Section.REPLICATION: (
+        "For a Redis that survives the loss of its host: `REDIS_URL` (and "
+        "`NNJOBS_BROKER_URL`) may name Redis Sentinels instead of a server, "
+        "`sentinel://host1:26379;sentinel://host2:26379;sentinel://host3:26379/0`, and the "
+        "store, the change feeds and the Celery broker follow the master the sentinels "
+        "elect. See [operations](operations.md#several-hosts)."
+    ),
     Section.SERVER: "Read by `gunicorn.conf.py`, in the Docker image and under `make run` alike.",
     Section.WORKER: "Read by the Celery worker (`celery -A worker.app:app worker`).",
     Section.DELIVERY: (
@@ -22,6 +29,11 @@ INTROS = {
     Section.LIMITS: (
         "What the API accepts. A refusal names the limit's value and the setting behind "
         "it, e.g. `layers.0.units: must be in [1, 4096] (NNJOBS_MAX_UNITS)` (422)."
+    ),
+    Section.TENANTS: (
+        "Who holds which key, and what each tenant may use (see docs/security.md). The "
+        "quotas and the rate below apply to every tenant the keys file does not give its "
+        "own, and only when keys are configured."
     ),
     Section.LOGS: "Logs are JSON lines on stderr, from the API and the worker alike.",
     Section.RUN: "Read by `scripts/run.py`, which `make run` calls.",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import Celery
 from flask import Flask
 from redis.backoff import ExponentialWithJitterBackoff
@@ -9,14 +11,16 @@ from redis.retry import Retry
 from werkzeug.routing import BaseConverter
 
 from domain.cache import ModelCache, RefCache
+from domain.errors import UNAVAILABLE
 from domain.services import Services
-from registry import ENDED, Registry
+from registry import ENDED, Registry, connections, tenants
 from registry.names import REF_PATTERN, anchored
 from registry.queue import celery_config
 from registry.waiting import JobWaits
 
 from . import (
     activations,
+    audit,
     auth,
     datasets,
     docs,
@@ -38,6 +42,8 @@ from .jsonprovider import ORJSONProvider
 
 API_VERSION = "1"
 
+log = logging.getLogger(__name__)
+
 
 class RefConverter(BaseConverter):
     """A job or model reference in a path: an id, a name or name@version.
@@ -53,6 +59,27 @@ def _ref_param(converter) -> dict:
     return {"type": "string", "pattern": anchored(REF_PATTERN)}
 
 
+def _adopt(app: Flask, registry: Registry) -> None:
+    """Give what was stored before tenants existed to the tenant ``default`` (once per
+    store); with Redis unreachable at start, the first request that finds it again does."""
+    done = False
+
+    def adopt() -> None:
+        nonlocal done
+        try:
+            registry.adopt_untenanted()
+            done = True
+        except UNAVAILABLE as e:
+            log.warning("records stored before tenants not adopted yet: %s", e)
+
+    adopt()
+
+    @app.before_request
+    def _adopt_once():
+        if not done:
+            adopt()
+
+
 def create_app(config: dict | None = None) -> Flask:
     """Build the app.
 
@@ -61,7 +88,7 @@ def create_app(config: dict | None = None) -> Flask:
     """
     settings = settings_module.load(config)
     # the keys live in auth's closure only, so that nothing dumping the config shows them
-    api_keys = auth.parse_keys(settings.pop("API_KEYS"))
+    ring = tenants.load(settings.pop("NNJOBS_KEYS_FILE")).with_api_keys(settings.pop("API_KEYS"))
     app = Flask(__name__)
     app.json = ORJSONProvider(app)
     app.config.update(settings)
@@ -82,7 +109,7 @@ def create_app(config: dict | None = None) -> Flask:
     # the provider does not sort keys, so {"code", "status", "message", "errors"} keep that order
     app.url_map.converters["ref"] = RefConverter
 
-    plugins = [auth.SecurityPlugin()] if api_keys else []
+    plugins = [auth.SecurityPlugin()] if ring else []
     api = errors.Api(app, spec_kwargs={"extra_plugins": plugins})
     api.register_converter(RefConverter, _ref_param)
     api.spec.components.schema("EarlyStopping", schema=schemas.EarlyStoppingSchema)
@@ -107,15 +134,23 @@ def create_app(config: dict | None = None) -> Flask:
     # first, so that a request refused by the key check is timed and counted too
     metrics.init(app)
     app.register_blueprint(scrape.blp)
-    auth.init(app, api_keys, settings["NNJOBS_METRICS_PUBLIC"])
-
     url = settings["REDIS_URL"]
     # one quick retry covers a connection dropped while idle; more would hold a request
     # for seconds when Redis is down, where a prompt 503 is more useful
     retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 1)
     registry = Registry.from_url(url, prefix=settings["NNJOBS_KEY_PREFIX"], retry=retry)
+    registry.min_replicas = settings["NNJOBS_REDIS_MIN_REPLICAS"]
+    registry.wait_timeout = settings["NNJOBS_REDIS_WAIT_TIMEOUT"]
+    broker = settings["NNJOBS_BROKER_URL"] or url
+    _adopt(app, registry)
+    auth.init(app, ring, settings["NNJOBS_METRICS_PUBLIC"], settings, registry.take_token)
+    audit.init(app, auth.scope, auth.view_predicts)
     celery = Celery("nnjobs-api", set_as_current=False)
-    celery.conf.update(celery_config(url, settings["NNJOBS_QUEUE"]))
+    celery.conf.update(celery_config(broker, settings["NNJOBS_QUEUE"]))
+    # the queue's length is read from the broker, which may be a Redis of its own
+    app.extensions["nnjobs.broker_redis"] = (
+        None if broker == url else connections.client(broker, socket_timeout=5, retry=retry)
+    )
     cache = ModelCache(settings["NNJOBS_MODEL_CACHE"], settings["NNJOBS_MODEL_CACHE_MB"] * 2**20)
     app.extensions["nnjobs"] = Services(
         settings=settings,

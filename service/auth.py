@@ -1,27 +1,37 @@
-"""Optional API keys: with ``API_KEYS`` set, requests must carry ``Authorization: Bearer <key>``.
+"""API keys, their tenants and roles: with keys configured (``API_KEYS``, or the keys file
+``NNJOBS_KEYS_FILE``), requests must carry ``Authorization: Bearer <key>``.
 
 ``/healthz`` stays public because an orchestrator's liveness probe must not need a
 secret. ``/openapi.json``, ``/docs`` and the playground page (``/`` and its script and
 style) stay public too: they hold no data, are the same in every deployment, and are where
 a person or a client learns that a key is needed (the page then asks for one).
-``/metrics`` needs a key like the API unless ``NNJOBS_METRICS_PUBLIC`` is true: its
-labels name models, and an operator who set keys asked for the service to be closed;
-Prometheus can send the key (``authorization`` in its scrape config), or the setting opens
-the path where only the monitoring network reaches it. Everything else, ``/readyz``
-included (it names the queue and Redis errors), needs a key.
+``/metrics`` needs the role ``admin`` unless ``NNJOBS_METRICS_PUBLIC`` is true: its labels
+name models of every tenant; Prometheus can send an admin key (``authorization`` in its
+scrape config), or the setting opens the path where only the monitoring network reaches
+it. Everything else, ``/readyz`` included (it names the queue and Redis errors), needs a
+key.
 
-Keys are compared with :func:`hmac.compare_digest`, against every configured key
-without stopping at a match, so response times say nothing about a key's bytes or which
-key matched. A presented key is never logged or echoed back.
+A key found, its :class:`domain.tenancy.Scope` (tenant, role, key id, quotas) is the
+request's (:func:`scope`). The role is checked here, by method: ``predictor`` keys read
+(GET) and predict (views marked :func:`predicts`) only, and the rest is left to the
+domain, which scopes every lookup to the tenant. Keys are compared by their SHA-256 with
+:func:`hmac.compare_digest`, against every configured key without stopping at a match. A
+presented key is never logged or echoed back; audit lines name a key by its id.
 """
 
 from __future__ import annotations
 
-import hmac
+import math
+from collections.abc import Callable
+from typing import NoReturn
 
 from apispec import BasePlugin
-from flask import Flask, request
+from flask import Flask, current_app, g, request
 
+from domain.tenancy import OPEN, Scope
+from registry.tenants import KeyRing, Quotas
+
+from . import audit
 from .errors import abort
 
 #: Paths answered without a key.
@@ -34,10 +44,8 @@ SCHEME = "bearerAuth"
 
 CHALLENGE = 'Bearer realm="nnjobs"'
 
-
-def parse_keys(raw: str) -> tuple[bytes, ...]:
-    """``"k1, k2"`` -> ``(b"k1", b"k2")``; blanks are dropped, so ``""`` means no keys."""
-    return tuple(key.strip().encode() for key in raw.split(",") if key.strip())
+#: methods that change nothing
+READING = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def presented_key() -> bytes | None:
@@ -49,23 +57,61 @@ def presented_key() -> bytes | None:
     return token.encode("latin-1")
 
 
-def is_valid(keys: tuple[bytes, ...], token: bytes) -> bool:
-    matched = False
-    for key in keys:
-        matched |= hmac.compare_digest(key, token)
-    return matched
-
-
 #: The path of the metrics, public with ``NNJOBS_METRICS_PUBLIC``.
 METRICS_PATH = "/metrics"
 
 
-def init(app: Flask, keys: tuple[bytes, ...], metrics_public: bool = False) -> None:
-    """Require one of ``keys`` on every path but :data:`PUBLIC_PATHS` (none if no keys),
-    and :data:`METRICS_PATH` when ``metrics_public``."""
-    if not keys:
+def predicts(view):
+    """Mark a view as a prediction: a ``predictor`` key may call it whatever its method."""
+    view.predicts = True
+    return view
+
+
+def view_predicts() -> bool:
+    """Whether the request's view is marked :func:`predicts`."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
+    return bool(getattr(handler, "predicts", False))
+
+
+def scope() -> Scope:
+    """The scope of the request being answered: its key's, or :data:`OPEN` when the
+    service has no keys (or the path is public)."""
+    return g.get("nnjobs_scope", OPEN)
+
+
+def _refuse_role(found: Scope, needs: str) -> NoReturn:
+    audit.refused(found, f"role {found.role}")
+    abort(403, f"the role {found.role} may not do this: it needs the role {needs}")
+
+
+def _over_rate(found: Scope, wait: float) -> NoReturn:
+    quotas = found.quotas
+    seconds = max(1, math.ceil(wait))
+    abort(
+        429,
+        f"tenant {found.tenant!r} is over its rate of {quotas.rate:g} requests a second "
+        f"(bursts of {quotas.burst}; NNJOBS_TENANT_RATE, NNJOBS_TENANT_BURST); retry after "
+        f"{seconds} s",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+def init(
+    app: Flask,
+    ring: KeyRing,
+    metrics_public: bool,
+    settings: dict,
+    take_token: Callable[[str, float, int], float],
+) -> None:
+    """Require one of ``ring``'s keys on every path but :data:`PUBLIC_PATHS` (none if no
+    keys), and :data:`METRICS_PATH` when ``metrics_public``; hold each tenant to its rate
+    (``take_token(tenant, rate, burst)``: seconds to wait, 0 to go on) and each key to
+    its role."""
+    if not ring:
         return
     public = PUBLIC_PATHS | {METRICS_PATH} if metrics_public else PUBLIC_PATHS
+    quotas = {tenant: Quotas.of(settings, ring.quotas.get(tenant)) for tenant in ring.tenants()}
 
     @app.before_request
     def _require_key():
@@ -73,17 +119,30 @@ def init(app: Flask, keys: tuple[bytes, ...], metrics_public: bool = False) -> N
             return
         token = presented_key()
         if token is None:
+            audit.refused(None, "no key")
             abort(
                 401,
                 "an API key is required: send Authorization: Bearer <key>",
                 headers={"WWW-Authenticate": CHALLENGE},
             )
-        if not is_valid(keys, token):
+        key = ring.find(token)
+        if key is None:
+            audit.refused(None, "unknown key")
             abort(
                 401,
                 "the API key is not valid",
                 headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'},
             )
+        found = Scope(key.tenant, key.role, key.key_id, quotas[key.tenant])
+        g.nnjobs_scope = found
+        if found.quotas.rate:
+            wait = take_token(found.tenant, found.quotas.rate, found.quotas.burst)
+            if wait:
+                _over_rate(found, wait)
+        if request.path == METRICS_PATH and not found.admin:
+            _refuse_role(found, "admin")
+        if found.role == "predictor" and request.method not in READING and not view_predicts():
+            _refuse_role(found, "trainer or admin")
 
 
 class SecurityPlugin(BasePlugin):
@@ -96,7 +155,7 @@ class SecurityPlugin(BasePlugin):
             {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "One of the keys in the API_KEYS setting",
+                "description": "A key of API_KEYS or of the keys file (NNJOBS_KEYS_FILE)",
             },
         )
         spec.options["security"] = [{SCHEME: []}]
@@ -108,4 +167,7 @@ class SecurityPlugin(BasePlugin):
             if public:
                 operation["security"] = []
             else:
-                operation.setdefault("responses", {})["401"] = "UNAUTHORIZED"
+                responses = operation.setdefault("responses", {})
+                responses["401"] = "UNAUTHORIZED"
+                responses.setdefault("403", "FORBIDDEN")
+                responses.setdefault("429", "TOO_MANY_REQUESTS")

@@ -9,7 +9,10 @@ from flask import current_app, request
 from domain.deadline import Deadline
 from domain.services import Services
 
+from .auth import scope
 from .metrics import STARTED
+
+__all__ = ["deadline", "page", "scope", "services"]
 
 
 def services() -> Services:

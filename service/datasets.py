@@ -11,7 +11,7 @@ from flask.views import MethodView
 
 from domain import datasets
 
-from .context import deadline, page, services
+from .context import deadline, page, scope, services
 from .parsing import CSV_TYPES, Blueprint
 from .schemas import (
     DatasetPageSchema,
@@ -60,14 +60,15 @@ class Datasets(MethodView):
             svc.settings, "NNJOBS_MAX_DATASET_MB", CSV_TYPES, "the CSV file"
         )
         name = query.get("name") or form_name or datasets.default_name(filename)
-        dataset = datasets.store(svc, data, name, deadline())
+        dataset = datasets.store(svc, data, name, deadline(), scope=scope())
         return dataset, {"Location": f"/datasets/{dataset['id']}"}
 
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, DatasetPageSchema)
     def get(self, query):
         """List datasets, newest first."""
-        return page(services().registry.list_datasets, query)
+        tenant = scope().listing(query.get("tenant"))
+        return page(services().registry.list_datasets, query, tenant=tenant)
 
 
 @blp.route("/<ref:dataset_id>")
@@ -76,10 +77,10 @@ class Dataset(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, dataset_id):
         """A dataset (by id, or by name: the newest of that name) and its columns."""
-        return datasets.get(services(), dataset_id)
+        return datasets.get(services(), dataset_id, scope=scope())
 
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     def delete(self, dataset_id):
         """Delete a dataset (by id or name); jobs submitted and models trained on it stay."""
-        datasets.delete(services(), dataset_id)
+        datasets.delete(services(), dataset_id, scope=scope())

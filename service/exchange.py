@@ -9,7 +9,7 @@ from flask.views import MethodView
 from domain import exchange
 from registry.names import NAME_RULE
 
-from .context import services
+from .context import scope, services
 from .errors import abort
 from .parsing import Blueprint
 from .schemas import ExportQuerySchema, ImportQuerySchema, ModelSchema
@@ -47,7 +47,7 @@ class Export(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def get(self, query, ref):
         """Download a model as ONNX, as a zipped MLflow model, or as its own bytes."""
-        done = exchange.export(services(), ref, query["format"])
+        done = exchange.export(services(), ref, query["format"], scope=scope())
         return Response(
             done.data,
             mimetype=done.mimetype,
@@ -68,6 +68,7 @@ class Import(MethodView):
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
     @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def post(self, query):
         """Store a model exported by an nnjobs service (format=nnjobs), checked as a stored
@@ -83,5 +84,5 @@ class Import(MethodView):
         if name is None:
             reason = f"missing; send ?name= or the multipart name field ({NAME_RULE})"
             abort(422, f"name: {reason}", {"query": {"name": [reason]}})
-        model = exchange.import_model(svc, data, name)
+        model = exchange.import_model(svc, data, name, scope=scope())
         return model, {"Location": f"/models/{model['id']}"}

@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from domain import fixes, jobs
 
-from .context import page, services
+from .context import page, scope, services
 from .parsing import Blueprint
 from .schemas import (
     FixQuerySchema,
@@ -42,7 +42,7 @@ class Jobs(MethodView):
     @blp.accepted(JobSchema, "Accepted and queued", "/jobs/<id>")
     def post(self, body):
         """Submit a training job: it is checked in full, stored and queued."""
-        job = jobs.submit(services(), body)
+        job = jobs.submit(services(), body, scope=scope())
         log.info(
             "job %s queued (%s samples)",
             job["id"],
@@ -59,7 +59,8 @@ class Jobs(MethodView):
     @blp.response(200, JobPageSchema)
     def get(self, query):
         """List jobs, newest first, without their history."""
-        return page(services().registry.list_jobs, query, status=query.get("status"))
+        tenant = scope().listing(query.get("tenant"))
+        return page(services().registry.list_jobs, query, status=query.get("status"), tenant=tenant)
 
 
 @blp.route("/<ref:job_id>")
@@ -69,7 +70,7 @@ class Job(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, query, job_id):
         """A job with its progress and history; with ?wait=<seconds>, once it changes."""
-        return jobs.wait(services(), job_id, query["wait"])
+        return jobs.wait(services(), job_id, query["wait"], scope=scope())
 
     @blp.arguments(PurgeQuerySchema, location="query")
     @blp.response(200, JobSchema, description="The job, now cancelled")
@@ -81,9 +82,9 @@ class Job(MethodView):
         ?purge=true, remove the job now, whatever its status (its model stays); ended jobs
         are otherwise removed NNJOBS_JOB_TTL seconds after they end."""
         if query["purge"]:
-            jobs.remove(services(), job_id)
+            jobs.remove(services(), job_id, scope=scope())
             return Response(status=204)
-        return jobs.cancel(services(), job_id)
+        return jobs.cancel(services(), job_id, scope=scope())
 
 
 @blp.route("/<ref:job_id>/fix")
@@ -95,6 +96,6 @@ class JobFix(MethodView):
     def post(self, query, job_id):
         """Test the fix a job's warning offers: submit its sweep (the job's own values
         first, then the fix's) on the job's data."""
-        sweep = fixes.submit(services(), job_id, query["warning"])
+        sweep = fixes.submit(services(), job_id, query["warning"], scope=scope())
         log.info("job %s: fix submitted as sweep %s", job_id, sweep["id"])
         return sweep, {"Location": f"/sweeps/{sweep['id']}"}

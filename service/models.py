@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from domain import prediction
 
-from .context import page, services
+from .context import page, scope, services
 from .parsing import Blueprint, plain_body
 from .prediction import CSV_INPUT, answers, csv_body, is_list, predict
 from .schemas import InputsSchema, ModelPageSchema, ModelQuerySchema, ModelSchema
@@ -25,7 +25,15 @@ class Models(MethodView):
     @blp.response(200, ModelPageSchema)
     def get(self, query):
         """List models newest first (a name's versions, with ?name=), without history."""
-        return page(services().registry.list_models, query, name=query.get("name"))
+        who = scope()
+        tenant = who.listing(query.get("tenant"))
+        return page(
+            services().registry.list_models,
+            query,
+            name=query.get("name"),
+            tenant=tenant,
+            names_of=who.tenant,
+        )
 
 
 @blp.route("/<ref:ref>")
@@ -35,18 +43,14 @@ class Model(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def get(self, ref):
         """A model with its metrics and training history."""
-        svc = services()
-        model = svc.registry.get_model(ref)
-        if model is None:
-            prediction.missing_model(svc, ref)
-        return model
+        return prediction.get_model(services(), ref, scope=scope())
 
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     def delete(self, ref):
         """Delete a model; its name's other versions stay."""
-        prediction.delete_model(services(), ref)
+        prediction.delete_model(services(), ref, scope=scope())
 
 
 @blp.route("/<ref:ref>/predict")

@@ -13,8 +13,8 @@ from flask import Response, request
 from domain import prediction
 from registry.names import REF_RE
 
-from . import metrics
-from .context import deadline, services
+from . import auth, metrics
+from .context import deadline, scope, services
 from .parsing import CSV_TYPES
 from .schemas import PredictionSchema
 from .schemas.models import ANSWER_LIMIT
@@ -64,7 +64,7 @@ def answers(blp):
         ):
             view = blp.alt_response(code, response=name)(view)
         view = blp.alt_response(200, **CSV_OUTPUT)(view)
-        return blp.response(200, PredictionSchema)(view)
+        return auth.predicts(blp.response(200, PredictionSchema)(view))
 
     return decorator
 
@@ -105,7 +105,7 @@ def predict(ref: str, inputs: list) -> dict | Response:
     """The contract's prediction body for ``inputs`` from the model ``ref`` names (CSV
     when the request's Accept header asks for it)."""
     started = time.perf_counter()
-    done = prediction.predict(services(), ref, inputs, deadline())
+    done = prediction.predict(services(), ref, inputs, deadline(), scope=scope())
     served(done, started)
     return answer(done)
 
@@ -113,7 +113,8 @@ def predict(ref: str, inputs: list) -> dict | Response:
 def predict_csv(ref: str) -> dict | Response:
     """Predict for the rows of a CSV body, matching its columns to the model's features."""
     started = time.perf_counter()
-    done = prediction.predict_csv(services(), ref, request.get_data(cache=False), deadline())
+    body = request.get_data(cache=False)
+    done = prediction.predict_csv(services(), ref, body, deadline(), scope=scope())
     served(done, started)
     return answer(done)
 

@@ -10,7 +10,7 @@ from flask.views import MethodView
 
 from domain import sweeps
 
-from .context import page, services
+from .context import page, scope, services
 from .parsing import Blueprint
 from .schemas import (
     PageQuerySchema,
@@ -47,7 +47,7 @@ class Sweeps(MethodView):
     @blp.accepted(SweepSchema, "Accepted: every job stored and queued", "/sweeps/<id>")
     def post(self, body):
         """Start a sweep: one job per combination of the varied values, all checked first."""
-        sweep = sweeps.submit(services(), body)
+        sweep = sweeps.submit(services(), body, scope=scope())
         log.info("sweep %s queued %d jobs", sweep["id"], sweep["n_jobs"])
         return sweep, {"Location": f"/sweeps/{sweep['id']}"}
 
@@ -55,7 +55,8 @@ class Sweeps(MethodView):
     @blp.response(200, SweepPageSchema)
     def get(self, query):
         """List sweeps, newest first."""
-        return page(lambda **kw: sweeps.list_page(services(), **kw), query)
+        tenant = scope().listing(query.get("tenant"))
+        return page(lambda **kw: sweeps.list_page(services(), **kw), query, tenant=tenant)
 
 
 @blp.route("/<ref:sweep_id>")
@@ -64,7 +65,7 @@ class Sweep(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, sweep_id):
         """A sweep: its jobs, their counts by status, and the leaderboard."""
-        return sweeps.get(services(), sweep_id)
+        return sweeps.get(services(), sweep_id, scope=scope())
 
     @blp.arguments(PurgeQuerySchema, location="query")
     @blp.response(200, SweepSchema, description="The sweep, now cancelled")
@@ -76,6 +77,6 @@ class Sweep(MethodView):
         results. With ?purge=true, remove the sweep and its jobs now (cancelling first
         those that have not ended; their models stay)."""
         if query["purge"]:
-            sweeps.remove(services(), sweep_id)
+            sweeps.remove(services(), sweep_id, scope=scope())
             return Response(status=204)
-        return sweeps.cancel(services(), sweep_id)
+        return sweeps.cancel(services(), sweep_id, scope=scope())

@@ -29,6 +29,11 @@ def make_app(redis_url, key_prefix, **config):
     )
 
 
+def bearer(key: str) -> dict:
+    """The header that presents an API key."""
+    return {"Authorization": f"Bearer {key}"}
+
+
 def error(response, code: int) -> dict:
     """The body of an error response, checked against the contract's shape."""
     assert response.status_code == code, response.data[:500]

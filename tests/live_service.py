@@ -150,20 +150,24 @@ def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "co
         time.sleep(interval)
 
 
-def http_status(url: str) -> int | None:
+def http_status(url: str, headers: dict | None = None) -> int | None:
     try:
-        return requests.get(url, timeout=2).status_code
+        return requests.get(url, timeout=2, headers=headers).status_code
     except requests.RequestException:
         return None
 
 
-def wait_ready(base_url: str, process: Process | None = None, timeout: float = 60) -> None:
-    """Until /readyz answers 200: the API runs, Redis answers and a worker listens."""
+def wait_ready(
+    base_url: str, process: Process | None = None, timeout: float = 60, key: str | None = None
+) -> None:
+    """Until /readyz answers 200 (asked with ``key`` when the service needs one): the API
+    runs, Redis answers and a worker listens."""
+    headers = {"Authorization": f"Bearer {key}"} if key else None
 
     def ready():
         if process is not None and process.proc.poll() is not None:
             raise AssertionError(f"{process.args[0]} exited early:\n{process.output}")
-        return http_status(base_url + "/readyz") == 200
+        return http_status(base_url + "/readyz", headers) == 200
 
     wait_until(ready, timeout, what=f"{base_url}/readyz")
 
@@ -247,7 +251,9 @@ class LiveService:
     worker, as separate processes on the tests' Redis, under ``key_prefix`` (also the
     queue). ``api`` and ``worker`` are their :class:`Process`, each with its own output."""
 
-    def __init__(self, redis_url: str, key_prefix: str, workers: int = 2, **env: str):
+    def __init__(
+        self, redis_url: str, key_prefix: str, workers: int = 2, key: str | None = None, **env: str
+    ):
         from conftest import free_port
 
         self.port = free_port()
@@ -266,6 +272,8 @@ class LiveService:
             **env,
         }
         self.queue = key_prefix
+        #: the key /readyz is asked with, when the service needs one
+        self.key = key
         self.api: Process | None = None
         self.worker: Process | None = None
 
@@ -276,7 +284,7 @@ class LiveService:
         try:
             self.worker = Process(worker, self.env)
             self.api = Process([*api, "service.app:create_app()"], self.env)
-            wait_ready(self.url, self.api)
+            wait_ready(self.url, self.api, key=self.key)
         except BaseException:
             self.__exit__()
             raise

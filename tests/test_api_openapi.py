@@ -175,11 +175,11 @@ def test_path_references_are_constrained(spec):
 
 def test_query_parameters_are_documented(spec):
     names = {p["name"] for p in spec["paths"]["/jobs"]["get"]["parameters"]}
-    assert names == {"page", "page_size", "status"}
+    assert names == {"page", "page_size", "status", "tenant"}
     names = {p["name"] for p in spec["paths"]["/models"]["get"]["parameters"]}
-    assert names == {"page", "page_size", "name"}
+    assert names == {"page", "page_size", "name", "tenant"}
     names = {p["name"] for p in spec["paths"]["/sweeps"]["get"]["parameters"]}
-    assert names == {"page", "page_size"}
+    assert names == {"page", "page_size", "tenant"}
 
 
 def test_the_docs_page_is_self_contained(app, spec):

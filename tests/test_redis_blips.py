@@ -253,3 +253,7 @@ def test_only_passing_server_states_are_waited_out(reply, passing):
     from registry.outages import transient
 
     assert transient(BaseParser.parse_error(reply)) is passing
+    # the same reply to a command queued in a transaction, as redis-py words it
+    queued = BaseParser.parse_error(reply)
+    queued.args = (f"Command # 1 (HSET k a b) of pipeline caused error: {queued.args[0]}",)
+    assert transient(queued) is passing

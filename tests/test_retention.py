@@ -183,3 +183,26 @@ def test_purge_removes_a_sweep_and_its_jobs(client, registry):
 def test_datasets_do_not_expire(registry):
     dataset = registry.create_dataset({"name": "d", "columns": []}, [np.zeros(1).tobytes()])
     assert registry.r.ttl(registry.keys.dataset(dataset["id"])) == -1
+
+
+def test_a_tenants_listings_drop_what_expired(short):
+    spec, data = nn.validate({"layers": [{"units": 4}]}, X, Y)
+    ended = short.create_job(name="a", spec=spec, data=data, X=X, y=Y, tenant="alice")["id"]
+    kept = short.create_job(name="a", spec=spec, data=data, X=X, y=Y, tenant="alice")["id"]
+    short.create_job(name="b", spec=spec, data=data, X=X, y=Y, tenant="bob")
+    jobs = [{"name": "s", "spec": spec, "data": data, "vary": {}}]
+    sweep_id, [swept] = short.create_sweep(name="s", vary={}, jobs=jobs, X=X, y=Y, tenant="alice")
+    for job_id in (ended, swept):
+        short.cancel_job(job_id)
+    assert short.list_jobs(tenant="alice")[1] == 3
+    assert short.list_jobs("cancelled", tenant="alice")[1] == 2
+    _gone(short, short.keys.job(ended), short.keys.job(swept), short.keys.sweep(sweep_id))
+    jobs, total = short.list_jobs(tenant="alice")
+    assert [j["id"] for j in jobs] == [kept] and total == 1
+    assert short.list_jobs("cancelled", tenant="alice") == ([], 0)
+    assert short.list_jobs("queued", tenant="alice")[1] == 1
+    assert short.list_sweeps(tenant="alice") == ([], 0)
+    # the tenant's indexes hold what the listings show, no more
+    assert short.r.zrange(short.keys.owned("jobs", "alice"), 0, -1) == [kept.encode()]
+    assert not short.r.exists(short.keys.owned("sweeps", "alice"))
+    assert short.list_jobs(tenant="bob")[1] == 1

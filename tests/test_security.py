@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from api_helpers import drop_keys, error, make_app, run_job, wait_for_job, worker_thread
+from api_helpers import bearer, error, make_app, run_job, wait_for_job, worker_thread
 from kombu import Connection, Exchange, Producer, Queue
 from live_service import ROOT, VENV_BIN
 
@@ -22,19 +22,6 @@ from registry.settings import SettingsError
 
 KEYS = "first-key-0123456, second-key-45678"
 SPIRAL = {"data": {"synthetic": {"name": "spiral", "n_samples": 40}}, "layers": [{"units": 4}]}
-
-
-@pytest.fixture
-def prefix(redis_url):
-    prefix = f"nnjobs-test-{uuid.uuid4().hex[:10]}"
-    yield prefix
-    r = redis.Redis.from_url(redis_url)
-    drop_keys(r, prefix)
-    r.close()
-
-
-def bearer(key: str) -> dict:
-    return {"Authorization": f"Bearer {key}"}
 
 
 # -- API keys -------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ from this table by :mod:`registry.settings_reference` (``make docs``, or ``pytho
 registry.settings --markdown``), and a test fails when the two differ.
 
 The rows live in this package's modules by subject (:mod:`.service`: addresses, servers,
-delivery, logs and ``make run``; :mod:`.limits`: the API's limits and keys;
-:mod:`.exchange`: model imports and the parity certificate); a new subject
+delivery, logs and ``make run``; :mod:`.limits`: the API's limits;
+:mod:`.replication`: Sentinel and replicas; :mod:`.exchange`: model imports and the parity
+certificate; :mod:`.tenants`: the keys, the keys file, quotas and rate limits); a new subject
 is a module of its own and one entry in :data:`TABLE`.
 
 Standard library only: gunicorn's configuration file and ``make run`` read it too. The
@@ -56,13 +57,15 @@ __all__ = [
 ]
 
 
-from . import exchange, limits, service
+from . import exchange, limits, replication, service, tenants
 
 #: every setting, grouped by section
 TABLE: tuple[Setting, ...] = (
     *service.PLACES,
+    *replication.REPLICATION,
     *limits.LIMITS,
     *exchange.EXCHANGE,
+    *tenants.TENANTS,
     *service.OPERATIONS,
 )
 

@@ -1,4 +1,4 @@
-"""The API's limits and access settings: what a request may ask for, and who may ask."""
+"""The API's limits: what a request may ask for (who may ask: :mod:`.tenants`)."""
 
 from __future__ import annotations
 
@@ -7,33 +7,11 @@ from ..setting import (
     LimitDefault,
     Section,
     Setting,
-    SettingsError,
 )
 
 
 def _limit(name: str, kind: type, default: object, doc: str, **more) -> Setting:
     return Setting(name, kind, default, doc, (API,), Section.LIMITS, **{"min": 0, **more})
-
-
-#: characters of the shortest API key taken: a shorter one is within reach of guessing
-MIN_API_KEY_LENGTH = 16
-
-
-class _Keys(Setting):
-    """A comma-separated list of secrets, each at least :data:`MIN_API_KEY_LENGTH`
-    characters; a refusal says which key (by position) and how long it is, never the key."""
-
-    def parse(self, raw: object, given_as: str | None = None) -> object:
-        value = super().parse(raw, given_as)
-        keys = [key.strip() for key in str(value).split(",") if key.strip()]
-        for position, key in enumerate(keys, 1):
-            if len(key) < MIN_API_KEY_LENGTH:
-                raise SettingsError(
-                    f"{given_as or self.name}: every key must be at least "
-                    f"{MIN_API_KEY_LENGTH} characters; key {position} of {len(keys)} has "
-                    f"{len(key)}"
-                )
-        return value
 
 
 LIMITS: tuple[Setting, ...] = (
@@ -163,23 +141,4 @@ LIMITS: tuple[Setting, ...] = (
         'by any other name are counted under `model="(other)"`',
     ),
     _limit("NNJOBS_READY_TIMEOUT", float, 0.5, "seconds `/readyz` waits for workers to answer"),
-    _Keys(
-        "API_KEYS",
-        str,
-        "",
-        "comma-separated API keys, each of at least 16 characters (a shorter one stops "
-        "the API at start); when set, every endpoint but `/healthz`, `/openapi.json`, "
-        "`/docs` and the playground page (`/`, `/playground/*`) needs "
-        "`Authorization: Bearer <key>` (else 401)",
-        (API,),
-        Section.LIMITS,
-        shown="empty (no key needed)",
-    ),
-    _limit(
-        "NNJOBS_METRICS_PUBLIC",
-        bool,
-        False,
-        "with `API_KEYS` set, serve `/metrics` without a key",
-        min=None,
-    ),
 )

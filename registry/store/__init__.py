@@ -5,18 +5,22 @@
 - :mod:`.records`: the job record's fields, declared once, and their encoding;
 - :mod:`.scripts`: the Lua scripts of ``lua/``, called with named keys and arguments;
 - :mod:`.models`, :mod:`.jobs` (with leases, stats and each job's change feed),
-  :mod:`.sweeps`, :mod:`.datasets`: one class per resource.
+  :mod:`.sweeps`, :mod:`.datasets`: one class per resource, each scoping its records to
+  their tenant; :mod:`.tenancy`: what spans them (a tenant's bytes, the records stored
+  before tenants existed).
 
 Each resource class builds on the one it needs: models on the shared :class:`~.base.Store`,
 jobs on models (a job's success stores its model in the same step), sweeps on jobs (a sweep
 is a set of jobs); datasets stand alone. :class:`Registry` is all of them at once.
 """
 
+from .base import NotReplicated
 from .datasets import Datasets
 from .jobs import DEFAULT_LEASE, DEFAULT_MAX_ATTEMPTS
 from .keys import ACTIVE, ENDED, JOB_STATUSES, TRAINING_BUCKETS
 from .records import now_iso
 from .sweeps import Sweeps
+from .tenancy import Tenancy
 
 __all__ = [
     "ACTIVE",
@@ -25,11 +29,12 @@ __all__ = [
     "ENDED",
     "JOB_STATUSES",
     "TRAINING_BUCKETS",
+    "NotReplicated",
     "Registry",
     "now_iso",
 ]
 
 
-class Registry(Sweeps, Datasets):
+class Registry(Tenancy, Sweeps, Datasets):
     """Jobs, models, sweeps and datasets in one Redis database (its parameters: those of
     :class:`~.base.Store`)."""

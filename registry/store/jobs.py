@@ -13,7 +13,9 @@ import time
 
 import numpy as np
 
+from ..tenants import DEFAULT_TENANT
 from . import records
+from .base import reaches
 from .keys import ENDED, JOB_STATUSES, TRAINING_BUCKETS, bucket_field, new_id
 from .models import Models
 from .records import now_iso
@@ -35,10 +37,6 @@ def _attempt(attempt: int | None) -> str:
     return "" if attempt is None else str(attempt)
 
 
-#: expired ids one listing removes from the indexes at most (the rest, at the next)
-TRIM_BATCH = 1000
-
-
 class Jobs(Models):
     def _store_job(self, pipe, record: dict, x_blob: bytes | None, y_blob: bytes | None) -> None:
         """Store a job's record and, unless it trains on its sweep's, its data."""
@@ -50,34 +48,50 @@ class Jobs(Models):
             pipe.set(y_key, y_blob)
         pipe.zadd(self.keys.jobs(), {job_id: created_ms})
         pipe.zadd(self.keys.jobs("queued"), {job_id: created_ms})
+        pipe.zadd(self.keys.owned("jobs", record["tenant"]), {job_id: created_ms})
 
     def create_job(
-        self, *, name: str | None, spec: dict, data: dict, X: np.ndarray, y: np.ndarray
+        self,
+        *,
+        name: str | None,
+        spec: dict,
+        data: dict,
+        X: np.ndarray,
+        y: np.ndarray,
+        tenant: str = DEFAULT_TENANT,
     ) -> dict:
-        """Store a new queued job with its training data; return the Job."""
-        record = records.new_job(name, spec, data)
+        """Store a new queued job of the tenant ``tenant`` with its training data; return
+        the Job."""
+        record = records.new_job(name, spec, data, tenant=tenant)
         with self.r.pipeline(transaction=True) as pipe:
             self._store_job(pipe, record, records.npy(X), records.npy(y))
             pipe.execute()
         return self.get_job(record["id"])
 
     def count_submitted(self, jobs: int = 1) -> None:
-        """Count jobs as submitted (once their training messages are on their way)."""
-        self.r.incrby(self.keys.stats("submitted"), jobs)
+        """Count jobs as submitted (once their training messages are on their way) and,
+        with ``min_replicas``, wait until that many replicas have every write so far, the
+        jobs and (on the same Redis) their messages included: NotReplicated otherwise."""
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.incrby(self.keys.stats("submitted"), jobs)
+            self._wait_replicas(pipe)
+            self._check_replicated(pipe.execute())
 
     def stats(self, queue: str | None = None) -> dict:
         """The figures the API exposes as metrics, read in one round trip.
 
         ``submitted``; ``ended`` and ``jobs`` (now), by status; ``training``, by status
         ended: ``{"buckets": [(upper bound, cumulative count), ..., (inf, count)],
-        "count", "sum"}``; and ``queue_length``, the messages waiting in the Celery
-        queue ``queue`` (None without one).
+        "count", "sum"}``; ``nodes``: ``{(node, outcome): attempts ended}``; and
+        ``queue_length``, the messages waiting in the Celery queue ``queue`` (None
+        without one).
         """
         with self.r.pipeline(transaction=False) as pipe:
             # in the same round trip, before the counts it would change
             self.trim_expired(pipe=pipe)
             pipe.get(self.keys.stats("submitted"))
             pipe.hgetall(self.keys.stats("ended"))
+            pipe.hgetall(self.keys.stats("nodes"))
             for status in ENDED:
                 pipe.hgetall(self.keys.training(status))
             for status in JOB_STATUSES:
@@ -85,7 +99,7 @@ class Jobs(Models):
             if queue:
                 pipe.llen(queue)
             replies = pipe.execute()
-        _trimmed, submitted, ended, *rest = replies
+        _trimmed, submitted, ended, nodes, *rest = replies
         training_raw, rest = rest[: len(ENDED)], rest[len(ENDED) :]
         counts, rest = rest[: len(JOB_STATUSES)], rest[len(JOB_STATUSES) :]
         ended = {k.decode(): int(v) for k, v in ended.items()}
@@ -106,6 +120,7 @@ class Jobs(Models):
             "ended": {status: ended.get(status, 0) for status in ENDED},
             "training": training,
             "jobs": dict(zip(JOB_STATUSES, counts, strict=True)),
+            "nodes": {tuple(k.decode().rsplit("|", 1)): int(v) for k, v in nodes.items()},
             "queue_length": int(rest[0]) if queue else None,
         }
 
@@ -113,7 +128,9 @@ class Jobs(Models):
         """Remove a job record and its data entirely (undoes :meth:`create_job`)."""
         # not MULTI: over maxmemory, Redis refuses every command queued in a transaction,
         # DEL included, and this undoes a submission that Redis was too full to queue
+        owner = self.r.hget(self.keys.job(job_id), "tenant") or DEFAULT_TENANT.encode()
         with self.r.pipeline(transaction=False) as pipe:
+            pipe.zrem(self.keys.owned("jobs", owner.decode()), job_id)
             pipe.delete(
                 self.keys.job(job_id), self.keys.epochs(job_id), *self.keys.job_data(job_id)
             )
@@ -134,37 +151,23 @@ class Jobs(Models):
         keys |= {f"index_{status}": self.keys.jobs(status) for status in ENDED}
         return _text(self.scripts.run("remove", keys=keys, args={"job_id": job_id}) or None)
 
-    def trim_expired(self, limit: int = TRIM_BATCH, pipe=None) -> tuple[int, int] | None:
-        """Remove from the listings up to ``limit`` jobs and as many sweeps that expired;
-        how many of each (with ``pipe``, queued there first: None). Listings call it before
-        they read, so an id is trimmed once, by whichever reads first, at the cost of what
-        it removes, however long the backlog."""
-        keys = {
-            "expiring": self.keys.expiring("jobs"),
-            "sweeps_expiring": self.keys.expiring("sweeps"),
-            "index_all": self.keys.jobs(),
-            "sweeps": self.keys.sweeps,
-        }
-        keys |= {f"index_{status}": self.keys.jobs(status) for status in JOB_STATUSES}
-        if pipe is not None:
-            self.scripts.run("trim", keys=keys, args={"limit": limit}, client=pipe)
-            return None
-        jobs, sweeps = self.scripts.run("trim", keys=keys, args={"limit": limit})
-        return int(jobs), int(sweeps)
-
-    def get_job(self, job_id: str, with_history: bool = True) -> dict | None:
-        """The Job, or None for an unknown id.
+    def get_job(
+        self, job_id: str, with_history: bool = True, tenant: str | None = None
+    ) -> dict | None:
+        """The Job, or None for an unknown id (or, given ``tenant``, one of another tenant).
 
         Its history is assembled from the epochs stored so far; a succeeded job's is its
         model's (``{}`` once the model is deleted), which keeps the one copy.
         """
         if not with_history:
-            raw = self.r.hmget(self.keys.job(job_id), records.SUMMARY_FIELDS)
-            return records.decode_summary(raw)
+            *raw, owner = self.r.hmget(self.keys.job(job_id), [*records.SUMMARY_FIELDS, "tenant"])
+            return records.decode_summary(raw) if reaches(owner, tenant) else None
         with self.r.pipeline(transaction=False) as pipe:
             pipe.hgetall(self.keys.job(job_id))
             pipe.lrange(self.keys.epochs(job_id), 0, -1)
             raw, rows = pipe.execute()
+        if not reaches(raw.get(b"tenant"), tenant):
+            return None
         job = records.decode_job(raw)
         if job is None or job["history"]:
             return job  # a record stored whole, before the epochs were stored apart
@@ -206,18 +209,30 @@ class Jobs(Models):
         finally:
             pubsub.close()
 
+    def job_belongs(self, job_id: str, tenant: str | None) -> bool:
+        """Whether the job ``job_id`` exists and is the tenant ``tenant``'s (None: any)."""
+        status, owner = self.r.hmget(self.keys.job(job_id), "status", "tenant")
+        return status is not None and reaches(owner, tenant)
+
     def job_status(self, job_id: str) -> str | None:
         return _text(self.r.hget(self.keys.job(job_id), "status"))
 
     def list_jobs(
-        self, status: str | None = None, offset: int = 0, limit: int = 20
+        self,
+        status: str | None = None,
+        offset: int = 0,
+        limit: int = 20,
+        tenant: str | None = None,
     ) -> tuple[list[dict], int]:
-        """Jobs newest first, without their history (only their summary fields are
-        read), and how many there are in all."""
+        """Jobs newest first (the tenant ``tenant``'s; None: every tenant's), without their
+        history (only their summary fields are read), and how many there are in all."""
         self.trim_expired()
         index = self.keys.jobs(status or "")
-        total = self.r.zcard(index)
-        ids = self.r.zrevrange(index, offset, offset + limit - 1)
+        if tenant is not None:
+            ids, total = self._owned_page("jobs", tenant, index, offset, limit)
+        else:
+            total = self.r.zcard(index)
+            ids = self.r.zrevrange(index, offset, offset + limit - 1)
         with self.r.pipeline(transaction=False) as pipe:
             for job_id in ids:
                 pipe.hmget(self.keys.job(job_id.decode()), records.SUMMARY_FIELDS)
@@ -286,8 +301,10 @@ class Jobs(Models):
         worker: str = "",
         lease: float = DEFAULT_LEASE,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        host: str = "",
     ) -> tuple[str, float]:
-        """Start an attempt at a job, atomically; returns (outcome, value).
+        """Start an attempt at a job, atomically; returns (outcome, value). ``worker`` (the
+        worker's node name) and ``host`` go into the job's ``attempt_log``.
 
         - ``("started", attempt)``: the job was queued, or running under an expired lease
           (the worker of the previous attempt is presumed dead); it now runs as ``attempt``
@@ -304,7 +321,14 @@ class Jobs(Models):
             "stopped responding)"
         )
         result = self._lease_script(
-            "start", job_id, max_attempts, why, worker=worker, started_at=now_iso(), lease=lease
+            "start",
+            job_id,
+            max_attempts,
+            why,
+            worker=worker,
+            host=host,
+            started_at=now_iso(),
+            lease=lease,
         )
         if not result:
             return "unknown", 0
@@ -395,13 +419,15 @@ class Jobs(Models):
         history, warnings, ...); ``progress`` the job's final progress; ``attempt``, when given, the
         attempt that must still hold the job. Returns the Model, or None if the job was no
         longer running (cancelled meanwhile, or taken over by another attempt), in which
-        case nothing is stored.
+        case nothing is stored. With ``min_replicas``, NotReplicated when too few replicas
+        confirmed it in time (it is stored on the master all the same).
         """
         job = self.get_job(job_id, with_history=False)
         if job is None:
             return None
         model_id = new_id()
         name = job["name"]
+        tenant = (self.r.hget(self.keys.job(job_id), "tenant") or DEFAULT_TENANT.encode()).decode()
         finished = now_iso()
         meta = {**meta, "id": model_id, "name": name, "job_id": job_id, "created_at": finished}
         # trained from a dataset, the model keeps the names of its columns
@@ -423,8 +449,10 @@ class Jobs(Models):
         keys |= {
             "model": self.keys.model(model_id),
             "models": self.keys.models,
-            "name": self.keys.name(name),
-            "name_seq": self.keys.name_seq(name),
+            "name": self.keys.name(name, tenant),
+            "name_seq": self.keys.name_seq(name, tenant),
+            "owned_models": self.keys.owned("models", tenant),
+            "tenant_bytes": self.keys.owned("bytes", tenant),
         }
         args = {
             "job_id": job_id,
@@ -436,8 +464,12 @@ class Jobs(Models):
             "created_ms": int(time.time() * 1000),
             "changes": self.keys.model_changes,
             "ttl": self.job_ttl,
+            "tenant": tenant,
         }
-        version = self.scripts.run("succeed", keys=keys, args=args)
+        with self.r.pipeline(transaction=False) as pipe:
+            self.scripts.run("succeed", keys=keys, args=args, client=pipe)
+            self._wait_replicas(pipe)
+            (version,) = self._check_replicated(pipe.execute())
         return None if version is None else self.get_model(model_id)
 
     def fail_job(

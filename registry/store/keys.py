@@ -18,7 +18,8 @@ Keys (``P`` is the prefix, ``nnjobs`` by default):
 - ``P:stats:submitted``: jobs accepted (a counter); ``P:stats:ended``: hash of jobs ended,
   by status; ``P:stats:training:<status>``: hash of training durations (seconds from an
   attempt's start to the job's end, for jobs that ended while running), one field per
-  bucket of :data:`TRAINING_BUCKETS` (``+Inf`` above the last), plus ``count`` and ``sum``.
+  bucket of :data:`TRAINING_BUCKETS` (``+Inf`` above the last), plus ``count`` and ``sum``;
+  ``P:stats:nodes``: hash of attempts ended, by worker node and outcome (``<node>|<outcome>``).
   The scripts that end a job update them in the same step, so the figures hold whichever
   process (API, worker, sweeper) ended the job, and any API process can read them.
 - ``P:model:<id>``: hash with the model's metadata (JSON), version and serialized bytes;
@@ -29,8 +30,18 @@ Keys (``P`` is the prefix, ``nnjobs`` by default):
   column, ``col:<index>``: ``.npy`` float64 bytes for a numeric column, a JSON list for
   the others (``service.tables`` writes and reads them); ``P:datasets``: sorted set of
   dataset ids by creation time; ``P:dataset-name:<name>``: the same for one name.
-- ``P:models:changes``: a Pub/Sub channel, not a key: ``stored <id>`` and ``deleted <id>``
-  for every model stored or deleted.
+- ``P:models:changes``: a Pub/Sub channel, not a key: ``stored <id> <tenant>`` and
+  ``deleted <id> <tenant>`` for every model stored or deleted.
+- Tenants: every record names its tenant (a ``tenant`` field; none, in a record stored
+  before tenants existed: ``default``'s). Names are a tenant's own: the name keys above
+  are the tenant ``default``'s, and another tenant's are the same under
+  ``P:tenant:<tenant>`` (``P:tenant:<tenant>:name:<name>``, ...). ``P:tenant:<tenant>:jobs``,
+  ``...:models``, ``...:datasets``, ``...:sweeps``: sorted sets of the tenant's ids by
+  creation time (those of jobs and sweeps may still hold ids that expired: a listing drops
+  them, see ``lua/owned_page.lua``); ``P:tenant:<tenant>:bytes``: hash of the bytes the
+  tenant stores, ``models`` and ``datasets``; ``P:tenant:<tenant>:bucket``: its request
+  token bucket (``lua/bucket.lua``); ``P:tenancy``: set once what was stored before
+  tenants existed was given to ``default``.
 - ``P:sweep:<id>``: hash, a sweep (JSON-encoded ``vary`` and ``combinations``, the varied
   values of each of its jobs, in the order of ``P:sweep:<id>:jobs``, the list of its job
   ids); ``P:sweeps``: sorted set of every sweep id by creation time. A sweep's jobs are
@@ -48,7 +59,8 @@ A running job holds a lease: ``lease_until`` (Redis server time, seconds) is set
 attempt starts and pushed forward with every progress report. Each attempt is numbered
 (``attempts``); progress, success and failure are accepted only from the attempt that holds
 the job, so an attempt that lost its lease (its worker was presumed dead) can never store a
-model or overwrite the outcome of the attempt that took over.
+model or overwrite the outcome of the attempt that took over. The record keeps every
+attempt's node, host, start, end and outcome (``attempt_log``), written by the same scripts.
 """
 
 from __future__ import annotations
@@ -56,6 +68,8 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+
+from ..tenants import DEFAULT_TENANT
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 ENDED = ("succeeded", "failed", "cancelled")
@@ -136,17 +150,31 @@ class Keys:
     def model(self, model_id: str) -> str:
         return f"{self.prefix}:model:{model_id}"
 
+    def scope(self, tenant: str) -> str:
+        """Where a tenant's names live: ``default``'s where every name lived before."""
+        return self.prefix if tenant == DEFAULT_TENANT else f"{self.prefix}:tenant:{tenant}"
+
+    def owned(self, kind: str, tenant: str) -> str:
+        """A tenant's ``jobs``, ``models``, ``datasets`` or ``sweeps`` by creation time, or
+        its ``bytes`` or its ``bucket``."""
+        return f"{self.prefix}:tenant:{tenant}:{kind}"
+
+    @property
+    def adopted(self) -> str:
+        """Set once what was stored before tenants existed belongs to ``default``."""
+        return f"{self.prefix}:tenancy"
+
     @property
     def models(self) -> str:
         return f"{self.prefix}:models"
 
-    def name(self, name: str) -> str:
-        """A name's model ids, scored by version."""
-        return f"{self.prefix}:name:{name}"
+    def name(self, name: str, tenant: str = DEFAULT_TENANT) -> str:
+        """A tenant's name's model ids, scored by version."""
+        return f"{self.scope(tenant)}:name:{name}"
 
-    def name_seq(self, name: str) -> str:
-        """A name's last version number."""
-        return f"{self.prefix}:name:{name}:seq"
+    def name_seq(self, name: str, tenant: str = DEFAULT_TENANT) -> str:
+        """A tenant's name's last version number."""
+        return f"{self.scope(tenant)}:name:{name}:seq"
 
     @property
     def model_changes(self) -> str:
@@ -178,8 +206,8 @@ class Keys:
     def datasets(self) -> str:
         return f"{self.prefix}:datasets"
 
-    def dataset_name(self, name: str) -> str:
-        return f"{self.prefix}:dataset-name:{name}"
+    def dataset_name(self, name: str, tenant: str = DEFAULT_TENANT) -> str:
+        return f"{self.scope(tenant)}:dataset-name:{name}"
 
     def job_script_keys(
         self, job_id: str, statuses: tuple[str, ...] = (), sweep_id: str | None = None
@@ -188,7 +216,8 @@ class Keys:
         epochs, its data and who else uses it, its sweep (for a job outside a sweep, keys
         that never exist), the expiry index, and for each of ``statuses`` its index
         (``index_<status>``) and, for an ended one, its training histogram
-        (``training_<status>``), plus the count of jobs ended."""
+        (``training_<status>``), plus the count of jobs ended and of attempts ended by
+        node."""
         x_key, y_key = self.data_of(job_id, sweep_id)
         sweep = sweep_id or ""
         keys = {
@@ -206,5 +235,6 @@ class Keys:
         ended = [status for status in statuses if status in ENDED]
         if ended:
             keys["stats_ended"] = self.stats("ended")
+            keys["stats_nodes"] = self.stats("nodes")
             keys |= {f"training_{status}": self.training(status) for status in ended}
         return keys

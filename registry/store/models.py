@@ -12,7 +12,8 @@ import json
 import time
 
 from ..names import REF_RE
-from .base import Store
+from ..tenants import DEFAULT_TENANT
+from .base import Store, reaches
 from .keys import new_id
 from .records import now_iso
 
@@ -24,15 +25,18 @@ class Models(Store):
         published, for the API processes' caches."""
         return self.keys.model_changes
 
-    def resolve_model(self, ref: str) -> str | None:
-        """The id of the model ``ref`` names: an id, a name (latest version) or name@version."""
+    def resolve_model(
+        self, ref: str, tenant: str = DEFAULT_TENANT, reach: str | None = None
+    ) -> str | None:
+        """The id of the model ``ref`` names: an id (of a model of the tenant ``reach``,
+        when given), or one of ``tenant``'s names (latest version) or name@version."""
         if not isinstance(ref, str) or not REF_RE.fullmatch(ref):
             return None
         if "@" in ref:
             name, version = ref.rsplit("@", 1)
-            ids = self.r.zrangebyscore(self.keys.name(name), int(version), int(version))
+            ids = self.r.zrangebyscore(self.keys.name(name, tenant), int(version), int(version))
             return ids[0].decode() if ids else None
-        return self._id_or_newest(self.keys.model(ref), self.keys.name(ref), ref)
+        return self._id_or_newest(self.keys.model(ref), self.keys.name(ref, tenant), ref, reach)
 
     def _decode_model(
         self, meta: bytes | None, version: bytes | None, with_history: bool = True
@@ -45,18 +49,34 @@ class Models(Store):
             model.pop("history", None)
         return model
 
-    def get_model(self, ref: str, with_history: bool = True) -> dict | None:
-        model_id = self.resolve_model(ref)
+    def get_model(
+        self,
+        ref: str,
+        with_history: bool = True,
+        tenant: str = DEFAULT_TENANT,
+        reach: str | None = None,
+    ) -> dict | None:
+        """The Model ``ref`` names (see :meth:`resolve_model`), or None."""
+        model_id = self.resolve_model(ref, tenant, reach)
         if model_id is None:
             return None
         meta, version = self.r.hmget(self.keys.model(model_id), "meta", "version")
         return self._decode_model(meta, version, with_history)
 
     def list_models(
-        self, name: str | None = None, offset: int = 0, limit: int = 20
+        self,
+        name: str | None = None,
+        offset: int = 0,
+        limit: int = 20,
+        tenant: str | None = None,
+        names_of: str = DEFAULT_TENANT,
     ) -> tuple[list[dict], int]:
-        """Models newest first (one name's versions, newest first, with ``name``)."""
-        index = self.keys.name(name) if name else self.keys.models
+        """Models newest first: the tenant ``tenant``'s (None: every tenant's), or the
+        versions of the name ``name`` of ``tenant`` (or, without one, of ``names_of``)."""
+        if name:
+            index = self.keys.name(name, tenant or names_of)
+        else:
+            index = self.keys.owned("models", tenant) if tenant else self.keys.models
         total = self.r.zcard(index)
         ids = self.r.zrevrange(index, offset, offset + limit - 1)
         with self.r.pipeline(transaction=False) as pipe:
@@ -66,16 +86,21 @@ class Models(Store):
         models = [self._decode_model(meta, version, False) for meta, version in rows]
         return [m for m in models if m is not None], total
 
-    def import_model(self, name: str, blob: bytes, meta: dict) -> dict:
-        """Store ``blob`` (checked by the caller) as the next version of ``name``, with
-        ``meta`` (the Model's description); returns the Model. It has no job."""
+    def import_model(
+        self, name: str, blob: bytes, meta: dict, tenant: str = DEFAULT_TENANT
+    ) -> dict:
+        """Store ``blob`` (checked by the caller) as the next version of the tenant
+        ``tenant``'s ``name``, with ``meta`` (the Model's description); returns the Model.
+        It has no job."""
         model_id = new_id()
         meta = {**meta, "id": model_id, "name": name, "job_id": None, "created_at": now_iso()}
         keys = {
             "model": self.keys.model(model_id),
             "models": self.keys.models,
-            "name": self.keys.name(name),
-            "name_seq": self.keys.name_seq(name),
+            "name": self.keys.name(name, tenant),
+            "name_seq": self.keys.name_seq(name, tenant),
+            "owned_models": self.keys.owned("models", tenant),
+            "tenant_bytes": self.keys.owned("bytes", tenant),
         }
         args = {
             "model_id": model_id,
@@ -83,9 +108,10 @@ class Models(Store):
             "blob": blob,
             "created_ms": int(time.time() * 1000),
             "changes": self.keys.model_changes,
+            "tenant": tenant,
         }
         self.scripts.run("import_model", keys=keys, args=args)
-        return self.get_model(model_id)
+        return self.get_model(model_id, tenant=tenant)
 
     def model_blob(self, model_id: str) -> bytes | None:
         return self.r.hget(self.keys.model(model_id), "blob")
@@ -100,19 +126,32 @@ class Models(Store):
     def model_exists(self, model_id: str) -> bool:
         return bool(self.r.exists(self.keys.model(model_id)))
 
-    def delete_model(self, ref: str) -> bool:
+    def model_tenant(self, model_id: str) -> str | None:
+        """The tenant of the model ``model_id``, None if there is none."""
+        meta, owner = self.r.hmget(self.keys.model(model_id), "meta", "tenant")
+        return None if meta is None else (owner or DEFAULT_TENANT.encode()).decode()
+
+    def delete_model(
+        self, ref: str, tenant: str = DEFAULT_TENANT, reach: str | None = None
+    ) -> bool:
         """Delete a model (its name's other versions stay); False if there is none."""
-        model_id = self.resolve_model(ref)
+        model_id = self.resolve_model(ref, tenant, reach)
         if model_id is None:
             return False
-        meta = self.r.hget(self.keys.model(model_id), "meta")
-        if meta is None:
+        key = self.keys.model(model_id)
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.hmget(key, "meta", "tenant")
+            pipe.hstrlen(key, "blob")
+            (meta, owner), size = pipe.execute()
+        if meta is None or not reaches(owner, reach):
             return False
-        name = json.loads(meta)["name"]
+        name, owner = json.loads(meta)["name"], (owner or DEFAULT_TENANT.encode()).decode()
         with self.r.pipeline(transaction=True) as pipe:
-            pipe.delete(self.keys.model(model_id))
+            pipe.delete(key)
             pipe.zrem(self.keys.models, model_id)
-            pipe.zrem(self.keys.name(name), model_id)
-            pipe.publish(self.model_changes_channel, f"deleted {model_id}")
+            pipe.zrem(self.keys.owned("models", owner), model_id)
+            pipe.zrem(self.keys.name(name, owner), model_id)
+            pipe.hincrby(self.keys.owned("bytes", owner), "models", -size)
+            pipe.publish(self.model_changes_channel, f"deleted {model_id} {owner}")
             removed = pipe.execute()[0]
         return bool(removed)

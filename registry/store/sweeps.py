@@ -12,7 +12,9 @@ import time
 
 import numpy as np
 
+from ..tenants import DEFAULT_TENANT
 from . import records
+from .base import reaches
 from .jobs import Jobs
 from .keys import ENDED, new_id
 from .records import now_iso
@@ -27,8 +29,10 @@ class Sweeps(Jobs):
         jobs: list[dict],
         X: np.ndarray,
         y: np.ndarray,
+        tenant: str = DEFAULT_TENANT,
     ) -> tuple[str, list[str]]:
-        """Store a sweep and its queued jobs, all or nothing; return the sweep id and its
+        """Store a sweep of the tenant ``tenant`` and its queued jobs, all or nothing; return
+        the sweep id and its
         job ids in the order of ``jobs``.
 
         ``jobs`` holds one ``{"name", "spec", "data", "vary"}`` per combination; every job
@@ -37,7 +41,7 @@ class Sweeps(Jobs):
         sweep_id = new_id()
         x_key, y_key = self.keys.sweep_data(sweep_id)
         new_jobs = [
-            records.new_job(job["name"], job["spec"], job["data"], sweep_id=sweep_id)
+            records.new_job(job["name"], job["spec"], job["data"], sweep_id=sweep_id, tenant=tenant)
             for job in jobs
         ]
         job_ids = [record["id"] for record in new_jobs]
@@ -49,6 +53,7 @@ class Sweeps(Jobs):
             "created_ms": created_ms,
             "vary": json.dumps(vary),
             "combinations": json.dumps([job["vary"] for job in jobs]),
+            "tenant": tenant,
         }
         with self.r.pipeline(transaction=True) as pipe:
             for record in new_jobs:
@@ -59,6 +64,7 @@ class Sweeps(Jobs):
             pipe.hset(self.keys.sweep(sweep_id), mapping=sweep)
             pipe.rpush(self.keys.sweep_jobs(sweep_id), *job_ids)
             pipe.zadd(self.keys.sweeps, {sweep_id: created_ms})
+            pipe.zadd(self.keys.owned("sweeps", tenant), {sweep_id: created_ms})
             pipe.execute()
         return sweep_id, job_ids
 
@@ -66,7 +72,9 @@ class Sweeps(Jobs):
         return [i.decode() for i in self.r.lrange(self.keys.sweep_jobs(sweep_id), 0, -1)]
 
     def _delete_sweep_keys(self, sweep_id: str) -> None:
+        owner = self.r.hget(self.keys.sweep(sweep_id), "tenant") or DEFAULT_TENANT.encode()
         with self.r.pipeline(transaction=True) as pipe:
+            pipe.zrem(self.keys.owned("sweeps", owner.decode()), sweep_id)
             pipe.delete(
                 self.keys.sweep(sweep_id),
                 self.keys.sweep_jobs(sweep_id),
@@ -101,9 +109,9 @@ class Sweeps(Jobs):
         self._delete_sweep_keys(sweep_id)
         return True
 
-    def _read_sweeps(self, sweep_ids: list[str]) -> list[dict]:
+    def _read_sweeps(self, sweep_ids: list[str], tenant: str | None = None) -> list[dict]:
         """The sweeps with their jobs' records (no histories): one round trip for the
-        sweeps, one for all their jobs."""
+        sweeps, one for all their jobs; given ``tenant``, that tenant's only."""
         with self.r.pipeline(transaction=False) as pipe:
             for sweep_id in sweep_ids:
                 pipe.hgetall(self.keys.sweep(sweep_id))
@@ -111,7 +119,7 @@ class Sweeps(Jobs):
             replies = pipe.execute()
         sweeps = []
         for raw, ids in zip(replies[::2], replies[1::2], strict=True):
-            if not raw:
+            if not raw or not reaches(raw.get(b"tenant"), tenant):
                 continue
             rec = {k.decode(): v.decode() for k, v in raw.items()}
             sweeps.append(
@@ -151,20 +159,27 @@ class Sweeps(Jobs):
         for job, meta in zip(missing, metas, strict=True):
             job["metrics"] = json.loads(meta).get("metrics") if meta else None
 
-    def get_sweep(self, sweep_id: str) -> dict | None:
+    def get_sweep(self, sweep_id: str, tenant: str | None = None) -> dict | None:
         """A sweep: ``{"id", "name", "created_at", "cancelled_at", "vary", "combinations",
         "jobs"}``, each job ``{"id", "status", "finished_at", "model_id", "data",
-        "metrics"}`` (status None for a job since deleted); None for an unknown id."""
-        found = self._read_sweeps([sweep_id])
+        "metrics"}`` (status None for a job since deleted); None for an unknown id (or,
+        given ``tenant``, one of another tenant)."""
+        found = self._read_sweeps([sweep_id], tenant)
         return found[0] if found else None
 
-    def list_sweeps(self, offset: int = 0, limit: int = 20) -> tuple[list[dict], int]:
-        """Sweeps newest first, as :meth:`get_sweep` reads them, and how many in all."""
+    def list_sweeps(
+        self, offset: int = 0, limit: int = 20, tenant: str | None = None
+    ) -> tuple[list[dict], int]:
+        """Sweeps newest first (the tenant ``tenant``'s; None: every tenant's), as
+        :meth:`get_sweep` reads them, and how many in all."""
         self.trim_expired()
         index = self.keys.sweeps
-        total = self.r.zcard(index)
-        ids = [i.decode() for i in self.r.zrevrange(index, offset, offset + limit - 1)]
-        return self._read_sweeps(ids), total
+        if tenant is not None:
+            raw, total = self._owned_page("sweeps", tenant, index, offset, limit)
+        else:
+            total = self.r.zcard(index)
+            raw = self.r.zrevrange(index, offset, offset + limit - 1)
+        return self._read_sweeps([i.decode() for i in raw]), total
 
     def cancel_sweep(self, sweep_id: str) -> int | None:
         """Cancel every job of a sweep that has not ended, as :meth:`cancel_job` does;

@@ -208,6 +208,13 @@ class PageQuerySchema(ma.Schema):
     # query values are strings: marshmallow's Integer parses them (a body needs Int)
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
+    tenant = fields.String(
+        validate=FullMatch(NAME_PATTERN, error=NAME_RULE),
+        metadata={
+            "description": "Admins: list this tenant's only (default: every tenant's); "
+            "other roles list their own tenant's, and may name only it"
+        },
+    )
 
 
 # -- health -------------------------------------------------------------------------------
