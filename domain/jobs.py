@@ -7,6 +7,7 @@ import logging
 
 import nn
 from registry import ENDED, TRAIN_TASK
+from registry.store import NotReplicated
 from registry.waiting import TooManyWaiting
 
 from . import quotas
@@ -25,6 +26,9 @@ _DATASET_ARRAYS = {("X",): "features", ("y",): "target", ("weight",): "weight"}
 
 #: seconds a long poll refused for want of room should wait before asking again
 WAITING_RETRY_AFTER = 1
+#: seconds a submission no replica confirmed should wait before it is sent again (a
+#: replica catching up, or the sentinels promoting one, takes a few)
+REPLICAS_RETRY_AFTER = 2
 
 
 def data_of(svc: Services, data: dict, prefix: tuple = (), *, scope: Scope) -> tuple:
@@ -95,22 +99,42 @@ def invalid_spec(error: nn.SpecError, prefix: tuple = ()) -> Invalid:
     return Invalid(error, (*prefix, *data))
 
 
+def _undo(undo, job_ids: list[str]) -> None:
+    try:
+        undo()
+    except Exception:
+        # the first error is the answer; this one leaves jobs stored
+        log.exception("jobs %s could not be removed after their submission failed", job_ids)
+
+
 def queue(svc: Services, job_ids: list[str], undo) -> None:
     """Send a training message per job; on failure call ``undo`` to remove what was
-    stored, as a job nobody will ever run must not stay behind, queued forever."""
+    stored, as a job nobody will ever run must not stay behind, queued forever.
+
+    With ``NNJOBS_REDIS_MIN_REPLICAS``, the jobs are acknowledged only once that many
+    replicas have them (a failover then keeps them): else ``undo`` too, and a 503 with
+    ``Retry-After``. A message sent whose job is gone finds nothing to train.
+    """
     try:
         for job_id in job_ids:
             svc.celery.send_task(TRAIN_TASK, args=[job_id], queue=svc.queue)
     except BaseException:
-        try:
-            undo()
-        except Exception:
-            # the sending's error is the answer; this one leaves jobs stored but not queued
-            log.exception("jobs %s could not be removed after queueing failed", job_ids)
+        _undo(undo, job_ids)
         raise
+    replicated = svc.registry.min_replicas > 0
     try:
         svc.registry.count_submitted(len(job_ids))
+    except NotReplicated as e:
+        _undo(undo, job_ids)
+        raise Busy(
+            f"not acknowledged: {e}; nothing was kept, send it again shortly",
+            retry_after=REPLICAS_RETRY_AFTER,
+        ) from None
     except UNAVAILABLE as e:
+        if replicated:
+            # unconfirmed, the jobs may be lost in a failover: not acknowledged
+            _undo(undo, job_ids)
+            raise
         # the jobs are queued and will run: a figure missed is no reason to answer 503
         log.warning("%d jobs not counted as submitted: %s", len(job_ids), e)
 

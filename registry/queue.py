@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from . import settings
+from . import connections, settings
 from .settings import SettingsError
 
 _DELIVERY = [s.name for s in settings.TABLE if s.section == settings.Section.DELIVERY]
@@ -78,7 +78,8 @@ def delivery_settings(env: Mapping[str, str] | None = None) -> Delivery:
 
 
 def celery_config(redis_url: str, queue: str | None = None) -> dict:
-    """Settings for a Celery app on the Redis broker at ``redis_url``.
+    """Settings for a Celery app on the Redis broker at ``redis_url`` (a ``sentinel://``
+    URL: kombu's Sentinel transport, told the master's name and the sentinels' password).
 
     JSON is the only serializer accepted, so a message can never carry a pickle. Results
     are not kept by Celery: the job record in the registry is the result.
@@ -104,6 +105,7 @@ def celery_config(redis_url: str, queue: str | None = None) -> dict:
             "visibility_timeout": visibility,
             "unacked_restore_interval": restore_interval(visibility),
             "unacked_restore_throttle": 1,
+            **connections.broker_transport_options(redis_url),
         },
         "result_backend_transport_options": {"visibility_timeout": visibility},
         "visibility_timeout": visibility,

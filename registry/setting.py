@@ -129,6 +129,7 @@ class Section:
     :mod:`registry.settings_reference`)."""
 
     ADDRESSES = "Addresses"
+    REPLICATION = "Replication and Sentinel"
     SERVER = "The API server (gunicorn)"
     WORKER = "The worker"
     DELIVERY = "Delivery and recovery"

@@ -8,6 +8,13 @@ from .settings import TABLE, Section, Setting, number_text
 #: the intro of each section
 INTROS = {
     Section.ADDRESSES: "Where Redis is and where the API listens.",
+    Section.REPLICATION: (
+        "For a Redis that survives the loss of its host: `REDIS_URL` (and "
+        "`NNJOBS_BROKER_URL`) may name Redis Sentinels instead of a server, "
+        "`sentinel://host1:26379;sentinel://host2:26379;sentinel://host3:26379/0`, and the "
+        "store, the change feeds and the Celery broker follow the master the sentinels "
+        "elect. See [operations](operations.md#several-hosts)."
+    ),
     Section.SERVER: "Read by `gunicorn.conf.py`, in the Docker image and under `make run` alike.",
     Section.WORKER: "Read by the Celery worker (`celery -A worker.app:app worker`).",
     Section.DELIVERY: (

@@ -48,7 +48,7 @@ from local_redis import (
     redis_config,
 )
 
-from registry import settings
+from registry import connections, settings
 from registry.queue import delivery_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -301,6 +301,38 @@ def read_settings() -> dict:
         raise RunError(str(exc)) from None
 
 
+def use_or_start_redis(runner: Runner, target: RedisTarget, run_dir: Path) -> None:
+    """The Redis at ``target`` when one answers there, else one started here (on this
+    machine only)."""
+    if probe_redis(target) != "absent":
+        log(f"using the Redis at {target.shown}")
+        return
+    if not target.is_loopback:
+        raise RunError(
+            f"no Redis answers at {target.shown}; it is on another machine, so start "
+            "it there (or leave REDIS_URL unset to run one here)"
+        )
+    runner.start_redis(target, run_dir)
+
+
+def check_sentinels(url: str) -> None:
+    """A ``sentinel://`` URL: the sentinels must name a master that answers (this script
+    starts no Redis for them)."""
+    import redis
+
+    shown = connections.redact(url)
+    try:
+        client = connections.client(url, socket_timeout=2, socket_connect_timeout=2)
+        client.ping()
+    except (redis.RedisError, settings.SettingsError) as exc:
+        raise RunError(
+            f"the sentinels at {shown} name no master that answers "
+            f"(NNJOBS_SENTINEL_MASTER={settings.get('NNJOBS_SENTINEL_MASTER')!r}): {exc}"
+        ) from None
+    log(f"using the Redis master that the sentinels at {shown} name")
+    client.close()
+
+
 def main() -> int:
     try:
         given = read_settings()
@@ -314,19 +346,11 @@ def main() -> int:
         redis_url, port = given["REDIS_URL"], given["PORT"]
         host, queue = given["NNJOBS_HOST"], given["NNJOBS_QUEUE"]
         run_dir = Path(given["NNJOBS_RUN_DIR"])
-        target = RedisTarget.parse(redis_url)
         check_port_free(host, port)
-
-        state = probe_redis(target)
-        if state == "absent":
-            if not target.is_loopback:
-                raise RunError(
-                    f"no Redis answers at {target.shown}; it is on another machine, so start "
-                    "it there (or leave REDIS_URL unset to run one here)"
-                )
-            runner.start_redis(target, run_dir)
+        if connections.is_sentinel(redis_url):
+            check_sentinels(redis_url)
         else:
-            log(f"using the Redis at {target.shown}")
+            use_or_start_redis(runner, RedisTarget.parse(redis_url), run_dir)
 
         env = dict(os.environ)
         env.update(

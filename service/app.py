@@ -13,7 +13,7 @@ from werkzeug.routing import BaseConverter
 from domain.cache import ModelCache, RefCache
 from domain.errors import UNAVAILABLE
 from domain.services import Services
-from registry import ENDED, Registry, tenants
+from registry import ENDED, Registry, connections, tenants
 from registry.names import REF_PATTERN, anchored
 from registry.queue import celery_config
 from registry.waiting import JobWaits
@@ -140,11 +140,18 @@ def create_app(config: dict | None = None) -> Flask:
     # for seconds when Redis is down, where a prompt 503 is more useful
     retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 1)
     registry = Registry.from_url(url, prefix=settings["NNJOBS_KEY_PREFIX"], retry=retry)
+    registry.min_replicas = settings["NNJOBS_REDIS_MIN_REPLICAS"]
+    registry.wait_timeout = settings["NNJOBS_REDIS_WAIT_TIMEOUT"]
+    broker = settings["NNJOBS_BROKER_URL"] or url
     _adopt(app, registry)
     auth.init(app, ring, settings["NNJOBS_METRICS_PUBLIC"], settings, registry.take_token)
     audit.init(app, auth.scope, auth.view_predicts)
     celery = Celery("nnjobs-api", set_as_current=False)
-    celery.conf.update(celery_config(url, settings["NNJOBS_QUEUE"]))
+    celery.conf.update(celery_config(broker, settings["NNJOBS_QUEUE"]))
+    # the queue's length is read from the broker, which may be a Redis of its own
+    app.extensions["nnjobs.broker_redis"] = (
+        None if broker == url else connections.client(broker, socket_timeout=5, retry=retry)
+    )
     cache = ModelCache(settings["NNJOBS_MODEL_CACHE"], settings["NNJOBS_MODEL_CACHE_MB"] * 2**20)
     app.extensions["nnjobs"] = Services(
         settings=settings,

@@ -38,8 +38,11 @@ class StoreCollector:
     def collect(self):
         svc = self.app.extensions["nnjobs"]
         up = GaugeMetricFamily("nnjobs_redis_up", "1 if Redis answered this scrape, else 0.")
+        broker = self.app.extensions.get("nnjobs.broker_redis")
         try:
-            stats = svc.registry.stats(svc.queue)
+            stats = svc.registry.stats(None if broker else svc.queue)
+            if broker is not None:
+                stats["queue_length"] = int(broker.llen(svc.queue))
         except UNAVAILABLE as e:
             log.warning("metrics: Redis unavailable: %s", e)
             up.add_metric([], 0)
@@ -66,6 +69,15 @@ class StoreCollector:
             buckets = [(_bound(le), count) for le, count in hist["buckets"]]
             training.add_metric([status], buckets, hist["sum"])
         yield training
+        nodes = CounterMetricFamily(
+            "nnjobs_attempts_ended",
+            "Training attempts ended, by the worker node that ran them and how they ended "
+            "(succeeded, failed, cancelled, lease_expired).",
+            labels=["node", "outcome"],
+        )
+        for (node, outcome), count in sorted(stats["nodes"].items()):
+            nodes.add_metric([node, outcome], count)
+        yield nodes
         jobs = GaugeMetricFamily("nnjobs_jobs", "Jobs now in each status.", labels=["status"])
         for status in JOB_STATUSES:
             jobs.add_metric([status], stats["jobs"][status])

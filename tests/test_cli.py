@@ -193,6 +193,11 @@ def test_tables_show_ids_and_names(live_url, trained):  # noqa: F811
     # the parity certificate, one line that the table may wrap
     words = " ".join(result.stdout.split())
     assert "parity ONNX (opset 13, onnxruntime" in words and "labels agree" in words
+    # a job shows who trained it: the worker program names itself uniquely per process
+    result = nnjobs("show", trained["id"], url=live_url)
+    assert re.search(r"attempt 1 +succeeded on nnjobs-\d+-[0-9a-f]{4}@", result.stdout), (
+        result.stdout
+    )
     result = nnjobs("activations", url=live_url)
     assert all(name in result.stdout for name in nn.hidden_activation_names())
 

@@ -41,7 +41,8 @@ class Unset(Exception):
 
 def interpolate(value, env: dict[str, str]):
     """Compose's interpolation of ``${VAR}``, ``${VAR:-default}``, ``${VAR:?message}`` and
-    ``$$``, from ``env`` as compose takes it from the shell."""
+    ``$$``, from ``env`` as compose takes it from the shell; a default may itself hold a
+    ``${...}`` (innermost first)."""
     if isinstance(value, list):
         return [interpolate(v, env) for v in value]
     if isinstance(value, dict):
@@ -50,14 +51,18 @@ def interpolate(value, env: dict[str, str]):
         return value
 
     def one(match: re.Match) -> str:
-        if match.group(0) == "$$":
-            return "$"
         name, how, word = match.group(1), match.group(2), match.group(3)
         if how == ":?" and not env.get(name):
             raise Unset(f"{name}: {word}")
         return env.get(name) or (word if how == ":-" else "")
 
-    return re.sub(r"\$\$|\$\{(\w+)(?:(:-|:\?)([^}]*))?\}", one, value)
+    escaped = "\0"  # no compose value holds a NUL
+    value = value.replace("$$", escaped)
+    while True:
+        done = re.sub(r"\$\{(\w+)(?:(:-|:\?)([^${}]*))?\}", one, value)
+        if done == value:
+            return done.replace(escaped, "$")
+        value = done
 
 
 def seconds(duration: str) -> float:
@@ -128,7 +133,8 @@ def test_compose_config_with_docker(profile):
 def test_compose_structure():
     compose = load_compose()
     services = compose["services"]
-    assert set(services) == {"redis", "api", "worker", "prometheus"}
+    ha = {"redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"}
+    assert set(services) == {"redis", "api", "worker", "prometheus", *ha}
     redis, api, worker = services["redis"], services["api"], services["worker"]
 
     # redis: append-only, a password that must be set (no default to fall back on), a
@@ -152,7 +158,13 @@ def test_compose_structure():
 
     for name, service in (("api", api), ("worker", worker)):
         assert service["image"] == "nnjobs:latest" and service["build"] == ".", name
-        assert service["environment"]["REDIS_URL"] == f"redis://:{password}@redis:6379/0", name
+        assert (
+            service["environment"]["REDIS_URL"]
+            == f"${{NNJOBS_REDIS_URL:-redis://:{password}@redis:6379/0}}"
+        ), name
+        shell = {"REDIS_PASSWORD": "pw"}
+        url = interpolate(service["environment"]["REDIS_URL"], shell)
+        assert url == "redis://:pw@redis:6379/0", name
         assert service["depends_on"] == {"redis": {"condition": "service_healthy"}}, name
         assert service["restart"] in ("unless-stopped", "always"), name
         assert service["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
@@ -194,6 +206,54 @@ def test_compose_structure():
     # runs without a profile
     assert api["environment"]["PROMETHEUS_MULTIPROC_DIR"].startswith("/")
     assert all("profiles" not in services[name] for name in ("redis", "api", "worker"))
+    assert all(services[name]["profiles"] == ["ha"] for name in ha)
+
+
+def test_compose_ha_profile_is_a_replica_and_three_sentinels_the_services_can_follow():
+    from registry.connections import parse_sentinel_url
+
+    compose = load_compose()
+    services = compose["services"]
+    shell = {"REDIS_PASSWORD": "pw", "API_KEYS": "k" * 16}
+    redis = interpolate(services["redis"]["command"], shell)
+    replica = interpolate(services["redis-replica"]["command"], shell)
+    # the replica copies `redis` with its password, and either may be master one day:
+    # both know the password to replicate with and announce the name they are reached by
+    assert replica[replica.index("--replicaof") + 1 :][:2] == ["redis", "6379"]
+    for command, name in ((redis, "redis"), (replica, "redis-replica")):
+        assert command[command.index("--requirepass") + 1] == "pw"
+        assert command[command.index("--masterauth") + 1] == "pw"
+        assert command[command.index("--replica-announce-ip") + 1] == name
+    assert services["redis-replica"]["volumes"][0].split(":")[0] in compose["volumes"]
+
+    sentinels = [f"sentinel-{i}" for i in (1, 2, 3)]
+    for name in sentinels:
+        service = services[name]
+        assert service["command"][:2] == ["sh", "-c"]
+        script = interpolate(service["command"][2], shell)
+        lines = re.search(r"printf '([^']*)'", script)[1].split("\\n")
+        assert "port 26379" in lines and "sentinel resolve-hostnames yes" in lines
+        master = services["api"]["environment"]["NNJOBS_SENTINEL_MASTER"]
+        # two of the three must agree that the master is down
+        assert f"sentinel monitor {master} redis 6379 2" in lines
+        assert f"sentinel auth-pass {master} %s" in lines and '"$REDIS_PASSWORD"' in script
+        assert interpolate(service["environment"]["REDIS_PASSWORD"], shell) == "pw"
+        assert "redis-cli -p 26379 ping" in service["healthcheck"]["test"][1]
+    for name in ("api", "worker"):
+        env = services[name]["environment"]
+        assert env["NNJOBS_SENTINEL_MASTER"] == master
+        assert interpolate(env["NNJOBS_REDIS_MIN_REPLICAS"], shell) == "0"
+
+    # the sentinels' URL the compose file's comment gives names these three services
+    documented = re.search(r'NNJOBS_REDIS_URL="([^"]+)"', COMPOSE.read_text())[1]
+    url = documented.replace("$REDIS_PASSWORD", "pw")
+    parts = parse_sentinel_url(url)
+    assert parts.sentinels == tuple((name, 26379) for name in sentinels)
+    assert parts.password == "pw"
+    api_url = interpolate(
+        services["api"]["environment"]["REDIS_URL"], {**shell, "NNJOBS_REDIS_URL": url}
+    )
+    assert api_url == url
 
 
 def test_compose_monitoring_profile():

@@ -196,6 +196,19 @@ def test_absent_remote_redis_is_not_started_here(tmp_path, key_prefix):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_sentinel_url_is_taken_and_sentinels_that_name_no_master_are_a_clear_error(
+    tmp_path, key_prefix
+):
+    url = f"sentinel://:s3cret@127.0.0.1:{free_port()};sentinel://127.0.0.1:{free_port()}/0"
+    result = run_briefly(run_env(tmp_path, key_prefix, REDIS_URL=url))
+    assert result.returncode == 1
+    assert "the sentinels at sentinel://:***@127.0.0.1:" in result.stderr
+    assert "NNJOBS_SENTINEL_MASTER='nnjobs'" in result.stderr
+    assert "s3cret" not in result.stderr and "Traceback" not in result.stderr
+    # no Redis was started for it
+    assert not list((tmp_path / "run").glob("redis-*")) if (tmp_path / "run").exists() else True
+
+
 # ------------------------------------------------------------ the examples of the docs
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
+import socket
 import threading
 from functools import cached_property
 
@@ -31,9 +33,12 @@ from celery.signals import (
     worker_ready,
     worker_shutdown,
 )
+from celery.utils.nodenames import default_nodename
 from kombu.exceptions import OperationalError
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry as RedisRetry
 
 import nn
 from registry import logs, settings
@@ -49,6 +54,21 @@ log = logging.getLogger("nnjobs.worker")
 #: What a recovery pass raises while Redis is away (the store, or the broker sending a
 #: message): expected, and worth one line
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OperationalError)
+
+
+def redis_timeouts(lease: float) -> dict:
+    """How the worker's store client waits on Redis: a command sent to a Redis cut off
+    (its host gone, the network down) fails within a third of the lease (1 to 5 s), and
+    redis-py does not retry it by itself, so that :meth:`worker.tasks.Lease.keep_trying`,
+    which retries until the lease runs out and then gives the attempt up, is the one
+    policy, and an attempt cut off from Redis stops soon after its lease instead of
+    training on for a job another worker has taken over."""
+    seconds = min(5.0, max(1.0, lease / 3))
+    return {
+        "socket_timeout": seconds,
+        "socket_connect_timeout": seconds,
+        "retry": RedisRetry(NoBackoff(), 0),
+    }
 
 
 def blas_threads_for(concurrency: int) -> int:
@@ -137,9 +157,26 @@ def _log_level(loglevel=None) -> str:
     return str(loglevel or "INFO").upper()
 
 
+def unique_nodename(host: str | None = None) -> str:
+    """A worker node name no other process shares: ``nnjobs-<pid>-<random>@<host>``.
+
+    Celery's default, ``celery@<host>``, is the same for every worker on a host (or in
+    containers given the same host name), which Celery warns of and which would make the
+    attempts of two workers indistinguishable in a job's ``attempt_log``.
+    """
+    return f"nnjobs-{os.getpid()}-{secrets.token_hex(2)}@{host or socket.gethostname()}"
+
+
 class LoggedBannerWorker(Worker):
     """Celery's worker program, logging in JSON from its first line (its warnings too), and
-    with its start-up banner (printed text) as one log line."""
+    with its start-up banner (printed text) as one log line; named by
+    :func:`unique_nodename` unless ``--hostname`` gives another name than Celery's default
+    (which Celery's command line passes when none is given)."""
+
+    def __init__(self, app=None, hostname=None, **kwargs):
+        if not hostname or hostname == default_nodename(None):
+            hostname = unique_nodename()
+        super().__init__(app=app, hostname=hostname, **kwargs)
 
     def on_before_init(self, **kwargs):
         logs.configure(_log_level(kwargs.get("loglevel")))
@@ -168,11 +205,14 @@ def create_worker_app(
 ) -> Celery:
     """A Celery app with the training task, bound to one Redis and one registry prefix."""
     given = settings.read(settings.WORKER)
+    given_url = redis_url
     redis_url = redis_url or given["REDIS_URL"]
     key_prefix = key_prefix or given["NNJOBS_KEY_PREFIX"]
     delivery = delivery_settings()
     app = WorkerApp("nnjobs-worker", set_as_current=False)
-    app.conf.update(celery_config(redis_url, queue))
+    # a Redis given here (a test's) is the broker too; else NNJOBS_BROKER_URL when set
+    broker = (None if given_url else given["NNJOBS_BROKER_URL"]) or redis_url
+    app.conf.update(celery_config(broker, queue))
     app.conf.worker_concurrency = given["NNJOBS_WORKER_CONCURRENCY"]
     # the soft limit raises in the task, which fails the job with a message; the hard one
     # kills a process that did not stop, and lease recovery then deals with the job
@@ -190,7 +230,9 @@ def create_worker_app(
         # one client per process: a forked child must not share its parent's sockets
         pid = os.getpid()
         if pid not in registries:
-            registries[pid] = Registry.from_url(redis_url, key_prefix)
+            registries[pid] = Registry.from_url(
+                redis_url, key_prefix, **redis_timeouts(delivery.lease)
+            )
         return registries[pid]
 
     def on_failure(task, exc, task_id, args, kwargs, einfo):
@@ -209,7 +251,9 @@ def create_worker_app(
     def train(self, job_id: str) -> str:
         """Train one job, by id."""
         worker = self.request.hostname or ""
-        result = run_job(registry(), job_id, worker, policy, (SoftTimeLimitExceeded,))
+        result = run_job(
+            registry(), job_id, worker, policy, (SoftTimeLimitExceeded,), socket.gethostname()
+        )
         if isinstance(result, Retry):
             # a new message, then this one is acknowledged: the job is never dropped
             raise self.retry(countdown=result.countdown + 0.5, max_retries=None)

@@ -22,7 +22,7 @@ import nn
 from interop import parity
 from nn.diagnostics import find_warnings
 from registry.outages import transient
-from registry.store import DEFAULT_LEASE, DEFAULT_MAX_ATTEMPTS, Registry
+from registry.store import DEFAULT_LEASE, DEFAULT_MAX_ATTEMPTS, NotReplicated, Registry
 from registry.store.records import add_epoch, epoch_row
 
 log = logging.getLogger("nnjobs.worker")
@@ -200,12 +200,16 @@ def run_job(
     worker: str = "",
     policy: Attempt = Attempt(),
     timeouts: tuple[type[BaseException], ...] = (),
+    host: str = "",
 ) -> str | Retry:
     """Train job ``job_id`` and record the outcome; returns what happened, in one word, or a
     :class:`Retry` when another attempt holds the job. ``timeouts`` are the exceptions that
-    mean the time budget ran out."""
+    mean the time budget ran out; ``worker`` (the node name) and ``host`` are recorded in
+    the job's ``attempt_log``."""
     claimed_at = time.monotonic()
-    outcome, value = registry.claim_job(job_id, worker, policy.lease, policy.max_attempts)
+    outcome, value = registry.claim_job(
+        job_id, worker, policy.lease, policy.max_attempts, host=host
+    )
     if outcome == "busy":
         log.info(
             "job %s is held by a live attempt: retrying in %.1f s",
@@ -311,6 +315,11 @@ def run_job(
         except redis.exceptions.RedisError:
             log.warning("job %s: %s", job_id, message, extra=ids)
             return "stopped"
+    except NotReplicated as e:
+        # stored on the master: lost with it before a replica has it, the job is found
+        # running there under this attempt's lease, which runs out, and it trains again
+        log.warning("job %s: model stored, but %s", job_id, e, extra=ids)
+        return "succeeded"
     except redis.exceptions.ResponseError as e:
         # a refusal no retry mends, such as a value over Redis's proto-max-bulk-len
         message = f"the model ({len(blob):,} bytes) could not be stored: Redis answered: {e}"

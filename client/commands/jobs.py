@@ -100,6 +100,14 @@ def show(ref, **options):
         if record.get("error"):
             error = record["error"]
             table.add_row("error", f"{error.get('type')}: {error.get('message')}")
+        for a in record.get("attempt_log") or ():
+            ended = f" to {a['ended_at']}" if a.get("ended_at") else ""
+            where = a.get("node") or "?"
+            if a.get("host") and a["host"] not in where:
+                where += f" ({a['host']})"
+            table.add_row(
+                f"attempt {a['attempt']}", f"{a['outcome']} on {where}, {a['started_at']}{ended}"
+            )
         table.add_row("data", json.dumps(record.get("data")))
         table.add_row("spec", json.dumps(record.get("spec")))
     else:

@@ -9,8 +9,8 @@ registry.settings --markdown``), and a test fails when the two differ.
 
 The rows live in this package's modules by subject (:mod:`.service`: addresses, servers,
 delivery, logs and ``make run``; :mod:`.limits`: the API's limits;
-:mod:`.exchange`: model imports and the parity certificate; :mod:`.tenants`: the keys,
-the keys file, quotas and rate limits); a new subject
+:mod:`.replication`: Sentinel and replicas; :mod:`.exchange`: model imports and the parity
+certificate; :mod:`.tenants`: the keys, the keys file, quotas and rate limits); a new subject
 is a module of its own and one entry in :data:`TABLE`.
 
 Standard library only: gunicorn's configuration file and ``make run`` read it too. The
@@ -57,11 +57,12 @@ __all__ = [
 ]
 
 
-from . import exchange, limits, service, tenants
+from . import exchange, limits, replication, service, tenants
 
 #: every setting, grouped by section
 TABLE: tuple[Setting, ...] = (
     *service.PLACES,
+    *replication.REPLICATION,
     *limits.LIMITS,
     *exchange.EXCHANGE,
     *tenants.TENANTS,

@@ -38,7 +38,9 @@ PLACES: tuple[Setting, ...] = (
         "REDIS_URL",
         str,
         "redis://127.0.0.1:6379/0",
-        "broker, job and model store; `redis://:PASSWORD@host:port/db`",
+        "broker, job and model store; `redis://:PASSWORD@host:port/db`, or the Redis "
+        "Sentinels of a replicated one, `sentinel://:PASSWORD@host:26379;sentinel://host2"
+        ":26379/db` (see Replication and Sentinel)",
         _EVERYONE,
         Section.ADDRESSES,
     ),

@@ -14,6 +14,7 @@ jobs on models (a job's success stores its model in the same step), sweeps on jo
 is a set of jobs); datasets stand alone. :class:`Registry` is all of them at once.
 """
 
+from .base import NotReplicated
 from .datasets import Datasets
 from .jobs import DEFAULT_LEASE, DEFAULT_MAX_ATTEMPTS
 from .keys import ACTIVE, ENDED, JOB_STATUSES, TRAINING_BUCKETS
@@ -28,6 +29,7 @@ __all__ = [
     "ENDED",
     "JOB_STATUSES",
     "TRAINING_BUCKETS",
+    "NotReplicated",
     "Registry",
     "now_iso",
 ]

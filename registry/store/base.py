@@ -7,13 +7,25 @@ from typing import Self
 
 import redis
 
-from .. import settings
+from .. import connections, settings
 from ..tenants import DEFAULT_TENANT
 from .keys import JOB_STATUSES, Keys
 from .scripts import Scripts
 
 #: expired ids one listing removes from the indexes at most (the rest, at the next)
 TRIM_BATCH = 1000
+
+
+class NotReplicated(Exception):
+    """Fewer replicas than required confirmed a write in time (``WAIT``): the write is on
+    the master, but a failover before it reaches a replica would lose it."""
+
+    def __init__(self, confirmed: int, required: int, timeout: float):
+        super().__init__(
+            f"{confirmed} of the {required} Redis replicas required confirmed the write "
+            f"within {timeout:g} s (NNJOBS_REDIS_MIN_REPLICAS)"
+        )
+        self.confirmed, self.required, self.timeout = confirmed, required, timeout
 
 
 class Store:
@@ -28,6 +40,10 @@ class Store:
     job_ttl : int, optional
         Seconds an ended job, and an ended sweep, are kept (0: for ever); by default
         ``NNJOBS_JOB_TTL``'s.
+
+    The replicas that must confirm a submission or a model stored, and for how long they
+    are waited for, are ``NNJOBS_REDIS_MIN_REPLICAS`` and ``NNJOBS_REDIS_WAIT_TIMEOUT``
+    (``min_replicas`` and ``wait_timeout``, which may be changed on the instance).
     """
 
     def __init__(self, client: redis.Redis, prefix: str = "nnjobs", job_ttl: int | None = None):
@@ -36,6 +52,27 @@ class Store:
         self.keys = Keys(prefix)
         self.scripts = Scripts(client)
         self.job_ttl = settings.get("NNJOBS_JOB_TTL") if job_ttl is None else job_ttl
+        self.min_replicas = settings.get("NNJOBS_REDIS_MIN_REPLICAS")
+        self.wait_timeout = settings.get("NNJOBS_REDIS_WAIT_TIMEOUT")
+
+    def _wait_replicas(self, pipe) -> None:
+        """Queue, after the writes queued in ``pipe`` (a pipeline: one connection), a
+        ``WAIT`` for the required replicas; a no-op when none are."""
+        if self.min_replicas:
+            pipe.wait(self.min_replicas, max(1, int(self.wait_timeout * 1000)))
+
+    def _check_replicated(self, replies: list) -> list:
+        """``replies`` of a pipeline given to :meth:`_wait_replicas`, without the WAIT's;
+        NotReplicated when too few replicas confirmed.
+
+        WAIT waits for every write this connection made, and as a replica's offset is the
+        master's whole stream, for every write any connection made before them too."""
+        if not self.min_replicas:
+            return replies
+        *replies, confirmed = replies
+        if int(confirmed) < self.min_replicas:
+            raise NotReplicated(int(confirmed), self.min_replicas, self.wait_timeout)
+        return replies
 
     @classmethod
     def from_url(
@@ -44,7 +81,8 @@ class Store:
         kwargs.setdefault("socket_timeout", 5)
         kwargs.setdefault("socket_connect_timeout", 2)
         kwargs.setdefault("health_check_interval", 30)
-        return cls(redis.Redis.from_url(url, **kwargs), prefix, job_ttl)
+        # a sentinel:// URL: the master the sentinels name, followed through a failover
+        return cls(connections.client(url, **kwargs), prefix, job_ttl)
 
     def ping(self) -> bool:
         return bool(self.r.ping())

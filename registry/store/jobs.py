@@ -75,22 +75,29 @@ class Jobs(Models):
         return self.get_job(record["id"])
 
     def count_submitted(self, jobs: int = 1) -> None:
-        """Count jobs as submitted (once their training messages are on their way)."""
-        self.r.incrby(self.keys.stats("submitted"), jobs)
+        """Count jobs as submitted (once their training messages are on their way) and,
+        with ``min_replicas``, wait until that many replicas have every write so far, the
+        jobs and (on the same Redis) their messages included: NotReplicated otherwise."""
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.incrby(self.keys.stats("submitted"), jobs)
+            self._wait_replicas(pipe)
+            self._check_replicated(pipe.execute())
 
     def stats(self, queue: str | None = None) -> dict:
         """The figures the API exposes as metrics, read in one round trip.
 
         ``submitted``; ``ended`` and ``jobs`` (now), by status; ``training``, by status
         ended: ``{"buckets": [(upper bound, cumulative count), ..., (inf, count)],
-        "count", "sum"}``; and ``queue_length``, the messages waiting in the Celery
-        queue ``queue`` (None without one).
+        "count", "sum"}``; ``nodes``: ``{(node, outcome): attempts ended}``; and
+        ``queue_length``, the messages waiting in the Celery queue ``queue`` (None
+        without one).
         """
         with self.r.pipeline(transaction=False) as pipe:
             # in the same round trip, before the counts it would change
             self.trim_expired(pipe=pipe)
             pipe.get(self.keys.stats("submitted"))
             pipe.hgetall(self.keys.stats("ended"))
+            pipe.hgetall(self.keys.stats("nodes"))
             for status in ENDED:
                 pipe.hgetall(self.keys.training(status))
             for status in JOB_STATUSES:
@@ -98,7 +105,7 @@ class Jobs(Models):
             if queue:
                 pipe.llen(queue)
             replies = pipe.execute()
-        _trimmed, submitted, ended, *rest = replies
+        _trimmed, submitted, ended, nodes, *rest = replies
         training_raw, rest = rest[: len(ENDED)], rest[len(ENDED) :]
         counts, rest = rest[: len(JOB_STATUSES)], rest[len(JOB_STATUSES) :]
         ended = {k.decode(): int(v) for k, v in ended.items()}
@@ -119,6 +126,7 @@ class Jobs(Models):
             "ended": {status: ended.get(status, 0) for status in ENDED},
             "training": training,
             "jobs": dict(zip(JOB_STATUSES, counts, strict=True)),
+            "nodes": {tuple(k.decode().rsplit("|", 1)): int(v) for k, v in nodes.items()},
             "queue_length": int(rest[0]) if queue else None,
         }
 
@@ -299,8 +307,10 @@ class Jobs(Models):
         worker: str = "",
         lease: float = DEFAULT_LEASE,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        host: str = "",
     ) -> tuple[str, float]:
-        """Start an attempt at a job, atomically; returns (outcome, value).
+        """Start an attempt at a job, atomically; returns (outcome, value). ``worker`` (the
+        worker's node name) and ``host`` go into the job's ``attempt_log``.
 
         - ``("started", attempt)``: the job was queued, or running under an expired lease
           (the worker of the previous attempt is presumed dead); it now runs as ``attempt``
@@ -317,7 +327,14 @@ class Jobs(Models):
             "stopped responding)"
         )
         result = self._lease_script(
-            "start", job_id, max_attempts, why, worker=worker, started_at=now_iso(), lease=lease
+            "start",
+            job_id,
+            max_attempts,
+            why,
+            worker=worker,
+            host=host,
+            started_at=now_iso(),
+            lease=lease,
         )
         if not result:
             return "unknown", 0
@@ -408,7 +425,8 @@ class Jobs(Models):
         history, warnings, ...); ``progress`` the job's final progress; ``attempt``, when given, the
         attempt that must still hold the job. Returns the Model, or None if the job was no
         longer running (cancelled meanwhile, or taken over by another attempt), in which
-        case nothing is stored.
+        case nothing is stored. With ``min_replicas``, NotReplicated when too few replicas
+        confirmed it in time (it is stored on the master all the same).
         """
         job = self.get_job(job_id, with_history=False)
         if job is None:
@@ -456,7 +474,10 @@ class Jobs(Models):
             "ttl": self.job_ttl,
             "tenant": tenant,
         }
-        version = self.scripts.run("succeed", keys=keys, args=args)
+        with self.r.pipeline(transaction=False) as pipe:
+            self.scripts.run("succeed", keys=keys, args=args, client=pipe)
+            self._wait_replicas(pipe)
+            (version,) = self._check_replicated(pipe.execute())
         return None if version is None else self.get_model(model_id)
 
     def fail_job(

@@ -18,7 +18,8 @@ Keys (``P`` is the prefix, ``nnjobs`` by default):
 - ``P:stats:submitted``: jobs accepted (a counter); ``P:stats:ended``: hash of jobs ended,
   by status; ``P:stats:training:<status>``: hash of training durations (seconds from an
   attempt's start to the job's end, for jobs that ended while running), one field per
-  bucket of :data:`TRAINING_BUCKETS` (``+Inf`` above the last), plus ``count`` and ``sum``.
+  bucket of :data:`TRAINING_BUCKETS` (``+Inf`` above the last), plus ``count`` and ``sum``;
+  ``P:stats:nodes``: hash of attempts ended, by worker node and outcome (``<node>|<outcome>``).
   The scripts that end a job update them in the same step, so the figures hold whichever
   process (API, worker, sweeper) ended the job, and any API process can read them.
 - ``P:model:<id>``: hash with the model's metadata (JSON), version and serialized bytes;
@@ -58,7 +59,8 @@ A running job holds a lease: ``lease_until`` (Redis server time, seconds) is set
 attempt starts and pushed forward with every progress report. Each attempt is numbered
 (``attempts``); progress, success and failure are accepted only from the attempt that holds
 the job, so an attempt that lost its lease (its worker was presumed dead) can never store a
-model or overwrite the outcome of the attempt that took over.
+model or overwrite the outcome of the attempt that took over. The record keeps every
+attempt's node, host, start, end and outcome (``attempt_log``), written by the same scripts.
 """
 
 from __future__ import annotations
@@ -214,7 +216,8 @@ class Keys:
         epochs, its data and who else uses it, its sweep (for a job outside a sweep, keys
         that never exist), the expiry index, and for each of ``statuses`` its index
         (``index_<status>``) and, for an ended one, its training histogram
-        (``training_<status>``), plus the count of jobs ended."""
+        (``training_<status>``), plus the count of jobs ended and of attempts ended by
+        node."""
         x_key, y_key, w_key = self.data_of(job_id, sweep_id)
         sweep = sweep_id or ""
         keys = {
@@ -233,5 +236,6 @@ class Keys:
         ended = [status for status in statuses if status in ENDED]
         if ended:
             keys["stats_ended"] = self.stats("ended")
+            keys["stats_nodes"] = self.stats("nodes")
             keys |= {f"training_{status}": self.training(status) for status in ended}
         return keys

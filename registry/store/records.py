@@ -52,14 +52,42 @@ def from_npy(blob: bytes) -> np.ndarray:
 _UNSET = object()
 _ENCODE = {"text": lambda v: v, "int": lambda v: v, "float": lambda v: repr(float(v))}
 _ENCODE["json"] = json.dumps
+
+
+def _iso_ms(ms: float | None) -> str | None:
+    if ms is None:
+        return None
+    stamp = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def _attempts(text: str) -> list[dict]:
+    """The attempts the scripts keep (times in server ms) as the Job shows them."""
+    stored = json.loads(text)
+    return [
+        {
+            "attempt": int(a["attempt"]),
+            "node": a.get("node") or None,
+            "host": a.get("host") or None,
+            "started_at": _iso_ms(a.get("started_ms")),
+            "ended_at": _iso_ms(a.get("ended_ms")),
+            "outcome": a["outcome"],
+        }
+        # cjson writes an empty list as {}
+        for a in (stored if isinstance(stored, list) else [])
+    ]
+
+
 _DECODE = {"text": lambda s: s, "int": int, "float": float, "json": json.loads}
+_DECODE["attempts"] = _attempts
 
 
 @dataclass(frozen=True)
 class Field:
     """One field of a job record.
 
-    ``encoding``: ``text``, ``int``, ``float`` (stored as its ``repr``) or ``json``;
+    ``encoding``: ``text``, ``int``, ``float`` (stored as its ``repr``), ``json`` or
+    ``attempts`` (JSON the scripts write, read only);
     ``job``: part of the Job that :func:`decode_job` returns; ``sweep``: part of each job
     a sweep lists; ``initial``: written when the job is created; ``absent``: read when the
     record lacks the field (or holds JSON null), for records older than the field.
@@ -80,7 +108,7 @@ class Field:
 
 
 #: in the order of the Job's keys; the scripts set status, started_at, worker, attempts,
-#: lease_until, started_ms, model_id and sent_ms
+#: attempt_log, lease_until, started_ms, model_id and sent_ms
 JOB_FIELDS: dict[str, Field] = {
     "id": Field("text", sweep=True),
     "name": Field("text"),
@@ -89,6 +117,9 @@ JOB_FIELDS: dict[str, Field] = {
     "started_at": Field("text"),
     "finished_at": Field("text", sweep=True),
     "attempts": Field("int", initial=0, absent=0),
+    # each attempt: the worker node and host, when it started and ended, its outcome
+    # (written by the scripts only)
+    "attempt_log": Field("attempts", absent=[]),
     "model_id": Field("text", sweep=True),
     "sweep_id": Field("text"),
     "training_seconds": Field("float"),

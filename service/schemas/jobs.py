@@ -464,6 +464,28 @@ STOP_REASON = fields.String(
 )
 
 
+ATTEMPT_OUTCOMES = ("running", "succeeded", "failed", "cancelled", "lease_expired")
+
+
+class AttemptSchema(ma.Schema):
+    """One attempt at a job: which worker ran it, where, when, and how it ended."""
+
+    attempt = fields.Integer(metadata={"description": "Its number, from 1"})
+    node = fields.String(
+        allow_none=True, metadata={"description": "The Celery node name of the worker"}
+    )
+    host = fields.String(allow_none=True, metadata={"description": "The worker's host name"})
+    started_at = fields.String(metadata={"format": "date-time"})
+    ended_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    outcome = fields.String(
+        validate=validate.OneOf(ATTEMPT_OUTCOMES),
+        metadata={
+            "description": "running while under way; lease_expired: its worker stopped "
+            "reporting (it died or lost Redis) and the job was taken back"
+        },
+    )
+
+
 class JobSchema(ma.Schema):
     """A training job and where it stands."""
 
@@ -490,6 +512,10 @@ class JobSchema(ma.Schema):
     model_id = fields.String(allow_none=True, metadata={"description": "Set once succeeded"})
     error = fields.Nested(JobErrorSchema, allow_none=True)
     attempts = fields.Integer(metadata={"description": "Times a worker has started it"})
+    attempt_log = fields.List(
+        fields.Nested(AttemptSchema),
+        metadata={"description": "Every attempt, oldest first: node, host, times, outcome"},
+    )
     sweep_id = fields.String(
         allow_none=True, metadata={"description": "The sweep that queued it, if one did"}
     )

@@ -109,6 +109,12 @@ class ParitySchema(ma.Schema):
         metadata={"description": "Rows added at sigmas standard deviations from the mean"}
     )
     sigmas = fields.Float()
+    fed = fields.String(
+        metadata={
+            "description": "inputs (the rows of numbers), or raw columns: a model whose "
+            "graph carries its preparation is fed the raw values the rows encode"
+        }
+    )
     compared = fields.String(metadata={"description": "probabilities, or values (regression)"})
     max_abs_difference = fields.Float(
         metadata={"description": "Largest absolute difference over every row and output"}

@@ -5,7 +5,7 @@
 -- false for an unknown job.
 -- KEYS: job, epochs, data_x, data_y, data_w, data_users, sweep, sweep_jobs, expiring, sweeps_expiring
 -- KEYS: index_queued, index_running, index_failed, index_cancelled
--- KEYS: stats_ended, training_failed, training_cancelled
+-- KEYS: stats_ended, training_failed, training_cancelled, stats_nodes
 -- ARGV: job_id, status, fields, attempt, ttl
 local status = redis.call('HGET', keys.job, 'status')
 if not status then return false end
@@ -14,6 +14,7 @@ if args.attempt ~= '' and redis.call('HGET', keys.job, 'attempts') ~= args.attem
 end
 if status ~= 'queued' and status ~= 'running' then return {status, 0} end
 redis.call('HSET', keys.job, 'status', args.status, unpack(cjson.decode(args.fields)))
+close_attempt(keys, args.status)
 reindex(keys, args.job_id, status, args.status)
 retire(keys, args.job_id, args.ttl)
 record_end(keys, args.status, status)

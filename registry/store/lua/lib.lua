@@ -67,8 +67,48 @@ local function retire(keys, job_id, ttl)
   end
 end
 
+-- A job's attempts, oldest first: {attempt, node, host, started_ms, ended_ms, outcome}
+-- each, times in ms of the server's clock; 'running' is the outcome of the attempt under
+-- way. Kept in the record as JSON (cjson writes an empty list as {}: the reader takes it
+-- for none).
+local function attempt_log(keys)
+  local raw = redis.call('HGET', keys.job, 'attempt_log')
+  if not raw then return {} end
+  return cjson.decode(raw)
+end
+
+-- Nodes counted by name in stats_nodes at most; the attempts of any other count under
+-- '(other)', so that workers restarting under new names for ever do not grow it for ever
+local MAX_NODES = 1000
+
+-- Ends the attempt under way, if any, with outcome (succeeded, failed, cancelled or
+-- lease_expired), and counts it under its node and outcome.
+local function close_attempt(keys, outcome)
+  local log = attempt_log(keys)
+  local last = log[#log]
+  if not last or last.outcome ~= 'running' then return end
+  last.outcome = outcome
+  last.ended_ms = server_ms()
+  redis.call('HSET', keys.job, 'attempt_log', cjson.encode(log))
+  local field = last.node .. '|' .. outcome
+  if redis.call('HEXISTS', keys.stats_nodes, field) == 0
+      and redis.call('HLEN', keys.stats_nodes) >= MAX_NODES then
+    field = '(other)|' .. outcome
+  end
+  redis.call('HINCRBY', keys.stats_nodes, field, 1)
+end
+
+-- Opens attempt number n by node on host, under way from now.
+local function open_attempt(keys, n, node, host)
+  local log = attempt_log(keys)
+  log[#log + 1] = {attempt = n, node = node, host = host, started_ms = server_ms(),
+    outcome = 'running'}
+  redis.call('HSET', keys.job, 'attempt_log', cjson.encode(log))
+end
+
 -- Ends a job failed, from status, its attempts used up (error: the Error as JSON).
 local function give_up(keys, job_id, status, error_json, finished_at, ttl)
+  close_attempt(keys, 'lease_expired')
   redis.call('HSET', keys.job, 'status', 'failed', 'error', error_json,
     'finished_at', finished_at)
   redis.call('HDEL', keys.job, 'lease_until')

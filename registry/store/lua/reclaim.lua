@@ -4,7 +4,7 @@
 -- 'gone' for a job no longer running.
 -- KEYS: job, epochs, data_x, data_y, data_w, data_users, sweep, sweep_jobs, expiring, sweeps_expiring
 -- KEYS: index_queued, index_running, index_failed
--- KEYS: stats_ended, training_failed
+-- KEYS: stats_ended, training_failed, stats_nodes
 -- ARGV: job_id, mode, max_attempts, error, finished_at, ttl
 local rec = redis.call('HMGET', keys.job, 'status', 'attempts', 'lease_until')
 if rec[1] ~= 'running' then return 'gone' end
@@ -14,6 +14,7 @@ if tonumber(rec[2] or '0') >= tonumber(args.max_attempts) then
   return 'failed'
 end
 if args.mode ~= 'requeue' then return 'expired' end
+close_attempt(keys, 'lease_expired')
 redis.call('HSET', keys.job, 'status', 'queued', 'sent_ms',
   string.format('%d', server_now() * 1000))
 redis.call('HDEL', keys.job, 'lease_until', 'worker')
