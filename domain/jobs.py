@@ -150,8 +150,13 @@ def submit(svc: Services, body: dict, *, scope: Scope) -> dict:
         resolved, summary = resolve(svc, body, X, y, source, w, scope=scope)
     except nn.SpecError as e:
         raise invalid_spec(e) from None
-    job = registry.create_job(
-        name=body.get("name"), spec=resolved, data=summary, X=X, y=y, w=w, tenant=scope.tenant
+    job = quotas.jobs_stored(
+        svc,
+        scope,
+        1,
+        lambda: registry.create_job(
+            name=body.get("name"), spec=resolved, data=summary, X=X, y=y, w=w, tenant=scope.tenant
+        ),
     )
     queue(svc, [job["id"]], lambda: registry.delete_job(job["id"]))
     return job

@@ -162,8 +162,13 @@ def create(svc: Services, body: dict, X, y, source: dict | None, w=None, *, scop
 
     quotas.check_jobs(svc, scope, len(jobs))
     registry = svc.registry
-    sweep_id, job_ids = registry.create_sweep(
-        name=sweep_name, vary=vary, jobs=jobs, X=X, y=y, w=w, tenant=scope.tenant
+    sweep_id, job_ids = quotas.jobs_stored(
+        svc,
+        scope,
+        len(jobs),
+        lambda: registry.create_sweep(
+            name=sweep_name, vary=vary, jobs=jobs, X=X, y=y, w=w, tenant=scope.tenant
+        ),
     )
     # read before the messages go, so the answer is the sweep as stored, as POST /jobs's is
     sweep = describe(registry.get_sweep(sweep_id))

@@ -40,8 +40,9 @@ Keys (``P`` is the prefix, ``nnjobs`` by default):
   creation time (those of jobs and sweeps may still hold ids that expired: a listing drops
   them, see ``lua/owned_page.lua``); ``P:tenant:<tenant>:bytes``: hash of the bytes the
   tenant stores, ``models`` and ``datasets``; ``P:tenant:<tenant>:bucket``: its request
-  token bucket (``lua/bucket.lua``); ``P:tenancy``: set once what was stored before
-  tenants existed was given to ``default``.
+  token bucket (``lua/bucket.lua``); ``P:tenant:<tenant>:submitting``: the lock under which
+  a submission counts the tenant's active jobs and stores its own; ``P:tenancy``: set once
+  what was stored before tenants existed was given to ``default``.
 - ``P:sweep:<id>``: hash, a sweep (JSON-encoded ``vary`` and ``combinations``, the varied
   values of each of its jobs, in the order of ``P:sweep:<id>:jobs``, the list of its job
   ids); ``P:sweeps``: sorted set of every sweep id by creation time. A sweep's jobs are
@@ -156,7 +157,7 @@ class Keys:
 
     def owned(self, kind: str, tenant: str) -> str:
         """A tenant's ``jobs``, ``models``, ``datasets`` or ``sweeps`` by creation time, or
-        its ``bytes`` or its ``bucket``."""
+        its ``bytes``, its ``bucket`` or its ``submitting`` lock."""
         return f"{self.prefix}:tenant:{tenant}:{kind}"
 
     @property
