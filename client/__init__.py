@@ -10,11 +10,13 @@ HTTP only: importing it loads neither Flask, Celery nor Redis.
 
 from .api import DEFAULT_URL, Client, Prediction
 from .errors import APIError, JobFailed, ServiceUnavailable, Timeout, TooManyRequests
+from .evaluation import Evaluation
 
 __all__ = [
     "DEFAULT_URL",
     "APIError",
     "Client",
+    "Evaluation",
     "JobFailed",
     "Prediction",
     "ServiceUnavailable",

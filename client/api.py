@@ -18,6 +18,7 @@ from urllib.parse import quote
 import numpy as np
 
 from .errors import APIError, JobFailed
+from .evaluation import Evaluation
 from .inputs import default_name, hidden_layers, inputs, labels, rows
 from .progress import ProgressLine
 from .transport import DEFAULT_URL, Transport
@@ -270,6 +271,11 @@ class Client(Transport):
     def model(self, ref: str) -> dict:
         """A model by id, name (its latest version) or ``name@version``."""
         return self._json("GET", f"/models/{_ref(ref)}")
+
+    def evaluation(self, ref: str) -> Evaluation:
+        """The metrics and feature importances of a model (id, name or ``name@version``),
+        their lists as NumPy arrays (the confusion matrix as a 2-D array)."""
+        return Evaluation.from_model(self.model(ref))
 
     def delete_model(self, ref: str) -> None:
         self.request("DELETE", f"/models/{_ref(ref)}")

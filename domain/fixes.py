@@ -43,14 +43,15 @@ def submit(svc: Services, job_id: str, index: int = 0, *, scope: Scope) -> dict:
     fix = warnings[index].get("fix")
     if not fix:
         raise Conflict(f"warning {index} of job {job_id!r} offers no fix")
-    X, y, source = _data(svc, job, scope=scope)
-    spec = {key: job["spec"][key] for key in SPEC_KEYS if key in job["spec"]}
+    X, y, w, source = _data(svc, job, scope=scope)
+    # a warm start's sweep starts from the same model
+    spec = {key: job["spec"][key] for key in (*SPEC_KEYS, "init") if key in job["spec"]}
     body = {
         "name": job["name"],
         "job": {"name": job["name"], **nn.fixes.apply(spec, fix["change"])},
         "vary": fix["vary"],
     }
-    return sweeps.create(svc, body, X, y, source, scope=scope)
+    return sweeps.create(svc, body, X, y, source, w, scope=scope)
 
 
 def _data(svc: Services, job: dict, scope: Scope) -> tuple:

@@ -214,9 +214,10 @@ def training_data(
     limits: nn.Limits = nn.DEFAULT_LIMITS,
     owner: tuple = (DEFAULT_TENANT, None),
 ) -> tuple:
-    """``(X, y, where they came from: what the job's spec records, or None)`` from the
+    """``(X, y, w, where they came from: what the job's spec records, or None)`` from the
     request's ``data``, which sits at ``prefix`` in the body (a refusal, :class:`Invalid`,
-    names the field from there), within the limits of ``settings``; a dataset is looked
+    names the field from there), within the limits of ``settings``; ``w`` is the rows'
+    weights (``data.weight``) or None (``nn`` checks their values); a dataset is looked
     up as ``owner`` (the tenant whose names, the tenant whose ids: None for any) sees it."""
     max_values, max_label = settings["NNJOBS_MAX_VALUES"], settings["NNJOBS_MAX_LABEL_LENGTH"]
     if "dataset" in data:
@@ -229,13 +230,23 @@ def training_data(
             X, y, params = synthetic(data["synthetic"], max_values)
         except SpecError as e:
             raise Invalid(e, (*prefix, "data", "synthetic")) from None
-        return X, y, {"synthetic": params}
+        return X, y, None, {"synthetic": params}
     try:
         X = matrix(data["X"], "X", max_values)
         y = labels(data["y"], "y", max_values, max_label)
+        w = None if data.get("weight") is None else weights(data["weight"], max_values)
     except SpecError as e:
         raise Invalid(e, (*prefix, "data")) from None
-    return X, y, None
+    return X, y, w, None
+
+
+def weights(values: list, max_values: int) -> np.ndarray:
+    """Row weights sent as JSON: numbers (their values are ``nn``'s to check)."""
+    _check_size("weight", len(values), max_values)
+    if not set(map(type, values)) <= _NUMBERS:
+        i = next(i for i, v in enumerate(values) if type(v) not in _NUMBERS)
+        raise SpecError("weight", f"must hold only numbers; row {i} is {_kind(values[i])}")
+    return np.array(values, dtype=np.float64)
 
 
 # -- a stored CSV dataset -----------------------------------------------------------------
@@ -300,17 +311,19 @@ def dataset_arrays(
     max_label: int,
     limits: nn.Limits = nn.DEFAULT_LIMITS,
     owner: tuple = (DEFAULT_TENANT, None),
-) -> tuple[np.ndarray, np.ndarray, dict]:
-    """``(X, y, what the job's data records)`` for a job on a dataset: its feature
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict]:
+    """``(X, y, w, what the job's data records)`` for a job on a dataset: its feature
     columns prepared (:mod:`nn.preparation`: kinds, one-hot categories, missing values)
-    and encoded; what it records holds the fitted preparation.
+    and encoded; what it records holds the fitted preparation. ``w`` is the weight
+    column's values (``data.weight``), or None: never a feature, nor in the preparation.
 
     Raises
     ------
     SpecError
         An unknown dataset or column, a missing value the job refuses (naming its column
         and data row), a categorical column over its cap with ``high_cardinality:
-        "refuse"``, features overlapping the target.
+        "refuse"``, features overlapping the target or the weight, a weight column that
+        is not numeric or holds a missing or negative value.
     LimitError
         More than ``max_values`` values in X, raw or encoded.
     """
@@ -325,9 +338,15 @@ def dataset_arrays(
     target = data["target"] if several else [data["target"]]
     targets = set(target)
     given = data.get("features")
+    weight = data.get("weight")
+    if weight is not None and weight in targets:
+        _refuse("weight", f"column {weight!r} is the target; it cannot be the weight")
+    # the weight column is neither a feature nor a target
+    targets_or_weight = targets | ({weight} if weight is not None else set())
+    wanted_weight = [] if weight is None else [weight]
     # a list: those columns; a mapping: every column, with the kinds it names
     listed = list(given) if given is not None else []
-    for field, wanted in (("target", target), ("features", listed)):
+    for field, wanted in (("target", target), ("features", listed), ("weight", wanted_weight)):
         unknown = [n for n in wanted if n not in columns]
         if unknown:
             _refuse(
@@ -335,14 +354,18 @@ def dataset_arrays(
                 f"no column {unknown[0]!r} in dataset {dataset_id!r} (its columns: "
                 f"{', '.join(names)})",
             )
-    both = [n for n in listed if n in targets]
+    both = [n for n in listed if n in targets_or_weight]
     if both:
-        _refuse("features", f"column {both[0]!r} is the target; it cannot be a feature")
+        role = "target" if both[0] in targets else "weight"
+        _refuse("features", f"column {both[0]!r} is the {role}; it cannot be a feature")
     if isinstance(given, list) and len(set(given)) != len(given):
         seen: set[str] = set()
         twice = next(n for n in given if n in seen or seen.add(n))
         _refuse("features", f"column {twice!r} is named twice")
-    features = given if isinstance(given, list) else [n for n in names if n not in targets]
+    if isinstance(given, list):
+        features = given
+    else:
+        features = [n for n in names if n not in targets_or_weight]
     if not features:
         _refuse("features", "the dataset has no column left to learn from")
     n_values = meta["n_rows"] * len(features)
@@ -351,7 +374,8 @@ def dataset_arrays(
             "data.features",
             f"{n_values} values in X, over the limit of {max_values} (NNJOBS_MAX_VALUES)",
         )
-    cols = _load(registry, dataset_id, [*features, *target], meta)
+    cols = _load(registry, dataset_id, [*features, *target, *wanted_weight], meta)
+    w = None if weight is None else weight_column(cols[weight])
     keep = None
     if data.get("missing") == "drop_rows":
         lost = np.logical_or.reduce([cols[n].missing for n in target])
@@ -361,21 +385,45 @@ def dataset_arrays(
             keep = ~lost
     y = _target([_rows(cols[n], keep) for n in target], several, max_label)
     table = {n: _rows(cols[n], keep).values for n in features}
+    if w is not None and keep is not None:
+        w = w[keep]
     options = {k: data[k] for k in nn.preparation.OPTION_KEYS if k in data}
     options["features"] = given if isinstance(given, dict) else features
-    prep, X, y = nn.encode_table(table, y, options, limits, max_values, "data.features")
-    return (
-        X,
-        y,
-        {
-            "dataset": dataset_id,
-            "target": data["target"],
-            # as given, or the columns used: read again, the same inputs
-            "features": given if isinstance(given, dict) else features,
-            **{k: data[k] for k in nn.preparation.OPTION_KEYS[1:] if k in data},
-            "preparation": prep.as_dict(),
-        },
+    prep, X, y, w = nn.tabular.encode_weighted_table(
+        table, y, w, options, limits, max_values, "data.features"
     )
+    source = {
+        "dataset": dataset_id,
+        "target": data["target"],
+        # as given, or the columns used: read again, the same inputs
+        "features": given if isinstance(given, dict) else features,
+        **{k: data[k] for k in nn.preparation.OPTION_KEYS[1:] if k in data},
+        "preparation": prep.as_dict(),
+    }
+    if weight is None:
+        return X, y, None, source
+    return X, y, w, {**source, "weight": weight}
+
+
+def weight_column(col: tables.Column) -> np.ndarray:
+    """A dataset's weight column as float64, or SpecError on ``data.weight`` naming the
+    column and the data row of a value that is missing, negative or not a number, or a
+    column of zeros."""
+    if col.kind != "numeric":
+        _refuse("weight", f"column {col.name!r} is {col.kind}; a weight column holds numbers")
+    _no_missing("weight", col)
+    values = col.values
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        row = tables.first_row(bad)
+        _refuse(
+            "weight",
+            f"column {col.name!r} has {values[row - 1]:g} in data row {row}; "
+            "weights are finite numbers >= 0",
+        )
+    if not values.any():
+        _refuse("weight", f"column {col.name!r} is 0 in every row: nothing to learn from")
+    return values
 
 
 def _rows(col: tables.Column, keep: np.ndarray | None) -> tables.Column:

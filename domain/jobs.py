@@ -11,8 +11,9 @@ from registry.store import NotReplicated
 from registry.waiting import TooManyWaiting
 
 from . import quotas
-from .errors import UNAVAILABLE, Busy, Conflict, Invalid, NotFound
+from .errors import UNAVAILABLE, Busy, Conflict, Invalid, NotFound, Refused
 from .inputs import training_data
+from .prediction import load_model
 from .services import Services
 from .tenancy import Scope, owns_job
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 SPEC_KEYS = nn.spec.SPEC_KEYS
 
 #: what nn calls the arrays of a job on a dataset, and what the request calls them
-_DATASET_ARRAYS = {("X",): "features", ("y",): "target"}
+_DATASET_ARRAYS = {("X",): "features", ("y",): "target", ("weight",): "weight"}
 
 #: seconds a long poll refused for want of room should wait before asking again
 WAITING_RETRY_AFTER = 1
@@ -31,25 +32,54 @@ REPLICAS_RETRY_AFTER = 2
 
 
 def data_of(svc: Services, data: dict, prefix: tuple = (), *, scope: Scope) -> tuple:
-    """``(X, y, source)`` of a job's ``data`` at ``prefix`` in the body (see
+    """``(X, y, w, source)`` of a job's ``data`` at ``prefix`` in the body (see
     :func:`domain.inputs.training_data`), a dataset as ``scope`` sees it."""
     owner = (scope.tenant, scope.reach)
     return training_data(svc.registry, data, svc.settings, prefix, svc.limits, owner)
 
 
-def resolve(svc: Services, spec: dict, X, y, source: dict | None) -> tuple[dict, dict]:
+def parent_of(svc: Services, init: dict | None, *, scope: Scope) -> tuple[str, nn.Model] | None:
+    """The id and the model a warm start (``init: {"model": ref}``) continues from, as
+    ``scope`` sees it (another tenant's model is no model); a reference that names no
+    model ready is refused on ``init.model``."""
+    if not init:
+        return None
+    try:
+        model_id, model, _ = load_model(svc, init["model"], scope=scope)
+    except Refused as e:  # 404 or 409 for a model named in the path; a field here
+        raise nn.SpecError("init.model", e.message) from None
+    return model_id, model
+
+
+def resolve(
+    svc: Services, spec: dict, X, y, source: dict | None, w=None, *, scope: Scope
+) -> tuple[dict, dict]:
     """The job as the worker will run it and its data's summary; raises nn.SpecError.
 
     ``source`` (from :func:`data_of`) goes into the spec's ``data``; a dataset's id,
-    target and features also into the summary, where the model finds its features.
+    target and features also into the summary, where the model finds its features. ``w``
+    is the rows' weights; a warm start's model (``spec["init"]``, looked up within
+    ``scope``) is checked against the job, its preparation included, and recorded by id.
     """
+    parent = parent_of(svc, spec.get("init"), scope=scope)
+    fitted = (source or {}).get("preparation")
     spec = {key: spec[key] for key in SPEC_KEYS if key in spec}
     try:
-        resolved, summary = nn.validate(spec, X, y, svc.limits)
+        resolved, summary = nn.validate(
+            spec,
+            X,
+            y,
+            svc.limits,
+            sample_weight=w,
+            init_model=None if parent is None else parent[1],
+            preparation=None if fitted is None else nn.Preparation.from_dict(fitted),
+        )
     except nn.SpecError as e:
         if source and "dataset" in source and e.path[:1] in _DATASET_ARRAYS:
             raise type(e)(f"data.{_DATASET_ARRAYS[e.path[:1]]}", e.reason, limit=e.limit) from None
         raise
+    if parent is not None:
+        resolved["init"] = {"model": parent[0]}
     if source is not None:
         resolved["data"] = source
         if "dataset" in source:
@@ -64,8 +94,8 @@ def resolve(svc: Services, spec: dict, X, y, source: dict | None) -> tuple[dict,
 
 def invalid_spec(error: nn.SpecError, prefix: tuple = ()) -> Invalid:
     """A refusal of :func:`resolve` for the job at ``prefix`` in the body."""
-    # nn names the arrays X and y; in the request they sit under data
-    data = ("data",) if error.path[:1] in (("X",), ("y",)) else ()
+    # nn names the arrays X, y and weight; in the request they sit under data
+    data = ("data",) if error.path[:1] in (("X",), ("y",), ("weight",)) else ()
     return Invalid(error, (*prefix, *data))
 
 
@@ -115,13 +145,18 @@ def submit(svc: Services, body: dict, *, scope: Scope) -> dict:
     read or stored."""
     quotas.check_jobs(svc, scope, 1)
     registry = svc.registry
-    X, y, source = data_of(svc, body["data"], (), scope=scope)
+    X, y, w, source = data_of(svc, body["data"], (), scope=scope)
     try:
-        resolved, summary = resolve(svc, body, X, y, source)
+        resolved, summary = resolve(svc, body, X, y, source, w, scope=scope)
     except nn.SpecError as e:
         raise invalid_spec(e) from None
-    job = registry.create_job(
-        name=body.get("name"), spec=resolved, data=summary, X=X, y=y, tenant=scope.tenant
+    job = quotas.jobs_stored(
+        svc,
+        scope,
+        1,
+        lambda: registry.create_job(
+            name=body.get("name"), spec=resolved, data=summary, X=X, y=y, w=w, tenant=scope.tenant
+        ),
     )
     queue(svc, [job["id"]], lambda: registry.delete_job(job["id"]))
     return job

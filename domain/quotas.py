@@ -2,13 +2,20 @@
 running at once, and the bytes of its models and datasets. Over one: 429 with
 ``Retry-After`` (:class:`~domain.errors.Exceeded`), nothing stored.
 
-Checked, then stored: two submissions of one tenant in the same instant may both pass
-the check, so a tenant can go over its job quota by the requests it sends at once.
+The job quota is checked twice: first before the request's data is read, so that a
+refusal costs nothing, then again with the job stored under the tenant's submission lock
+(:func:`jobs_stored`), so that two submissions sent at once cannot both take the last place.
 """
 
 from __future__ import annotations
 
-from .errors import Exceeded
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from redis.exceptions import LockError
+
+from .errors import Busy, Exceeded
 from .services import Services
 from .tenancy import Scope
 
@@ -16,6 +23,14 @@ from .tenancy import Scope
 #: deletes models or datasets), so the second is a hint to look rather than to retry
 JOBS_RETRY_AFTER = 10
 BYTES_RETRY_AFTER = 60
+#: seconds a submission waits for the tenant's lock: held only to count and store, it is
+#: free again in milliseconds unless Redis is failing
+LOCK_WAIT = 5
+#: seconds the lock lives if its holder dies holding it
+LOCK_TTL = 30
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _mb(size: int) -> str:
@@ -39,6 +54,27 @@ def check_jobs(svc: Services, scope: Scope, new_jobs: int) -> None:
             )
     # a job's model adds bytes: none is queued once the tenant's bytes are used up
     check_bytes(svc, scope, 0, "a new job")
+
+
+def jobs_stored(svc: Services, scope: Scope, new_jobs: int, store: Callable[[], T]) -> T:
+    """``store()``, which stores ``new_jobs`` jobs of the tenant, run while the tenant's
+    submission lock is held and after :func:`check_jobs` passes again under it; without a
+    job quota, at once."""
+    quotas = scope.quotas
+    if quotas is None or not quotas.max_active_jobs:
+        return store()
+    lock = svc.registry.submission_lock(scope.tenant, LOCK_TTL, LOCK_WAIT)
+    if not lock.acquire():
+        raise Busy(f"tenant {scope.tenant!r} is submitting other jobs; send it again shortly", 1)
+    try:
+        check_jobs(svc, scope, new_jobs)
+        return store()
+    finally:
+        try:
+            lock.release()
+        except LockError:
+            # held past its TTL: it is gone already and the jobs are stored
+            log.warning("tenant %r's submission lock expired before its release", scope.tenant)
 
 
 def check_bytes(svc: Services, scope: Scope, adding: int, what: str) -> None:

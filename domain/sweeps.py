@@ -124,8 +124,8 @@ def submit(svc: Services, body: dict, *, scope: Scope) -> dict:
     """Check every combination as POST /jobs checks a job, then store the sweep and its
     jobs at once, then queue the jobs."""
     _check_size(svc, body["vary"])
-    X, y, source = data_of(svc, body["job"]["data"], ("job",), scope=scope)
-    return create(svc, body, X, y, source, scope=scope)
+    X, y, w, source = data_of(svc, body["job"]["data"], ("job",), scope=scope)
+    return create(svc, body, X, y, source, w, scope=scope)
 
 
 def _check_size(svc: Services, vary: dict) -> None:
@@ -138,8 +138,9 @@ def _check_size(svc: Services, vary: dict) -> None:
         raise Refused(413, f"vary: {reason}", {"json": {"vary": [reason]}})
 
 
-def create(svc: Services, body: dict, X, y, source: dict | None, *, scope: Scope) -> dict:
-    """:func:`submit` on data already read (``body["job"]`` needs no ``data``)."""
+def create(svc: Services, body: dict, X, y, source: dict | None, w=None, *, scope: Scope) -> dict:
+    """:func:`submit` on data already read (``body["job"]`` needs no ``data``; ``w``: the
+    rows' weights, if any)."""
     vary, job = body["vary"], body["job"]
     _check_size(svc, vary)
     # each names the other's default: a sweep's models are versions of one name
@@ -148,7 +149,7 @@ def create(svc: Services, body: dict, X, y, source: dict | None, *, scope: Scope
     jobs = []
     for values, indexes in combinations(vary):
         try:
-            resolved, summary = resolve(svc, apply(job, values), X, y, source)
+            resolved, summary = resolve(svc, apply(job, values), X, y, source, w, scope=scope)
         except nn.SpecError as e:
             blamed = _blame(e, indexes)
             if blamed == ("job",):
@@ -161,8 +162,13 @@ def create(svc: Services, body: dict, X, y, source: dict | None, *, scope: Scope
 
     quotas.check_jobs(svc, scope, len(jobs))
     registry = svc.registry
-    sweep_id, job_ids = registry.create_sweep(
-        name=sweep_name, vary=vary, jobs=jobs, X=X, y=y, tenant=scope.tenant
+    sweep_id, job_ids = quotas.jobs_stored(
+        svc,
+        scope,
+        len(jobs),
+        lambda: registry.create_sweep(
+            name=sweep_name, vary=vary, jobs=jobs, X=X, y=y, w=w, tenant=scope.tenant
+        ),
     )
     # read before the messages go, so the answer is the sweep as stored, as POST /jobs's is
     sweep = describe(registry.get_sweep(sweep_id))

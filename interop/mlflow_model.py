@@ -12,7 +12,14 @@ directory ``mlflow.pyfunc.load_model("model")`` takes)::
                           virtualenv manager
 
 The input signature is a column per feature when the model knows its features' names (a
-model trained from a dataset), else a float64 tensor of shape (-1, n_features).
+model trained from a dataset), else a float64 tensor of shape (-1, n_features). A model
+whose graph carries its preparation (one-hot categories, missing-value indicators) names
+its raw features: ``double`` for a numeric one (NaN or None where missing), and for a
+categorical one ``boolean`` when its categories are ``true``/``false``, ``long`` when they
+are whole numbers and training had no missing cell, ``double`` when they are other
+numbers, else ``string`` (the types MLflow lets such a column arrive in, a missing cell
+included where training had one); the loader turns each cell into the text the graph
+compares.
 
 MLflow is not imported: the MLmodel file is plain YAML written here (every value in it
 is a JSON scalar, which YAML reads as written), and the tests load the result with the
@@ -32,6 +39,7 @@ import onnxruntime
 import nn
 
 from .onnx_graph import to_onnx
+from .parity import carries_preparation
 
 LOADER = "nnjobs_pyfunc"
 _LOADER_SOURCE = Path(__file__).with_name(f"{LOADER}.py")
@@ -54,9 +62,30 @@ def _label_dtype(classes: list) -> str:
     return "object"
 
 
+def _column_type(feature: nn.preparation.Feature) -> str:
+    if feature.kind == "numeric":
+        return "double"
+    seen = [*feature.categories, *(feature.folded or ())]
+    if set(seen) <= {"true", "false"}:
+        return "boolean"
+    try:
+        numbers = [float(c) for c in seen]
+    except ValueError:
+        return "string"
+    # pandas keeps whole numbers int64 until a cell is missing, and MLflow takes int64 for
+    # a long column only (it would lose digits as double)
+    whole = all(x.is_integer() for x in numbers)
+    return "long" if whole and not feature.missing_level else "double"
+
+
 def signature(model: nn.Model, features: list[str] | None = None) -> dict:
     """The ``inputs`` and ``outputs`` of the MLmodel's signature, as JSON-ready lists."""
-    if features and len(features) == model.n_features:
+    if carries_preparation(model):
+        inputs = [
+            {"type": _column_type(f), "name": f.name, "required": True}
+            for f in model.preparation.features
+        ]
+    elif features and len(features) == model.n_features:
         inputs = [{"type": "double", "name": f, "required": True} for f in features]
     else:
         inputs = [_tensor("float64", [-1, model.n_features])]

@@ -33,9 +33,14 @@ protobuf by hand there would be a second, untested implementation of ONNX's sche
 the ``onnx`` package builds the graph from its own definitions and checks it. So the
 writer lives in this package, which may import ``onnx``; nn stays as it is.
 
-Preparations: a model whose inputs go through a preparation before the standardization
-(a categorical one, say) exports only when :data:`PREPARATIONS` knows that preparation
-by name; any other is refused (:class:`ExportRefused`), naming it.
+Preparations: a model trained on a table's columns whose preparation is more than the
+raw numeric columns (one-hot categories, missing-value indicators) carries it in the
+graph (:mod:`interop.onnx_preparation`): the graph then has one input per raw feature,
+named as the feature, instead of ``inputs``, and imports the ``ai.onnx.ml`` domain
+(version 2) beside opset 13. A preparation of numeric columns only, none with an
+indicator, exports as a model without one: its inputs are the raw columns. Any other
+preparation is refused (:class:`ExportRefused`), naming it, unless :data:`PREPARATIONS`
+knows it by name.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 import nn
 from nn.activations import GELU_C, GELU_CLIP, GELU_K, SELU_ALPHA, SELU_SCALE
+
+from . import onnx_preparation
 
 OPSET = 13
 IR_VERSION = 7
@@ -68,9 +75,16 @@ class _Graph:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._count = 0
+        self._reserved: set[str] = set()
+
+    def reserve(self, name: str) -> None:
+        """Keep ``name`` (a graph input's) from the names made for intermediate values."""
+        self._reserved.add(name)
 
     def name(self, hint: str) -> str:
         self._count += 1
+        while f"{hint}_{self._count}" in self._reserved:
+            self._count += 1
         return f"{hint}_{self._count}"
 
     def const(self, hint: str, value) -> str:
@@ -144,10 +158,12 @@ ACTIVATIONS: dict[str, Callable[..., str]] = {
     "maxout": lambda g, z, units, pieces: _maxout(g, z, units, pieces),
 }
 
-#: preparation name -> writer of its nodes (graph, raw input name, model) -> the name of
-#: the numeric matrix the standardization takes. Empty until models carry one; a model
-#: with a preparation not listed here is refused by name.
-PREPARATIONS: dict[str, Callable[[_Graph, str, nn.Model], str]] = {}
+#: preparation name -> writer of its nodes (graph, model) -> (the name of the double
+#: matrix the standardization takes, the graph's inputs); a model with a preparation not
+#: listed here is refused by name
+PREPARATIONS: dict[str, Callable[[_Graph, nn.Model], tuple[str, list]]] = dict.fromkeys(
+    ("one-hot", "imputation", "one-hot+imputation"), onnx_preparation.write
+)
 
 
 def preparation_name(model: nn.Model) -> str | None:
@@ -177,8 +193,12 @@ def check_exportable(model: nn.Model) -> None:
     if prep is not None and prep not in PREPARATIONS:
         raise ExportRefused(
             f"the model's inputs go through a {prep!r} preparation, which the ONNX export "
-            "does not write yet; models with numeric inputs only export"
+            "does not write"
         )
+    if isinstance(getattr(model, "preparation", None), nn.Preparation):
+        reason = onnx_preparation.refusal(model.preparation)
+        if reason is not None:
+            raise ExportRefused(reason)
     for layer in model.network.layers:
         if layer.activation.name not in ACTIVATIONS:
             raise ExportRefused(f"no ONNX form of the {layer.activation.name!r} activation")
@@ -242,9 +262,12 @@ def to_model_proto(model: nn.Model, name: str = "model") -> onnx.ModelProto:
     check_exportable(model)
     g = _Graph()
     x = INPUT
+    inputs = [helper.make_tensor_value_info(INPUT, TensorProto.DOUBLE, [BATCH, model.n_features])]
+    opsets = [helper.make_opsetid("", OPSET)]
     prep = preparation_name(model)
     if prep is not None:
-        x = PREPARATIONS[prep](g, x, model)
+        x, inputs = PREPARATIONS[prep](g, model)
+        opsets.append(helper.make_opsetid(onnx_preparation.ML_DOMAIN, onnx_preparation.ML_OPSET))
     x = g.op("Sub", [x, g.const("x_mean", model.x_scaler.mean.astype(np.float64))])
     x = g.op("Div", [x, g.const("x_scale", model.x_scaler.scale.astype(np.float64))])
     a = g.op("Cast", [x], "standardized", to=TensorProto.FLOAT)
@@ -257,13 +280,13 @@ def to_model_proto(model: nn.Model, name: str = "model") -> onnx.ModelProto:
     graph = helper.make_graph(
         g.nodes,
         name,
-        [helper.make_tensor_value_info(INPUT, TensorProto.DOUBLE, [BATCH, model.n_features])],
+        inputs,
         outputs,
         g.initializers,
     )
     proto = helper.make_model(
         graph,
-        opset_imports=[helper.make_opsetid("", OPSET)],
+        opset_imports=opsets,
         ir_version=IR_VERSION,
         producer_name=PRODUCER,
         doc_string=f"{model.kind} model: {model.n_features} features, {net.n_outputs} outputs",

@@ -10,7 +10,7 @@ NumPy and the standard library.
 ['classes', 'output', 'predictions', 'probabilities']
 """
 
-from . import diagnostics, synthetic
+from . import diagnostics, importance, metrics, schedules, synthetic
 from .activations import ACTIVATIONS, ALIASES, Activation, hidden_activation_names
 from .errors import LimitError, ModelFormatError, SpecError, TrainingError
 from .limits import DEFAULT_LIMITS, Limits
@@ -44,9 +44,12 @@ __all__ = [
     "encode_table",
     "fit",
     "hidden_activation_names",
+    "importance",
     "load",
+    "metrics",
     "prepare",
     "resolve_spec",
+    "schedules",
     "set_blas_threads",
     "synthetic",
     "validate",

@@ -63,7 +63,14 @@ def check_size(spec: Mapping, n_features: int, n_outputs: int, limits: Limits) -
     return weights
 
 
-def check_work(training: Mapping, weights: int, n_train: int, n_val: int, limits: Limits) -> None:
+def check_work(
+    training: Mapping,
+    weights: int,
+    n_train: int,
+    n_val: int,
+    limits: Limits,
+    shuffled_rows: int = 0,
+) -> None:
     """Refuse a job over the compute budget or the step limit.
 
     Parameters
@@ -75,6 +82,9 @@ def check_work(training: Mapping, weights: int, n_train: int, n_val: int, limits
     n_train, n_val : int
         Training and validation rows.
     limits : Limits
+    shuffled_rows : int
+        Rows the permutation importance predicts (evaluated rows x features x repeats),
+        each costing what a validation row does.
 
     Raises
     ------
@@ -84,12 +94,14 @@ def check_work(training: Mapping, weights: int, n_train: int, n_val: int, limits
     """
     epochs, batch_size = training["epochs"], training["batch_size"]
     compute = (n_train + VALIDATION_SHARE * n_val) * epochs * weights
+    compute += VALIDATION_SHARE * shuffled_rows * weights
     if compute > limits.max_compute:
         raise LimitError(
             "training",
             f"the job needs {compute:.3g} weight updates ((training rows + validation rows "
-            f"/ 3) x epochs x weights), over the compute budget of {limits.max_compute:.3g}; "
-            "use fewer epochs, rows or units, or a smaller validation_split",
+            f"/ 3) x epochs x weights, plus the importance's shuffles), over the compute "
+            f"budget of {limits.max_compute:.3g}; use fewer epochs, rows or units, a smaller "
+            "validation_split or fewer importance_repeats",
             limit="max_compute",
         )
     steps = epochs * math.ceil(n_train / min(batch_size, n_train))

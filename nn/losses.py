@@ -6,6 +6,8 @@ from the logits ``z`` (log-sum-exp form), never from probabilities, so logits of
 give finite values.
 
 Shapes: ``z`` and ``y`` are ``(n_samples, n_outputs)``; softmax targets are one-hot rows.
+Each loss takes optional row weights ``w`` of shape ``(n_samples,)`` (class and sample
+weights): the loss is then ``sum_i w_i l_i`` and the gradient ``w_i (p_i - y_i)``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def softmax(z: Array) -> Array:
     return e
 
 
-def binary_cross_entropy(z: Array, y: Array) -> tuple[float, Array]:
+def binary_cross_entropy(z: Array, y: Array, w: Array | None = None) -> tuple[float, Array]:
     """Sum over rows and labels of the BCE of ``sigmoid(z)`` against 0/1 ``y``, and ``p - y``.
 
     With ``s = softplus(z) = log(1 + e^z)`` (``logaddexp``, finite for any z) the loss is
@@ -37,14 +39,17 @@ def binary_cross_entropy(z: Array, y: Array) -> tuple[float, Array]:
     matters on the small batches where per-call cost dominates.
     """
     s = np.logaddexp(z.dtype.type(0), z)
-    loss = (s - z * y).sum()
+    per = s - z * y
+    loss = per.sum() if w is None else np.vdot(w, per.sum(axis=1))
     p = np.subtract(z, s, out=s)
     np.exp(p, out=p)
     p -= y
+    if w is not None:
+        p *= w[:, None]
     return float(loss), p
 
 
-def categorical_cross_entropy(z: Array, y: Array) -> tuple[float, Array]:
+def categorical_cross_entropy(z: Array, y: Array, w: Array | None = None) -> tuple[float, Array]:
     """Sum over rows of the CE of ``softmax(z)`` against one-hot ``y``, and ``p - y``.
 
     Uses ``-log p_c = logsumexp(z) - z_c`` with the row maximum subtracted first.
@@ -52,16 +57,25 @@ def categorical_cross_entropy(z: Array, y: Array) -> tuple[float, Array]:
     s = z - z.max(axis=1, keepdims=True)
     e = np.exp(s)
     total = e.sum(axis=1, keepdims=True)
-    loss = np.log(total).sum() - np.vdot(s, y)
+    if w is None:
+        loss = np.log(total).sum() - np.vdot(s, y)
+    else:
+        loss = np.vdot(w, np.log(total[:, 0]) - (s * y).sum(axis=1))
     e /= total
     e -= y
+    if w is not None:
+        e *= w[:, None]
     return float(loss), e
 
 
-def squared_error(z: Array, y: Array) -> tuple[float, Array]:
+def squared_error(z: Array, y: Array, w: Array | None = None) -> tuple[float, Array]:
     """Half the summed squared error of ``z`` against ``y``, and ``z - y``."""
     d = z - y
-    return 0.5 * float(np.vdot(d, d)), d
+    if w is None:
+        return 0.5 * float(np.vdot(d, d)), d
+    loss = 0.5 * float(np.vdot(w, (d * d).sum(axis=1)))
+    d *= w[:, None]
+    return loss, d
 
 
 @dataclass(frozen=True)
@@ -74,7 +88,8 @@ class Output:
         The activation's name, as a job spec's ``output`` says it.
     loss_name : str
     activation : callable ``(z) -> p``
-    loss : callable ``(z, y) -> (loss summed over rows, p - y)``
+    loss : callable ``(z, y, w=None) -> (loss summed over rows, p - y)``
+        ``w`` (n_samples,) weights each row's loss and gradient.
     init : str
         Initializer of the output layer's weights.
     """
@@ -82,7 +97,7 @@ class Output:
     name: str
     loss_name: str
     activation: Callable[[Array], Array]
-    loss: Callable[[Array, Array], tuple[float, Array]]
+    loss: Callable[..., tuple[float, Array]]
     init: str = "glorot"
 
 

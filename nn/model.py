@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import serialize
+from . import serialize, warm
 from .data import Scaler, as_features
 from .errors import ModelFormatError, SpecError
 from .limits import Limits
@@ -50,6 +50,14 @@ class Model:
         Metrics of the kept (best) epoch.
     preparation : Preparation or None
         How raw rows become its inputs, when it was trained on a table.
+    feature_names : list of str
+        The input columns' names (the preparation's encoded columns, else ``x0``, ``x1``,
+        ... unless named).
+    evaluation : dict
+        The metrics it is judged by, on the validation rows (:mod:`nn.metrics`, computed
+        by :func:`nn.evaluate.evaluate`); empty for a model stored before they were kept.
+    importance : dict or None
+        Permutation importance of each raw feature (:mod:`nn.importance`), or None.
     """
 
     spec: dict
@@ -62,6 +70,23 @@ class Model:
     squeeze: bool = False
     metrics: dict = field(default_factory=dict)
     preparation: Preparation | None = None
+    feature_names: list[str] = field(default_factory=list)
+    evaluation: dict = field(default_factory=dict)
+    importance: dict | None = None
+
+    def __post_init__(self):
+        if not self.feature_names:
+            self.feature_names = (
+                [f"x{j}" for j in range(self.n_features)]
+                if self.preparation is None
+                else self.preparation.encoded
+            )
+
+    def warm_description(self) -> dict:
+        """What a warm start from this model compares with its job (:mod:`nn.warm`)."""
+        return warm.describe(
+            self.spec, self.feature_names, self.kind, self.classes, self.preparation
+        )
 
     @property
     def output(self) -> str:
@@ -160,6 +185,9 @@ class Model:
             "classes": self.classes,
             "squeeze": self.squeeze,
             "metrics": self.metrics,
+            "feature_names": self.feature_names,
+            "evaluation": self.evaluation,
+            "importance": self.importance,
         }
         if self.preparation is not None:
             meta["preparation"] = self.preparation.as_dict()
@@ -177,6 +205,9 @@ class Model:
             "n_params": self.network.n_params,
             "metrics": self.metrics,
             "preparation": None if self.preparation is None else self.preparation.as_dict(),
+            "feature_names": self.feature_names,
+            "evaluation": self.evaluation,
+            "importance": self.importance,
         }
 
 
@@ -255,4 +286,15 @@ def _rebuild(meta: dict, arrays: dict[str, np.ndarray]) -> Model:
         bool(meta["squeeze"]),
         dict(meta.get("metrics") or {}),
         preparation,
+        _names(meta.get("feature_names"), n_features),
+        dict(meta.get("evaluation") or {}),
+        meta.get("importance"),
     )
+
+
+def _names(names, n_features: int) -> list[str]:
+    if names is None:  # stored before models kept them: the Model's default
+        return []
+    if not isinstance(names, list) or len(names) != n_features:
+        raise ModelFormatError("feature names do not fit the model's inputs")
+    return [str(n) for n in names]

@@ -149,18 +149,26 @@ class Network:
         self._cache = []
 
     def train_batch(
-        self, X: Array, Y: Array, l2: float = 0.0, dropout_rng: np.random.Generator | None = None
+        self,
+        X: Array,
+        Y: Array,
+        l2: float = 0.0,
+        dropout_rng: np.random.Generator | None = None,
+        weights: Array | None = None,
     ) -> tuple[float, Array]:
         """Forward and backward over one batch; fills ``grads`` with d(mean loss + L2)/dparams.
+
+        ``weights`` (n,), when given, weights each row's loss: the mean loss is then
+        ``sum(w_i l_i) / n`` (class and sample weights, normalized by the caller).
 
         Returns
         -------
         loss_sum : float
-            The data loss summed over the batch's rows (no L2 term).
+            The data loss summed over the batch's rows (weighted, no L2 term).
         logits : ndarray, shape (n, n_outputs)
         """
         z = self.forward(X, dropout_rng)
-        loss_sum, delta = self.output.loss(z, Y)
+        loss_sum, delta = self.output.loss(z, Y, weights)
         delta *= self.dtype.type(1.0 / len(X))
         self.backward(delta)
         if l2:

@@ -17,9 +17,12 @@ from .limits import DEFAULT_LIMITS, Limits
 from .losses import get_output
 from .optimizers import DEFAULT_OPTIMIZER, OPTIMIZERS, get_optimizer
 from .params import Param
+from .schedules import DEFAULT_SCHEDULE, resolve_schedule
+from .weights import resolve_class_weight
 
-#: Keys of a job that the library accepts and leaves to the service.
-JOB_KEYS = ("name", "data")
+#: Keys of a job that the library accepts and leaves to the service (``init`` names the
+#: model a warm start continues from: the caller loads it, see :func:`nn.fit`).
+JOB_KEYS = ("name", "data", "init")
 SPEC_KEYS = ("layers", "activation", "output", "training")
 DEFAULT_LAYERS = ({"units": 32}, {"units": 32})
 DEFAULT_ACTIVATION = "relu"
@@ -31,6 +34,8 @@ LAYER_KEYS = ("units", "activation", "dropout")
 DEFAULT_EPOCHS = 500
 DEFAULT_LEARNING_RATE = 0.01
 AUTO = "auto"
+DEFAULT_IMPORTANCE_REPEATS = 5
+MAX_IMPORTANCE_REPEATS = 100
 
 
 #: a training seed: what NumPy's legacy seeding takes
@@ -49,6 +54,10 @@ def _training_params(limits: Limits) -> dict[str, Param]:
         "threshold": Param(0.5, 0.0, 1.0, low_open=True, high_open=True),
         # per-layer gradient norms, dead and saturated units (nn.diagnostics)
         "diagnostics": Param(True, kind=bool),
+        # shuffles per feature of the permutation importance (nn.importance); 0: none
+        "importance_repeats": Param(
+            DEFAULT_IMPORTANCE_REPEATS, 0, MAX_IMPORTANCE_REPEATS, kind=int
+        ),
     }
 
 
@@ -169,7 +178,16 @@ def _resolve_training(training, limits: Limits) -> dict:
     training = _require_mapping(training, "training")
     fields = _training_params(limits)
     optimizer = get_optimizer(training.get("optimizer", DEFAULT_OPTIMIZER))
-    valid = [*fields, "optimizer", "early_stopping", "clip_norm", "init", *optimizer.params]
+    valid = [
+        *fields,
+        "optimizer",
+        "early_stopping",
+        "clip_norm",
+        "init",
+        "class_weight",
+        "schedule",
+        *optimizer.params,
+    ]
     for key in training:
         if key in valid:
             continue
@@ -203,6 +221,8 @@ def _resolve_training(training, limits: Limits) -> dict:
     out["early_stopping"] = _resolve_early_stopping(
         training.get("early_stopping", DEFAULT_EARLY_STOPPING), out["epochs"]
     )
+    out["class_weight"] = resolve_class_weight(training.get("class_weight"), limits.max_classes)
+    out["schedule"] = resolve_schedule(training.get("schedule", DEFAULT_SCHEDULE), out["epochs"])
     return out
 
 

@@ -140,6 +140,7 @@ def create_app(config: dict | None = None) -> Flask:
     api.register_converter(NameConverter, _name_param)
     api.register_converter(VersionConverter, _version_param)
     api.spec.components.schema("EarlyStopping", schema=schemas.EarlyStoppingSchema)
+    api.spec.components.schema("Schedule", schema=schemas.ScheduleSchema)
     # history is an open mapping; its diagnostics entries are documented here
     api.spec.components.schema("LayerDiagnostics", schema=schemas.LayerDiagnosticsSchema)
     blueprints = (

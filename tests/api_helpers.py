@@ -60,11 +60,11 @@ def stored(r: redis.Redis, *prefixes: str) -> list:
 def run_job(registry, job_id: str) -> dict:
     """Do what the worker does with a queued job; return the stored Model."""
     job = registry.start_job(job_id)
-    X, y = registry.load_data(job_id)
+    X, y, w = registry.load_data(job_id)
     spec = {k: v for k, v in job["spec"].items() if k != "data"}
     fitted = (job["spec"].get("data") or {}).get("preparation")
     preparation = None if fitted is None else nn.Preparation.from_dict(fitted)
-    model, history = nn.fit(spec, X, y, preparation=preparation)
+    model, history = nn.fit(spec, X, y, sample_weight=w, preparation=preparation)
     meta = {**model.describe(), "history": history.as_dict(), "warnings": history.warnings}
     return registry.succeed_job(job_id, model.to_bytes(), meta)
 

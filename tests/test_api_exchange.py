@@ -76,18 +76,27 @@ def test_exporting_nothing_is_a_404(client):
     assert "nothing" in body["message"]
 
 
-def test_a_model_with_an_unknown_preparation_is_refused_by_name(client, registry):
+def test_a_dataset_model_with_a_categorical_column_exports_its_preparation(
+    client, registry, tmp_path
+):
     rows = "\n".join(f"{a:.3f},{'p' if a > 5 else 'q'},{int(b > 3)}" for a, b in X[:, :2])
     upload = client.post("/datasets?name=cat", data=f"a,c,label\n{rows}\n", content_type="text/csv")
     assert upload.status_code == 201, upload.get_json()
     job = {"name": "cert", "data": {"dataset": "cat", "target": "label"}, "training": FAST}
     run_job(registry, client.post("/jobs", json=job).get_json()["id"])
-    # a categorical column's one-hot columns, which the export does not write yet
-    body = error(client.get("/models/cert/export?format=mlflow"), 422)
-    assert "'one-hot' preparation" in body["message"]
-    assert body["errors"] == {"query": {"format": [body["message"].removeprefix("format: ")]}}
-    # its own bytes still leave
-    assert client.get("/models/cert/export?format=nnjobs").status_code == 200
+    raw = [{"a": 5.5, "c": "p"}, {"a": 4.0, "c": "unseen"}, {"a": None, "c": "q"}]
+    served = client.post("/models/cert/predict", json={"inputs": raw}).get_json()
+    resp = client.get("/models/cert/export?format=onnx")
+    assert resp.status_code == 200
+    onnx.checker.check_model(onnx.load_from_string(resp.data), full_check=True)
+    got = parity.run(parity.session(resp.data), {"a": [5.5, 4.0, None], "c": ["p", "unseen", "q"]})
+    assert got["label"].tolist() == served["predictions"]
+    np.testing.assert_allclose(got["probabilities"][:, 1], served["probabilities"], atol=1e-5)
+    with zipfile.ZipFile(io.BytesIO(client.get("/models/cert/export?format=mlflow").data)) as zf:
+        zf.extractall(tmp_path)
+    out = mlflow.pyfunc.load_model(str(tmp_path)).predict(pd.DataFrame(raw))
+    assert out["label"].tolist() == served["predictions"]
+    np.testing.assert_allclose(out["probabilities"][:, 1], served["probabilities"], atol=1e-5)
 
 
 @pytest.fixture

@@ -64,7 +64,7 @@ def test_a_valid_job_is_stored_queued_by_id_and_readable(client, registry, r, ke
     assert client.get(resp.headers["Location"]).get_json() == job
 
     # the data is stored as arrays the worker can load, without pickle
-    X, y = registry.load_data(job["id"])
+    X, y, _ = registry.load_data(job["id"])
     np.testing.assert_array_equal(X, np.array(XOR["data"]["X"], dtype=float))
     np.testing.assert_array_equal(y, XOR["data"]["y"])
 
@@ -81,7 +81,7 @@ def test_the_stored_spec_is_the_job_as_it_will_run(client, registry):
         "start_from_epoch": 100,
     }
     # what the API accepted, the worker's own validation accepts unchanged
-    X, y = registry.load_data(job["id"])
+    X, y, _ = registry.load_data(job["id"])
     assert nn.validate(spec, X, y) == (spec, job["data"])
 
 
@@ -97,7 +97,7 @@ def test_a_synthetic_job_records_its_dataset_with_every_default(client, registry
         "synthetic": {"name": "moons", "n_samples": 400, "noise": 0.1, "seed": 0}
     }
     assert job["data"]["n_samples"] == 400
-    X, y = registry.load_data(job["id"])
+    X, y, _ = registry.load_data(job["id"])
     X0, y0 = nn.synthetic.make("moons", noise=0.1)
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(y, y0)

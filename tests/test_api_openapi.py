@@ -153,7 +153,15 @@ def test_the_job_request_is_documented_as_the_contract_has_it(spec):
     assert body["schema"]["$ref"].endswith("/JobRequest")
     job = schema(spec, "JobRequest")
     assert job["required"] == ["data"]
-    assert set(job["properties"]) == {"name", "data", "layers", "activation", "output", "training"}
+    assert set(job["properties"]) == {
+        "name",
+        "data",
+        "layers",
+        "activation",
+        "output",
+        "training",
+        "init",
+    }
     assert set(schema(spec, "Data")["properties"]) == {
         "X",
         "y",
@@ -161,6 +169,7 @@ def test_the_job_request_is_documented_as_the_contract_has_it(spec):
         "dataset",
         "target",
         "features",
+        "weight",
         # how a dataset's columns are prepared
         "missing",
         "unknown",

@@ -72,7 +72,7 @@ def test_the_points_are_the_ones_a_job_trains_on(client, registry):
     params = {"name": "spiral", "n_samples": 90, "noise": 0.15, "seed": 3}
     r = client.post("/jobs", json={"data": {"synthetic": params}, "layers": [{"units": 4}]})
     assert r.status_code == 202, r.get_json()
-    X, y = registry.load_data(r.get_json()["id"])
+    X, y, _ = registry.load_data(r.get_json()["id"])
     body = client.get("/synthetic/spiral?n_samples=90&noise=0.15&seed=3").get_json()
     assert np.array_equal(np.asarray(body["X"]), X)
     assert np.array_equal(np.asarray(body["y"]), y)

@@ -142,10 +142,21 @@ def test_validation_rows_count_in_the_compute_budget():
     e = _refusal(spec, *_rows(5000))
     assert isinstance(e, nn.LimitError) and e.limit == "max_compute" and e.field == "training"
     # a validation row is a third of a training row: 3 of them cost what one does
-    spec = {"layers": [{"units": 10}], "training": {"epochs": 10, "validation_split": 0.75}}
+    training = {"epochs": 10, "validation_split": 0.75, "importance_repeats": 0}
+    spec = {"layers": [{"units": 10}], "training": training}
     X, y = _rows(8)  # 2 training rows, 6 validation rows, 30 weights
     nn.validate(spec, X, y, nn.Limits(max_compute=4 * 10 * 30))
     assert _refusal(spec, X, y, nn.Limits(max_compute=4 * 10 * 30 - 1)).limit == "max_compute"
+
+
+def test_the_importance_shuffles_count_in_the_compute_budget():
+    # 6 validation rows x 2 features x 5 repeats, a third of a training row each: 20 rows
+    training = {"epochs": 10, "validation_split": 0.75, "importance_repeats": 5}
+    spec = {"layers": [{"units": 10}], "training": training}
+    X, y = _rows(8)
+    budget = (4 * 10 + 20) * 30
+    nn.validate(spec, X, y, nn.Limits(max_compute=budget))
+    assert _refusal(spec, X, y, nn.Limits(max_compute=budget - 1)).limit == "max_compute"
 
 
 def test_the_api_refuses_a_job_of_mostly_validation_rows(client, r, key_prefix):

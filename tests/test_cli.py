@@ -202,6 +202,32 @@ def test_tables_show_ids_and_names(live_url, trained):  # noqa: F811
     assert all(name in result.stdout for name in nn.hidden_activation_names())
 
 
+def test_show_prints_the_confusion_matrix_and_the_importances(live_url, trained):  # noqa: F811
+    model = Client(live_url).model("cli-xor")
+    evaluation = model["evaluation"]
+    result = nnjobs("show", "cli-xor", url=live_url)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "confusion matrix" in text and "true \\ predicted" in text
+    cells = [[c.strip() for c in line.strip("│").split("│")] for line in text.splitlines()]
+    for label, row in zip(evaluation["classes"], evaluation["confusion_matrix"], strict=True):
+        assert [str(label), *(f"{v:.0f}" for v in row)] in cells, text
+    assert f"accuracy {evaluation['accuracy']:.3f}" in text
+    assert "feature importance" in text and "x0" in text and "x1" in text
+
+
+def test_the_client_returns_the_evaluation_as_arrays(live_url, trained):  # noqa: F811
+    client = Client(live_url)
+    got = client.evaluation("cli-xor")
+    evaluation = client.model("cli-xor")["evaluation"]
+    assert got.confusion_matrix.shape == (2, 2)
+    assert got.confusion_matrix.tolist() == evaluation["confusion_matrix"]
+    assert got.recall.tolist() == evaluation["recall"] and got.classes.tolist() == [0, 1]
+    assert got.metrics["roc_auc"] == evaluation["roc_auc"]
+    assert sorted(got.features.tolist()) == ["x0", "x1"]
+    assert got.importance.shape == got.importance_std.shape == (2,)
+
+
 # ---------------------------------------------------------------- CSV datasets
 
 
@@ -230,6 +256,9 @@ def test_train_waits_with_a_progress_bar_and_names_the_model(live_url):  # noqa:
     assert "150/150" in drawn or "epochs" in drawn
     assert "val_loss" in drawn and "accuracy" in drawn
     assert "Traceback" not in drawn
+    # the metrics it is judged by, and the features that matter most
+    assert "evaluation on 30 validation rows: accuracy" in plain(drawn)
+    assert "feature importance" in drawn and "petal_width" in drawn
     model = Client(live_url).model("cli-iris")
     assert f"model cli-iris@{model['version']} ({model['id']})" in plain(drawn)
 

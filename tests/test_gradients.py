@@ -8,7 +8,7 @@ from nn.activations import ACTIVATIONS, sigmoid
 from nn.losses import OUTPUTS
 from nn.network import Layer, Network
 from nn.optimizers import SGD
-from tests.helpers import check_network_gradient, numeric_grad
+from tests.helpers import check_network_gradient, numeric_grad, targets_for
 
 ELEMENTWISE = [a for a in ACTIVATIONS.values() if a.derivative is not None]
 # parameter values away from the defaults, so a parameter that is ignored is caught
@@ -86,14 +86,6 @@ def test_losses_equal_their_textbook_forms_on_moderate_logits():
     assert OUTPUTS["linear"].loss(z, target)[0] == pytest.approx(0.5 * ((z - target) ** 2).sum())
 
 
-def _targets(kind, rng, n, k):
-    if kind == "softmax":
-        return np.eye(k)[rng.integers(0, k, n)]
-    if kind == "sigmoid":
-        return rng.integers(0, 2, (n, k)).astype(float)
-    return rng.normal(size=(n, k))
-
-
 @pytest.mark.parametrize("output", ["sigmoid-binary", "sigmoid-multilabel", "softmax", "linear"])
 def test_whole_network_gradient_with_every_activation(output):
     name = output.split("-")[0]
@@ -113,7 +105,7 @@ def test_whole_network_gradient_with_every_activation(output):
     net.initialize(np.random.default_rng(0))
     net.params += rng.normal(0, 0.05, net.params.shape)  # non-zero biases too
     X = rng.normal(size=(5, 4))
-    check_network_gradient(net, X, _targets(name, rng, 5, k), l2=0.01)
+    check_network_gradient(net, X, targets_for(name, rng, 5, k), l2=0.01)
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
@@ -127,7 +119,7 @@ def test_gradient_per_activation_with_dropout_and_l2(activation, output):
     net.initialize(np.random.default_rng(1))
     net.params += rng.normal(0, 0.05, net.params.shape)
     check_network_gradient(
-        net, rng.normal(size=(6, 3)), _targets(output, rng, 6, 2), l2=0.05, dropout_seed=7
+        net, rng.normal(size=(6, 3)), targets_for(output, rng, 6, 2), l2=0.05, dropout_seed=7
     )
 
 

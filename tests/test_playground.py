@@ -201,6 +201,18 @@ def test_training_a_spiral_draws_its_loss_live_and_its_boundary(page, service):
     assert "succeeded" in page.text_content("#status")
     assert page.locator("#warnings li").count() == len(job["warnings"])
     assert page.locator("#diagnostics tbody tr").count() == 2
+    # the finished job's confusion matrix, as its evaluation has it
+    matrix = job["evaluation"]["confusion_matrix"]
+    assert page.is_visible("#confusion-table table")
+    cells = page.eval_on_selector_all(
+        "#confusion-table tbody tr",
+        "rows => rows.map(r => [...r.querySelectorAll('td')].map(c => Number(c.textContent)))",
+    )
+    assert cells == matrix and sum(map(sum, matrix)) == job["evaluation"]["n_rows"]
+    headers = page.eval_on_selector_all(
+        "#confusion-table tbody th", "hs => hs.map(h => h.textContent)"
+    )
+    assert headers == [f"true {c}" for c in job["evaluation"]["classes"]]
 
 
 def test_a_sweep_draws_one_boundary_per_activation_with_its_accuracy(browser, service):

@@ -25,7 +25,7 @@ def test_job_record_round_trip_and_data_as_npy(reg):
     assert job["created_at"].endswith("Z") and job["started_at"] is None
     assert job["spec"]["output"] == "sigmoid" and job["data"]["classes"] == ["a", "b"]
     assert job["model_id"] is None and job["error"] is None and job["progress"] is None
-    x, y = reg.load_data(job["id"])
+    x, y, _ = reg.load_data(job["id"])
     assert np.array_equal(x, X) and y.tolist() == ["a", "b", "a", "b"]
     assert reg.r.get(f"{reg.prefix}:job:{job['id']}:X").startswith(b"\x93NUMPY")
 

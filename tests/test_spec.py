@@ -31,6 +31,9 @@ def test_empty_spec_is_complete():
         "clip_norm": None,
         "init": "auto",
         "early_stopping": {"patience": 50, "min_delta": 0.0, "start_from_epoch": 100},
+        "importance_repeats": 5,
+        "class_weight": None,
+        "schedule": {"type": "constant"},
     }
 
 

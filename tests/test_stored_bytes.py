@@ -57,6 +57,7 @@ def _history_as_before(events: list[dict]) -> dict:
     history: dict = {}
     for event in events:
         row = {"loss": event["loss"], "val_loss": event["val_loss"], **event["metrics"]}
+        row["learning_rate"] = event.get("learning_rate")
         for key, value in row.items():
             if value is not None:
                 history.setdefault(key, []).append(value)
@@ -144,7 +145,7 @@ def test_a_sweep_stores_its_data_once_and_drops_it_with_its_last_job(reg):
     stored = _bytes_under(reg) - before
     # once: one copy and the records, where a copy per job was 16 copies
     assert X.nbytes < stored < 1.5 * X.nbytes, (stored, X.nbytes)
-    x, y_back = reg.load_data(job_ids[-1])
+    x, y_back, _ = reg.load_data(job_ids[-1])
     assert np.array_equal(x, X) and np.array_equal(y_back, y)
 
     reg.cancel_job(job_ids[0])

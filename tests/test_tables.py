@@ -209,6 +209,10 @@ def test_a_mixed_dataset_trains_with_no_flags_and_predicts_from_raw_rows(
         "numeric",
     ]
     assert model["n_features"] == len(prep["encoded"])
+    # the worker's certificate fed the graph the raw values of the validation rows
+    parity = model["parity"]
+    assert parity["exportable"] and parity["fed"] == "raw columns", parity
+    assert parity["max_abs_difference"] < 1e-5 and parity["labels_agree"] is True
 
     encoded = [encode_row(prep, row) for row in RAW_ROWS]
     by_arrays = client.post("/predict", json={"model_id": "pen", "inputs": encoded}).json

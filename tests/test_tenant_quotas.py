@@ -3,6 +3,8 @@ nothing stored, and the other tenants unaffected."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import requests
@@ -88,3 +90,26 @@ def test_the_rate_holds_across_two_api_processes(tmp_path, redis_url, prefix):
         assert over.status_code == 429 and set(over.json()) == {"code", "status", "message"}
         assert "NNJOBS_TENANT_RATE" in over.json()["message"]
         assert here.get("/jobs", headers=bearer(BOB)).status_code == 200
+
+
+def test_submissions_sent_at_once_take_no_more_than_the_quota(client, tmp_path, redis_url, prefix):
+    # each request its own client and thread, let go together: without one step for
+    # counting and storing, they would all count 0 active jobs and all be stored
+    app = client.application
+    barrier = threading.Barrier(8)
+    statuses = []
+
+    def submit():
+        own = app.test_client()
+        barrier.wait()
+        statuses.append(own.post("/jobs", json=JOB, headers=bearer(ALICE)).status_code)
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(statuses) == [202] * 2 + [429] * 6
+    assert client.get("/jobs", headers=bearer(ALICE)).get_json()["total"] == 2
+    sweep = {"job": JOB, "vary": {"activation": ["relu", "tanh"]}}
+    assert error(client.post("/sweeps", json=sweep, headers=bearer(ALICE)), 429)

@@ -89,6 +89,22 @@ def test_another_tenants_things_are_404(app, client):
     assert client.get("/datasets/iris", headers=bearer(ALICE)).status_code == 200
 
 
+def test_a_warm_start_from_another_tenants_model_is_refused_as_no_model(app, client):
+    model = train(app, client, ALICE, "iris")
+    body = {"name": "more", **XOR, "training": {"epochs": 5}}
+    for ref in ("iris", model["id"]):
+        answer = error(
+            client.post("/jobs", json={**body, "init": {"model": ref}}, headers=bearer(BOB)), 422
+        )
+        message = answer["errors"]["json"]["init"]["model"][0]
+        assert "no model" in message and ref in message, message
+    assert client.get("/jobs", headers=bearer(BOB)).get_json()["total"] == 0
+    # the owner's own reference is its model
+    r = client.post("/jobs", json={**body, "init": {"model": "iris"}}, headers=bearer(ALICE))
+    assert r.status_code == 202, r.get_json()
+    assert r.get_json()["spec"]["init"] == {"model": model["id"]}
+
+
 def test_a_tenants_filtered_listing_pages_newest_first(client):
     made = [
         client.post("/jobs", json={**XOR, "name": f"j{i}"}, headers=bearer(ALICE)).get_json()

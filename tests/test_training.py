@@ -54,7 +54,7 @@ def test_history_has_loss_val_loss_and_metrics_per_epoch():
     X, y = _blobs()
     model, history = nn.fit(SMALL, X, y)
     assert history.epochs_run == len(history["val_loss"]) == len(history["accuracy"])
-    assert set(history.series) == {"loss", "val_loss", "accuracy", "val_accuracy"}
+    assert set(history.series) == {"loss", "val_loss", "accuracy", "val_accuracy", "learning_rate"}
     assert history["loss"][-1] < history["loss"][0]
     assert history["val_accuracy"][history.best_epoch - 1] >= 0.95
     assert model.metrics["val_loss"] == min(history["val_loss"])
@@ -138,6 +138,7 @@ def test_callback_reports_epochs_and_batches_and_can_stop():
         "loss",
         "val_loss",
         "metrics",
+        "learning_rate",
         "best_epoch",
         "diagnostics",
     }

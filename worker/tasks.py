@@ -240,7 +240,13 @@ def run_job(
         return _lost(ids, e)
     if data is None:
         return _fail(registry, ids, "DataMissing", "the job's training data is gone")
-    X, y = data
+    X, y, w = data
+    try:
+        parent = _parent(registry, job["spec"], lease)
+    except LeaseLost as e:
+        return _lost(ids, e)
+    except (LookupError, nn.ModelFormatError) as e:
+        return _fail(registry, ids, "ParentMissing", str(e))
     reporter = Reporter(registry, job_id, attempt=attempt, lease=lease)
     started = time.perf_counter()
     try:
@@ -251,6 +257,9 @@ def run_job(
             y,
             reporter,
             limits=nn.Limits.unbounded(),
+            sample_weight=w,
+            init_model=None if parent is None else parent[1],
+            # its groups (a raw feature's columns) are what the importance shuffles
             preparation=_preparation(job["spec"]),
         )
     except LeaseLost as e:
@@ -283,6 +292,7 @@ def run_job(
         "stop_reason": history.stop_reason,
         "parity": _certificate(model, X, history.val_rows, policy.parity_rows, ids),
     }
+    meta["parent"] = None if parent is None else parent[0]
     blob = model.to_bytes()
     try:
         limit = lease.keep_trying(lambda: _largest_value(registry))
@@ -331,6 +341,21 @@ def run_job(
         },
     )
     return "succeeded"
+
+
+def _parent(registry: Registry, spec: dict, lease: Lease) -> tuple[dict, nn.Model] | None:
+    """The model a warm start continues from, and who it is (``id``, ``name``,
+    ``version``), or None; LookupError when it was deleted since the job was sent."""
+    init = spec.get("init")
+    if not init:
+        return None
+    model_id = init["model"]
+    blob = lease.keep_trying(lambda: registry.model_blob(model_id))
+    about = lease.keep_trying(lambda: registry.get_model(model_id, with_history=False))
+    if blob is None or about is None:
+        raise LookupError(f"the model {model_id!r} this job continues from was deleted")
+    who = {"id": model_id, "name": about["name"], "version": about["version"]}
+    return who, nn.load(blob)
 
 
 def _certificate(

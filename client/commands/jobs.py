@@ -23,6 +23,7 @@ from .common import (
     short_time,
     styled_status,
 )
+from .judging import print_evaluation
 
 
 def parity_text(cert: dict) -> str:
@@ -124,9 +125,14 @@ def show(ref, **options):
             table.add_row("classes", ", ".join(map(str, record["classes"])))
         table.add_row("layers", json.dumps(record.get("layers")))
         table.add_row("metrics", metrics_text(record.get("metrics")))
+        if record.get("parent"):
+            parent = record["parent"]
+            table.add_row("trained from", f"{model_label(parent)} ({parent['id']})")
         if record.get("parity"):
             table.add_row("parity", parity_text(record["parity"]))
     out.print(table)
+    if kind == "model":
+        print_evaluation(record)
     return OK
 
 

@@ -34,6 +34,7 @@ from .common import (
     ordered,
     out,
 )
+from .judging import TOP_FEATURES, print_evaluation
 
 
 def layers_option(ctx, param, value: str | None):
@@ -217,4 +218,5 @@ def report(job: dict, model: dict | None) -> None:
         table.add_row(key, metric(value))
     out.print(table)
     if model is not None:
+        print_evaluation(model, top=TOP_FEATURES, matrix=False)
         out.print(f"model [bold green]{model_label(model)}[/] ({model['id']})")

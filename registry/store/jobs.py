@@ -38,17 +38,22 @@ def _attempt(attempt: int | None) -> str:
 
 
 class Jobs(Models):
-    def _store_job(self, pipe, record: dict, x_blob: bytes | None, y_blob: bytes | None) -> None:
-        """Store a job's record and, unless it trains on its sweep's, its data."""
+    def _store_job(self, pipe, record: dict, data: tuple | None) -> None:
+        """Store a job's record and, unless it trains on its sweep's (``data`` None), its
+        data: ``(X, y, w)``, ``w`` the rows' weights or None."""
         job_id, created_ms = record["id"], record["created_ms"]
         pipe.hset(self.keys.job(job_id), mapping=record)
-        if x_blob is not None:
-            x_key, y_key = self.keys.job_data(job_id)
-            pipe.set(x_key, x_blob)
-            pipe.set(y_key, y_blob)
+        if data is not None:
+            self._store_data(pipe, self.keys.job_data(job_id), *data)
         pipe.zadd(self.keys.jobs(), {job_id: created_ms})
         pipe.zadd(self.keys.jobs("queued"), {job_id: created_ms})
         pipe.zadd(self.keys.owned("jobs", record["tenant"]), {job_id: created_ms})
+
+    @staticmethod
+    def _store_data(pipe, keys: tuple[str, str, str], X, y, w) -> None:
+        for key, array in zip(keys, (X, y, w), strict=True):
+            if array is not None:
+                pipe.set(key, records.npy(array))
 
     def create_job(
         self,
@@ -58,13 +63,14 @@ class Jobs(Models):
         data: dict,
         X: np.ndarray,
         y: np.ndarray,
+        w: np.ndarray | None = None,
         tenant: str = DEFAULT_TENANT,
     ) -> dict:
-        """Store a new queued job of the tenant ``tenant`` with its training data; return
-        the Job."""
+        """Store a new queued job of the tenant ``tenant`` with its training data (``w``:
+        the rows' weights, if any); return the Job."""
         record = records.new_job(name, spec, data, tenant=tenant)
         with self.r.pipeline(transaction=True) as pipe:
-            self._store_job(pipe, record, records.npy(X), records.npy(y))
+            self._store_job(pipe, record, (X, y, w))
             pipe.execute()
         return self.get_job(record["id"])
 
@@ -247,17 +253,17 @@ class Jobs(Models):
     def _script_keys(self, job_id: str, statuses: tuple[str, ...]) -> dict[str, str]:
         return self.keys.job_script_keys(job_id, statuses, self._sweep_of(job_id))
 
-    def load_data(self, job_id: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """The job's (X, y), or None once the job has ended and its data is gone (or, a
-        sweep's job, is no longer its own)."""
+    def load_data(self, job_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+        """The job's (X, y, w), ``w`` the rows' weights or None, or None once the job has
+        ended and its data is gone (or, a sweep's job, is no longer its own)."""
         sweep_id = self._sweep_of(job_id)
         if sweep_id and not self.r.sismember(self.keys.sweep_users(sweep_id), job_id):
             return None
-        blobs = self.r.mget(self.keys.data_of(job_id, sweep_id))
+        *blobs, w_blob = self.r.mget(self.keys.data_of(job_id, sweep_id))
         if any(b is None for b in blobs):
             return None
         x, y = (records.from_npy(b) for b in blobs)
-        return x, y
+        return x, y, None if w_blob is None else records.from_npy(w_blob)
 
     def _end(
         self, job_id: str, status: str, fields: dict, attempt: int | None = None
@@ -438,6 +444,8 @@ class Jobs(Models):
             "finished_at": finished,
             "warnings": meta.get("warnings", []),
             "metrics": meta.get("metrics"),
+            "evaluation": meta.get("evaluation"),
+            "importance": meta.get("importance"),
         }
         if meta.get("stop_reason") is not None:
             job_fields["stop_reason"] = meta["stop_reason"]

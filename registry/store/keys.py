@@ -40,8 +40,9 @@ Keys (``P`` is the prefix, ``nnjobs`` by default):
   creation time (those of jobs and sweeps may still hold ids that expired: a listing drops
   them, see ``lua/owned_page.lua``); ``P:tenant:<tenant>:bytes``: hash of the bytes the
   tenant stores, ``models`` and ``datasets``; ``P:tenant:<tenant>:bucket``: its request
-  token bucket (``lua/bucket.lua``); ``P:tenancy``: set once what was stored before
-  tenants existed was given to ``default``.
+  token bucket (``lua/bucket.lua``); ``P:tenant:<tenant>:submitting``: the lock under which
+  a submission counts the tenant's active jobs and stores its own; ``P:tenancy``: set once
+  what was stored before tenants existed was given to ``default``.
 - ``P:sweep:<id>``: hash, a sweep (JSON-encoded ``vary`` and ``combinations``, the varied
   values of each of its jobs, in the order of ``P:sweep:<id>:jobs``, the list of its job
   ids); ``P:sweeps``: sorted set of every sweep id by creation time. A sweep's jobs are
@@ -120,11 +121,11 @@ class Keys:
         """The job record; also the channel its changes are published on."""
         return f"{self.prefix}:job:{job_id}"
 
-    def job_data(self, job_id: str) -> tuple[str, str]:
-        """The job's training data: X, then y."""
-        return f"{self.prefix}:job:{job_id}:X", f"{self.prefix}:job:{job_id}:y"
+    def job_data(self, job_id: str) -> tuple[str, str, str]:
+        """The job's training data: X, y, then the rows' weights (absent without)."""
+        return tuple(f"{self.prefix}:job:{job_id}:{part}" for part in ("X", "y", "w"))
 
-    def data_of(self, job_id: str, sweep_id: str | None) -> tuple[str, str]:
+    def data_of(self, job_id: str, sweep_id: str | None) -> tuple[str, str, str]:
         """The training data a job trains on: its own, or its sweep's."""
         return self.sweep_data(sweep_id) if sweep_id else self.job_data(job_id)
 
@@ -156,7 +157,7 @@ class Keys:
 
     def owned(self, kind: str, tenant: str) -> str:
         """A tenant's ``jobs``, ``models``, ``datasets`` or ``sweeps`` by creation time, or
-        its ``bytes`` or its ``bucket``."""
+        its ``bytes``, its ``bucket`` or its ``submitting`` lock."""
         return f"{self.prefix}:tenant:{tenant}:{kind}"
 
     @property
@@ -187,9 +188,9 @@ class Keys:
     def sweep_jobs(self, sweep_id: str) -> str:
         return f"{self.prefix}:sweep:{sweep_id}:jobs"
 
-    def sweep_data(self, sweep_id: str) -> tuple[str, str]:
-        """The training data of every job of the sweep: X, then y."""
-        return f"{self.prefix}:sweep:{sweep_id}:X", f"{self.prefix}:sweep:{sweep_id}:y"
+    def sweep_data(self, sweep_id: str) -> tuple[str, str, str]:
+        """The training data of every job of the sweep: X, y, then the rows' weights."""
+        return tuple(f"{self.prefix}:sweep:{sweep_id}:{part}" for part in ("X", "y", "w"))
 
     def sweep_users(self, sweep_id: str) -> str:
         """The sweep's jobs that have not ended, which still need its data."""
@@ -218,13 +219,14 @@ class Keys:
         (``index_<status>``) and, for an ended one, its training histogram
         (``training_<status>``), plus the count of jobs ended and of attempts ended by
         node."""
-        x_key, y_key = self.data_of(job_id, sweep_id)
+        x_key, y_key, w_key = self.data_of(job_id, sweep_id)
         sweep = sweep_id or ""
         keys = {
             "job": self.job(job_id),
             "epochs": self.epochs(job_id),
             "data_x": x_key,
             "data_y": y_key,
+            "data_w": w_key,
             "data_users": self.sweep_users(sweep) if sweep_id else f"{self.job(job_id)}:users",
             "sweep": self.sweep(sweep),
             "sweep_jobs": self.sweep_jobs(sweep),

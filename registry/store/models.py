@@ -46,7 +46,9 @@ class Models(Store):
         model = json.loads(meta)
         model["version"] = int(version)
         if not with_history:
-            model.pop("history", None)
+            # listings: the bulky parts are read one model at a time
+            for key in ("history", "evaluation", "importance"):
+                model.pop(key, None)
         return model
 
     def get_model(

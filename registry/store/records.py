@@ -135,6 +135,9 @@ JOB_FIELDS: dict[str, Field] = {
     "stop_reason": Field("text", sweep=True),
     # the model's final metrics, so a sweep ranks its jobs without reading their models
     "metrics": Field("json", job=False, sweep=True),
+    # the model's evaluation (nn.metrics) and permutation importance, once succeeded
+    "evaluation": Field("json"),
+    "importance": Field("json"),
     "created_ms": Field("int", job=False),
     # whose job it is; a record stored before tenants existed is the tenant default's
     "tenant": Field("text", job=False, absent="default"),
@@ -146,14 +149,22 @@ JOB_FIELDS: dict[str, Field] = {
 }
 SWEEP_FIELDS = tuple(name for name, field in JOB_FIELDS.items() if field.sweep)
 #: what a listing of jobs reads of each: the Job without its history
-SUMMARY_FIELDS = tuple(n for n, f in JOB_FIELDS.items() if f.job and n != "history")
+#: (the evaluation and importances, of up to 100 x 100 values, are left out with it)
+SUMMARY_FIELDS = tuple(
+    n for n, f in JOB_FIELDS.items() if f.job and n not in ("history", "evaluation", "importance")
+)
 
 
 def epoch_row(event: dict) -> dict:
     """One epoch as stored (a row of ``P:job:<id>:epochs``), from nn.fit's ``epoch``
     event: its loss, validation loss and metrics (those it has) and, when recorded, its
     diagnostics per hidden layer."""
-    values = {"loss": event["loss"], "val_loss": event["val_loss"], **event["metrics"]}
+    values = {
+        "loss": event["loss"],
+        "val_loss": event["val_loss"],
+        **event["metrics"],
+        "learning_rate": event.get("learning_rate"),
+    }
     row = {key: value for key, value in values.items() if value is not None}
     if event.get("diagnostics") is not None:
         row["diagnostics"] = event["diagnostics"]

@@ -29,17 +29,17 @@ class Sweeps(Jobs):
         jobs: list[dict],
         X: np.ndarray,
         y: np.ndarray,
+        w: np.ndarray | None = None,
         tenant: str = DEFAULT_TENANT,
     ) -> tuple[str, list[str]]:
         """Store a sweep of the tenant ``tenant`` and its queued jobs, all or nothing; return
-        the sweep id and its
-        job ids in the order of ``jobs``.
+        the sweep id and its job ids in the order of ``jobs``.
 
         ``jobs`` holds one ``{"name", "spec", "data", "vary"}`` per combination; every job
-        trains on the same ``X`` and ``y``, stored once for them all.
+        trains on the same ``X``, ``y`` and row weights ``w`` (if any), stored once for
+        them all.
         """
         sweep_id = new_id()
-        x_key, y_key = self.keys.sweep_data(sweep_id)
         new_jobs = [
             records.new_job(job["name"], job["spec"], job["data"], sweep_id=sweep_id, tenant=tenant)
             for job in jobs
@@ -57,9 +57,8 @@ class Sweeps(Jobs):
         }
         with self.r.pipeline(transaction=True) as pipe:
             for record in new_jobs:
-                self._store_job(pipe, record, None, None)
-            pipe.set(x_key, records.npy(X))
-            pipe.set(y_key, records.npy(y))
+                self._store_job(pipe, record, None)
+            self._store_data(pipe, self.keys.sweep_data(sweep_id), X, y, w)
             pipe.sadd(self.keys.sweep_users(sweep_id), *job_ids)
             pipe.hset(self.keys.sweep(sweep_id), mapping=sweep)
             pipe.rpush(self.keys.sweep_jobs(sweep_id), *job_ids)

@@ -96,6 +96,13 @@ class Tenancy(Store):
                 pipe.zintercard(2, [owned, self.keys.jobs(status)])
             return sum(pipe.execute())
 
+    def submission_lock(self, tenant: str, ttl: float, wait: float) -> redis.lock.Lock:
+        """The lock a submission of the tenant holds to count its active jobs and store its
+        own as one step (``ttl`` seconds at most, ``wait`` seconds to get it)."""
+        return self.r.lock(
+            self.keys.owned("submitting", tenant), timeout=ttl, blocking_timeout=wait
+        )
+
     def stored_bytes(self, tenant: str) -> int:
         """The bytes of the tenant's models and datasets."""
         return sum(int(v) for v in self.r.hvals(self.keys.owned("bytes", tenant)))

@@ -52,6 +52,7 @@ from .datasets import (
     DatasetQuerySchema,
     DatasetSchema,
 )
+from .evaluation import EvaluationSchema, ImportanceSchema, ScheduleSchema
 from .jobs import (
     DataSchema,
     EarlyStopping,
@@ -116,10 +117,12 @@ __all__ = [
     "EarlyStopping",
     "EarlyStoppingSchema",
     "ErrorSchema",
+    "EvaluationSchema",
     "ExportQuerySchema",
     "FixQuerySchema",
     "HealthSchema",
     "ImportQuerySchema",
+    "ImportanceSchema",
     "InputsSchema",
     "Int",
     "JSONList",
@@ -144,6 +147,7 @@ __all__ = [
     "PredictionSchema",
     "PurgeQuerySchema",
     "ReadySchema",
+    "ScheduleSchema",
     "SweepJobSchema",
     "SweepPageSchema",
     "SweepRequestSchema",

@@ -36,6 +36,13 @@ from .common import (
     page_schema,
     param_field,
 )
+from .evaluation import (
+    TRAINING_FIELDS,
+    WEIGHT_FIELD,
+    InitSchema,
+    evaluation_field,
+    importance_field,
+)
 
 
 class EarlyStopping(fields.Raw):
@@ -107,7 +114,10 @@ LayerSchema = ma.Schema.from_dict(
 _OptimizerSettings = ma.Schema.from_dict(owned_params(nn.OPTIMIZERS), name="OptimizerSettings")
 
 
-class TrainingSchema(_OptimizerSettings):
+_TrainingExtras = ma.Schema.from_dict(TRAINING_FIELDS, name="TrainingExtras")
+
+
+class TrainingSchema(_OptimizerSettings, _TrainingExtras):
     """Training settings, each with a default; an optimizer's own settings sit beside it."""
 
     epochs = Int(
@@ -223,6 +233,8 @@ class Target(fields.Raw):
 _FORMS = {
     "X": "X and y",
     "y": "X and y",
+    # an array with X and y, a column with a dataset (checked in _one_form)
+    "weight": None,
     "synthetic": "synthetic",
     "dataset": "dataset",
     "target": "dataset",
@@ -322,14 +334,24 @@ class DataSchema(ma.Schema):
         },
     )
 
+    weight = WEIGHT_FIELD
+
     @ma.validates_schema
     def _one_form(self, data, **kwargs):
         form = next((f for f in ("synthetic", "dataset") if f in data), "X and y")
-        extra = [key for key in data if _FORMS[key] != form]
+        extra = [key for key in data if _FORMS[key] not in (form, None)]
         if extra:
             raise ma.ValidationError(
                 "Give one of: X and y, synthetic, or dataset and target; not several.",
                 field_name=extra[0],
+            )
+        weight = data.get("weight")
+        wanted = {"X and y": list, "dataset": str}.get(form)
+        if weight is not None and not (wanted and isinstance(weight, wanted)):
+            raise ma.ValidationError(
+                "An array of numbers with X and y, a column name with a dataset; "
+                "synthetic data has no weights.",
+                field_name="weight",
             )
         required = {"X and y": ("X", "y"), "dataset": ("dataset", "target")}.get(form, ())
         for key in required:
@@ -360,6 +382,10 @@ class JobRequestSchema(ma.Schema):
         metadata={"description": "Inferred from y when absent or null"},
     )
     training = fields.Nested(TrainingSchema)
+    init = fields.Nested(
+        InitSchema,
+        metadata={"description": "A warm start: continue training a stored model"},
+    )
 
 
 # -- jobs and models ----------------------------------------------------------------------
@@ -498,6 +524,8 @@ class JobSchema(ma.Schema):
         metadata={"description": "Seconds spent training, once succeeded"},
     )
     stop_reason = STOP_REASON
+    evaluation = evaluation_field()
+    importance = importance_field()
 
 
 #: more than any job's warnings (four per hidden layer, four from the curves)

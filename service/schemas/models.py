@@ -10,6 +10,7 @@ from domain import exchange
 from registry.names import REF_PATTERN
 
 from .common import NAME_PATTERN, FullMatch, JSONList, PageQuerySchema, page_schema
+from .evaluation import evaluation_field, importance_field
 from .jobs import STOP_REASON, WarningSchema
 
 
@@ -63,6 +64,19 @@ class ModelSchema(ma.Schema):
         allow_none=True, metadata={"description": "Seconds spent training it"}
     )
     stop_reason = STOP_REASON
+    evaluation = evaluation_field()
+    importance = importance_field()
+    feature_names = fields.List(
+        fields.String(),
+        metadata={"description": "Its input columns' names (x0, x1, ... without a dataset)"},
+    )
+    parent = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "The model it was trained further from (a warm start): id, "
+            "name and version; null otherwise"
+        },
+    )
     parity = fields.Nested(
         lambda: ParitySchema(),
         allow_none=True,
@@ -95,6 +109,12 @@ class ParitySchema(ma.Schema):
         metadata={"description": "Rows added at sigmas standard deviations from the mean"}
     )
     sigmas = fields.Float()
+    fed = fields.String(
+        metadata={
+            "description": "inputs (the rows of numbers), or raw columns: a model whose "
+            "graph carries its preparation is fed the raw values the rows encode"
+        }
+    )
     compared = fields.String(metadata={"description": "probabilities, or values (regression)"})
     max_abs_difference = fields.Float(
         metadata={"description": "Largest absolute difference over every row and output"}

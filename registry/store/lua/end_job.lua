@@ -3,7 +3,7 @@
 -- after args.ttl seconds (0: never); with an attempt
 -- number, only while that attempt holds the job. Returns {old status, 1 if ended else 0};
 -- false for an unknown job.
--- KEYS: job, epochs, data_x, data_y, data_users, sweep, sweep_jobs, expiring, sweeps_expiring
+-- KEYS: job, epochs, data_x, data_y, data_w, data_users, sweep, sweep_jobs, expiring, sweeps_expiring
 -- KEYS: index_queued, index_running, index_failed, index_cancelled
 -- KEYS: stats_ended, training_failed, training_cancelled, stats_nodes
 -- ARGV: job_id, status, fields, attempt, ttl

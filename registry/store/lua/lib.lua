@@ -52,7 +52,7 @@ end
 local function retire(keys, job_id, ttl)
   redis.call('SREM', keys.data_users, job_id)
   local last = redis.call('SCARD', keys.data_users) == 0
-  if last then redis.call('DEL', keys.data_x, keys.data_y) end
+  if last then redis.call('DEL', keys.data_x, keys.data_y, keys.data_w) end
   local seconds = tonumber(ttl)
   if seconds <= 0 then return end
   local at = server_ms() + seconds * 1000

@@ -2,7 +2,7 @@
 -- fail it with error when max_attempts are used up ('failed'); otherwise report it
 -- ('expired') or, with args.mode 'requeue', put it back in the queued state ('requeued').
 -- 'gone' for a job no longer running.
--- KEYS: job, epochs, data_x, data_y, data_users, sweep, sweep_jobs, expiring, sweeps_expiring
+-- KEYS: job, epochs, data_x, data_y, data_w, data_users, sweep, sweep_jobs, expiring, sweeps_expiring
 -- KEYS: index_queued, index_running, index_failed
 -- KEYS: stats_ended, training_failed, stats_nodes
 -- ARGV: job_id, mode, max_attempts, error, finished_at, ttl

@@ -2,7 +2,7 @@
 -- is presumed dead). Returns {'started', attempt}, {'busy', seconds left on the lease},
 -- {'exhausted', attempts} when max_attempts are used up (the job is failed with error),
 -- or {status, 0} for a job that has ended; false for an unknown job.
--- KEYS: job, epochs, data_x, data_y, data_users, sweep, sweep_jobs, expiring, sweeps_expiring
+-- KEYS: job, epochs, data_x, data_y, data_w, data_users, sweep, sweep_jobs, expiring, sweeps_expiring
 -- KEYS: index_queued, index_running, index_failed
 -- KEYS: stats_ended, training_failed, stats_nodes
 -- ARGV: job_id, worker, host, started_at, lease, max_attempts, error, finished_at, ttl

@@ -2,7 +2,7 @@
 -- (a job cancelled during training must not leave a model behind) and, with an attempt
 -- number, only while that attempt holds it. The history is the model's: the job's epochs
 -- go, and the job reads it from the model. Returns the model's version.
--- KEYS: job, epochs, data_x, data_y, data_users, sweep, sweep_jobs, expiring, sweeps_expiring
+-- KEYS: job, epochs, data_x, data_y, data_w, data_users, sweep, sweep_jobs, expiring, sweeps_expiring
 -- KEYS: index_running, index_succeeded, stats_ended, training_succeeded, stats_nodes
 -- KEYS: model, models, name, name_seq, owned_models, tenant_bytes
 -- ARGV: job_id, attempt, fields, model_id, meta, blob, created_ms, changes, ttl, tenant

@@ -637,6 +637,39 @@
     wrap.append(table);
   }
 
+  // a finished job's confusion matrix on its validation rows (the job's evaluation)
+  function showConfusion(job) {
+    const wrap = $("confusion-table");
+    wrap.textContent = "";
+    const ev = job.status === "succeeded" ? job.evaluation : null;
+    const matrix = ev && ev.confusion_matrix;
+    // multi-label models have one 2 x 2 matrix per label: not a picture of one matrix
+    $("confusion").hidden = !(matrix && matrix.length && !Array.isArray(matrix[0][0]));
+    if ($("confusion").hidden) return;
+    const table = document.createElement("table");
+    table.createCaption().textContent =
+      `On the ${ev.n_rows} ${ev.rows} rows: a row per true class, a column per predicted class`;
+    const head = table.createTHead().insertRow();
+    head.append(document.createElement("td"));
+    for (const c of ev.classes) {
+      const th = document.createElement("th");
+      th.scope = "col";
+      th.textContent = `predicted ${c}`;
+      head.append(th);
+    }
+    const body = table.createTBody();
+    matrix.forEach((counts, i) => {
+      const row = body.insertRow();
+      const th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = `true ${ev.classes[i]}`;
+      row.append(th);
+      // weighted rows make fractional counts
+      for (const v of counts) row.insertCell().textContent = Number.isInteger(v) ? String(v) : v.toFixed(2);
+    });
+    wrap.append(table);
+  }
+
   // the points of a change still waiting to be loaded, so that those drawn are the job's
   async function pointsNow() {
     if (pointsTimer === null) return;
@@ -664,6 +697,7 @@
       showMetrics(job);
       drawLoss(job);
       showDiagnostics(job);
+      showConfusion(job);
       state.pollTimer = setTimeout(poll, POLL_MS);
     } catch (e) {
       showError("Starting the job", e);
@@ -703,6 +737,7 @@
     showMetrics(job);
     drawLoss(job);
     showDiagnostics(job);
+    showConfusion(job);
     if (!ENDED.has(job.status)) {
       const p = job.progress;
       say(`Job ${id} ${job.status}${p && p.epoch ? `: epoch ${p.epoch} of ${p.epochs}` : ""}.`);
