@@ -28,11 +28,14 @@ QUICK = {
     "layers": [{"units": 16, "activation": "tanh"}],
     "training": {"epochs": 40, "early_stopping": False},
 }
-# long enough (a few seconds on one core) for a cable to be pulled while it trains
+# long enough for a cable pulled while it trains to be out longer than the lease before
+# training would end: 500 epochs take 6-10 s on one core, the lease is 2 s. (At 150
+# epochs, 2-3 s, the cut host once finished training before it noticed the cut, and
+# stopped at storing its model instead of giving its lease up while training.)
 SLOW = {
     "data": {"synthetic": {"name": "spiral", "n_samples": 1500, "seed": 0}},
     "layers": [{"units": 64}, {"units": 64}],
-    "training": {"epochs": 150, "early_stopping": False},
+    "training": {"epochs": 500, "early_stopping": False},
 }
 LEASE = 2.0
 ENDED = ("succeeded", "failed", "cancelled")
