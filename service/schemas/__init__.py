@@ -53,23 +53,25 @@ from .datasets import (
     DatasetSchema,
 )
 from .evaluation import EvaluationSchema, ImportanceSchema, ScheduleSchema
-from .jobs import (
+from .job_requests import (
     DataSchema,
     EarlyStopping,
     EarlyStoppingSchema,
+    JobRequestSchema,
+    LayerSchema,
+    SyntheticSchema,
+    Target,
+    TrainingSchema,
+)
+from .jobs import (
     FixQuerySchema,
     JobErrorSchema,
     JobPageSchema,
     JobQuerySchema,
-    JobRequestSchema,
     JobSchema,
     JobWaitQuerySchema,
     LayerDiagnosticsSchema,
-    LayerSchema,
     PurgeQuerySchema,
-    SyntheticSchema,
-    Target,
-    TrainingSchema,
     WarningSchema,
 )
 from .models import (

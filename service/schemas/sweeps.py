@@ -11,7 +11,7 @@ import nn
 from registry import JOB_STATUSES
 
 from .common import Number, name_field, page_schema
-from .jobs import JobRequestSchema, LayerSchema
+from .job_requests import JobRequestSchema, LayerSchema
 
 # -- sweeps -------------------------------------------------------------------------------
 
