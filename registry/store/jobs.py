@@ -328,14 +328,7 @@ class Jobs(Models):
         if meta.get("training_seconds") is not None:
             job_fields["training_seconds"] = meta["training_seconds"]
         keys = self.keys.job_script_keys(job_id, ("running", "succeeded"), job["sweep_id"])
-        keys |= {
-            "model": self.keys.model(model_id),
-            "models": self.keys.models,
-            "name": self.keys.name(name, tenant),
-            "name_seq": self.keys.name_seq(name, tenant),
-            "owned_models": self.keys.owned("models", tenant),
-            "tenant_bytes": self.keys.owned("bytes", tenant),
-        }
+        keys |= self.keys.stored_model_keys(model_id, name, tenant)
         args = {
             "job_id": job_id,
             "attempt": _attempt(attempt),

@@ -210,6 +210,18 @@ class Keys:
     def dataset_name(self, name: str, tenant: str = DEFAULT_TENANT) -> str:
         return f"{self.scope(tenant)}:dataset-name:{name}"
 
+    def stored_model_keys(self, model_id: str, name: str, tenant: str) -> dict[str, str]:
+        """The keys ``store_model`` of ``lua/lib.lua`` writes when a model is stored under
+        ``tenant``'s ``name``, whether trained here (``succeed``) or imported."""
+        return {
+            "model": self.model(model_id),
+            "models": self.models,
+            "name": self.name(name, tenant),
+            "name_seq": self.name_seq(name, tenant),
+            "owned_models": self.owned("models", tenant),
+            "tenant_bytes": self.owned("bytes", tenant),
+        }
+
     def job_script_keys(
         self, job_id: str, statuses: tuple[str, ...] = (), sweep_id: str | None = None
     ) -> dict[str, str]:

@@ -96,14 +96,7 @@ class Models(Store):
         It has no job."""
         model_id = new_id()
         meta = {**meta, "id": model_id, "name": name, "job_id": None, "created_at": now_iso()}
-        keys = {
-            "model": self.keys.model(model_id),
-            "models": self.keys.models,
-            "name": self.keys.name(name, tenant),
-            "name_seq": self.keys.name_seq(name, tenant),
-            "owned_models": self.keys.owned("models", tenant),
-            "tenant_bytes": self.keys.owned("bytes", tenant),
-        }
+        keys = self.keys.stored_model_keys(model_id, name, tenant)
         args = {
             "model_id": model_id,
             "meta": json.dumps(meta),
