@@ -163,7 +163,8 @@ class Model:
         return {
             "output": self.output,
             "classes": list(self.classes),
-            "probabilities": probabilities.astype(np.float64).tolist(),
+            # a float32 value's Python float is its exact double already: no float64 copy
+            "probabilities": probabilities.tolist(),
             "predictions": predictions.tolist(),
         }
 

@@ -19,6 +19,11 @@ from .initializers import INITIALIZERS
 from .losses import Output
 
 Array = np.ndarray
+#: bytes of a prediction chunk's widest activations: each layer's temporaries then stay in
+#: a core's cache and are reused from one chunk to the next; 10,000 rows through 64-unit
+#: layers took half the time in chunks of 2,048 rows (512 KiB) as in one of 8,192, and
+#: 512-unit layers 15% less in chunks of 256 rows as in whole (measured on 2 EPYC cores)
+CHUNK_BYTES = 2**19
 
 
 @dataclass(frozen=True)
@@ -195,8 +200,17 @@ class Network:
             a = layer.activation.forward(z, **layer.params)
             yield z, a
 
-    def logits(self, X: Array, chunk: int = 8192) -> Array:
-        """Prediction pass (no dropout, nothing kept), in chunks to bound memory."""
+    @property
+    def chunk_rows(self) -> int:
+        """Rows per chunk of :meth:`logits`: the widest layer's activations of a chunk
+        take about :data:`CHUNK_BYTES`."""
+        widest = max(self.n_inputs, self.n_outputs, *(w for _, w in self.shapes))
+        return max(64, min(8192, CHUNK_BYTES // (self.dtype.itemsize * widest)))
+
+    def logits(self, X: Array, chunk: int | None = None) -> Array:
+        """Prediction pass (no dropout, nothing kept) over ``X`` (n, n_inputs), in chunks
+        of ``chunk`` rows (:attr:`chunk_rows` by default); returns logits (n, n_outputs)."""
+        chunk = chunk or self.chunk_rows
         if len(X) <= chunk:
             return self._logits(X)
         out = np.empty((len(X), self.n_outputs), self.dtype)
