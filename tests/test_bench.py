@@ -19,6 +19,7 @@ SCRIPTS = [
     "diagnostics.py",
     "long_polls.py",
     "defaults.py",
+    "peers.py",
 ]
 
 
@@ -128,3 +129,34 @@ def test_long_poll_benchmark_records_both_sides():
     for row in rows:
         assert row["bench"] == "long_polls" and row["non_2xx"] == 0
         assert row["value"] > 0 and len(row["runs_p50_ms"]) == 1
+
+
+@pytest.mark.slow
+def test_peers_batch_records_every_repeat():
+    rows = records("peers.py", "--json", "--only", "batch", "--repeats", "2", "--calls", "1")
+    assert [row["name"] for row in rows] == [
+        "predict_vs_onnxruntime_rows_ratio",
+        "predict_vs_onnxruntime_listed_rows_ratio",
+    ]
+    assert [row["goal"] for row in rows] == [0.8, None]
+    for row in rows:
+        assert row["bench"] == "peers" and row["better"] == "higher"
+        assert row["threads"] == 1 and row["rows"] == 10_000 and len(row["repeats"]) == 2
+        assert row["min"] <= row["value"] <= row["max"] and row["cpu_ratio"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="wrk is not installed (.ci/run installs it)"
+)
+def test_peers_serving_records_every_round():
+    rows = records("peers.py", "--json", "--only", "serve", "--rounds", "1", "--seconds", "1")
+    assert [row["name"] for row in rows] == [
+        f"{route}_{n}_vs_mlflow_rps_ratio" for n in (1, 64) for route in ("predict", "v2_infer")
+    ]
+    for row in rows:
+        assert row["bench"] == "peers" and row["goal"] == 2.0 and row["workers"] == 2
+        (only,) = row["rounds"]
+        # both servers answered every request, and the ratio is theirs
+        assert only["failures"] == only["mlflow_failures"] == 0
+        assert only["rps"] > 0 and only["mlflow_rps"] > 0 and row["value"] == only["ratio"]
