@@ -1,0 +1,127 @@
+"""The fast reader of numeric CSV files: where it answers, its columns are the general
+reader's bit for bit; where it cannot be sure, it answers None and the general reader
+decides, refusals included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from domain import numeric_csv, tables
+
+BOUNDS = tables.Bounds(rows=1000, columns=100, cell=100)
+
+
+def general(data: bytes, bounds: tables.Bounds = BOUNDS) -> tuple[list[tables.Column], int]:
+    table = tables.read(data, bounds)
+    return tables.columns(table), table.n_rows
+
+
+def assert_same(data: bytes, bounds: tables.Bounds = BOUNDS) -> None:
+    fast = numeric_csv.read(data, bounds)
+    assert fast is not None, data[:200]
+    (cols, n), (ref, n_ref) = fast, general(data, bounds)
+    assert n == n_ref
+    assert [c.name for c in cols] == [c.name for c in ref]
+    for c, r in zip(cols, ref, strict=True):
+        assert c.kind == r.kind == "numeric"
+        # bit for bit: the same NaN for a missing cell, the same rounding of every number
+        assert c.values.tobytes() == r.values.tobytes(), c.name
+        assert c.missing.tolist() == r.missing.tolist()
+        assert c.describe() == r.describe()
+        assert c.to_bytes() == r.to_bytes()
+
+
+def spelled(rng: np.random.Generator, n: int) -> list[str]:
+    """Numbers as people and programs write them, and the missing tokens."""
+    forms = [
+        lambda: f"{rng.standard_normal():.{rng.integers(0, 20)}f}",
+        lambda: f"{rng.integers(1, 10**17)}e{rng.integers(-320, 290)}",
+        lambda: repr(float(rng.standard_normal() * 10.0 ** rng.integers(-300, 290))),
+        lambda: str(int(rng.integers(-(10**18), 10**18)) * 1000 + 7),
+        lambda: f"{rng.integers(0, 100)}.",
+        lambda: f".{rng.integers(0, 10**6)}",
+        lambda: f"+{rng.integers(0, 100)}E-{rng.integers(0, 30)}",
+        lambda: f" {rng.integers(0, 9)}.5 ",
+        lambda: "-0",
+        lambda: str(tables.MISSING[rng.integers(0, len(tables.MISSING))]),
+    ]
+    return [forms[rng.integers(0, len(forms))]() for _ in range(n)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_numbers_and_missing_cells_come_out_bit_for_bit_as_the_general_readers(seed):
+    rng = np.random.default_rng(seed)
+    n_rows, n_cols = int(rng.integers(1, 300)), int(rng.integers(1, 12))
+    end = ["\n", "\r\n"][seed % 2]
+    lines = [",".join(f" c{j} " if j % 3 == 0 else f"c{j}" for j in range(n_cols))]
+    lines += [",".join(spelled(rng, n_cols)) for _ in range(n_rows)]
+    if n_cols > 1:
+        lines.insert(2, "")  # an empty line is skipped by both
+    data = end.join(lines) + (end if seed % 3 else "")
+    assert_same(data.encode())
+    assert_same(b"\xef\xbb\xbf" + data.encode())
+
+
+def test_a_whole_column_missing_and_the_limits_met_exactly():
+    assert_same(b"a,b\n1,\n2,NA\n3,null\n")
+    assert_same(b"a\n" + b"1\n" * 100, tables.Bounds(rows=100, columns=1, cell=1))
+    assert_same(b"abc,d\n123,4\n", tables.Bounds(rows=1, columns=2, cell=3))
+
+
+def test_the_blocks_of_a_large_file_join_in_order():
+    rng = np.random.default_rng(7)
+    values = rng.standard_normal((60_000, 3))
+    body = "\n".join(",".join(repr(float(v)) for v in row) for row in values)
+    data = ("a,b,c\n" + body + "\n").encode()
+    assert len(data) > 2 * numeric_csv.BLOCK
+    assert_same(data, tables.Bounds(rows=100_000, columns=3, cell=100))
+    cols, _ = numeric_csv.read(data, tables.Bounds(rows=100_000, columns=3, cell=100))
+    assert np.array_equal(np.column_stack([c.values for c in cols]), values)
+
+
+LEFT_TO_THE_GENERAL_READER = {
+    "a text column": b"a,b\n1,x\n2,y\n",
+    "text below the first row": b"a,b\n1,2\n3,x\n",
+    "a boolean column": b"a,b\n1,true\n2,false\n",
+    "quoted cells": b'a,b\n"1",2\n',
+    "a quoted header": b'"a",b\n1,2\n',
+    "non-ASCII": "a,b\n1,2\n3,caf\u00e9\n".encode(),
+    "bad UTF-8": b"a,b\n1,\xff\n",
+    "a lone carriage return": b"a,b\r1,2\r3,4\r",
+    "NaN with a payload": b"a,b\n1,2\n3,nan(1)\n",
+    "NAN in capitals": b"a,b\n1,2\n3,NAN\n",
+    "a negative NaN": b"a,b\n1,2\n3,-nan\n",
+    "an infinity": b"a,b\n1,2\n3,inf\n",
+    "beyond a float": b"a,b\n1,2\n3,1e400\n",
+    "underscores": b"a,b\n1,2\n3,1_000\n",
+    "a missing token in spaces": b"a,b\n1,2\n3, NA \n",
+    "a ragged row": b"a,b\n1,2\n3\n",
+    "a row too wide": b"a,b\n1,2\n3,4,5\n",
+    "a line of spaces": b"a,b\n1,2\n   \n3,4\n",
+    "a blank first line": b"\na,b\n1,2\n",
+    "a header only": b"a,b\n",
+    "a header without a line end": b"a,b",
+    "empty": b"",
+    "a duplicate name": b"a,b,a\n1,2,3\n",
+    "an empty name": b"a,,c\n1,2,3\n",
+    "semicolons": b"a;b\n1;2\n",
+    "too many columns": b"a,b,c\n1,2,3\n",
+    "a long header name": b"abcde,b\n1,2\n",
+    "a long cell": b"a,b\n1,2\n3,00004\n",
+    "too many rows": b"a,b\n1,2\n3,4\n5,6\n",
+}
+
+
+@pytest.mark.parametrize(
+    "data", LEFT_TO_THE_GENERAL_READER.values(), ids=LEFT_TO_THE_GENERAL_READER.keys()
+)
+def test_what_it_cannot_vouch_for_is_left_to_the_general_reader(data):
+    bounds = tables.Bounds(rows=2, columns=2, cell=4)
+    assert numeric_csv.read(data, bounds) is None
+
+
+def test_a_long_line_of_short_cells_is_read_fast():
+    # the line is over the cell limit, its cells are not: the finer count lets it through
+    data = ("a,b,c,d\n" + "1.25,2.50,3.75,4.00\n" * 3).encode()
+    assert_same(data, tables.Bounds(rows=10, columns=4, cell=4))
