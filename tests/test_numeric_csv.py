@@ -172,3 +172,32 @@ def test_an_upload_of_numbers_is_refused_as_before(client, registry):
         r = client.post("/datasets", data=body, headers={"Content-Type": "text/csv"})
         assert r.status_code == 422 and says in r.get_json()["message"], r.get_json()
     assert client.get("/datasets").get_json()["total"] == 0
+
+
+TOKENS = [
+    *("1", "-2.5", "+3", ".5", "5.", "1e5", "1E-3", "-0", "007", "99999999999999999999"),
+    *("4.9e-324", "1.7976931348623157e308", "1e-400", " 1", "1 ", "\t2", "2\t"),
+    *("nan", "NaN", "NAN", "NA", "N/A", "null", "NULL", "", " NA"),
+    *("inf", "-inf", "1e400", "1_0", "x", "true", "1e", "e1", ".", "-", "0x1", "1.2.3"),
+    *("\x00", "\x0c1", "1\x1f", "nan(1)"),
+]
+
+
+def test_random_tables_either_come_out_as_the_general_readers_or_go_to_it():
+    rng = np.random.default_rng(11)
+    bounds = tables.Bounds(rows=50, columns=6, cell=12)
+    fast_answers = 0
+    for _ in range(3000):
+        k = int(rng.integers(1, 5))
+        end = ["\n", "\r\n"][int(rng.integers(0, 2))]
+        lines = [",".join(f"c{j}" for j in range(k))]
+        for _ in range(int(rng.integers(0, 6))):
+            width = k if rng.random() < 0.95 else int(rng.integers(1, k + 2))
+            lines.append(",".join(TOKENS[int(i)] for i in rng.integers(0, len(TOKENS), width)))
+            if rng.random() < 0.05:
+                lines.append(["", " ", "  "][int(rng.integers(0, 3))])
+        data = (end.join(lines) + [end, ""][int(rng.integers(0, 2))]).encode()
+        if numeric_csv.read(data, bounds) is not None:
+            fast_answers += 1
+            assert_same(data, bounds)
+    assert fast_answers > 100  # the fast reader was tried, not only turned away
