@@ -45,6 +45,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/diagnostics.py $(BENCH_ARGS)
 	$(BIN)/python bench/long_polls.py $(BENCH_ARGS)
 	$(BIN)/python bench/peers.py $(BENCH_ARGS)
+	$(BIN)/python bench/uploads.py $(BENCH_ARGS)
 
 # Redis (started here when none answers at REDIS_URL), a worker and the API on PORT;
 # Ctrl-C stops them all. See scripts/run.py.

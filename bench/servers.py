@@ -120,15 +120,21 @@ def start_redis(procs: Processes) -> str:
 
 
 def start_gunicorn(
-    procs: Processes, app: str, redis_url: str, prefix: str, queue: str = "nnjobs"
+    procs: Processes,
+    app: str,
+    redis_url: str,
+    prefix: str,
+    queue: str = "nnjobs",
+    workers: int = 2,
 ) -> str:
+    """gunicorn serving ``app`` with ``workers`` worker processes; its ``host:port``."""
     port = free_port()
     env = {
         **os.environ,
         "NNJOBS_QUEUE": queue,
         "PORT": str(port),
         "NNJOBS_HOST": "127.0.0.1",
-        "WEB_CONCURRENCY": "2",
+        "WEB_CONCURRENCY": str(workers),
         "REDIS_URL": redis_url,
         "NNJOBS_KEY_PREFIX": prefix,
         "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'bench'}",

@@ -79,8 +79,9 @@ class Column:
 
     def describe(self) -> dict:
         """The column as the Dataset resource shows it."""
-        out = {"name": self.name, "kind": self.kind, "missing": int(self.missing.sum())}
-        present = self.values[~self.missing]
+        missing = int(self.missing.sum())
+        out = {"name": self.name, "kind": self.kind, "missing": missing}
+        present = self.values[~self.missing] if missing else self.values
         if self.kind == "numeric":
             finite = bool(present.size)
             out["min"] = float(present.min()) if finite else None
