@@ -61,6 +61,28 @@ def _openblas():
     return None
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (``taskset``, a container's
+    cpuset), which ``os.cpu_count()`` ignores, else every core."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def threads_per_process(processes: int, cores: int | None = None) -> int:
+    """BLAS threads for each of ``processes`` processes training at once so that
+    processes x threads does not exceed ``cores`` (default: :func:`usable_cores`).
+
+    OpenBLAS's threads wait for work by spinning, so threads beyond a process's share of
+    the cores spend the CPU the other processes train with (on two cores, a job of two
+    hidden layers of 64 used three times the CPU with two threads that it did with one,
+    for the same wall time).
+    """
+    cores = usable_cores() if cores is None else cores
+    return max(1, cores // max(1, processes))
+
+
 def blas_threads() -> int | None:
     """Threads the BLAS library uses now, or None if it cannot be controlled here."""
     lib = _openblas()

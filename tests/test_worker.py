@@ -151,10 +151,23 @@ def test_a_cancelled_queued_job_is_skipped(reg, producer, worker):
 
 def test_blas_threads_share_the_cores(monkeypatch):
     monkeypatch.delenv("NNJOBS_BLAS_THREADS", raising=False)
-    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)))
     assert [blas_threads_for(c) for c in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
     monkeypatch.setenv("NNJOBS_BLAS_THREADS", "3")
     assert blas_threads_for(4) == 3
+
+
+def test_the_cores_are_those_the_worker_may_run_on(monkeypatch):
+    # a cpuset (taskset, a container's) of 2 cores on a host of 64: 2 processes, 1 thread
+    monkeypatch.delenv("NNJOBS_BLAS_THREADS", raising=False)
+    monkeypatch.delenv("NNJOBS_WORKER_CONCURRENCY", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {3, 7})
+    app = create_worker_app("redis://127.0.0.1:1/0")
+    assert app.conf.worker_concurrency == 2
+    assert blas_threads_for(app.conf.worker_concurrency) == 1
+    monkeypatch.setenv("NNJOBS_WORKER_CONCURRENCY", "3")
+    assert create_worker_app("redis://127.0.0.1:1/0").conf.worker_concurrency == 3
 
 
 def test_a_diverging_job_keeps_the_diagnostics_and_warnings_of_its_epochs(reg):
