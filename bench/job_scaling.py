@@ -21,7 +21,6 @@ number of epochs, so that every job costs the same). From the jobs' records:
 from __future__ import annotations
 
 import statistics
-import time
 from datetime import datetime
 
 import numpy as np
@@ -59,35 +58,31 @@ def mean_running(intervals: list[tuple[float, float]], start: float, end: float)
     return busy / (end - start) if end > start else 0.0
 
 
-def run_sweep(session: requests.Session, url: str, body: dict, timeout: float) -> list[dict]:
-    """Post the sweep, wait for its end; the sweep and each of its jobs as the API shows
-    them."""
+def run_sweep(session: requests.Session, url: str, body: dict, follow) -> tuple[dict, list]:
+    """Post the sweep and wait for its end, following each job with the long poll
+    (``follow(session, url, job_id, timeout)``: the job once ended), so that the waiting
+    costs the API a request or so a job; the sweep and its jobs as the API shows them."""
     sweep = session.post(f"{url}/sweeps", json=body, timeout=60)
     sweep.raise_for_status()
     sweep = sweep.json()
-    deadline = time.monotonic() + timeout
-    while sweep["finished_at"] is None:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"sweep {sweep['id']} did not end within {timeout:g} s")
-        time.sleep(0.2)
-        sweep = session.get(f"{url}/sweeps/{sweep['id']}", timeout=20).json()
-    jobs = [session.get(f"{url}/jobs/{j['id']}", timeout=20).json() for j in sweep["jobs"]]
+    jobs = [follow(session, url, j["id"], 600) for j in sweep["jobs"]]
     failed = [j["id"] for j in jobs if j["status"] != "succeeded"]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(jobs)} jobs of the sweep did not succeed")
-    return sweep, jobs
+    return session.get(f"{url}/sweeps/{sweep['id']}", timeout=20).json(), jobs
 
 
-def side(procs: Processes, url: str, worker_args: tuple, processes: int, args, warm) -> dict:
+def side(procs: Processes, url: str, worker_args: tuple, processes: int, args, client) -> dict:
     """Start a worker with ``processes`` training processes, warm it up, train the sweep,
-    stop it; the side's figures."""
+    stop it; the side's figures. ``client``: ``(warm, follow)``, see :func:`rounds`."""
+    warm, follow = client
     worker = start_celery(procs, *worker_args, processes)
     try:
         warm()  # its first job also proves the worker consumes
         body = sweep_request(args.sweep_jobs, args.epochs)
         with requests.Session() as session:
             cpu = procs.cpu_seconds(worker)
-            sweep, jobs = run_sweep(session, url, body, timeout=120 + 20 * args.sweep_jobs)
+            sweep, jobs = run_sweep(session, url, body, follow)
             cpu = procs.cpu_seconds(worker) - cpu
     finally:
         procs.stop(worker)
@@ -107,17 +102,20 @@ def side(procs: Processes, url: str, worker_args: tuple, processes: int, args, w
         "sweep_ratio": round(wall / (sum(training) / processes), 3),
         "worker_cpu_s_per_job": round(cpu / n, 3),
         "mean_jobs_running": round(mean_running(spans, start, end), 3),
-        "first_start_s": round(min(a for a, _ in spans) - start, 3),
         "outside_training_ms_median": round(statistics.median(outside) * 1000, 1),
     }
 
 
-def rounds(procs: Processes, url: str, worker_args: tuple, args, warm) -> dict[int, list]:
-    """``args.rounds`` paired rounds, one process then two, the order turned each round."""
+def rounds(procs: Processes, url: str, worker_args: tuple, args, client) -> dict[int, list]:
+    """``args.rounds`` paired rounds, one process then two, the order turned each round.
+
+    ``worker_args``: :func:`servers.start_celery`'s after ``procs``, but the concurrency;
+    ``client``: ``(warm, follow)``, a function that returns once a tiny job ran through
+    the worker just started, and one that waits for a job's end."""
     runs: dict[int, list[dict]] = {p: [] for p in SIDES}
     for i in range(args.rounds):
         for processes in SIDES if i % 2 == 0 else SIDES[::-1]:
-            runs[processes].append(side(procs, url, worker_args, processes, args, warm))
+            runs[processes].append(side(procs, url, worker_args, processes, args, client))
     return runs
 
 

@@ -170,7 +170,8 @@ def run(args) -> list[dict]:
 
         if args.rounds:
             worker_args = ("worker.app:app", redis_url, prefix, QUEUE)
-            runs = job_scaling.rounds(procs, url, worker_args, args, lambda: warm_up(url))
+            client = (lambda: warm_up(url), follow)
+            runs = job_scaling.rounds(procs, url, worker_args, args, client)
     finally:
         procs.stop_all()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import math
 import os
 from functools import cache
 
@@ -61,13 +62,46 @@ def _openblas():
     return None
 
 
-def usable_cores() -> int:
-    """The cores this process may run on: its CPU affinity (``taskset``, a container's
-    cpuset), which ``os.cpu_count()`` ignores, else every core."""
+#: where a container's CPU quota is (cgroup v2: "quota period" or "max period"; v1: two
+#: files, -1 for none)
+CPU_MAX = "/sys/fs/cgroup/cpu.max"
+CFS_QUOTA = ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+
+
+def _words(path: str) -> list[str]:
+    with open(path) as f:
+        return f.read().split()
+
+
+def _cpu_quota() -> float | None:
+    """The cores' worth of CPU time a container's quota allows (``docker --cpus``, a
+    Kubernetes CPU limit), or None without one."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        quota, period = _words(CPU_MAX)[:2]
+    except (OSError, ValueError):
+        try:
+            (quota,), (period,) = (_words(path) for path in CFS_QUOTA)
+        except (OSError, ValueError):
+            return None
+    try:
+        quota_us, period_us = float(quota), float(period)
+    except ValueError:  # "max": no quota
+        return None
+    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+
+
+def usable_cores() -> int:
+    """The cores this process may use: its CPU affinity (``taskset``, a container's
+    cpuset), which ``os.cpu_count()`` ignores, and at most its container's CPU quota
+    (rounded up), else every core."""
+    try:
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    quota = _cpu_quota()
+    if quota is not None:
+        cores = min(cores, math.ceil(quota))
+    return max(1, cores)
 
 
 def threads_per_process(processes: int, cores: int | None = None) -> int:
