@@ -109,9 +109,9 @@ def threads_per_process(processes: int, cores: int | None = None) -> int:
     processes x threads does not exceed ``cores`` (default: :func:`usable_cores`).
 
     OpenBLAS's threads wait for work by spinning, so threads beyond a process's share of
-    the cores spend the CPU the other processes train with (on two cores, a job of two
-    hidden layers of 64 used three times the CPU with two threads that it did with one,
-    for the same wall time).
+    the cores spend the CPU the other processes train with (on two shared cores, a job of
+    two hidden layers of 64 used three times the CPU with two threads that it did with
+    one).
     """
     cores = usable_cores() if cores is None else cores
     return max(1, cores // max(1, processes))

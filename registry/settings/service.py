@@ -116,7 +116,7 @@ PLACES: tuple[Setting, ...] = (
         (WORKER,),
         Section.WORKER,
         min=1,
-        shown="the cores the worker may use",
+        shown="the cores the worker may use (its CPU affinity, within its container's CPU quota)",
     ),
     Setting(
         "NNJOBS_BLAS_THREADS",
