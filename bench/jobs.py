@@ -11,9 +11,13 @@ bare Celery app whose task does nothing (``bench/bare_celery.py``), on the same 
   bare round trip's median, p99 under 50 ms.
 - Throughput: 200 of those jobs posted at once (8 client threads), with one worker process
   and then two; jobs per second from the first ``created_at`` to the last ``finished_at``,
-  and the ratio of the two.
+  and the ratio of the two. With jobs this small it measures the queue, not the workers.
+- Scaling (``bench/job_scaling.py``): a sweep of 16 jobs of about a second of training
+  each, in paired rounds of a worker with one training process and one with two. Goals:
+  two processes at least 1.7x the jobs per second of one, and the sweep ending within
+  1.3x of the sum of its jobs' training times over the processes.
 
-Run ``python bench/jobs.py`` (``--quick``: fewer jobs, under a minute; ``--json``: one
+Run ``python bench/jobs.py`` (``--quick``: fewer jobs and one round; ``--json``: one
 JSON object per line).
 """
 
@@ -34,7 +38,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import bare_celery  # noqa: E402
+import job_scaling  # noqa: E402
 from servers import Processes, arguments, measure, start_celery, start_gunicorn, start_redis  # noqa: E402
+
+from nn.threads import threads_per_process  # noqa: E402
 
 GOAL_OVERHEAD_RATIO = 5.0
 GOAL_P99_MS = 50.0
@@ -156,9 +163,15 @@ def run(args) -> list[dict]:
         one = throughput(url, args.batch)
         procs.stop(worker)
 
-        start_celery(procs, "worker.app:app", redis_url, prefix, QUEUE, 2)
+        worker = start_celery(procs, "worker.app:app", redis_url, prefix, QUEUE, 2)
         wait_ready(url)
         two = throughput(url, args.batch)
+        procs.stop(worker)
+
+        if args.rounds:
+            worker_args = ("worker.app:app", redis_url, prefix, QUEUE)
+            client = (lambda: warm_up(url), follow)
+            runs = job_scaling.rounds(procs, url, worker_args, args, client)
     finally:
         procs.stop_all()
 
@@ -237,7 +250,23 @@ def run(args) -> list[dict]:
             "better": "higher",
         }
     )
+    if args.rounds:
+        records += job_scaling.records(runs, {p: blas_threads(p) for p in job_scaling.SIDES})
     return records
+
+
+def blas_threads(processes: int) -> int:
+    """BLAS threads per training process of a worker of ``processes``, as it picks them."""
+    configured = os.environ.get("NNJOBS_BLAS_THREADS")
+    return int(configured) if configured else threads_per_process(processes)
+
+
+def warm_up(url: str) -> None:
+    """A tiny job, once the worker listens: its end says the pool is up."""
+    wait_ready(url)
+    with requests.Session() as session:
+        job = session.post(f"{url}/jobs", json=TINY_JOB, timeout=10).json()
+        follow(session, url, job["id"])
 
 
 def verdict(row: dict) -> str:
@@ -262,17 +291,28 @@ def print_table(records: list[dict], args) -> None:
                 f"median {row['median_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms "
                 f"(min {row['min_ms']:.2f}, max {row['max_ms']:.2f}, n={row['n']})"
             )
+        elif "rounds" in row:
+            extra = f"rounds: {', '.join(f'{v:g}' for v in row['rounds'])}"
         elif "jobs_per_s" in row:
             extra = f"{row['jobs']} jobs in {row['seconds']:.2f} s"
-        print(f"{row['name']:34} {row['value']:>9g} {verdict(row):22} {extra}")
+        print(f"{row['name']:48} {row['value']:>9g} {verdict(row):22} {extra}")
 
 
 def main(argv=None) -> int:
-    parser = arguments(__doc__, "fewer jobs: under a minute")
+    parser = arguments(__doc__, "fewer jobs and one round of the scaling part: about a minute")
     parser.add_argument("--jobs", type=int, help="jobs one at a time (200; 40 with --quick)")
     parser.add_argument("--batch", type=int, help="jobs posted at once (200; 60 with --quick)")
     parser.add_argument("--round-trips", type=int, help="bare Celery round trips (200; 50)")
+    parser.add_argument(
+        "--rounds", type=int, help="paired rounds of the scaling part (3; 1 with --quick; 0: none)"
+    )
+    parser.add_argument("--sweep-jobs", type=int, default=16, help="jobs of the sweep (16)")
+    parser.add_argument(
+        "--epochs", type=int, default=120, help="epochs of a sweep's job (120: about 1 s)"
+    )
     args = parser.parse_args(argv)
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 3
     args.jobs = args.jobs or (40 if args.quick else 200)
     args.batch = args.batch or (60 if args.quick else 200)
     args.round_trips = args.round_trips or (50 if args.quick else 200)

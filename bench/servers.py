@@ -72,10 +72,11 @@ class Processes:
         self.procs.append(proc)
         return proc
 
-    def cpu_seconds(self) -> float:
+    def cpu_seconds(self, *procs: subprocess.Popen) -> float:
         """CPU time used so far by every process of the groups started here (gunicorn's
-        workers included, and Redis): what serving costs, apart from the load generator."""
-        groups = {p.pid for p in self.procs}
+        workers included, and Redis): what serving costs, apart from the load generator;
+        given ``procs``, by their groups only."""
+        groups = {p.pid for p in procs or self.procs}
         tick = os.sysconf("SC_CLK_TCK")
         total = 0
         for entry in os.scandir("/proc"):

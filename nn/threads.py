@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import math
 import os
 from functools import cache
 
@@ -59,6 +60,61 @@ def _openblas():
             getter.argtypes, getter.restype = [], ctypes.c_int
             return setter, getter
     return None
+
+
+#: where a container's CPU quota is (cgroup v2: "quota period" or "max period"; v1: two
+#: files, -1 for none)
+CPU_MAX = "/sys/fs/cgroup/cpu.max"
+CFS_QUOTA = ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+
+
+def _words(path: str) -> list[str]:
+    with open(path) as f:
+        return f.read().split()
+
+
+def _cpu_quota() -> float | None:
+    """The cores' worth of CPU time a container's quota allows (``docker --cpus``, a
+    Kubernetes CPU limit), or None without one."""
+    try:
+        quota, period = _words(CPU_MAX)[:2]
+    except (OSError, ValueError):
+        try:
+            (quota,), (period,) = (_words(path) for path in CFS_QUOTA)
+        except (OSError, ValueError):
+            return None
+    try:
+        quota_us, period_us = float(quota), float(period)
+    except ValueError:  # "max": no quota
+        return None
+    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+
+
+def usable_cores() -> int:
+    """The cores this process may use: its CPU affinity (``taskset``, a container's
+    cpuset), which ``os.cpu_count()`` ignores, and at most its container's CPU quota
+    (rounded up), else every core."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    quota = _cpu_quota()
+    if quota is not None:
+        cores = min(cores, math.ceil(quota))
+    return max(1, cores)
+
+
+def threads_per_process(processes: int, cores: int | None = None) -> int:
+    """BLAS threads for each of ``processes`` processes training at once so that
+    processes x threads does not exceed ``cores`` (default: :func:`usable_cores`).
+
+    OpenBLAS's threads wait for work by spinning, so threads beyond a process's share of
+    the cores spend the CPU the other processes train with (on two shared cores, a job of
+    two hidden layers of 64 used three times the CPU with two threads that it did with
+    one).
+    """
+    cores = usable_cores() if cores is None else cores
+    return max(1, cores // max(1, processes))
 
 
 def blas_threads() -> int | None:

@@ -62,6 +62,7 @@ def test_every_benchmark_offers_json_and_quick(script):
 @pytest.mark.slow
 def test_jobs_benchmark_records_every_figure():
     args = ["--json", "--jobs", "3", "--batch", "4", "--round-trips", "3"]
+    args += ["--rounds", "2", "--sweep-jobs", "2", "--epochs", "1"]
     rows = records("jobs.py", *args)
     names = {row["name"] for row in rows}
     assert {
@@ -71,12 +72,25 @@ def test_jobs_benchmark_records_every_figure():
         "throughput_1_worker_jobs_per_s",
         "throughput_2_worker_jobs_per_s",
         "throughput_scaling_1_to_2",
+        "scaling_1_process_jobs_per_s",
+        "scaling_2_processes_jobs_per_s",
+        "scaling_1_process_sweep_ratio",
+        "scaling_2_processes_sweep_ratio",
+        "scaling_2_processes_worker_cpu_s_per_job",
+        "scaling_2_processes_mean_jobs_running",
+        "scaling_jobs_per_s_1_to_2_processes",
     } <= names
     for row in rows:
         assert row["bench"] == "jobs" and row["better"] in ("higher", "lower")
         assert row["value"] > 0
     overhead = next(r for r in rows if r["name"] == "queue_overhead_median_ms")
     assert overhead["n"] == 3
+    # every round is reported, with the median as the value
+    scaling = next(r for r in rows if r["name"] == "scaling_jobs_per_s_1_to_2_processes")
+    assert len(scaling["rounds"]) == 2 and scaling["goal"] == 1.7
+    assert scaling["min"] <= scaling["value"] <= scaling["max"]
+    sweep = next(r for r in rows if r["name"] == "scaling_2_processes_sweep_ratio")
+    assert sweep["jobs"] == 2 and sweep["processes"] == 2 and sweep["goal"] == 1.3
 
 
 @pytest.mark.slow

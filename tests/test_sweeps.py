@@ -3,6 +3,8 @@ a job, all refused together, run by a real worker, ranked, listed and cancelled.
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 
 import pytest
@@ -239,6 +241,43 @@ def test_varied_layers_get_the_varied_activation_too(client):
             x["units"] for x in entry["vary"]["layers"]
         ]
         assert {layer["activation"] for layer in spec["layers"]} == {entry["vary"]["activation"]}
+
+
+def queued_job_ids(r, queue: str) -> list[str]:
+    """The job ids of the training messages in ``queue``, in the order a worker takes
+    them (the Redis transport pushes on the left and pops on the right)."""
+    ids = []
+    for raw in reversed(r.lrange(queue, 0, -1)):
+        body = json.loads(base64.b64decode(json.loads(raw)["body"]))
+        ids.append(body[0][0])
+    return ids
+
+
+def test_the_costliest_jobs_of_a_sweep_are_queued_first(client, r, key_prefix):
+    # the last jobs to start are then short ones, and the worker processes end together
+    small, large, middle = [{"units": 4}], [{"units": 64}, {"units": 64}], [{"units": 32}]
+    vary = {"layers": [small, large, middle], "learning_rate": [0.01, 0.1]}
+    sweep = post_sweep(client, {"job": JOB, "vary": vary})
+    ids = {json.dumps(layers): [] for layers in (large, middle, small)}
+    for entry in sweep["jobs"]:
+        ids[json.dumps(entry["vary"]["layers"])].append(entry["id"])
+    # ties (the learning rate costs nothing) keep the order of the combinations
+    assert queued_job_ids(r, key_prefix) == [i for same in ids.values() for i in same]
+
+
+def test_a_job_is_estimated_to_take_longer_with_more_of_what_it_computes():
+    X, y = nn.synthetic.make("spiral", 1000, seed=0)
+
+    def seconds(layers, **training):
+        spec = {"layers": layers, "training": {"epochs": 10, **training}}
+        return sweeps.estimated_seconds(*nn.validate(spec, X, y))
+
+    base = seconds([{"units": 16}])
+    assert seconds([{"units": 16}], epochs=20) == pytest.approx(2 * base)
+    assert seconds([{"units": 64}]) > base
+    assert seconds([{"units": 16}] * 3) > base
+    assert seconds([{"units": 16}], batch_size=8) > base
+    assert seconds([{"units": 16, "activation": "maxout", "pieces": 4}]) > base
 
 
 # -- a real sweep ---------------------------------------------------------------------------

@@ -151,10 +151,55 @@ def test_a_cancelled_queued_job_is_skipped(reg, producer, worker):
 
 def test_blas_threads_share_the_cores(monkeypatch):
     monkeypatch.delenv("NNJOBS_BLAS_THREADS", raising=False)
-    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setattr("nn.threads._cpu_quota", lambda: None)
     assert [blas_threads_for(c) for c in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
     monkeypatch.setenv("NNJOBS_BLAS_THREADS", "3")
     assert blas_threads_for(4) == 3
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "cores"),
+    [("150000 100000\n", 2), ("50000 100000", 1), ("max 100000", 8), ("", 8), (None, 8)],
+)
+def test_a_containers_cpu_quota_bounds_the_cores(monkeypatch, tmp_path, cpu_max, cores):
+    # docker --cpus 1.5 on a host of 8: 2 processes, not 8 (nor 8 BLAS threads for one)
+    from nn import threads
+
+    path = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        path.write_text(cpu_max)
+    monkeypatch.setattr(threads, "CPU_MAX", str(path))
+    monkeypatch.setattr(threads, "CFS_QUOTA", (str(tmp_path / "none"), str(tmp_path / "none")))
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)))
+    assert threads.usable_cores() == cores
+
+
+def test_a_cgroup_v1_quota_counts_too(monkeypatch, tmp_path):
+    from nn import threads
+
+    (tmp_path / "quota").write_text("200000\n")
+    (tmp_path / "period").write_text("100000\n")
+    monkeypatch.setattr(threads, "CPU_MAX", str(tmp_path / "none"))
+    monkeypatch.setattr(threads, "CFS_QUOTA", (str(tmp_path / "quota"), str(tmp_path / "period")))
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)))
+    assert threads.usable_cores() == 2
+    (tmp_path / "quota").write_text("-1\n")
+    assert threads.usable_cores() == 8
+
+
+def test_the_cores_are_those_the_worker_may_run_on(monkeypatch):
+    # a cpuset (taskset, a container's) of 2 cores on a host of 64: 2 processes, 1 thread
+    monkeypatch.delenv("NNJOBS_BLAS_THREADS", raising=False)
+    monkeypatch.delenv("NNJOBS_WORKER_CONCURRENCY", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {3, 7})
+    monkeypatch.setattr("nn.threads._cpu_quota", lambda: None)
+    app = create_worker_app("redis://127.0.0.1:1/0")
+    assert app.conf.worker_concurrency == 2
+    assert blas_threads_for(app.conf.worker_concurrency) == 1
+    monkeypatch.setenv("NNJOBS_WORKER_CONCURRENCY", "3")
+    assert create_worker_app("redis://127.0.0.1:1/0").conf.worker_concurrency == 3
 
 
 def test_a_diverging_job_keeps_the_diagnostics_and_warnings_of_its_epochs(reg):

@@ -41,6 +41,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry as RedisRetry
 
 import nn
+from nn.threads import threads_per_process, usable_cores
 from registry import logs, settings
 from registry.queue import Delivery, SettingsError, celery_config, delivery_settings
 from registry.store import Registry
@@ -72,11 +73,12 @@ def redis_timeouts(lease: float) -> dict:
 
 
 def blas_threads_for(concurrency: int) -> int:
-    """BLAS threads per training process so that processes x threads <= cores."""
+    """BLAS threads per training process (``NNJOBS_BLAS_THREADS``, else so that processes
+    x threads <= the cores the worker may use)."""
     configured = settings.get("NNJOBS_BLAS_THREADS")
     if configured:
         return configured
-    return max(1, (os.cpu_count() or 1) // max(1, concurrency))
+    return threads_per_process(concurrency)
 
 
 class LeaseRecovery:
@@ -213,7 +215,9 @@ def create_worker_app(
     # a Redis given here (a test's) is the broker too; else NNJOBS_BROKER_URL when set
     broker = (None if given_url else given["NNJOBS_BROKER_URL"]) or redis_url
     app.conf.update(celery_config(broker, queue))
-    app.conf.worker_concurrency = given["NNJOBS_WORKER_CONCURRENCY"]
+    # by default a process per core, each with one BLAS thread: a training step's products
+    # are too small for a second thread to pay for its spinning, a second job is not
+    app.conf.worker_concurrency = given["NNJOBS_WORKER_CONCURRENCY"] or usable_cores()
     # the soft limit raises in the task, which fails the job with a message; the hard one
     # kills a process that did not stop, and lease recovery then deals with the job
     app.conf.task_soft_time_limit = delivery.soft_time_limit

@@ -111,21 +111,23 @@ PLACES: tuple[Setting, ...] = (
     Setting(
         "NNJOBS_WORKER_CONCURRENCY",
         int,
-        1,
-        "training processes per worker",
+        None,
+        "training processes per worker, each training one job at a time",
         (WORKER,),
         Section.WORKER,
         min=1,
+        shown="the cores the worker may use (its CPU affinity, within its container's CPU quota)",
     ),
     Setting(
         "NNJOBS_BLAS_THREADS",
         int,
         None,
-        "BLAS threads per training process",
+        "BLAS threads per training process; more than the cores / concurrency would spend "
+        "the other processes' CPU on waiting threads",
         (WORKER,),
         Section.WORKER,
         min=1,
-        shown="cores / concurrency",
+        shown="cores / concurrency (1 by default)",
     ),
     Setting(
         "NNJOBS_VISIBILITY_TIMEOUT",
