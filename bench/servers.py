@@ -1,6 +1,7 @@
-"""The servers a benchmark starts for itself: a throwaway Redis, gunicorn, Celery workers.
+"""The servers a benchmark starts for itself: a throwaway Redis, gunicorn, Celery workers;
+and the load generator that measures them, ``wrk``.
 
-Each runs in a process group of its own on free loopback ports, and
+Each server runs in a process group of its own on free loopback ports, and
 :meth:`Processes.stop_all` ends them all, whatever happened in the run.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import signal
@@ -154,6 +156,119 @@ def start_celery(
     args = [str(BIN / "celery"), "-A", app, "worker", "--loglevel=WARNING"]
     args += ["--queues", queue, "--concurrency", str(concurrency), "--pool", "prefork"]
     return procs.start([*args, "--without-gossip", "--without-mingle"], env)
+
+
+# -- wrk ---------------------------------------------------------------------------------
+
+#: what a run of wrk prints last: its figures as one JSON object, written by the script's
+#: ``done`` (exact percentiles in microseconds, where ``--latency`` rounds to two digits)
+_WRK_DONE = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\\nNNJOBS-WRK {"requests": %d, "duration_us": %d, "p50_us": %.1f, "p99_us": %.1f, '
+    .. '"mean_us": %.1f, "non_2xx": %d, "connect": %d, "read": %d, "write": %d, '
+    .. '"timeout": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency.mean, e.status, e.connect, e.read, e.write, e.timeout))
+end
+"""
+
+
+def wrk_binary(install: bool = True) -> str | None:
+    """The path of ``wrk``; when it is missing and this runs as root with ``apt-get``,
+    Debian's package is installed first. None when it cannot be had."""
+    found = shutil.which("wrk")
+    if found or not install:
+        return found
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return None
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install_wrk = ["apt-get", "install", "-y", "-q", "wrk"]
+    # the package lists may be missing (a fresh container): then update them and retry
+    for step in (install_wrk, ["apt-get", "update", "-q"], install_wrk):
+        subprocess.run(step, env=env, capture_output=True, check=False)
+        if shutil.which("wrk") and step is install_wrk:
+            break
+    return shutil.which("wrk")
+
+
+def _lua_string(text: str) -> str:
+    # a long bracket needs no escaping; its level is chosen so the text cannot close it
+    level = 0
+    while f"]{'=' * level}]" in text:
+        level += 1
+    return f"[{'=' * level}[{text}]{'=' * level}]"
+
+
+def wrk_script(
+    directory: str, body: bytes | None = None, method: str = "POST", headers: dict | None = None
+) -> str:
+    """Write a wrk Lua script to ``directory`` that sends ``method`` with ``body`` (JSON,
+    unless ``headers`` say otherwise) and prints the run's figures; its path."""
+    headers = {"Content-Type": "application/json", **(headers or {})} if body else headers or {}
+    lines = [f"wrk.method = {_lua_string(method)}"]
+    lines += [f"wrk.headers[ {_lua_string(k)} ] = {_lua_string(v)}" for k, v in headers.items()]
+    if body:
+        lines.append(f"wrk.body = {_lua_string(body.decode())}")
+    fd, path = tempfile.mkstemp(prefix="nnjobs-wrk-", suffix=".lua", dir=directory)
+    with os.fdopen(fd, "w") as f:
+        f.write("\n".join(lines) + "\n" + _WRK_DONE)
+    return path
+
+
+def run_wrk(
+    url: str,
+    body: bytes | None = None,
+    seconds: float = 2.0,
+    connections: int = 16,
+    threads: int = 2,
+    *,
+    method: str = "POST",
+    headers: dict | None = None,
+    timeout: float | None = None,
+    binary: str | None = None,
+) -> dict:
+    """Load ``url`` with wrk (kept-alive connections) for ``seconds``, sending ``body``
+    with ``method`` (GET without a body when ``body`` is None and ``method`` is left).
+
+    Returns ``rps`` (answers a second, 2xx or not), ``p50_ms`` and ``p99_ms`` (every
+    answer's latency), ``non_2xx`` (answers with another status), ``errors`` (socket
+    errors: connect, read, write, timeout), ``requests`` and ``seconds`` (wrk's own
+    measured duration). wrk must be there (:func:`wrk_binary`).
+    """
+    binary = binary or wrk_binary(install=False)
+    if binary is None:
+        raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
+    if body is None and method == "POST":
+        method = "GET"
+    directory = tempfile.mkdtemp(prefix="nnjobs-wrk-")
+    try:
+        script = wrk_script(directory, body, method, headers)
+        args = [binary, f"-t{threads}", f"-c{max(connections, threads)}", f"-d{seconds:g}s"]
+        if timeout is not None:
+            args += ["--timeout", f"{timeout:g}s"]
+        out = subprocess.run(
+            [*args, "-s", script, url], capture_output=True, text=True, check=False
+        )
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("NNJOBS-WRK ")), None)
+    if out.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip() or out.stdout}")
+    figures = json.loads(line.split(" ", 1)[1])
+    duration = figures["duration_us"] / 1e6
+    answered = figures["requests"]
+    return {
+        "rps": answered / duration if duration else 0.0,
+        "p50_ms": figures["p50_us"] / 1000 if answered else math.nan,
+        "p99_ms": figures["p99_us"] / 1000 if answered else math.nan,
+        "mean_ms": figures["mean_us"] / 1000 if answered else math.nan,
+        "non_2xx": figures["non_2xx"],
+        "errors": sum(figures[k] for k in ("connect", "read", "write", "timeout")),
+        "requests": answered,
+        "seconds": duration,
+    }
 
 
 def arguments(doc: str, quick: str) -> argparse.ArgumentParser:
