@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -229,7 +230,8 @@ def run_wrk(
     timeout: float | None = None,
     binary: str | None = None,
 ) -> dict:
-    """Load ``url`` with wrk (kept-alive connections) for ``seconds``, sending ``body``
+    """Load ``url`` with wrk (kept-alive connections) for ``seconds`` (rounded to whole
+    seconds, at least one: wrk takes no fractions), sending ``body``
     with ``method`` (GET without a body when ``body`` is None and ``method`` is left).
 
     Returns ``rps`` (answers a second, 2xx or not), ``p50_ms`` and ``p99_ms`` (every
@@ -245,7 +247,9 @@ def run_wrk(
     directory = tempfile.mkdtemp(prefix="nnjobs-wrk-")
     try:
         script = wrk_script(directory, body, method, headers)
-        args = [binary, f"-t{threads}", f"-c{max(connections, threads)}", f"-d{seconds:g}s"]
+        # wrk takes whole seconds
+        duration = max(1, round(seconds))
+        args = [binary, f"-t{threads}", f"-c{max(connections, threads)}", f"-d{duration}s"]
         if timeout is not None:
             args += ["--timeout", f"{timeout:g}s"]
         out = subprocess.run(
@@ -268,6 +272,124 @@ def run_wrk(
         "errors": sum(figures[k] for k in ("connect", "read", "write", "timeout")),
         "requests": answered,
         "seconds": duration,
+    }
+
+
+# -- the Python load generator, where wrk cannot be had ---------------------------------
+
+
+def request_bytes(address: str, body: bytes, path: str) -> bytes:
+    # each request is a new connection, as one-shot clients make them; saying so up front
+    # lets a client read to the end of the stream instead of parsing headers, which keeps
+    # the load generator's own cost low
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def _client(address, payload, start, stop, latencies, failures):
+    host, port = address.split(":")
+    target = (host, int(port))
+    while time.time() < start:
+        time.sleep(0.001)
+    while time.time() < stop:
+        t0 = time.perf_counter()
+        try:
+            with socket.create_connection(target, timeout=10) as s:
+                s.sendall(payload)
+                first = s.recv(65536)
+                while s.recv(65536):
+                    pass
+            failure = None if first.startswith(b"HTTP/1.1 200 ") else "non_2xx"
+        except OSError:
+            failure = "errors"
+        t1 = time.perf_counter()
+        if time.time() > stop:
+            break  # finished after the window: not counted
+        if failure is None:
+            latencies.append(t1 - t0)
+        else:
+            failures.append(failure)
+
+
+def _load_process(address, payload, threads, seconds, go, window, out):
+    # a Ctrl-C reaches the whole terminal's group: the parent alone handles it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    out.put("ready")
+    go.wait()
+    start, stop = window[0], window[0] + seconds
+    latencies: list[float] = []
+    failures: list[str] = []
+    workers = [
+        threading.Thread(target=_client, args=(address, payload, start, stop, latencies, failures))
+        for _ in range(threads)
+    ]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    out.put((latencies, failures))
+
+
+def run_python_load(
+    address: str, path: str, body: bytes, seconds: float, clients: int, procs: int
+) -> dict:
+    """``clients`` Python clients spread over ``procs`` processes post ``body`` to
+    ``path`` at ``address`` (host:port) for ``seconds``, a new connection per request.
+
+    Returns what :func:`run_wrk` does, but for latencies of 200 answers only and the
+    window's length as ``seconds``: these clients share the cores with the servers and
+    cost them several times what wrk does, so their figures are far below the servers'.
+    """
+    import multiprocessing
+
+    import numpy as np
+
+    payload = request_bytes(address, body, path)
+    # fork, not spawn: a spawned child re-imports NumPy and the project, which on two cores
+    # would eat into the measured window of the children already running
+    ctx = multiprocessing.get_context("fork")
+    out, go, window = ctx.Queue(), ctx.Event(), ctx.Array("d", 1)
+    per = [clients // procs + (i < clients % procs) for i in range(procs)]
+    children = [
+        ctx.Process(
+            target=_load_process,
+            args=(address, payload, n, seconds, go, window, out),
+            daemon=True,
+        )
+        for n in per
+        if n
+    ]
+    for c in children:
+        c.start()
+    try:
+        for _ in children:
+            out.get(timeout=30)
+        window[0] = time.time() + 0.05
+        go.set()
+        results = [out.get(timeout=seconds + 60) for _ in children]
+    finally:
+        go.set()
+        for c in children:
+            c.join(5)
+            if c.is_alive():
+                c.kill()
+                c.join()
+    latencies = np.array([x for lat, _ in results for x in lat])
+    failures = [f for _, fs in results for f in fs]
+    answered = latencies.size + failures.count("non_2xx")
+    percentile = (lambda q: float(np.percentile(latencies, q) * 1000)) if latencies.size else None
+    return {
+        "rps": answered / seconds,
+        "p50_ms": percentile(50) if percentile else math.nan,
+        "p99_ms": percentile(99) if percentile else math.nan,
+        "mean_ms": float(latencies.mean() * 1000) if latencies.size else math.nan,
+        "non_2xx": failures.count("non_2xx"),
+        "errors": failures.count("errors"),
+        "requests": int(answered),
+        "seconds": seconds,
     }
 
 
