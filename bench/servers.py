@@ -195,11 +195,13 @@ def wrk_binary(install: bool = True) -> str | None:
 
 
 def _lua_string(text: str) -> str:
-    # a long bracket needs no escaping; its level is chosen so the text cannot close it
+    """``text`` as a Lua long string, which needs no escaping: its level is the first whose
+    closing bracket the text does not hold (nor make with its last characters), and a
+    newline after the opening bracket is the one Lua drops, so a leading one is kept."""
     level = 0
-    while f"]{'=' * level}]" in text:
+    while (text + f"]{'=' * level}]").find(f"]{'=' * level}]") != len(text):
         level += 1
-    return f"[{'=' * level}[{text}]{'=' * level}]"
+    return f"[{'=' * level}[\n{text}]{'=' * level}]"
 
 
 def wrk_script(
@@ -211,9 +213,10 @@ def wrk_script(
     lines = [f"wrk.method = {_lua_string(method)}"]
     lines += [f"wrk.headers[ {_lua_string(k)} ] = {_lua_string(v)}" for k, v in headers.items()]
     if body:
-        lines.append(f"wrk.body = {_lua_string(body.decode())}")
+        # latin-1 both ways: every byte of the body reaches the file, and wrk, as it is
+        lines.append(f"wrk.body = {_lua_string(body.decode('latin-1'))}")
     fd, path = tempfile.mkstemp(prefix="nnjobs-wrk-", suffix=".lua", dir=directory)
-    with os.fdopen(fd, "w") as f:
+    with os.fdopen(fd, "w", encoding="latin-1", newline="\n") as f:
         f.write("\n".join(lines) + "\n" + _WRK_DONE)
     return path
 
