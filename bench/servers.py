@@ -1,5 +1,6 @@
 """The servers a benchmark starts for itself: a throwaway Redis, gunicorn, Celery workers;
-and the load generator that measures them, ``wrk``.
+and the load generators that measure them: ``wrk`` (:func:`run_wrk`), and, where wrk
+cannot be had, Python clients (:func:`run_python_load`), which answer alike.
 
 Each server runs in a process group of its own on free loopback ports, and
 :meth:`Processes.stop_all` ends them all, whatever happened in the run.
