@@ -88,6 +88,17 @@ class ModelCache:
                 self._models.move_to_end(model_id)
             return model
 
+    def entry(self, model_id: str) -> tuple[nn.Model, dict] | None:
+        """The cached model and the ``info`` it was put with, under one lock (what a
+        prediction needs), or None unless both are kept."""
+        with self._lock:
+            model = self._models.get(model_id)
+            info = self._info.get(model_id)
+            if model is None or info is None:
+                return None
+            self._models.move_to_end(model_id)
+            return model, info
+
     def put(
         self,
         model_id: str,
@@ -178,13 +189,10 @@ class RefCache:
     ) -> str | None:
         """The id of the model ``ref`` names for the tenant ``tenant`` (its names; ids of
         the tenant ``reach``, None for any), or None; from memory when the feed allows."""
-        live, changes = self._catch_up()
         key = (tenant, reach, ref)
-        if live:
-            with self._lock:
-                hit = self._refs.get(key)
-            if hit is not None:
-                return hit
+        live, changes, hit = self._catch_up(key)
+        if hit is not None:
+            return hit
         model_id = self.registry.resolve_model(ref, tenant, reach)
         if live and model_id is not None:
             with self._lock:
@@ -206,8 +214,9 @@ class RefCache:
         if model_id:
             self.models.discard(model_id)
 
-    def _catch_up(self) -> tuple[bool, int]:
-        """Apply the changes that have arrived; (feed live, changes seen)."""
+    def _catch_up(self, key: tuple) -> tuple[bool, int, str | None]:
+        """Apply the changes that have arrived; (feed live, changes seen, the id ``key``
+        resolved to if it is kept and the feed live), under one lock."""
         with self._lock:
             try:
                 if self._pubsub is None or self._pid != os.getpid():
@@ -221,13 +230,13 @@ class RefCache:
                             self._forget(model_id if event == "deleted" else None)
             except redis.RedisError:
                 self._close()
-                return False, self.changes
+                return False, self.changes, None
             if self._reconnected:
                 # redis-py reconnected and subscribed again by itself: what was published
                 # in between is lost, so start afresh (on the next request)
                 self._close()
-                return False, self.changes
-            return True, self.changes
+                return False, self.changes, None
+            return True, self.changes, self._refs.get(key)
 
     def _subscribe(self) -> None:
         self._close()

@@ -84,9 +84,10 @@ def load(svc: Services, ref: str, *, scope: Scope) -> Loaded:
     if model_id is None:
         svc.cache.discard(ref)
         missing_model(svc, ref, scope=scope)
-    model = svc.cache.get(model_id)
-    info = svc.cache.info(model_id) if model is not None else None
-    if model is None or info is None:
+    cached = svc.cache.entry(model_id)
+    if cached is not None:
+        model, info = cached
+    else:
         blob, meta = svc.registry.model_blob_and_meta(model_id)
         if blob is None:  # deleted since it was resolved
             svc.refs.forget(model_id)
@@ -145,9 +146,12 @@ def check_answer(svc: Services, model: nn.Model, rows: int, location: str) -> No
 
 def _predicted(model: nn.Model, x: np.ndarray, deadline: Deadline) -> dict:
     """``model.predict`` on ``x``, chunk by chunk, minding the request's deadline."""
+    every = max(1, min(ROWS_PER_CHECK, WORK_PER_CHECK // model.network.n_params))
+    if len(x) <= every:
+        # one chunk, which model.predict checks as a whole, as below
+        return model.predict(x, field="inputs")
     # checked whole first, so that a refusal names the row in the request, not in a chunk
     as_features(x, "inputs", model.n_features)
-    every = max(1, min(ROWS_PER_CHECK, WORK_PER_CHECK // model.network.n_params))
     result: dict = {}
     for start in range(0, len(x), every):
         if start:

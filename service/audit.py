@@ -79,7 +79,8 @@ def init(app: Flask, scope_of, predicts) -> None:
 
     @app.after_request
     def _audit(response: Response) -> Response:
-        if request.method in _READING or g.get("nnjobs_audited") or request.url_rule is None:
+        req = request._get_current_object()  # looked up once: this runs for every request
+        if req.method in _READING or req.url_rule is None or g.get("nnjobs_audited"):
             return response
         if predicts():
             return response

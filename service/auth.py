@@ -70,8 +70,9 @@ def predicts(view):
 
 def view_predicts() -> bool:
     """Whether the request's view is marked :func:`predicts`."""
-    view = current_app.view_functions.get(request.endpoint or "")
-    handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
+    req = request._get_current_object()  # looked up once: every change asks this
+    view = current_app.view_functions.get(req.endpoint or "")
+    handler = getattr(getattr(view, "view_class", None), req.method.lower(), view)
     return bool(getattr(handler, "predicts", False))
 
 

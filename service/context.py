@@ -28,8 +28,8 @@ def page(fetch, query: dict, **filters) -> dict:
     return {"items": items, "total": total, "page": number, "page_size": size}
 
 
-def deadline() -> Deadline:
+def deadline(svc: Services | None = None) -> Deadline:
     """This request's deadline (``NNJOBS_REQUEST_DEADLINE``), counted from its arrival,
-    before its body was read."""
-    started = request.environ.get(STARTED, time.perf_counter())
-    return Deadline(started, services().settings["NNJOBS_REQUEST_DEADLINE"])
+    before its body was read (``svc``: the app's services, when the caller has them)."""
+    started = request.environ.get(STARTED) or time.perf_counter()
+    return Deadline(started, (svc or services()).settings["NNJOBS_REQUEST_DEADLINE"])

@@ -13,6 +13,9 @@ blp = Blueprint("predict", __name__, description="Predictions from a trained mod
 
 @blp.route("/predict")
 class Predict(MethodView):
+    # no state: one instance serves every request
+    init_every_request = False
+
     @plain_body(model_id=is_ref, inputs=is_list)
     # an instance: given the class, webargs would build a schema for every request
     @blp.arguments(

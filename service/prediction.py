@@ -8,7 +8,7 @@ import functools
 import logging
 import time
 
-from flask import Response, request
+from flask import Response, current_app, request
 
 from domain import prediction
 from registry.names import REF_RE
@@ -74,7 +74,7 @@ _JSON_ACCEPTS = frozenset({"", "*/*", "application/json"})
 
 
 def wants_csv() -> bool:
-    if request.headers.get("Accept", "") in _JSON_ACCEPTS:
+    if request.environ.get("HTTP_ACCEPT", "") in _JSON_ACCEPTS:
         return False
     return request.accept_mimetypes.best_match(("application/json", "text/csv")) == "text/csv"
 
@@ -82,9 +82,11 @@ def wants_csv() -> bool:
 def served(done: prediction.Prediction, started: float) -> None:
     """Count a prediction and log it: on the request's access line when there is one."""
     seconds = time.perf_counter() - started
-    metrics.observe_prediction(done.name, done.rows, seconds)
+    # the app behind the proxy, looked up once: this runs for every prediction
+    app = current_app._get_current_object()
+    metrics.observe_prediction(done.name, done.rows, seconds, app)
     fields = {"model_id": done.model_id, "model": done.name, "rows": done.rows}
-    if not metrics.annotate_access(**fields):
+    if not metrics.annotate_access(app, **fields):
         log.info(
             "predicted %d rows with model %s (%s)",
             done.rows,
@@ -105,7 +107,8 @@ def predict(ref: str, inputs: list) -> dict | Response:
     """The contract's prediction body for ``inputs`` from the model ``ref`` names (CSV
     when the request's Accept header asks for it)."""
     started = time.perf_counter()
-    done = prediction.predict(services(), ref, inputs, deadline(), scope=scope())
+    svc = services()
+    done = prediction.predict(svc, ref, inputs, deadline(svc), scope=scope())
     served(done, started)
     return answer(done)
 

@@ -118,28 +118,47 @@ def test_diagnostics_benchmark_records_the_overhead():
         assert 0 < row["value"] < 1
 
 
+#: the figures serve.py records for each body, in order
+SERVE_FIGURES = (
+    "rps_ratio",
+    "p99_ratio",
+    "cpu_ratio",
+    "forward_rps_ratio",
+    "api_over_forward_rps_ratio",
+    "nnjobs_cpu_ms",
+)
+
+
 @pytest.mark.slow
-def test_serving_benchmark_records_every_figure():
-    args = ["--json", "--rounds", "2", "--seconds", "0.3", "--clients", "2", "--procs", "1"]
-    rows = records("serve.py", *args, "--json-rows", "100")
+@pytest.mark.parametrize("load", ["wrk", "python"])
+def test_serving_benchmark_records_every_figure(load):
+    if load == "wrk" and shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (.ci/run installs it)")
+    args = ["--json", "--rounds", "2", "--seconds", "1", "--clients", "2", "--procs", "1"]
+    rows = records("serve.py", *args, "--threads", "1", "--load", load, "--json-rows", "100")
     assert [row["name"] for row in rows] == [
         *(
             f"{route}_{n}_{what}"
             for route, n in (("predict", 1), ("predict", 64), ("v2_infer", 1))
-            for what in ("rps_ratio", "cpu_ratio", "p99_ms")
+            for what in SERVE_FIGURES
         ),
         "json_orjson_speedup",
     ]
     for row in rows:
         assert row["bench"] == "serve" and row["better"] in ("higher", "lower")
-        assert row["value"] > 0
-    for row in rows:
-        if row["name"].endswith("rps_ratio"):
-            # every request of both sides was answered 200
-            assert row["failures"] == row["bare_failures"] == 0
-            assert row["rps"] > 0 and row["bare_rps"] > 0
+        assert "goal" in row and "value" in row
+    for row in rows[:-1]:
+        assert row["load"] == load and row["rounds"] == 2
+        if row["goal"] is not None:
+            assert row["value"] > 0
         if row["name"].endswith("_ratio"):
-            assert row["rounds"] == 2 and row["min"] <= row["value"] <= row["max"]
+            # every round is reported, and the value is their median
+            assert len(row["runs"]) == 2 and row["min"] <= row["value"] <= row["max"]
+        if row["name"].endswith("_rps_ratio") and "api_rps" in row:
+            # every request of every side was answered 200
+            for side in ("api", "bare", "forward"):
+                assert row[f"{side}_failures"] == 0
+                assert len(row[f"{side}_rps"]) == 2 and min(row[f"{side}_rps"]) > 0
 
 
 @pytest.mark.slow
@@ -186,3 +205,53 @@ def test_peers_serving_records_every_round():
         # both servers answered every request, and the ratio is theirs
         assert only["failures"] == only["mlflow_failures"] == 0
         assert only["rps"] > 0 and only["mlflow_rps"] > 0 and row["value"] == only["ratio"]
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"model_id": "m", "inputs": [[0.1, 2.0]]}',
+        # what could close or escape a Lua string, a leading newline, bytes beyond ASCII
+        b'\n{"a": "]] ]=] ]==] \\" \\\\ \\n \xc3\xa9 \xff"}]',
+        b"]=",
+    ],
+)
+def test_wrk_sends_the_body_byte_for_byte_and_counts_refusals(body):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    sys.path.insert(0, str(BENCH))
+    from servers import run_wrk
+
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            data = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.headers["Content-Type"], data))
+            # every other answer a refusal, which wrk counts apart
+            self.send_response(200 if len(received) % 2 else 404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/predict"
+        figures = run_wrk(url, body, seconds=1, connections=1, threads=1)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert received and set(received) == {("application/json", body)}
+    # answered requests, of which every other one refused
+    assert 0 < figures["requests"] <= len(received)
+    assert abs(figures["non_2xx"] - figures["requests"] / 2) <= 1
+    assert figures["errors"] == 0 and figures["rps"] > 0
+    assert 0 < figures["p50_ms"] <= figures["p99_ms"]

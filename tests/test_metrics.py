@@ -356,3 +356,32 @@ def test_the_readme_table_names_every_metric_and_only_those(client):
     for name in re.findall(r"\b(nnjobs_\w+)", section):
         base = re.sub(r"_(bucket|count|sum)$", "", name)
         assert name in exposed or base in exposed, name
+
+
+def test_the_request_bookkeeping_counts_exactly_as_prometheus_client_does():
+    # the per-request figures are added through each series' stored values directly;
+    # every amount must land where the histogram's own observe puts it, bounds included
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    from service.metrics import _adder, _observer
+
+    registry = CollectorRegistry()
+    bounds = (0.001, 0.0025, 0.01, 1.0)
+    ours = Histogram("ours", "h", ["m"], buckets=bounds, registry=registry).labels("a")
+    theirs = Histogram("theirs", "h", ["m"], buckets=bounds, registry=registry).labels("a")
+    count_ours = Counter("c_ours", "c", ["m"], registry=registry).labels("a")
+    count_theirs = Counter("c_theirs", "c", ["m"], registry=registry).labels("a")
+    observe, add = _observer(ours), _adder(count_ours)
+    for amount in (0.0, 0.0005, 0.001, 0.0010001, 0.0025, 0.003, 1.0, 1.5, 1e9):
+        observe(amount)
+        theirs.observe(amount)
+        add(amount)
+        count_theirs.inc(amount)
+
+    def samples(name):
+        family = next(f for f in registry.collect() if f.name == name)
+        return [(s.name.replace(name, ""), s.labels, s.value) for s in family.samples]
+
+    assert samples("ours") == samples("theirs")
+    assert samples("c_ours") == samples("c_theirs")
+    assert ("_count", {"m": "a"}, 9.0) in samples("ours")
