@@ -255,3 +255,40 @@ def test_wrk_sends_the_body_byte_for_byte_and_counts_refusals(body):
     assert abs(figures["non_2xx"] - figures["requests"] / 2) <= 1
     assert figures["errors"] == 0 and figures["rps"] > 0
     assert 0 < figures["p50_ms"] <= figures["p99_ms"]
+
+
+def test_report_turns_records_into_a_table_with_verdicts_and_every_run():
+    sys.path.insert(0, str(BENCH))
+    import report
+
+    lines = [
+        "Collecting torch  (pip's output is skipped)",
+        json.dumps(
+            {
+                "bench": "p",
+                "name": "up",
+                "value": 5.2,
+                "goal": 2,
+                "better": "higher",
+                "rounds": [{"ratio": 5.1}, {"ratio": 6.0}],
+            }
+        ),
+        json.dumps(
+            {
+                "bench": "u",
+                "name": "down",
+                "value": 2.4,
+                "goal": 2,
+                "better": "lower",
+                "runs": [1.9, 2.4, 3.0],
+            }
+        ),
+        json.dumps({"bench": "j", "name": "info", "value": 5, "goal": None, "better": "lower"}),
+        "{not json",
+    ]
+    rows = report.records(lines)
+    assert [report.verdict(r) for r in rows] == ["PASS", "MISS", "-"]
+    text = report.table(rows)
+    assert "| p | up | 5.2 | 5.1, 6 | >= 2 | PASS |" in text
+    assert "| u | down | 2.4 | 1.9, 2.4, 3 | <= 2 | MISS |" in text
+    assert "| j | info | 5 |  | none | - |" in text
