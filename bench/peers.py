@@ -35,9 +35,7 @@ import io
 import json
 import os
 import platform
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,9 +54,11 @@ from servers import (  # noqa: E402
     arguments,
     free_port,
     measure,
+    run_wrk,
     start_gunicorn,
     start_redis,
     wait_port,
+    wrk_binary,
 )
 
 import nn  # noqa: E402
@@ -92,58 +92,23 @@ def rows_for(n: int) -> np.ndarray:
 
 # -- wrk ---------------------------------------------------------------------------------
 
-#: posts the body file, and prints one JSON line of what the run counted
-WRK_SCRIPT = """
-local f = assert(io.open(%s, "rb"))
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRK_JSON {"requests": %%d, "duration_us": %%d, "status": %%d, "connect": %%d, ' ..
-    '"read": %%d, "write": %%d, "timeout": %%d, "p50_us": %%d, "p99_us": %%d}\\n',
-    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
-    latency:percentile(50), latency:percentile(99)))
-end
-"""
-
 
 class Wrk:
-    """``wrk`` posting one body to one URL; :meth:`run` loads it for some seconds."""
+    """``wrk`` posting one body to one URL (:func:`servers.run_wrk`); :meth:`run` loads it
+    for some seconds and counts only successful answers as served."""
 
-    def __init__(self, workdir: str, name: str, url: str, body: bytes):
-        self.url = url
-        body_path = Path(workdir, f"{name}.json")
-        body_path.write_bytes(body)
-        self.script = Path(workdir, f"{name}.lua")
-        # a JSON string of an ASCII path is a Lua string literal too
-        self.script.write_text(WRK_SCRIPT % json.dumps(str(body_path)))
+    def __init__(self, url: str, body: bytes):
+        self.url, self.body = url, body
 
     def run(self, seconds: int) -> dict:
-        args = [WRK, f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "5s"]
-        out = subprocess.run(
-            [*args, "-s", str(self.script), self.url],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 60,
-        )
-        line = next((s for s in out.stdout.splitlines() if s.startswith("WRK_JSON ")), None)
-        if line is None:
-            raise RuntimeError(f"wrk printed no summary: {out.stdout}{out.stderr}")
-        counts = json.loads(line.removeprefix("WRK_JSON "))
-        failed = sum(counts[k] for k in ("status", "connect", "read", "write", "timeout"))
-        ok = counts["requests"] - counts["status"]
+        figures = run_wrk(self.url, self.body, seconds, CONNECTIONS, WRK_THREADS, timeout=5)
+        ok = figures["requests"] - figures["non_2xx"]
         return {
-            "rps": ok / (counts["duration_us"] / 1e6),
-            "p50_ms": counts["p50_us"] / 1000,
-            "p99_ms": counts["p99_us"] / 1000,
-            "failures": failed,
+            "rps": ok / figures["seconds"],
+            "p50_ms": figures["p50_ms"],
+            "p99_ms": figures["p99_ms"],
+            "failures": figures["non_2xx"] + figures["errors"],
         }
-
-
-WRK = shutil.which("wrk") or "wrk"
 
 
 # -- servers -----------------------------------------------------------------------------
@@ -227,8 +192,6 @@ def serve_rounds(procs: Processes, args) -> list[dict]:
     _, zipped = import_and_export(api, train_model())
     mlflow = start_mlflow(procs, zipped)
     address = {"predict": api, "v2_infer": api, "mlflow": mlflow}
-    workdir = tempfile.mkdtemp(prefix="nnjobs-bench-wrk-")
-    procs.dirs.append(workdir)
     records = []
     for rows in (1, 64):
         loads = {}
@@ -238,7 +201,7 @@ def serve_rounds(procs: Processes, args) -> list[dict]:
             answers[side] = labels_of(
                 side, json.loads(http("POST", url, body.encode(), "application/json"))
             )
-            loads[side] = Wrk(workdir, f"{side}-{rows}", url, body.encode())
+            loads[side] = Wrk(url, body.encode())
             loads[side].run(1)  # warm-up: lazy imports, the model into each worker's cache
         if not answers["predict"] == answers["v2_infer"] == answers["mlflow"]:
             raise RuntimeError(f"the servers disagree on {rows} row(s): {answers}")
@@ -382,7 +345,7 @@ def batch_record(name: str, ours: list, theirs: list, goal, args) -> dict:
 
 def run(args) -> list[dict]:
     records = []
-    if args.only in (None, "serve") and shutil.which(WRK) is None:
+    if args.only in (None, "serve") and wrk_binary(install=True) is None:
         print("wrk is not installed (apt-get install wrk): no serving figures", file=sys.stderr)
     elif args.only in (None, "serve"):
         procs = Processes()
