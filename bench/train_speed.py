@@ -149,17 +149,17 @@ CONFIGS = {
             learning_rate=0.03,
             goal_ratio=3.0,
         ),
-        # wide and shallow: one layer of 2,048 units, products of 128 x 20 x 2,048 and
-        # 128 x 2,048 x 3
+        # wide and shallow: one layer of 1,024 units, products of 128 x 20 x 1,024 and
+        # 128 x 1,024 x 3
         Config(
             "d",
-            "20,000 x 20, 3 classes",
-            lambda k=0: teacher_problem(20_000, seed=4 + VARIANT_STRIDE * k),
-            (2048,),
+            "10,000 x 20, 3 classes",
+            lambda k=0: teacher_problem(10_000, seed=4 + VARIANT_STRIDE * k),
+            (1024,),
             "relu",
             batch_size=128,
-            epochs=5,
-            learning_rate=0.001,
+            epochs=10,
+            learning_rate=0.003,
             goal_ratio=3.0,
         ),
         # deep and narrow: eight layers of 32 units, where per-call cost dominates
