@@ -38,8 +38,8 @@ $(BENCH_STAMP): $(STAMP)
 # `make bench BENCH_ARGS=--quick` for a run of a few minutes in all, `--json` for records
 BENCH_ARGS ?=
 bench: $(BENCH_STAMP)
-	$(BIN)/python bench/train_speed.py $(if $(findstring --quick,$(BENCH_ARGS)),,--repeat 3) $(BENCH_ARGS)
-	$(BIN)/python bench/train_torch.py $(BENCH_ARGS)
+	$(BIN)/python bench/train_speed.py $(BENCH_ARGS)
+	$(BIN)/python bench/train_torch.py $(if $(findstring --quick,$(BENCH_ARGS)),,--repeat 5) $(BENCH_ARGS)
 	$(BIN)/python bench/serve.py $(BENCH_ARGS)
 	$(BIN)/python bench/jobs.py $(BENCH_ARGS)
 	$(BIN)/python bench/diagnostics.py $(BENCH_ARGS)

@@ -2,13 +2,15 @@
 
     python bench/profile_fit.py [--configs b,c] [--threads N]
 
-It replays fit's training loop (same data preparation, network, optimizer and batch order)
-with a wall clock around each piece: the per-epoch shuffle, the matrix products, the
-element-wise work of the forward and backward passes (bias, activation, its derivative,
-bias gradients), the loss and its gradient, the optimizer step and the per-batch accuracy
-bookkeeping. Whatever the clocks do not cover is the Python loop itself. The replay uses
-nn's internals (``nn.training.prepare``, the network's weight views), so it follows the
-library as it is today; its total is printed beside a plain ``nn.fit`` of the same job so
+It replays fit's training loop (same data preparation, network, optimizer, batch order,
+arrays kept between batches and BLAS threads) with a wall clock around each piece: the
+per-epoch shuffle, the matrix products, the element-wise work of the forward and backward
+passes (bias, activation, its derivative, bias gradients), the loss and its gradient, the
+optimizer step and the per-batch accuracy bookkeeping. Whatever the clocks do not cover is
+the Python loop itself. The diagnostics and the evaluation after training are left out;
+``nn.fit``, printed beside, includes them. The replay uses nn's internals
+(``nn.training.prepare``, the network's arrays), so it follows the library as it is today;
+its total is printed beside a plain ``nn.fit`` of the same job so
 that a drift between the two shows.
 """
 
@@ -26,7 +28,8 @@ from train_speed import CONFIGS, Config, config_names, nn_spec, standardize
 import nn
 from nn.model import build_network
 from nn.optimizers import OPTIMIZERS
-from nn.training import prepare
+from nn.threads import blas_threads_at_most
+from nn.training import _training_threads, prepare
 
 try:
     from threadpoolctl import threadpool_limits
@@ -60,75 +63,93 @@ def replay(cfg: Config, X: np.ndarray, y: np.ndarray, seed: int) -> tuple[dict, 
     t = defaultdict(float)
     clock = time.perf_counter
 
-    start = clock()
-    for _ in range(tr["epochs"]):
-        t0 = clock()
-        order = p.shuffle_rng.permutation(n)
-        np.take(x_train, order, axis=0, out=x_buf)
-        np.take(y_train, order, axis=0, out=y_buf)
-        t["shuffle"] += clock() - t0
-        for b in range(math.ceil(n / bs)):
-            xb, yb = x_buf[b * bs : (b + 1) * bs], y_buf[b * bs : (b + 1) * bs]
-            cache, a = [], xb
-            for layer, W, bias in zip(layers, net.W, net.b, strict=False):
-                t0 = clock()
-                z = a @ W
-                t1 = clock()
-                z += bias
-                h = layer.activation.forward(z, **layer.params)
-                t2 = clock()
-                t["matmul"] += t1 - t0
-                t["forward_elementwise"] += t2 - t1
-                cache.append((a, z, h))
-                a = h
+    with blas_threads_at_most(_training_threads(net, bs)):
+        start = clock()
+        for _ in range(tr["epochs"]):
             t0 = clock()
-            z = a @ net.W[-1]
-            t1 = clock()
-            z += net.b[-1]
-            t2 = clock()
-            loss_sum, delta = loss_fn(z, yb)
-            delta *= net.dtype.type(1.0 / len(xb))
-            t3 = clock()
-            t["matmul"] += t1 - t0
-            t["forward_elementwise"] += t2 - t1
-            t["loss"] += t3 - t2
-
-            for i in range(len(layers), -1, -1):
-                a_prev = xb if i == 0 else cache[i - 1][2]
-                t0 = clock()
-                np.matmul(a_prev.T, delta, out=net.gW[i])
-                t1 = clock()
-                delta.sum(axis=0, out=net.gb[i])
-                t2 = clock()
-                t["matmul"] += t1 - t0
-                t["backward_elementwise"] += t2 - t1
-                if i == 0:
-                    break
-                t0 = clock()
-                grad = delta @ net.W[i].T
-                t1 = clock()
-                layer = layers[i - 1]
-                _, z_prev, h_prev = cache[i - 1]
-                delta = layer.activation.backward(grad, z_prev, h_prev, **layer.params)
-                t2 = clock()
-                t["matmul"] += t1 - t0
-                t["backward_elementwise"] += t2 - t1
-
-            t0 = clock()
-            if multiclass:
-                np.take_along_axis(yb, z.argmax(axis=1)[:, None], axis=1).sum()
-            else:
-                np.count_nonzero((z[:, 0] >= 0) == (yb[:, 0] > 0.5))
-            t1 = clock()
-            optimizer.step(net.params, net.grads)
-            t2 = clock()
-            t["metrics"] += t1 - t0
-            t["optimizer"] += t2 - t1
-            if not math.isfinite(loss_sum):
-                raise RuntimeError("the replay diverged")
-    total = clock() - start
+            order = p.shuffle_rng.permutation(n)
+            np.take(x_train, order, axis=0, out=x_buf)
+            np.take(y_train, order, axis=0, out=y_buf)
+            t["shuffle"] += clock() - t0
+            for b in range(math.ceil(n / bs)):
+                xb, yb = x_buf[b * bs : (b + 1) * bs], y_buf[b * bs : (b + 1) * bs]
+                step(net, layers, xb, yb, loss_fn, multiclass, optimizer, t)
+        total = clock() - start
     t["python loop (not covered above)"] = total - sum(t.values())
     return dict(t), total
+
+
+def step(net, layers, xb, yb, loss_fn, multiclass, optimizer, t) -> None:
+    """One training step as Network.train_batch and the training loop take it, clocked."""
+    clock = time.perf_counter
+    scratch = net._scratch(len(xb))
+    ones = net._ones[len(xb)]
+    cache, a = [], xb
+    for layer, W, bias, (z_buf, gate, _) in zip(layers, net.W, net.b, scratch, strict=False):
+        t0 = clock()
+        z = np.matmul(a, W, out=z_buf)
+        t1 = clock()
+        z += bias
+        if gate is not None:
+            np.greater(z, 0, out=gate)
+            h = np.multiply(z, gate, out=z)
+        else:
+            h = layer.activation.forward(z, **layer.params)
+        t2 = clock()
+        t["matmul"] += t1 - t0
+        t["forward_elementwise"] += t2 - t1
+        cache.append((a, z, h))
+        a = h
+    t0 = clock()
+    z = a @ net.W[-1]
+    t1 = clock()
+    z += net.b[-1]
+    t2 = clock()
+    loss_sum, delta = loss_fn(z, yb)
+    delta *= net.dtype.type(1.0 / len(xb))
+    t3 = clock()
+    t["matmul"] += t1 - t0
+    t["forward_elementwise"] += t2 - t1
+    t["loss"] += t3 - t2
+
+    for i in range(len(layers), -1, -1):
+        a_prev = xb if i == 0 else cache[i - 1][2]
+        t0 = clock()
+        np.matmul(a_prev.T, delta, out=net.gW[i])
+        t1 = clock()
+        np.matmul(ones, delta, out=net.gb[i][None, :])
+        t2 = clock()
+        t["matmul"] += t1 - t0
+        t["backward_elementwise"] += t2 - t1
+        if i == 0:
+            break
+        _, gate, grad_buf = scratch[i - 1]
+        t0 = clock()
+        grad = np.matmul(delta, net.W[i].T, out=grad_buf)
+        t1 = clock()
+        if gate is not None:
+            grad *= gate
+            delta = grad
+        else:
+            layer = layers[i - 1]
+            _, z_prev, h_prev = cache[i - 1]
+            delta = layer.activation.backward(grad, z_prev, h_prev, **layer.params)
+        t2 = clock()
+        t["matmul"] += t1 - t0
+        t["backward_elementwise"] += t2 - t1
+
+    t0 = clock()
+    if multiclass:
+        np.count_nonzero(z.argmax(axis=1) == yb.argmax(axis=1))
+    else:
+        np.count_nonzero((z[:, 0] >= 0) == (yb[:, 0] > 0.5))
+    t1 = clock()
+    optimizer.step(net.params, net.grads)
+    t2 = clock()
+    t["metrics"] += t1 - t0
+    t["optimizer"] += t2 - t1
+    if not math.isfinite(loss_sum):
+        raise RuntimeError("the replay diverged")
 
 
 def main(argv: list[str] | None = None) -> int:

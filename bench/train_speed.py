@@ -4,7 +4,12 @@ Both libraries train the same architecture with Adam on the same standardized ro
 the same learning rate, batch size and number of epochs, and are scored on the same
 held-out rows. Throughput is training rows x epochs / wall seconds of the fit call alone.
 
-    python bench/train_speed.py [--json] [--configs a,b,c] [--repeat N] [--threads N]
+Each config runs ``--repeat`` paired rounds: in round k both libraries train on the
+config's data variant k (rows drawn with another seed, the same rows for both), back to
+back, nn first in even rounds and scikit-learn first in odd ones. Every round's ratio is
+reported; the goal is on the lowest.
+
+    python bench/train_speed.py [--json] [--configs a,b,c,d,e] [--repeat N] [--threads N]
 
 The script always exits 0 when it completes: a missed goal is a measurement, reported as
 MISS, not a failure.
@@ -52,7 +57,8 @@ def held_out_rows(n_train: int) -> int:
 class Config:
     name: str
     title: str
-    make_data: Callable[[], Data]
+    #: the rows of data variant k (k = 0, 1, ...): each a different draw
+    make_data: Callable[[int], Data]
     units: tuple[int, ...]
     activation: str
     batch_size: int
@@ -90,14 +96,18 @@ def teacher_problem(
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
 
 
-def spiral_problem(n_train: int = 1000, noise: float = 0.05) -> Data:
+def spiral_problem(variant: int = 0, n_train: int = 1000, noise: float = 0.05) -> Data:
     # nn.synthetic places the spiral's points deterministically and only the jitter depends
     # on the seed, so another seed gives unseen points from the same distribution
-    X, y = nn.synthetic.make("spiral", n_samples=n_train, noise=noise, seed=0)
+    X, y = nn.synthetic.make("spiral", n_samples=n_train, noise=noise, seed=2 * variant)
     X_test, y_test = nn.synthetic.make(
-        "spiral", n_samples=held_out_rows(n_train), noise=noise, seed=1
+        "spiral", n_samples=held_out_rows(n_train), noise=noise, seed=2 * variant + 1
     )
     return X, y, X_test, y_test
+
+
+#: data variant k of a teacher config draws its rows with seed (config's seed + 1000 k)
+VARIANT_STRIDE = 1000
 
 
 CONFIGS = {
@@ -106,7 +116,7 @@ CONFIGS = {
         Config(
             "a",
             "10,000 x 20, 3 classes",
-            lambda: teacher_problem(10_000, seed=1),
+            lambda k=0: teacher_problem(10_000, seed=1 + VARIANT_STRIDE * k),
             (64, 64),
             "relu",
             batch_size=64,
@@ -119,13 +129,13 @@ CONFIGS = {
         Config(
             "b",
             "100,000 x 20, 3 classes",
-            lambda: teacher_problem(100_000, seed=2),
+            lambda k=0: teacher_problem(100_000, seed=2 + VARIANT_STRIDE * k),
             (256, 256),
             "relu",
             batch_size=256,
             epochs=5,
             learning_rate=0.003,
-            goal_ratio=2.5,
+            goal_ratio=3.0,
         ),
         # at 0.01 or 0.02 nn stays on a plateau (accuracy near 0.6) for some seeds
         Config(
@@ -137,6 +147,31 @@ CONFIGS = {
             batch_size=32,
             epochs=200,
             learning_rate=0.03,
+            goal_ratio=3.0,
+        ),
+        # wide and shallow: one layer of 1,024 units, products of 128 x 20 x 1,024 and
+        # 128 x 1,024 x 3
+        Config(
+            "d",
+            "10,000 x 20, 3 classes",
+            lambda k=0: teacher_problem(10_000, seed=4 + VARIANT_STRIDE * k),
+            (1024,),
+            "relu",
+            batch_size=128,
+            epochs=10,
+            learning_rate=0.003,
+            goal_ratio=3.0,
+        ),
+        # deep and narrow: eight layers of 32 units, where per-call cost dominates
+        Config(
+            "e",
+            "10,000 x 20, 3 classes",
+            lambda k=0: teacher_problem(10_000, seed=5 + VARIANT_STRIDE * k),
+            (32,) * 8,
+            "relu",
+            batch_size=64,
+            epochs=10,
+            learning_rate=0.001,
             goal_ratio=3.0,
         ),
     ]
@@ -166,6 +201,10 @@ def nn_spec(cfg: Config, epochs: int, seed: int, init: str = "glorot") -> dict:
             # MLPClassifier draws every layer Glorot-uniform; nn's default for ReLU layers
             # is He, which the README's "Initialization" section compares
             "init": init,
+            # the permutation importance nn.fit computes after training by default (5
+            # forward passes per feature over the rows) has no counterpart in
+            # MLPClassifier.fit; the README gives its cost
+            "importance_repeats": 0,
         },
     }
 
@@ -217,56 +256,78 @@ def accuracy(predicted, expected: Array) -> float:
     return float(np.mean(np.asarray(predicted) == expected))
 
 
-def run_config(cfg: Config, repeat: int, seed: int) -> dict:
-    X_raw, y, X_test_raw, y_test = cfg.make_data()
+def timed_pair(cfg: Config, variant: int, seed: int, nn_first: bool) -> dict:
+    """One paired round on data variant ``variant``: both fits back to back, scored."""
+    X_raw, y, X_test_raw, y_test = cfg.make_data(variant)
     X, X_test = standardize(X_raw, X_test_raw)
-    n = len(X)
+    out = {}
+    for side in ("nn", "sklearn") if nn_first else ("sklearn", "nn"):
+        if side == "nn":
+            model, out["nn_seconds"] = fit_nn(cfg, X, y, cfg.epochs, seed)
+            out["nn_accuracy"] = accuracy(model.predict(X_test)["predictions"], y_test)
+        else:
+            clf, out["sklearn_seconds"] = fit_sklearn(cfg, X, y, cfg.epochs, seed)
+            out["sklearn_accuracy"] = accuracy(clf.predict(X_test), y_test)
+    out["ratio"] = out["sklearn_seconds"] / out["nn_seconds"]
+    out["samples"] = len(X) * cfg.epochs
+    out["rows"], out["test_rows"], out["features"] = len(X), len(y_test), X.shape[1]
+    return out
 
+
+def accuracy_gap_met(gap: float, test_rows: int) -> bool:
+    # compared in whole test rows, so that a gap of exactly 1% is not lost to rounding
+    return round(gap * test_rows) <= ACCURACY_TOLERANCE * test_rows
+
+
+def run_config(cfg: Config, repeat: int, seed: int) -> dict:
     # the first fit pays for allocator growth and BLAS thread start-up; its rows are drawn at
     # random because the spiral is ordered by class
-    warm = np.random.default_rng(0).choice(n, size=min(n, 4 * cfg.batch_size), replace=False)
-    fit_nn(cfg, X[warm], y[warm], 1, seed)
-    fit_sklearn(cfg, X[warm], y[warm], 1, seed)
+    X, y, _, _ = cfg.make_data(0)
+    warm = np.random.default_rng(0).choice(
+        len(X), size=min(len(X), 4 * cfg.batch_size), replace=False
+    )
+    Xw = standardize(X[warm], X[warm])[0]
+    fit_nn(cfg, Xw, y[warm], 1, seed)
+    fit_sklearn(cfg, Xw, y[warm], 1, seed)
 
-    times_nn, times_sk = [], []
-    acc_nn = acc_sk = 0.0
-    # alternating the two keeps a drift in machine load from favouring either side
-    for _ in range(repeat):
-        model, seconds = fit_nn(cfg, X, y, cfg.epochs, seed)
-        if seconds < min(times_nn, default=np.inf):
-            acc_nn = accuracy(model.predict(X_test)["predictions"], y_test)
-        times_nn.append(seconds)
-        clf, seconds = fit_sklearn(cfg, X, y, cfg.epochs, seed)
-        if seconds < min(times_sk, default=np.inf):
-            acc_sk = accuracy(clf.predict(X_test), y_test)
-        times_sk.append(seconds)
-
-    best_nn, best_sk = min(times_nn), min(times_sk)
-    samples = n * cfg.epochs
-    ratio = best_sk / best_nn
-    ratio_met = ratio >= cfg.goal_ratio
-    # compared in whole test rows, so that a gap of exactly 1% is not lost to rounding
-    accuracy_met = round(abs(acc_nn - acc_sk) * len(y_test)) <= ACCURACY_TOLERANCE * len(y_test)
+    # alternating which side goes first keeps a drift in machine load from favouring either
+    pairs = [timed_pair(cfg, k, seed, nn_first=k % 2 == 0) for k in range(repeat)]
+    ratios = [p["ratio"] for p in pairs]
+    gaps = [abs(p["nn_accuracy"] - p["sklearn_accuracy"]) for p in pairs]
+    worst = min(range(repeat), key=lambda k: ratios[k])
+    test_rows = pairs[0]["test_rows"]
+    ratio_met = min(ratios) >= cfg.goal_ratio
+    accuracy_met = all(
+        accuracy_gap_met(g, p["test_rows"]) for g, p in zip(gaps, pairs, strict=True)
+    )
+    samples = pairs[0]["samples"]
     return {
         "config": cfg.name,
+        "name": "speed_vs_sklearn",
         "title": cfg.title,
-        "rows": n,
-        "test_rows": len(y_test),
-        "features": X.shape[1],
+        "rows": pairs[0]["rows"],
+        "test_rows": test_rows,
+        "features": pairs[0]["features"],
         "hidden": list(cfg.units),
         "activation": cfg.activation,
         "batch_size": cfg.batch_size,
         "epochs": cfg.epochs,
         "learning_rate": cfg.learning_rate,
-        "samples_per_s": samples / best_nn,
-        "sklearn_samples_per_s": samples / best_sk,
-        "ratio": ratio,
-        "accuracy": acc_nn,
-        "sklearn_accuracy": acc_sk,
-        "seconds": best_nn,
-        "sklearn_seconds": best_sk,
-        "all_seconds": times_nn,
-        "all_sklearn_seconds": times_sk,
+        # the round with the lowest ratio: the one the goal is judged on
+        "samples_per_s": samples / pairs[worst]["nn_seconds"],
+        "sklearn_samples_per_s": samples / pairs[worst]["sklearn_seconds"],
+        "ratio": min(ratios),
+        "median_ratio": float(np.median(ratios)),
+        "ratios": ratios,
+        "accuracy": float(np.mean([p["nn_accuracy"] for p in pairs])),
+        "sklearn_accuracy": float(np.mean([p["sklearn_accuracy"] for p in pairs])),
+        "accuracies": [p["nn_accuracy"] for p in pairs],
+        "sklearn_accuracies": [p["sklearn_accuracy"] for p in pairs],
+        "max_accuracy_gap": max(gaps),
+        "seconds": pairs[worst]["nn_seconds"],
+        "sklearn_seconds": pairs[worst]["sklearn_seconds"],
+        "all_seconds": [p["nn_seconds"] for p in pairs],
+        "all_sklearn_seconds": [p["sklearn_seconds"] for p in pairs],
         "goal_ratio": cfg.goal_ratio,
         "goal_accuracy_gap": ACCURACY_TOLERANCE,
         "ratio_met": ratio_met,
@@ -275,9 +336,24 @@ def run_config(cfg: Config, repeat: int, seed: int) -> dict:
         # the benchmarks' common recording keys: the quantity a goal is about
         "bench": "train",
         "vs": "sklearn",
-        "value": ratio,
+        "value": min(ratios),
         "goal": cfg.goal_ratio,
         "better": "higher",
+    }
+
+
+def accuracy_record(row: dict) -> dict:
+    """The accuracy goal of a config as a record of its own."""
+    return {
+        "bench": "train",
+        "config": row["config"],
+        "name": "accuracy_gap_vs_sklearn",
+        "value": row["max_accuracy_gap"],
+        "goal": ACCURACY_TOLERANCE,
+        "better": "lower",
+        "accuracies": row["accuracies"],
+        "sklearn_accuracies": row["sklearn_accuracies"],
+        "met": row["accuracy_met"],
     }
 
 
@@ -296,9 +372,11 @@ COLUMNS = [
     ("epochs", ">", lambda r: str(r["epochs"])),
     ("nn samples/s", ">", lambda r: f"{r['samples_per_s']:,.0f}"),
     ("sklearn samples/s", ">", lambda r: f"{r['sklearn_samples_per_s']:,.0f}"),
-    ("ratio", ">", lambda r: f"{r['ratio']:.2f}x"),
+    ("lowest ratio", ">", lambda r: f"{r['ratio']:.2f}x"),
+    ("every round", "<", lambda r: ", ".join(f"{x:.2f}" for x in r["ratios"])),
     ("nn acc", ">", lambda r: f"{r['accuracy']:.4f}"),
     ("sklearn acc", ">", lambda r: f"{r['sklearn_accuracy']:.4f}"),
+    ("max gap", ">", lambda r: f"{r['max_accuracy_gap']:.4f}"),
     ("goal", "<", lambda r: f"ratio >= {r['goal_ratio']:g}, acc within {r['goal_accuracy_gap']:g}"),
     ("result", "<", verdict),
 ]
@@ -317,6 +395,14 @@ def print_table(rows: list[dict]) -> None:
     print(line(["-" * w for w in widths]))
     for c in cells:
         print(line(c))
+
+
+def load_average() -> str:
+    """The 1-minute load average now, as the figures should be read against."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "unknown"
 
 
 def environment(threads: int | None) -> str:
@@ -347,7 +433,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--json", action="store_true", help="print one JSON object per config and nothing else"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="a run under a minute: config c, one fit each"
+        "--quick",
+        action="store_true",
+        help="a run under a minute: configs c and e, two rounds",
     )
     parser.add_argument(
         "--configs",
@@ -357,8 +445,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--repeat",
         type=int,
-        default=1,
-        help="timed fits per library and config; the fastest counts (default: 1)",
+        default=5,
+        help="paired rounds per config, each on its own data variant (default: 5)",
     )
     parser.add_argument(
         "--threads",
@@ -370,12 +458,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--seed",
         type=int,
         default=0,
-        help="training seed for both libraries; the data do not change (default: 0)",
+        help="training seed for both libraries (default: 0); the rounds' data variants "
+        "do not depend on it",
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.repeat = 1
-    default = "c" if args.quick else ",".join(CONFIGS)
+        args.repeat = 2
+    default = "c,e" if args.quick else ",".join(CONFIGS)
     names = config_names(parser, args.configs or default)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -396,7 +485,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.json:
         print(environment(args.threads))
-        print(f"best of {args.repeat} timed fit(s) per library; seed {args.seed}")
+        print(
+            f"{args.repeat} paired round(s) per config, each on its own data variant; "
+            f"training seed {args.seed}; load average {load_average()}"
+        )
         print()
     rows = []
     for name in args.configs:
@@ -404,15 +496,18 @@ def main(argv: list[str] | None = None) -> int:
         row["threads"] = args.threads
         row["repeat"] = args.repeat
         row["seed"] = args.seed
+        row["load_average"] = load_average()
         rows.append(row)
         if args.json:
             print(json.dumps(row), flush=True)
+            print(json.dumps(accuracy_record(row)), flush=True)
         else:
             print(
                 f"  {name}: {row['title']}, hidden {row['hidden']} {row['activation']}, "
                 f"batch {row['batch_size']}, lr {row['learning_rate']:g}: "
                 f"nn {seconds_list(row['all_seconds'])}, "
-                f"scikit-learn {seconds_list(row['all_sklearn_seconds'])}",
+                f"scikit-learn {seconds_list(row['all_sklearn_seconds'])}; "
+                f"load average {row['load_average']}",
                 flush=True,
             )
 
@@ -422,16 +517,12 @@ def main(argv: list[str] | None = None) -> int:
         missed = [r["config"] for r in rows if not r["met"]]
         print()
         print("all goals met" if not missed else f"MISS: goal not met for {', '.join(missed)}")
-        spread = max(
-            max(t) / min(t) for r in rows for t in (r["all_seconds"], r["all_sklearn_seconds"])
-        )
+        spread = max(max(r["ratios"]) / min(r["ratios"]) for r in rows)
         if spread > SPREAD_WARNING:
             print(
-                f"note: repeated fits of one job differed by up to {spread:.1f}x; the machine "
-                "was busy, so the ratios may be off (more --repeat helps)"
+                f"note: one config's rounds differed in ratio by up to {spread:.1f}x; the "
+                "machine may have been busy"
             )
-        elif args.repeat == 1:
-            print("note: one fit per library; --repeat 3 gives steadier figures")
     return 0
 
 

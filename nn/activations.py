@@ -47,6 +47,11 @@ class Activation:
     saturates : bool
         Its derivative tends to 0 in a tail (sigmoid and tanh on both sides, softplus,
         ELU and SELU on the negative side); :mod:`nn.diagnostics` reports saturated units.
+    gate : bool
+        Its derivative is 1 where ``z > 0`` and 0 elsewhere, and ``a = z * (z > 0)``
+        (ReLU): training computes the 0/1 gate once and uses it both ways, in place
+        (:meth:`nn.network.Network.forward`), instead of calling ``forward`` and
+        ``backward``.
     """
 
     name: str
@@ -58,6 +63,7 @@ class Activation:
     derivative: Callable[..., Array] | None = None
     dies: bool = False
     saturates: bool = False
+    gate: bool = False
 
     def width(self, units: int, params: Mapping) -> int:
         """Number of pre-activation columns a layer of ``units`` units needs."""
@@ -207,7 +213,7 @@ _HIDDEN = [
     elementwise("linear", _linear, _d_linear, "glorot"),
     elementwise("sigmoid", sigmoid, _d_sigmoid, "glorot", saturates=True),
     elementwise("tanh", _tanh, _d_tanh, "glorot", saturates=True),
-    elementwise("relu", _relu, _d_relu, "he", dies=True),
+    elementwise("relu", _relu, _d_relu, "he", dies=True, gate=True),
     elementwise(
         "leaky_relu",
         _leaky_relu,

@@ -99,15 +99,24 @@ class Recorder:
         rows = np.unique(np.linspace(0, n - 1, size).astype(np.intp))
         self.probe = x_train if size == n else x_train[rows]
         self._watch = any(layer.activation.dies or layer.activation.saturates for layer in layers)
-        self._grad_sq = [0.0] * len(self.layers)
+        self._grad_sq = np.zeros(len(self.layers))
         self._batches = 0
+        # the hidden layers' weight gradients lie one after another at the start of the
+        # network's flat gradient: their squared norms are two NumPy calls whatever the depth
+        sizes = [rows * cols for rows, cols in network.shapes[: len(layers)]]
+        self._starts = np.cumsum([0, *sizes[:-1]])
+        self._squares = np.empty(sum(sizes), network.dtype)
 
     def gradients(self, weight_grads: Sequence[Array]) -> None:
         """Take in one batch's weight gradients (one per layer, the output layer's last)."""
-        sq = self._grad_sq
-        for i in range(len(sq)):
-            g = weight_grads[i]
-            sq[i] += float(np.vdot(g, g))
+        if weight_grads is self.network.gW and self.layers:
+            flat = self.network.grads[: len(self._squares)]
+            np.multiply(flat, flat, out=self._squares)
+            self._grad_sq += np.add.reduceat(self._squares, self._starts, dtype=np.float64)
+        else:
+            for i in range(len(self.layers)):
+                g = weight_grads[i]
+                self._grad_sq[i] += float(np.vdot(g, g))
         self._batches += 1
 
     def end_epoch(self) -> list[dict]:
@@ -117,7 +126,7 @@ class Recorder:
         for i, layer in enumerate(self.layers):
             act = layer.activation
             row = {"layer": i + 1, "activation": act.name, "units": layer.units}
-            row["grad_norm"] = math.sqrt(self._grad_sq[i] / max(self._batches, 1))
+            row["grad_norm"] = math.sqrt(float(self._grad_sq[i]) / max(self._batches, 1))
             row["dead_fraction"] = row["saturated_fraction"] = None
             if act.dies:
                 # ReLU outputs are >= 0: a unit is dead when its largest output is 0
@@ -131,7 +140,7 @@ class Recorder:
                 row["saturated_fraction"] = float((share > SATURATED_SHARE).mean())
             rows.append(row)
         extend(self.series, rows)
-        self._grad_sq = [0.0] * len(self.layers)
+        self._grad_sq[:] = 0.0
         self._batches = 0
         return rows
 

@@ -82,6 +82,8 @@ class Network:
         self.W, self.b = self._views(self.params)
         self.gW, self.gb = self._views(self.grads)
         self._cache: list = []
+        self._scratch_by_rows: dict[int, list] = {}
+        self._ones: dict[int, Array] = {}
 
     def _views(self, flat: Array) -> tuple[list[Array], list[Array]]:
         weights, biases, w_at, b_at = [], [], 0, self.n_weights
@@ -113,14 +115,25 @@ class Network:
         """Training forward pass over ``X`` (n, n_inputs); returns logits (n, n_outputs).
 
         Keeps what :meth:`backward` needs. Dropout (inverted, so nothing changes at
-        prediction) is applied only when ``dropout_rng`` is given.
+        prediction) is applied only when ``dropout_rng`` is given. The hidden layers'
+        products and activations are written into arrays kept for batches of ``n`` rows
+        (:meth:`release_scratch` frees them); the logits are a new array.
         """
         cache = []
         a = X
-        for layer, W, b in zip(self.layers, self.W, self.b, strict=False):
-            z = a @ W
+        scratch = self._scratch(len(X))
+        for layer, W, b, (z_buf, gate, _) in zip(
+            self.layers, self.W, self.b, scratch, strict=False
+        ):
+            z = np.matmul(a, W, out=z_buf)
             z += b
-            h = layer.activation.forward(z, **layer.params)
+            if gate is not None:
+                # ReLU: z * (z > 0) with the 0/1 gate kept for the backward pass; the
+                # output overwrites z, which the gate makes unnecessary
+                np.greater(z, 0, out=gate)
+                h = np.multiply(z, gate, out=z)
+            else:
+                h = layer.activation.forward(z, **layer.params)
             mask = None
             if layer.dropout and dropout_rng is not None:
                 keep = 1.0 - layer.dropout
@@ -139,19 +152,53 @@ class Network:
     def backward(self, delta: Array) -> None:
         """Backpropagate ``delta`` = dL/d(logits), shape (n, n_outputs), into ``grads``."""
         inputs, hidden = self._cache[0], self._cache[1:]
+        scratch = self._scratch(len(delta))
+        ones = self._ones[len(delta)]
         for i in range(len(self.layers), -1, -1):
             a_prev = inputs if i == 0 else hidden[i - 1][0]
             np.matmul(a_prev.T, delta, out=self.gW[i])
-            delta.sum(axis=0, out=self.gb[i])
+            # the column sums as a product with a row of ones: one BLAS call, several
+            # times faster than delta.sum(axis=0) on a (256, 256) float32 batch
+            np.matmul(ones, delta, out=self.gb[i][None, :])
             if i == 0:
                 break
-            grad = delta @ self.W[i].T
+            _, gate, grad_buf = scratch[i - 1]
+            grad = np.matmul(delta, self.W[i].T, out=grad_buf)
             _, z, h, mask = hidden[i - 1]
             if mask is not None:
                 grad *= mask
-            layer = self.layers[i - 1]
-            delta = layer.activation.backward(grad, z, h, **layer.params)
+            if gate is not None:
+                grad *= gate
+                delta = grad
+            else:
+                layer = self.layers[i - 1]
+                delta = layer.activation.backward(grad, z, h, **layer.params)
         self._cache = []
+
+    def _scratch(self, n: int) -> list[tuple[Array, Array | None, Array]]:
+        """Per hidden layer, the arrays a batch of ``n`` rows is computed in: the
+        pre-activation (n, width), the ReLU gate (n, width) or None, and the gradient
+        of the layer's output (n, units)."""
+        scratch = self._scratch_by_rows.get(n)
+        if scratch is None:
+            if len(self._scratch_by_rows) >= 4:  # e.g. a learning-rate search's sizes
+                self.release_scratch()
+            dt = self.dtype
+            scratch = [
+                (
+                    np.empty((n, layer.width), dt),
+                    np.empty((n, layer.width), dt) if layer.activation.gate else None,
+                    np.empty((n, layer.units), dt),
+                )
+                for layer in self.layers
+            ]
+            self._scratch_by_rows[n] = scratch
+            self._ones[n] = np.ones((1, n), dt)
+        return scratch
+
+    def release_scratch(self) -> None:
+        """Free the arrays kept between training batches (training does at its end)."""
+        self._scratch_by_rows, self._ones = {}, {}
 
     def train_batch(
         self,

@@ -14,6 +14,7 @@ import ctypes
 import glob
 import math
 import os
+from contextlib import contextmanager
 from functools import cache
 
 import numpy as np
@@ -132,3 +133,31 @@ def set_blas_threads(n: int) -> bool:
         return False
     lib[0](n)
     return True
+
+
+#: Training runs on one BLAS thread when its largest matrix product has fewer
+#: multiply-adds than this. A (256 x 256) by (256 x 256) float32 product (2^24) ran at
+#: 92 GFLOP/s on one thread of this project's 2-core test machine and at 23 (best of
+#: five) on two, with the second core shared; even idle, two threads reached only
+#: 45-60 GFLOP/s at that size: handing a product that small to a second thread costs
+#: more in waking and waiting for it than it saves.
+SINGLE_THREAD_PRODUCT = 2**26
+
+
+@contextmanager
+def blas_threads_at_most(n: int | None):
+    """Run the ``with`` block on at most ``n`` BLAS threads (None: no limit), then
+    restore the count.
+
+    The count is process-wide: another thread of the process training at the same time
+    may see the lower count, or restore the higher one early (a matter of speed only).
+    """
+    before = None if n is None else blas_threads()
+    if before is None or before <= n:
+        yield
+        return
+    set_blas_threads(n)
+    try:
+        yield
+    finally:
+        set_blas_threads(before)

@@ -21,6 +21,7 @@ from .prepared import Prepared, from_table, prepare, validate
 from .schedules import Schedule
 from .spec import AUTO, DEFAULT_LEARNING_RATE
 from .stopping import Stopper
+from .threads import SINGLE_THREAD_PRODUCT, blas_threads_at_most
 
 __all__ = ["GATHER_BATCH", "History", "Prepared", "fit", "prepare", "validate"]
 
@@ -110,7 +111,8 @@ def fit(
     uses_dropout = any(layer.dropout for layer in net.layers)
     # a diverging run overflows before its loss turns non-finite; that is reported as a
     # TrainingError naming the epoch, so NumPy's own warnings would only repeat it
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    threads = blas_threads_at_most(_training_threads(net, tr["batch_size"]))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), threads:
         rate, search = tr["learning_rate"], None
         if rate == AUTO:
             search = find_learning_rate(
@@ -126,18 +128,21 @@ def fit(
             )
             rate = search["learning_rate"]
         optimizer = opt_cls(rate, **settings)
-        history = _train(
-            net,
-            optimizer,
-            scorer,
-            tr,
-            (p.x_train, p.y_train, p.x_val, p.y_val),
-            p.training_weights(),
-            p.dropout_rng if uses_dropout else None,
-            p.shuffle_rng,
-            callback,
-            Schedule(tr["schedule"], rate, tr["epochs"]),
-        )
+        try:
+            history = _train(
+                net,
+                optimizer,
+                scorer,
+                tr,
+                (p.x_train, p.y_train, p.x_val, p.y_val),
+                p.training_weights(),
+                p.dropout_rng if uses_dropout else None,
+                p.shuffle_rng,
+                callback,
+                Schedule(tr["schedule"], rate, tr["epochs"]),
+            )
+        finally:
+            net.release_scratch()
     history.lr_finder = search
     history.val_rows = p.val_rows
     history.context = {"spec": p.spec, "learning_rate": rate, "chance": _chance(p)}
@@ -162,6 +167,13 @@ def fit(
         model, x, rows, on_val, p.targets, p.weights, p.groups
     )
     return model, history
+
+
+def _training_threads(net, batch_size: int) -> int | None:
+    """BLAS threads for training: one when even the largest product of a step is small
+    (:data:`nn.threads.SINGLE_THREAD_PRODUCT`), else None: as many as are set."""
+    largest = max(rows * cols for rows, cols in net.shapes) * batch_size
+    return 1 if largest < SINGLE_THREAD_PRODUCT else None
 
 
 def _chance(p: Prepared) -> float | None:
@@ -208,9 +220,10 @@ def _train(
     # step. From GATHER_BATCH rows up that cost is lost in the step, and gathering per
     # batch saves holding that copy of the data through training.
     gather = batch_size >= GATHER_BATCH
-    if not gather:
-        x_buf, y_buf = np.empty_like(x_train), np.empty_like(y_train)
-        w_buf = None if w_train is None else np.empty_like(w_train)
+    rows_buf = batch_size if gather else n
+    x_buf = np.empty((rows_buf, *x_train.shape[1:]), x_train.dtype)
+    y_buf = np.empty((rows_buf, *y_train.shape[1:]), y_train.dtype)
+    w_buf = None if w_train is None else np.empty(rows_buf, w_train.dtype)
     wb = None
     # the weights' sums: what the epoch's loss and metrics are averaged over
     n_total = n if w_train is None else float(w_train.sum(dtype=np.float64))
@@ -230,9 +243,11 @@ def _train(
         for b in range(n_batches):
             if gather:
                 rows = order[b * batch_size : (b + 1) * batch_size]
-                xb, yb = x_train.take(rows, axis=0), y_train.take(rows, axis=0)
-                if w_train is not None:
-                    wb = w_train.take(rows)
+                # into the same arrays every batch: no allocation per step
+                xb = np.take(x_train, rows, axis=0, out=x_buf[: len(rows)])
+                yb = np.take(y_train, rows, axis=0, out=y_buf[: len(rows)])
+                if w_buf is not None:
+                    wb = np.take(w_train, rows, out=w_buf[: len(rows)])
             else:
                 xb = x_buf[b * batch_size : (b + 1) * batch_size]
                 yb = y_buf[b * batch_size : (b + 1) * batch_size]

@@ -341,3 +341,28 @@ def test_init_defaults_by_activation_and_can_be_chosen():
     assert first_layer_std("he") == first_layer_std(None)
     assert first_layer_std("glorot") == pytest.approx(glorot, rel=0.2)
     assert first_layer_std("lecun") == pytest.approx(np.sqrt(1 / rows), rel=0.2)
+
+
+@pytest.mark.skipif(nn.blas_threads() is None, reason="the BLAS thread count cannot be set")
+def test_small_networks_train_on_one_blas_thread_and_the_count_is_put_back():
+    X = np.random.default_rng(0).normal(size=(200, 4))
+    y = (X[:, 0] > 0).astype(int)
+    before = nn.blas_threads()
+    nn.set_blas_threads(2)
+    seen = []
+    try:
+        if nn.blas_threads() != 2:
+            pytest.skip("this BLAS does not run two threads here")
+        spec = {"layers": [{"units": 8}], "training": {"epochs": 2, "batch_size": 32}}
+        nn.fit(spec, X, y, callback=lambda event: seen.append(nn.blas_threads()))
+        assert set(seen) == {1}  # products of 32 x 8 x 8 multiply-adds
+        assert nn.blas_threads() == 2
+    finally:
+        nn.set_blas_threads(before)
+
+
+def test_training_frees_the_arrays_it_keeps_between_batches():
+    X = np.random.default_rng(0).normal(size=(100, 3))
+    y = (X[:, 0] > 0).astype(int)
+    model, _ = nn.fit({"layers": [{"units": 4}], "training": {"epochs": 2}}, X, y)
+    assert model.network._scratch_by_rows == {}
