@@ -27,8 +27,12 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Two test processes (pytest-xdist): most tests wait on the servers, workers and commands
+# they start, so two keep two cores busy. A file's tests run in one process, in order, and
+# share its module fixtures; `make test TEST_WORKERS=0` runs the suite in one process.
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # PyTorch is a benchmark-only extra, installed on the first `make bench`
 $(BENCH_STAMP): $(STAMP)
