@@ -99,7 +99,9 @@ def softmax_rows(z: Array) -> Array:
     values bit for bit (one row's reductions run over the same k contiguous values)."""
     if len(z) != 1:
         return softmax(z)
-    e = z - z.max()
+    # the largest of a few Python floats costs less than a NumPy reduction; z's values as
+    # floats are exact, and subtracting one from float32 values stays float32
+    e = z - max(z[0].tolist())
     np.exp(e, out=e)
     e /= e.sum()
     return e

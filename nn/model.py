@@ -141,15 +141,19 @@ class Model:
             linear: ``predictions`` in the targets' original units. ``output`` always;
             ``classes`` for classification; ``warnings`` for a table that had some.
         """
-        if is_table(X):
+        plan = self._plan or self._planned()
+        # rows the plan accepts (arrays, never tables) would pass every check of the
+        # general path: skipped
+        if plan.accepts(X):
+            z = plan.logits(X)
+        elif is_table(X):
             X, warnings = self.encode(X, field)
             result = self.predict(X, field)
             if warnings:
                 result["warnings"] = warnings
             return result
-        plan = self._plan or self._planned()
-        # rows the plan accepts would pass every check of the general path: skipped
-        z = plan.logits(X) if plan.accepts(X) else self.logits(X, field)
+        else:
+            z = self.logits(X, field)
         if self.output == "linear":
             values = self.y_scaler.inverse(z)
             return {
