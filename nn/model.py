@@ -10,6 +10,7 @@ import numpy as np
 from . import serialize, warm
 from .data import Scaler, as_features
 from .errors import ModelFormatError, SpecError
+from .inference import Plan, softmax_rows
 from .limits import Limits
 from .losses import OUTPUTS
 from .network import Layer, Network
@@ -73,6 +74,9 @@ class Model:
     feature_names: list[str] = field(default_factory=list)
     evaluation: dict = field(default_factory=dict)
     importance: dict | None = None
+    # built on the first prediction; it references the network's weights, so it follows
+    # training in place, but not a scaler, classes or network replaced afterwards
+    _plan: Plan | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if not self.feature_names:
@@ -137,27 +141,37 @@ class Model:
             linear: ``predictions`` in the targets' original units. ``output`` always;
             ``classes`` for classification; ``warnings`` for a table that had some.
         """
-        if is_table(X):
+        plan = self._plan or self._planned()
+        # rows the plan accepts (arrays, never tables) would pass every check of the
+        # general path: skipped
+        if plan.accepts(X):
+            z = plan.logits(X)
+        elif is_table(X):
             X, warnings = self.encode(X, field)
             result = self.predict(X, field)
             if warnings:
                 result["warnings"] = warnings
             return result
+        else:
+            z = self.logits(X, field)
         if self.output == "linear":
-            values = self.y_scaler.inverse(self.logits(X, field))
+            values = self.y_scaler.inverse(z)
             return {
                 "output": "linear",
                 "predictions": (values[:, 0] if self.squeeze else values).tolist(),
             }
-        p = self.predict_proba(X, field)
-        classes = np.asarray(self.classes, dtype=object)
+        p = softmax_rows(z) if self.output == "softmax" else OUTPUTS[self.output].activation(z)
         if self.kind == "binary":
             prob = p[:, 0]
-            preds = classes[(prob >= self.threshold).astype(np.intp)]
+            preds = plan.labels[(prob >= self.threshold).astype(np.intp)]
             return self._classified(prob, preds)
         if self.kind == "multilabel":
             return self._classified(p, (p >= self.threshold).astype(np.int64))
-        return self._classified(p, classes[p.argmax(axis=1)])
+        return self._classified(p, plan.labels[p.argmax(axis=1)])
+
+    def _planned(self) -> Plan:
+        self._plan = Plan(self)
+        return self._plan
 
     def _classified(self, probabilities: Array, predictions: Array) -> dict:
         return {
