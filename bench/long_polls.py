@@ -147,6 +147,7 @@ def run(args) -> list[dict]:
                     "value": round(float(np.median([f["p50_ms"] for f in figures])), 2),
                     "p99_ms": round(float(np.median([f["p99_ms"] for f in figures])), 2),
                     "goal": GOAL_MEDIAN_MS if side == "waiting" else None,
+                    "better": "lower",
                 }
             )
     return records

@@ -16,7 +16,7 @@ import json
 import sys
 from collections.abc import Iterable
 
-ROUND_KEYS = ("runs", "rounds", "ratios", "fractions", "repeats", "all_shares")
+ROUND_KEYS = ("runs", "rounds", "ratios", "fractions", "repeats", "all_shares", "runs_p50_ms")
 
 
 def records(lines: Iterable[str]) -> list[dict]:

@@ -172,6 +172,7 @@ def test_long_poll_benchmark_records_both_sides():
         f"{route}_{side}_p50_ms" for route in ("healthz", "predict") for side in ("idle", "waiting")
     ]
     for row in rows:
+        assert row["better"] == "lower"
         assert row["bench"] == "long_polls" and row["non_2xx"] == 0
         assert row["value"] > 0 and len(row["runs_p50_ms"]) == 1
 
