@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from .prepared import Prepared, from_table, prepare, validate
 from .schedules import Schedule
 from .spec import AUTO, DEFAULT_LEARNING_RATE
 from .stopping import Stopper
-from .threads import SINGLE_THREAD_PRODUCT, blas_threads_at_most
+from .threads import PAIRED_PRODUCT, SINGLE_THREAD_PRODUCT, blas_threads, blas_threads_at_most
 
 __all__ = ["GATHER_BATCH", "History", "Prepared", "fit", "prepare", "validate"]
 
@@ -111,8 +112,10 @@ def fit(
     uses_dropout = any(layer.dropout for layer in net.layers)
     # a diverging run overflows before its loss turns non-finite; that is reported as a
     # TrainingError naming the epoch, so NumPy's own warnings would only repeat it
-    threads = blas_threads_at_most(_training_threads(net, tr["batch_size"]))
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), threads:
+    single = _training_threads(net, tr["batch_size"])
+    pairing = _pairing(net, tr["batch_size"], single)
+    threads = blas_threads_at_most(single)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), threads, pairing:
         rate, search = tr["learning_rate"], None
         if rate == AUTO:
             search = find_learning_rate(
@@ -174,6 +177,17 @@ def _training_threads(net, batch_size: int) -> int | None:
     (:data:`nn.threads.SINGLE_THREAD_PRODUCT`), else None: as many as are set."""
     largest = max(rows * cols for rows, cols in net.shapes) * batch_size
     return 1 if largest < SINGLE_THREAD_PRODUCT else None
+
+
+def _pairing(net, batch_size: int, single: int | None):
+    """Backpropagation's paired products (:meth:`Network.pair_products`) when training
+    runs on one BLAS thread of several it could use, and some layer is large enough
+    (:data:`nn.threads.PAIRED_PRODUCT`); else nothing."""
+    spare = single == 1 and (blas_threads() or 1) >= 2
+    largest = max(rows * cols for rows, cols in net.shapes[1:]) * batch_size if net.layers else 0
+    if spare and largest >= PAIRED_PRODUCT:
+        return net.pair_products(PAIRED_PRODUCT)
+    return nullcontext()
 
 
 def _chance(p: Prepared) -> float | None:

@@ -366,3 +366,62 @@ def test_training_frees_the_arrays_it_keeps_between_batches():
     y = (X[:, 0] > 0).astype(int)
     model, _ = nn.fit({"layers": [{"units": 4}], "training": {"epochs": 2}}, X, y)
     assert model.network._scratch_by_rows == {}
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_paired_products_give_the_same_gradients_bit_for_bit(dropout):
+    from nn.activations import ACTIVATIONS
+    from nn.losses import OUTPUTS
+    from nn.network import Layer, Network
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(64, 5)).astype(np.float32)
+    Y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 64)]
+    # every activation of the registry, each in a layer of its own
+    layers = [
+        Layer(16, act, {p: v.default for p, v in act.params.items()}, dropout=dropout)
+        for act in ACTIVATIONS.values()
+    ]
+    net = Network(5, layers, 3, OUTPUTS["softmax"])
+    net.initialize(np.random.default_rng(0))
+
+    def gradients():
+        loss, _ = net.train_batch(X, Y, l2=1e-3, dropout_rng=np.random.default_rng(2))
+        return loss, net.grads.copy()
+
+    alone = gradients()
+    # a threshold of one multiply-add pairs every layer's products
+    with net.pair_products(1):
+        assert net._pair is not None
+        paired = gradients()
+    assert net._pair is None
+    assert paired[0] == alone[0] and paired[1].tobytes() == alone[1].tobytes()
+
+
+@pytest.mark.skipif(nn.blas_threads() is None, reason="the BLAS thread count cannot be set")
+def test_training_pairs_large_products_only_with_a_core_to_spare(monkeypatch):
+    from nn import network, training
+
+    X = np.random.default_rng(0).normal(size=(300, 4))
+    y = (X[:, 0] > 0).astype(int)
+    spec = {"layers": [{"units": 64}, {"units": 64}], "training": {"epochs": 2, "batch_size": 64}}
+    entered = []
+    real = network.Network.pair_products
+    monkeypatch.setattr(
+        network.Network, "pair_products", lambda self, m: entered.append(m) or real(self, m)
+    )
+    # 64 x 64 x 64 multiply-adds: over a lowered threshold, under the real one
+    monkeypatch.setattr(training, "PAIRED_PRODUCT", 64**3)
+    before = nn.blas_threads()
+    try:
+        nn.set_blas_threads(2)
+        if nn.blas_threads() != 2:
+            pytest.skip("this BLAS does not run two threads here")
+        paired = nn.fit(spec, X, y)[0]
+        assert entered == [64**3]
+        nn.set_blas_threads(1)  # no core to spare: no second thread
+        alone = nn.fit(spec, X, y)[0]
+        assert entered == [64**3]
+    finally:
+        nn.set_blas_threads(before)
+    assert paired.network.params.tobytes() == alone.network.params.tobytes()
