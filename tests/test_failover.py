@@ -204,7 +204,11 @@ def test_killing_the_master_loses_no_acknowledged_job_and_answers_503_meanwhile(
             if isinstance(record, requests.Response):
                 lost.append(job["id"])
                 continue
-            assert record["status"] == "succeeded", record
+            # the whole record: its error and attempt log say why, where a repr cut short
+            # would show only the status
+            assert record["status"] == "succeeded", {
+                k: record.get(k) for k in ("status", "error", "attempts", "attempt_log")
+            }
             listing = requests.get(f"{url}/models?name={job['name']}", timeout=10).json()
             models[job["id"]] = listing["total"]
         assert lost == []

@@ -308,13 +308,11 @@ def run_job(
             lambda: registry.succeed_job(job_id, blob, meta, reporter.progress, attempt=attempt)
         )
     except LeaseLost as e:
-        # one last word, which lands if Redis is back and no other attempt took the job
-        message = f"the model ({len(blob):,} bytes) could not be stored: {e}"
-        try:
-            return _fail(registry, ids, "ModelNotStored", message)
-        except redis.exceptions.RedisError:
-            log.warning("job %s: %s", job_id, message, extra=ids)
-            return "stopped"
+        # Redis away for longer than the lease while the model was being stored, as in a
+        # failover: the attempt gives the job up as it does during training, and lease
+        # recovery trains it again once Redis is back (within NNJOBS_MAX_ATTEMPTS), rather
+        # than failing a job that nothing was wrong with
+        return _lost(ids, e)
     except NotReplicated as e:
         # stored on the master: lost with it before a replica has it, the job is found
         # running there under this attempt's lease, which runs out, and it trains again
