@@ -19,7 +19,6 @@ import functools
 import numpy as np
 
 from .data import _F32_MAX, CHUNK
-from .losses import softmax
 
 Array = np.ndarray
 #: inputs are shrunk by this power of two before their squares are summed: the sum of
@@ -99,22 +98,9 @@ class Plan:
         return z
 
 
-def softmax_rows(z: Array) -> Array:
-    """:func:`nn.losses.softmax` of ``z`` (n, k), with fewer calls for one row; the same
-    values bit for bit (one row's reductions run over the same k contiguous values)."""
-    if len(z) != 1:
-        return softmax(z)
-    # the largest of a few Python floats costs less than a NumPy reduction; z's values as
-    # floats are exact, and subtracting one from float32 values stays float32
-    e = z - max(z[0].tolist())
-    np.exp(e, out=e)
-    e /= e.sum()
-    return e
-
-
 def _forward(layer):
     """The layer's activation as a function of ``z`` alone, which it may overwrite."""
-    if layer.activation.name == "relu":
+    if layer.activation.gate:  # ReLU: z * (z > 0)
         return _relu_in_place
     forward, params = layer.activation.forward, layer.params
     return functools.partial(forward, **params) if params else forward

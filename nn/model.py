@@ -10,7 +10,7 @@ import numpy as np
 from . import serialize, warm
 from .data import Scaler, as_features
 from .errors import ModelFormatError, SpecError
-from .inference import Plan, softmax_rows
+from .inference import Plan
 from .limits import Limits
 from .losses import OUTPUTS
 from .network import Layer, Network
@@ -160,7 +160,7 @@ class Model:
                 "output": "linear",
                 "predictions": (values[:, 0] if self.squeeze else values).tolist(),
             }
-        p = softmax_rows(z) if self.output == "softmax" else OUTPUTS[self.output].activation(z)
+        p = OUTPUTS[self.output].activation(z)
         if self.kind == "binary":
             prob = p[:, 0]
             preds = plan.labels[(prob >= self.threshold).astype(np.intp)]

@@ -172,11 +172,15 @@ def fit(
     return model, history
 
 
+def _largest_product(shapes, batch_size: int) -> int:
+    """Multiply-adds of the largest of a batch's products with weights of ``shapes``."""
+    return max((rows * cols for rows, cols in shapes), default=0) * batch_size
+
+
 def _training_threads(net, batch_size: int) -> int | None:
     """BLAS threads for training: one when even the largest product of a step is small
     (:data:`nn.threads.SINGLE_THREAD_PRODUCT`), else None: as many as are set."""
-    largest = max(rows * cols for rows, cols in net.shapes) * batch_size
-    return 1 if largest < SINGLE_THREAD_PRODUCT else None
+    return 1 if _largest_product(net.shapes, batch_size) < SINGLE_THREAD_PRODUCT else None
 
 
 def _pairing(net, batch_size: int, single: int | None):
@@ -184,8 +188,8 @@ def _pairing(net, batch_size: int, single: int | None):
     runs on one BLAS thread of several it could use, and some layer is large enough
     (:data:`nn.threads.PAIRED_PRODUCT`); else nothing."""
     spare = single == 1 and (blas_threads() or 1) >= 2
-    largest = max(rows * cols for rows, cols in net.shapes[1:]) * batch_size if net.layers else 0
-    if spare and largest >= PAIRED_PRODUCT:
+    # the first layer's weights have no layer below them to pair with
+    if spare and _largest_product(net.shapes[1:], batch_size) >= PAIRED_PRODUCT:
         return net.pair_products(PAIRED_PRODUCT)
     return nullcontext()
 
@@ -277,7 +281,7 @@ def _train(
                 )
             stats = stats + scorer.batch(z, yb, wb)
             if recorder is not None:
-                recorder.gradients(net.gW)
+                recorder.gradients()
             if clip is not None:
                 norm = math.sqrt(float(np.vdot(net.grads, net.grads)))
                 if norm > clip:
