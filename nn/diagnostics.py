@@ -107,16 +107,12 @@ class Recorder:
         self._starts = np.cumsum([0, *sizes[:-1]])
         self._squares = np.empty(sum(sizes), network.dtype)
 
-    def gradients(self, weight_grads: Sequence[Array]) -> None:
-        """Take in one batch's weight gradients (one per layer, the output layer's last)."""
-        if weight_grads is self.network.gW and self.layers:
+    def gradients(self) -> None:
+        """Take in the weight gradients of the batch the network has just backpropagated."""
+        if self.layers:
             flat = self.network.grads[: len(self._squares)]
             np.multiply(flat, flat, out=self._squares)
             self._grad_sq += np.add.reduceat(self._squares, self._starts, dtype=np.float64)
-        else:
-            for i in range(len(self.layers)):
-                g = weight_grads[i]
-                self._grad_sq[i] += float(np.vdot(g, g))
         self._batches += 1
 
     def end_epoch(self) -> list[dict]:

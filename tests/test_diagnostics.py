@@ -32,7 +32,7 @@ def one_epoch(net, X, Y, batch=50):
     recorder = dg.Recorder(net, X)
     for start in range(0, len(X), batch):
         net.train_batch(X[start : start + batch], Y[start : start + batch])
-        recorder.gradients(net.gW)
+        recorder.gradients()
     return recorder, recorder.end_epoch()
 
 
