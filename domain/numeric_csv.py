@@ -175,6 +175,9 @@ def _parse(
                 null_values=list(MISSING),
                 check_utf8=False,
             ),
+            # malloc's, not pyarrow's own pool (mimalloc), which kept what a parse freed:
+            # service.memory gives malloc's back to the system after the request
+            memory_pool=pa.system_memory_pool(),
         )
         for batch in reader:
             size = batch.num_rows
@@ -196,9 +199,6 @@ def _parse(
             n_rows += size
     except pa.ArrowInvalid:
         return None
-    finally:
-        # the blocks pyarrow kept for reuse: uploads are rare and far apart
-        pa.default_memory_pool().release_unused()
     return (out, n_rows) if n_rows else None
 
 

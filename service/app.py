@@ -28,6 +28,7 @@ from . import (
     exchange,
     health,
     jobs,
+    memory,
     metrics,
     models,
     oip,
@@ -162,6 +163,7 @@ def create_app(config: dict | None = None) -> Flask:
     errors.register(app, api)
     # first, so that a request refused by the key check is timed and counted too
     metrics.init(app)
+    memory.init(app)
     app.register_blueprint(scrape.blp)
     url = settings["REDIS_URL"]
     # one quick retry covers a connection dropped while idle; more would hold a request
