@@ -114,8 +114,10 @@ def _blame(error: nn.SpecError, indexes: dict) -> tuple:
     optimizer_field = field == "optimizer" or field in _OPTIMIZER_PARAMS
     if "optimizer" in indexes and path[:1] == ("training",) and len(path) == 2 and optimizer_field:
         return ("vary", "optimizer", indexes["optimizer"])
-    if isinstance(error, nn.LimitError) and path == ("training",):
-        # the compute budget: the network's size is what the sweep changes
+    network_cost = path == ("training",) or error.limit == "max_batch_activations"
+    if isinstance(error, nn.LimitError) and network_cost:
+        # the compute budget, a step's activations: the network's size is what the sweep
+        # changes
         for key in ("layers", "activation"):
             if key in indexes:
                 return ("vary", key, indexes[key])

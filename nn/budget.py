@@ -1,6 +1,6 @@
 """What a job will cost, checked against the limits before any of it is paid.
 
-Three costs, each with its own limit (a field of :class:`~nn.limits.Limits`), all known
+Four costs, each with its own limit (a field of :class:`~nn.limits.Limits`), all known
 from the resolved spec and the data's shape, without building the network:
 
 - parameters (``max_parameters``): the worker's memory while training and the stored
@@ -8,7 +8,10 @@ from the resolved spec and the data's shape, without building the network:
 - arithmetic (``max_compute``): weights x epochs x rows, a validation row counting a third
   of a training row (its forward pass only, one product a layer where training does three);
 - optimizer steps (``max_steps``): epochs x batches an epoch, the Python overhead that
-  small batches multiply whatever the network's size.
+  small batches multiply whatever the network's size;
+- a step's activations (``max_batch_activations``): rows of a batch x the values a row
+  computes, the worker's memory while training that large batches multiply (prediction
+  and validation passes go in chunks of rows, so training steps are the only such cost).
 """
 
 from __future__ import annotations
@@ -25,18 +28,19 @@ VALIDATION_SHARE = 1 / 3
 
 
 def network_size(spec: Mapping, n_features: int, n_outputs: int) -> tuple[int, int]:
-    """``(weights, parameters)`` of a resolved spec's network, computed without
-    allocating it; parameters are the weights and the biases."""
+    """``(weights, width)`` of a resolved spec's network, computed without allocating it:
+    ``width`` is the values a row computes, the hidden layers' widths (maxout's pieces
+    counted) and the outputs, one bias each; parameters are the weights and the biases."""
     layers = [Layer.from_spec(layer) for layer in spec["layers"]]
     fan_in = [n_features] + [layer.units for layer in layers]
     width = [layer.width for layer in layers] + [n_outputs]
     weights = sum(a * b for a, b in zip(fan_in, width, strict=True))
-    return weights, weights + sum(width)
+    return weights, sum(width)
 
 
-def check_size(spec: Mapping, n_features: int, n_outputs: int, limits: Limits) -> int:
+def check_size(spec: Mapping, n_features: int, n_outputs: int, limits: Limits) -> tuple[int, int]:
     """Refuse a network of more than ``limits.max_parameters`` parameters, before it is
-    built; return its number of weights.
+    built; return its ``(weights, width)`` (see :func:`network_size`).
 
     Parameters
     ----------
@@ -51,7 +55,8 @@ def check_size(spec: Mapping, n_features: int, n_outputs: int, limits: Limits) -
     LimitError
         On the field ``layers``, ``limit`` ``max_parameters``.
     """
-    weights, parameters = network_size(spec, n_features, n_outputs)
+    weights, width = network_size(spec, n_features, n_outputs)
+    parameters = weights + width
     if parameters > limits.max_parameters:
         raise LimitError(
             "layers",
@@ -60,25 +65,26 @@ def check_size(spec: Mapping, n_features: int, n_outputs: int, limits: Limits) -
             "or narrower layers",
             limit="max_parameters",
         )
-    return weights
+    return weights, width
 
 
 def check_work(
     training: Mapping,
-    weights: int,
+    size: tuple[int, int],
     n_train: int,
     n_val: int,
     limits: Limits,
     shuffled_rows: int = 0,
 ) -> None:
-    """Refuse a job over the compute budget or the step limit.
+    """Refuse a job over the compute budget, the step limit or the activations a step
+    may hold.
 
     Parameters
     ----------
     training : mapping
         A resolved spec's ``training``.
-    weights : int
-        The network's weights (from :func:`check_size`).
+    size : (int, int)
+        The network's weights and the values a row computes (from :func:`check_size`).
     n_train, n_val : int
         Training and validation rows.
     limits : Limits
@@ -89,9 +95,10 @@ def check_work(
     Raises
     ------
     LimitError
-        ``limit`` ``max_compute`` (field ``training``) or ``max_steps``
-        (``training.batch_size``).
+        ``limit`` ``max_compute`` (field ``training``), ``max_steps`` or
+        ``max_batch_activations`` (both ``training.batch_size``).
     """
+    weights, width = size
     epochs, batch_size = training["epochs"], training["batch_size"]
     compute = (n_train + VALIDATION_SHARE * n_val) * epochs * weights
     compute += VALIDATION_SHARE * shuffled_rows * weights
@@ -104,7 +111,8 @@ def check_work(
             "validation_split or fewer importance_repeats",
             limit="max_compute",
         )
-    steps = epochs * math.ceil(n_train / min(batch_size, n_train))
+    rows = min(batch_size, n_train)
+    steps = epochs * math.ceil(n_train / rows)
     if steps > limits.max_steps:
         raise LimitError(
             "training.batch_size",
@@ -112,4 +120,14 @@ def check_work(
             f"{batch_size} from {n_train} training rows), over the limit of "
             f"{limits.max_steps:,}; use a larger batch_size or fewer epochs",
             limit="max_steps",
+        )
+    activations = rows * width
+    if activations > limits.max_batch_activations:
+        raise LimitError(
+            "training.batch_size",
+            f"a training step holds {activations:,} activation values (batches of {rows:,} "
+            f"rows x {width:,} values a row: the hidden layers' units, maxout's pieces "
+            f"counted, and the outputs), over the limit of {limits.max_batch_activations:,}; "
+            "use a smaller batch_size or narrower or fewer layers",
+            limit="max_batch_activations",
         )

@@ -33,6 +33,14 @@ class Limits:
     #: however small, so 5 million are minutes; admits 20,000 rows in batches of 32 for
     #: 500 epochs (312,500)
     max_steps: int = 5_000_000
+    #: activation values one training step holds: rows of a batch (min(batch_size, training
+    #: rows)) x (the hidden layers' widths, maxout's pieces counted, + the outputs). Measured
+    #: over an epoch's steps (float32; tracemalloc and peak RSS): 24 bytes a value with ReLU
+    #: (pre-activation, gate and gradient, 12, twice: the shorter last batch keeps arrays
+    #: of its own), 32 with dropout, 16 with maxout, up to 56 with one GELU layer and
+    #: dropout; so the default keeps a worker's steps under 0.5 GiB with ReLU, about 1 GiB
+    #: at worst, and admits batches of 65,536 rows through hidden (128, 128)
+    max_batch_activations: int = 20_000_000
 
     @classmethod
     def unbounded(cls) -> Limits:

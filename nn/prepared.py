@@ -128,7 +128,7 @@ def prepare(
         groups = preparation.groups() if groups is None else groups
     names = importance.feature_names(feature_names, x_all.shape[1])
     groups = importance.check_groups(groups, names)
-    weights = check_size(resolved, x_all.shape[1], targets.n_outputs, limits)
+    size = check_size(resolved, x_all.shape[1], targets.n_outputs, limits)
 
     split_rng, init_rng, shuffle_rng, dropout_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(tr["seed"]).spawn(4)
@@ -137,7 +137,7 @@ def prepare(
     train_idx, val_idx = split(len(x_all), tr["validation_split"], split_rng, stratify)
 
     shuffled = (len(val_idx) or len(train_idx)) * len(groups) * tr["importance_repeats"]
-    check_work(tr, weights, len(train_idx), len(val_idx), limits, shuffled)
+    check_work(tr, size, len(train_idx), len(val_idx), limits, shuffled)
     row_weights = job_weights(sample_weight, tr["class_weight"], targets, train_idx)
 
     if init_model is not None:

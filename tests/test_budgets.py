@@ -1,9 +1,10 @@
-"""What a job costs is bounded before it is paid: parameters, optimizer steps, compute with
-its validation rows, and the columns of a target matrix. nn refuses, the API answers 413
-(or 422) naming the setting, and nothing is stored."""
+"""What a job costs is bounded before it is paid: parameters, optimizer steps, a training
+step's activations, compute with its validation rows, and the columns of a target matrix.
+nn refuses, the API answers 413 (or 422) naming the setting, and nothing is stored."""
 
 from __future__ import annotations
 
+import dataclasses
 import tracemalloc
 
 import numpy as np
@@ -133,6 +134,73 @@ def test_the_api_refuses_too_many_steps_with_413(client, r, key_prefix):
     assert stored(r, key_prefix) == [([], 0)]
 
 
+# -- a training step's activations ---------------------------------------------------------
+
+#: rows of one batch, and 32 maxout layers of 64 units and 16 pieces: 2.1 million weights,
+#: 1.4e11 weight updates an epoch, one step, yet 65,536 x 32,769 activation values (tens
+#: of GB in a step)
+WIDE_BATCH = {"batch_size": 65_536, "epochs": 1, "validation_split": 0, "importance_repeats": 0}
+MAXOUT_LAYERS = [{"units": 64, "activation": "maxout", "pieces": 16}] * 32
+
+
+def test_a_full_batch_through_narrow_maxout_layers_is_over_only_the_activation_limit():
+    X, y = _rows(65_536)
+    spec = {"layers": MAXOUT_LAYERS, "training": WIDE_BATCH}
+    e = _refusal(spec, X, y)
+    assert isinstance(e, nn.LimitError) and e.limit == "max_batch_activations"
+    assert e.field == "training.batch_size"
+    assert "2,147,549,184 activation values" in e.reason
+    assert "batches of 65,536 rows x 32,769 values a row" in e.reason
+    # every other limit admits it
+    nn.validate(spec, X, y, dataclasses.replace(nn.DEFAULT_LIMITS, max_batch_activations=2**62))
+
+
+def test_a_batch_of_65536_rows_is_admitted_through_modest_layers():
+    X, y = _rows(70_000)
+    training = {**WIDE_BATCH, "epochs": 100}
+    # 65,536 x (128 + 128 + 1) values: 16.8 million
+    nn.validate({"layers": [{"units": 128}] * 2, "training": training}, X, y)
+    e = _refusal({"layers": [{"units": 256}] * 2, "training": training}, X, y)
+    assert e.limit == "max_batch_activations" and "33,619,968 activation values" in e.reason
+
+
+@pytest.mark.parametrize(
+    ("layer", "values"),
+    [({"units": 3}, 10 * (3 + 1)), ({"units": 3, "activation": "maxout", "pieces": 4}, 130)],
+    ids=["relu", "maxout-pieces"],
+)
+def test_the_activations_are_the_effective_batch_times_the_widths_inclusive(layer, values):
+    # a batch of 4096 on 10 training rows is 10 rows; maxout's layer is 3 x 4 columns wide
+    spec = {"layers": [layer], "training": {"batch_size": 4096, "validation_split": 0}}
+    X, y = _rows(10)
+    nn.validate(spec, X, y, nn.Limits(max_batch_activations=values))
+    e = _refusal(spec, X, y, nn.Limits(max_batch_activations=values - 1))
+    assert isinstance(e, nn.LimitError) and e.limit == "max_batch_activations"
+    assert f"{values:,} activation values (batches of 10 rows" in e.reason
+    assert "use a smaller batch_size or narrower or fewer layers" in e.reason
+    with pytest.raises(nn.LimitError, match="activation values"):
+        nn.fit(spec, X, y, limits=nn.Limits(max_batch_activations=values - 1))
+
+
+def test_the_api_refuses_a_wide_batch_with_413(client, r, key_prefix):
+    data = {"synthetic": {"name": "spiral", "n_samples": 70_000}}
+    body = {"data": data, "layers": [{"units": 256}] * 2, "training": WIDE_BATCH}
+    answer = error(client.post("/jobs", json=body), 413)
+    assert answer["message"].startswith("training.batch_size: a training step holds ")
+    assert answer["message"].endswith("(NNJOBS_MAX_BATCH_ACTIVATIONS)")
+    assert "training" in answer["errors"]["json"]
+    assert stored(r, key_prefix) == [([], 0)]
+
+
+def test_a_sweep_blames_the_layers_too_wide_for_its_batch(client, r, key_prefix):
+    job = {"data": {"synthetic": {"name": "spiral", "n_samples": 70_000}}, "training": WIDE_BATCH}
+    vary = {"layers": [[{"units": 128}] * 2, [{"units": 256}] * 2]}
+    answer = error(client.post("/sweeps", json={"job": job, "vary": vary}), 413)
+    assert answer["message"].startswith("vary.layers.1: a training step holds ")
+    assert "(NNJOBS_MAX_BATCH_ACTIVATIONS)" in answer["message"]
+    assert stored(r, key_prefix) == [([], 0)]
+
+
 # -- validation rows in the compute budget -------------------------------------------------
 
 
@@ -189,13 +257,20 @@ def test_the_contracts_job_is_admitted(validation_split):
 
 
 def test_the_new_limits_are_settings_that_reach_nn(redis_url, key_prefix, r):
-    environ = {"NNJOBS_MAX_PARAMETERS": "5000", "NNJOBS_MAX_STEPS": "7"}
+    environ = {
+        "NNJOBS_MAX_PARAMETERS": "5000",
+        "NNJOBS_MAX_STEPS": "7",
+        "NNJOBS_MAX_BATCH_ACTIVATIONS": "1e6",
+    }
     limits = config.limits(config.load(environ=environ))
     assert (limits.max_parameters, limits.max_steps) == (5000, 7)
+    assert limits.max_batch_activations == 1_000_000
     defaults = config.limits(config.load(environ={}))
     assert (defaults.max_parameters, defaults.max_steps) == (20_000_000, 5_000_000)
+    assert defaults.max_batch_activations == 20_000_000
     assert LIMIT_SETTINGS["max_parameters"] == "NNJOBS_MAX_PARAMETERS"
     assert LIMIT_SETTINGS["max_steps"] == "NNJOBS_MAX_STEPS"
+    assert LIMIT_SETTINGS["max_batch_activations"] == "NNJOBS_MAX_BATCH_ACTIVATIONS"
 
     client = make_app(redis_url, key_prefix, NNJOBS_MAX_PARAMETERS=20).test_client()
     answer = error(client.post("/jobs", json={"data": SPIRAL, "layers": [{"units": 8}]}), 413)

@@ -1,8 +1,9 @@
 """Hostile requests through the real service: gunicorn, a Celery worker and Redis, as a
 stranger on the network would send them. Each family of bounded costs (classes and
-columns, answer size, model size, the compute budget, numbers and text, retention) is
-refused in the one error shape naming its setting or field, with the answer's bytes and
-what Redis holds measured; the other modules test each limit in depth."""
+columns, answer size, model size, the compute budget and a step's activations, numbers
+and text, retention) is refused in the one error shape naming its setting or field, with
+the answer's bytes and what Redis holds measured; the other modules test each limit in
+depth."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ LIMITS = {
     "NNJOBS_MAX_ANSWER_VALUES": "100",
     "NNJOBS_MAX_DATASET_COLUMNS": "50",
     "NNJOBS_MAX_STEPS": "10000",
+    "NNJOBS_MAX_BATCH_ACTIVATIONS": "10000",
 }
 ERROR_KEYS = {"code", "status", "message"}
 
@@ -101,6 +103,11 @@ def test_model_size_and_compute(live):
     steps = {**TINY_JOB, "training": {"epochs": 1000, "batch_size": 1}}
     body = refused(live, "POST", "/jobs", 413, json=steps)
     assert "(NNJOBS_MAX_STEPS)" in body["message"]
+    # 96 training rows in one batch x (200 units + 1 output)
+    wide = {**TINY_JOB, "layers": [{"units": 200}], "training": {"batch_size": 4096}}
+    body = refused(live, "POST", "/jobs", 413, json=wide)
+    assert body["message"].startswith("training.batch_size: ")
+    assert "(NNJOBS_MAX_BATCH_ACTIVATIONS)" in body["message"]
     sweep = {"job": huge, "vary": {"learning_rate": [0.1, 0.01]}}
     assert "(NNJOBS_MAX_PARAMETERS)" in refused(live, "POST", "/sweeps", 413, json=sweep)["message"]
 
