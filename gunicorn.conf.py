@@ -86,6 +86,10 @@ def post_worker_init(worker):
     # every request writes an access line: its record need not look up the thread's and
     # the process's names, which no line of ours shows
     _logs.skip_unused_record_fields()
+    # before the request threads start: see service.memory
+    from service.memory import one_arena
+
+    one_arena()
     import nn
 
     nn.set_blas_threads(_blas_threads)

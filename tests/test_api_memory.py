@@ -1,10 +1,9 @@
 """A gunicorn worker gives back the memory of a large upload once it has answered.
 
-Without ``service.memory``'s trim and the parser's system allocator, each 30 MiB CSV
-upload left about four times the file in the worker (172 -> 297 MiB over five); here
-three such uploads must leave less than the file itself (about 6 MiB stayed, the heap's
-fragments; with files of 11 MiB up to 20 MiB stayed, so the file is large enough for the
-two to be told apart)."""
+Without ``service.memory``, each 30 MiB CSV upload left about four times the file in the
+worker (172 -> 297 MiB over five), and without the parser on malloc 7-19 MiB stayed after
+three; here three such uploads must leave less than a tenth of the file (they leave
+nothing: the worker was 0.7-0.9 MiB smaller after them in twelve runs)."""
 
 from __future__ import annotations
 
@@ -16,13 +15,16 @@ import pytest
 import requests
 from live_service import LiveService, descendants
 
-from service.memory import _malloc_trim
+from service.memory import libc_function
 
 pytestmark = [
     pytest.mark.skipif(
         not Path("/proc/self/status").exists(), reason="reads the worker's resident set in /proc"
     ),
-    pytest.mark.skipif(_malloc_trim() is None, reason="the C library has no malloc_trim"),
+    pytest.mark.skipif(
+        libc_function("malloc_trim", []) is None or libc_function("mallopt", []) is None,
+        reason="the C library has no malloc_trim or mallopt",
+    ),
 ]
 
 UPLOADS = 3
@@ -62,7 +64,7 @@ def test_large_uploads_leave_no_memory_behind_in_the_worker(redis_url):
             upload(live.url, big)
         after = rss_mib(worker)
     size = len(big) / 2**20
-    assert after - before < size, (
+    assert after - before < size / 10, (
         f"the worker grew by {after - before:.1f} MiB over {UPLOADS} uploads of "
         f"{size:.1f} MiB ({before:.1f} -> {after:.1f})"
     )
