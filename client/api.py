@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import APIError, JobFailed
 from .evaluation import Evaluation
+from .history import FollowedHistory
 from .inputs import default_name, hidden_layers, inputs, labels, rows
 from .progress import ProgressLine
 from .transport import DEFAULT_URL, Transport
@@ -198,12 +199,17 @@ class Client(Transport):
             raise ValueError(f"X has {len(X_rows)} rows but y has {len(y_values)} labels")
         return {"X": X_rows, "y": y_values}
 
-    def job(self, job_id: str, wait: float | None = None) -> dict:
+    def job(self, job_id: str, wait: float | None = None, since: int | None = None) -> dict:
         """A job with its progress and history; with ``wait``, the server may hold the
-        answer up to that many seconds until the job changes."""
-        params = {"wait": f"{wait:g}"} if wait else None
+        answer up to that many seconds until the job changes. With ``since``, the epochs
+        the caller has: each per-epoch series of the history holds the epochs from
+        ``since + 1`` on, ``history["first_epoch"]`` says so
+        (:class:`client.history.FollowedHistory` puts them after those held)."""
+        params = {"wait": f"{wait:g}"} if wait else {}
+        if since is not None:
+            params["since"] = str(since)
         timeout = self.timeout + (wait or 0)
-        return self._json("GET", f"/jobs/{_ref(job_id)}", params=params, timeout=timeout)
+        return self._json("GET", f"/jobs/{_ref(job_id)}", params=params or None, timeout=timeout)
 
     def jobs(self, status: str | None = None, limit: int | None = 100) -> list[dict]:
         """Jobs, newest first (without their history)."""
@@ -224,16 +230,23 @@ class Client(Transport):
 
         ``on_progress(job)`` is called with every new state (status or progress) seen.
         Uses the server's long poll (``GET /jobs/<id>?wait=``) and, against a server
-        that answers at once, polls every ``poll_interval`` seconds. Raises
-        ``TimeoutError`` after ``timeout`` seconds.
+        that answers at once, polls every ``poll_interval`` seconds. Each answer brings
+        only the epochs not read yet (``?since=``); the job given to ``on_progress`` and
+        returned holds the whole history. Raises ``TimeoutError`` after ``timeout``
+        seconds.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         seen = None
+        history = FollowedHistory()
         while True:
             remaining = None if deadline is None else deadline - time.monotonic()
             hold = self.long_poll if remaining is None else min(self.long_poll, remaining)
             started = time.monotonic()
-            job = self._job_held(job_id, max(0.0, round(hold, 1)))
+            job = self._job_held(job_id, max(0.0, round(hold, 1)), history.epochs)
+            if not history.take(job):
+                # another attempt trains it from the first epoch: read its epochs anew
+                job = self.job(job_id, since=0)
+                history.take(job)
             state = (job["status"], json.dumps(job.get("progress"), sort_keys=True))
             if state != seen and on_progress is not None:
                 on_progress(job)
@@ -250,16 +263,16 @@ class Client(Transport):
                     time.sleep(pause)
             seen = state
 
-    def _job_held(self, job_id: str, hold: float) -> dict:
+    def _job_held(self, job_id: str, hold: float, since: int) -> dict:
         if hold <= 0 or not self.long_poll:
-            return self.job(job_id)
+            return self.job(job_id, since=since)
         try:
-            return self.job(job_id, wait=hold)
+            return self.job(job_id, wait=hold, since=since)
         except APIError as e:
             # a server whose own bound on ``wait`` is lower: poll without it from now on
             if e.code in (400, 422) and "wait" in json.dumps(e.errors):
                 self.long_poll = 0
-                return self.job(job_id)
+                return self.job(job_id, since=since)
             raise
 
     # ------------------------------------------------------------------ models

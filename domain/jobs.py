@@ -166,16 +166,24 @@ def not_found(job_id: str) -> NotFound:
     return NotFound(f"no job {job_id!r}")
 
 
-def wait(svc: Services, job_id: str, seconds: float, *, scope: Scope) -> dict:
-    """The job as soon as it changes, else after ``seconds`` (at once when it has ended).
+def wait(
+    svc: Services, job_id: str, seconds: float, since: int | None = None, *, scope: Scope
+) -> dict:
+    """The job as soon as it changes, else after ``seconds`` (at once when it has ended);
+    given ``since``, its history from epoch ``since + 1`` on, for a follower that has the
+    epochs before (no more than NNJOBS_MAX_EPOCHS, the most a job runs).
 
     The waiting requests of a process are bounded, so that they never hold every request
     thread: over the bound the answer is a 503 to retry after a second. Another tenant's
     job is not waited for (a job's tenant never changes, so asking first is enough).
     """
+    max_epochs = svc.settings["NNJOBS_MAX_EPOCHS"]
+    if since is not None and since > max_epochs:
+        reason = f"must be between 0 and {max_epochs} (NNJOBS_MAX_EPOCHS): no job has more epochs"
+        raise Refused(422, f"since: {reason}", {"query": {"since": [reason]}})
     owns_job(svc, scope, job_id)
     try:
-        job = svc.waits.wait(job_id, seconds)
+        job = svc.waits.wait(job_id, seconds, since=since)
     except TooManyWaiting as exc:
         raise Busy(
             f"{exc} (NNJOBS_MAX_WAITING); ask again without ?wait= or in a moment",

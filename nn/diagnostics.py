@@ -158,6 +158,29 @@ def extend(series: list[dict], rows: Iterable[Mapping]) -> list[dict]:
     return series
 
 
+def drop_epochs(series: Sequence[Mapping], epochs: int) -> list[dict]:
+    """``series`` (as :func:`extend` keeps them) without their first ``epochs`` epochs.
+
+    Parameters
+    ----------
+    series : list of dict
+        One entry per hidden layer: ``layer``, ``activation``, ``units`` and the lists
+        of :data:`SERIES` (each of length n_epochs, or None).
+    epochs : int
+        Epochs to drop, >= 0; more than there are leaves every list empty.
+
+    Returns
+    -------
+    list of dict
+        New entries, each list of length max(0, n_epochs - epochs); a series that is None
+        stays None.
+    """
+    return [
+        {**layer, **{k: layer[k][epochs:] for k in SERIES if layer[k] is not None}}
+        for layer in series
+    ]
+
+
 def _first(values, test) -> int | None:
     for epoch, value in enumerate(values or (), start=1):
         if value is not None and test(value):

@@ -82,15 +82,17 @@ class JobWaits:
         with self._lock:
             return sum(len(events) for events in self._waiters.values())
 
-    def wait(self, job_id: str, seconds: float, with_history: bool = True) -> dict | None:
-        """The job as soon as it changes, else after ``seconds``; at once when it has
-        ended or is unknown (None).
+    def wait(
+        self, job_id: str, seconds: float, with_history: bool = True, since: int | None = None
+    ) -> dict | None:
+        """The job (its history from epoch ``since + 1``, see ``Registry.get_job``) as soon
+        as it changes, else after ``seconds``; at once when it has ended or is unknown (None).
 
         Raises :class:`TooManyWaiting` when ``limit`` requests of this process are waiting.
         """
 
         def read(job_id: str) -> dict | None:
-            return self.registry.get_job(job_id, with_history)
+            return self.registry.get_job(job_id, with_history, since=since)
 
         if seconds <= 0:
             return read(job_id)
@@ -100,7 +102,7 @@ class JobWaits:
             self._waiting += 1
         try:
             if not self._ensure_started():
-                return self.registry.wait_for_change(job_id, seconds, with_history)
+                return self.registry.wait_for_change(job_id, seconds, with_history, since)
             event = threading.Event()
             with self._lock:
                 self._waiters.setdefault(job_id, set()).add(event)

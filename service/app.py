@@ -133,7 +133,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.url_map.converters["modelname"] = NameConverter
     app.url_map.converters["version"] = VersionConverter
 
-    plugins = [auth.SecurityPlugin()] if ring else []
+    plugins = [schemas.LimitsPlugin(settings)]
+    if ring:
+        plugins.append(auth.SecurityPlugin())
     # last: it documents the protocol's error body on every error the others declared
     plugins.append(errors.V2ErrorsPlugin(schemas.oip.ERROR_SCHEMA))
     api = errors.Api(app, spec_kwargs={"extra_plugins": plugins})

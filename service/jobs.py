@@ -69,8 +69,8 @@ class Job(MethodView):
     @blp.response(200, JobSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, query, job_id):
-        """A job with its progress and history; with ?wait=<seconds>, once it changes."""
-        return jobs.wait(services(), job_id, query["wait"], scope=scope())
+        """A job with its progress and history; ?wait=: once it changes; ?since=N: epochs N+1 on."""
+        return jobs.wait(services(), job_id, query["wait"], query.get("since"), scope=scope())
 
     @blp.arguments(PurgeQuerySchema, location="query")
     @blp.response(200, JobSchema, description="The job, now cancelled")

@@ -284,6 +284,9 @@ def test_train_json_then_predict_writes_csv(live_url, tmp_path):  # noqa: F811
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["job"]["status"] == "succeeded"
+    # watched a few epochs at a time, the job shown holds the whole history
+    whole = Client(live_url).job(document["job"]["id"])["history"]
+    assert document["job"]["history"] == whole and whole["loss"]
     assert document["dataset"]["n_rows"] == 150
     model = document["model"]
     assert model["name"] == "cli-iris-json" and sorted(model["classes"]) == sorted(SPECIES)

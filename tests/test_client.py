@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
@@ -56,6 +57,8 @@ def test_train_on_an_array_waits_and_predicts_arrays(api):
     assert seen and seen[-1]["status"] == "succeeded"
     states = {(state["status"], json.dumps(state["progress"], sort_keys=True)) for state in seen}
     assert len(states) == len(seen)
+    # read a few epochs at a time, the history it returns is the whole one
+    assert job["history"] == api.job(job["id"])["history"]
     model = api.model("client-circle")
     assert model["id"] == job["model_id"] and model["n_features"] == 2
 
@@ -311,6 +314,50 @@ def test_wait_polls_a_server_that_refuses_long_polls():
     assert job["status"] == "succeeded"
     paths = [path for _, path in server.requests]
     assert "wait=" in paths[0] and not any("wait=" in p for p in paths[1:])
+
+
+def followed_state(status, since, loss, attempts=1):
+    """A job as ``GET /jobs/j?since=<since>`` answers it: its epochs after ``since``."""
+    progress = {"epoch": since + len(loss), "epochs": 9}
+    history = {"loss": loss, "first_epoch": since + 1}
+    job = {"id": "j", "status": status, "attempts": attempts}
+    return {**job, "progress": progress, "history": history}
+
+
+def sinces(server) -> list[int]:
+    return [int(parse_qs(urlparse(path).query)["since"][0]) for _, path in server.requests]
+
+
+def test_wait_reads_each_epoch_once_and_returns_the_whole_history():
+    script = [
+        (200, {}, followed_state("running", 0, [0.9, 0.8]), 0),
+        (200, {}, followed_state("running", 2, [0.7]), 0),
+        (200, {}, followed_state("succeeded", 3, [0.6]), 0),
+    ]
+    with Scripted(script) as server:
+        seen = []
+        job = Client(server.url).wait("j", on_progress=seen.append)
+    assert sinces(server) == [0, 2, 3]
+    assert [state["history"]["loss"] for state in seen] == [
+        [0.9, 0.8],
+        [0.9, 0.8, 0.7],
+        [0.9, 0.8, 0.7, 0.6],
+    ]
+    assert job["history"] == {"loss": [0.9, 0.8, 0.7, 0.6]}
+
+
+def test_wait_reads_the_epochs_anew_when_another_attempt_starts_the_job_over():
+    script = [
+        (200, {}, followed_state("running", 0, [0.9, 0.8])),
+        # the first attempt's worker died; the second has run one epoch
+        (200, {}, followed_state("running", 2, [], attempts=2)),
+        (200, {}, followed_state("running", 0, [0.5], attempts=2)),
+        (200, {}, followed_state("succeeded", 1, [0.4], attempts=2)),
+    ]
+    with Scripted([(*answer, 0) for answer in script]) as server:
+        job = Client(server.url).wait("j")
+    assert sinces(server) == [0, 2, 0, 1]
+    assert job["history"] == {"loss": [0.5, 0.4]}
 
 
 def test_export_and_import_model_round_trip(api):

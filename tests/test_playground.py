@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import uuid
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
@@ -181,8 +182,11 @@ def test_training_a_spiral_draws_its_loss_live_and_its_boundary(page, service):
     page.click("#train")
     page.wait_for_selector("#boundary[data-model]")
 
-    # followed with the long poll, not a polling loop
+    # followed with the long poll, not a polling loop, each answer bringing only the
+    # epochs not drawn yet
     assert job_gets and all("?wait=" in url for url in job_gets), job_gets
+    sinces = [int(parse_qs(urlparse(url).query)["since"][0]) for url in job_gets]
+    assert sinces[0] == 0 and sinces == sorted(sinces) and sinces[-1] > 0, sinces
     drawn = page.evaluate("() => window.lossDrawn")
     assert any(0 < n < epochs for n in drawn), f"no partial curve drawn while training: {drawn}"
     assert loss_points(page, "train") == epochs

@@ -57,7 +57,12 @@ LIMITS: tuple[Setting, ...] = (
     ),
     _limit("NNJOBS_MAX_UNITS", int, LimitDefault("max_units"), "units per hidden layer"),
     _limit("NNJOBS_MAX_LAYERS", int, LimitDefault("max_layers"), "hidden layers"),
-    _limit("NNJOBS_MAX_EPOCHS", int, LimitDefault("max_epochs"), "training epochs"),
+    _limit(
+        "NNJOBS_MAX_EPOCHS",
+        int,
+        LimitDefault("max_epochs"),
+        "training epochs; also the largest `since` of `GET /jobs/<id>`",
+    ),
     _limit("NNJOBS_MAX_BATCH_SIZE", int, LimitDefault("max_batch_size"), "rows per training batch"),
     _limit(
         "NNJOBS_MAX_CLASSES",

@@ -159,43 +159,67 @@ class Jobs(Models):
         return _text(self.scripts.run("remove", keys=keys, args={"job_id": job_id}) or None)
 
     def get_job(
-        self, job_id: str, with_history: bool = True, tenant: str | None = None
+        self,
+        job_id: str,
+        with_history: bool = True,
+        tenant: str | None = None,
+        since: int | None = None,
     ) -> dict | None:
         """The Job, or None for an unknown id (or, given ``tenant``, one of another tenant).
 
         Its history is assembled from the epochs stored so far; a succeeded job's is its
-        model's (``{}`` once the model is deleted), which keeps the one copy.
+        model's (``{}`` once the model is deleted), which keeps the one copy. Given
+        ``since``, each per-epoch series of the history holds the epochs from ``since + 1``
+        on (:func:`records.epochs_after`; empty when there are none) and ``first_epoch`` says
+        so; of the stored epochs only those are read, so that a follower's read costs what
+        it has not seen.
         """
         if not with_history:
             *raw, owner = self.r.hmget(self.keys.job(job_id), [*records.SUMMARY_FIELDS, "tenant"])
             return records.decode_summary(raw) if reaches(owner, tenant) else None
-        with self.r.pipeline(transaction=False) as pipe:
+        epochs = self.keys.epochs(job_id)
+        # one transaction: a new attempt empties the epochs as it counts itself, so the
+        # rows read are those of the attempt the record shows
+        with self.r.pipeline(transaction=True) as pipe:
             pipe.hgetall(self.keys.job(job_id))
-            pipe.lrange(self.keys.epochs(job_id), 0, -1)
-            raw, rows = pipe.execute()
+            pipe.lrange(epochs, since or 0, -1)
+            if since:
+                # the last epoch stored names the series when none is new
+                pipe.lindex(epochs, -1)
+            raw, rows, *last = pipe.execute()
         if not reaches(raw.get(b"tenant"), tenant):
             return None
         job = records.decode_job(raw)
-        if job is None or job["history"]:
-            return job  # a record stored whole, before the epochs were stored apart
-        if rows:
-            job["history"] = records.history_of(rows)
+        if job is None:
+            return None
+        # the epochs the history read still holds before those asked for
+        skip = since or 0
+        if job["history"]:
+            pass  # a record stored whole, before the epochs were stored apart
+        elif rows:
+            job["history"], skip = records.history_of(rows), 0
+        elif last and last[0] is not None:
+            job["history"], skip = records.history_of(last), 1
         elif job["status"] == "succeeded" and job["model_id"]:
             meta = self.r.hget(self.keys.model(job["model_id"]), "meta")
             job["history"] = json.loads(meta).get("history", {}) if meta else {}
+        if since is not None:
+            history = records.epochs_after(job["history"], skip)
+            job["history"] = {**history, "first_epoch": since + 1}
         return job
 
     def wait_for_change(
-        self, job_id: str, seconds: float, with_history: bool = True
+        self, job_id: str, seconds: float, with_history: bool = True, since: int | None = None
     ) -> dict | None:
-        """The Job as soon as its record changes (a status change or a progress report),
-        else after ``seconds``; at once when the job has ended or is unknown.
+        """The Job (its history from epoch ``since + 1``, as :meth:`get_job` reads it) as
+        soon as its record changes (a status change or a progress report), else after
+        ``seconds``; at once when the job has ended or is unknown.
 
         The subscription is confirmed before the record is read, so a change made between
         the two is not missed.
         """
         if seconds <= 0:
-            return self.get_job(job_id, with_history)
+            return self.get_job(job_id, with_history, since=since)
         channel = self.keys.job(job_id)
         deadline = time.monotonic() + seconds
         pubsub = self.r.pubsub()
@@ -205,13 +229,13 @@ class Jobs(Models):
                 message = pubsub.get_message(timeout=left)
                 if message is not None and message["type"] == "subscribe":
                     break
-            job = self.get_job(job_id, with_history)
+            job = self.get_job(job_id, with_history, since=since)
             if job is None or job["status"] in ENDED:
                 return job
             while (left := deadline - time.monotonic()) > 0:
                 message = pubsub.get_message(timeout=left)
                 if message is not None and message["type"] == "message":
-                    return self.get_job(job_id, with_history)
+                    return self.get_job(job_id, with_history, since=since)
             return job
         finally:
             pubsub.close()

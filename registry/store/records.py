@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from nn.diagnostics import extend
+from nn.diagnostics import drop_epochs, extend
 
 from .keys import new_id
 
@@ -188,6 +188,20 @@ def history_of(rows: list[bytes]) -> dict:
     for row in rows:
         add_epoch(history, json.loads(row))
     return history
+
+
+def epochs_after(history: dict, since: int) -> dict:
+    """``history`` from epoch ``since + 1`` on: each per-epoch series without its first
+    ``since`` values (the lists of nn's ``History.as_dict``; the diagnostics' per layer),
+    the job-level values (``best_epoch``, ``stop_reason``, ``lr_finder``...) as they are."""
+    out = {}
+    for key, value in history.items():
+        if key == "diagnostics":
+            out[key] = drop_epochs(value, since)
+        else:
+            # the series are the history's only lists: the rest is numbers, text and dicts
+            out[key] = value[since:] if isinstance(value, list) else value
+    return out
 
 
 def encode(values: dict) -> dict:

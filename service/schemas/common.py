@@ -7,6 +7,7 @@ import math
 from typing import ClassVar
 
 import marshmallow as ma
+from apispec import BasePlugin
 from marshmallow import ValidationError, fields, validate
 
 from nn.params import Param
@@ -188,6 +189,22 @@ def document_limits(spec, settings) -> None:
             for node in (prop, prop.get("items", {})):
                 for keyword, name in node.get("x-limits", {}).items():
                     node[keyword] = settings[name]
+
+
+class LimitsPlugin(BasePlugin):
+    """Shows the bound a setting sets (``x-limit``) on a query parameter as configured, as
+    :func:`document_limits` does on the schemas' properties: put it after the plugin that
+    turns query schemas into parameters."""
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            for parameter in operation.get("parameters", ()):
+                schema = parameter.get("schema", {})
+                if "x-limit" in schema:
+                    schema["maximum"] = self.settings[schema["x-limit"]]
 
 
 def page_schema(item: type[ma.Schema], total: str) -> type[ma.Schema]:

@@ -18,6 +18,7 @@ from nn.stopping import STOP_REASONS
 from registry import JOB_STATUSES
 
 from .common import (
+    MAX_INT,
     MAX_WAIT_SECONDS,
     PageQuerySchema,
     page_schema,
@@ -184,6 +185,18 @@ class JobWaitQuerySchema(ma.Schema):
         metadata={
             "description": "Seconds to wait for the job to change (a status change or a "
             "progress report) before answering; an ended job answers at once"
+        },
+    )
+    since = fields.Integer(
+        validate=validate.Range(0, MAX_INT, error="must be between 0 and NNJOBS_MAX_EPOCHS"),
+        metadata={
+            # shown as configured by LimitsPlugin
+            "x-limit": "NNJOBS_MAX_EPOCHS",
+            "description": "Epochs the caller already has: each per-epoch series of history "
+            "(loss, val_loss, metrics, learning_rate, the diagnostics' per layer) holds the "
+            "epochs from since + 1 on (none past the last), and history.first_epoch says "
+            "so; the rest of the job is whole. Epochs restart with each attempt: when "
+            "attempts changes, ask again from 0",
         },
     )
 

@@ -32,6 +32,8 @@
     pollTimer: null,
     pollAbort: null,
     longPoll: false,
+    since: false, // GET /jobs/<id>?since=, where the server offers it
+    followed: null, // the job's history read so far: {history, attempts}
     sweep: null,
     sweepPoints: null,
     sweepTimer: null,
@@ -154,6 +156,7 @@
       const job = (spec.paths || {})["/jobs/{job_id}"];
       const params = (job && job.get && job.get.parameters) || [];
       state.longPoll = params.some((p) => p.name === "wait" && p.in === "query");
+      state.since = params.some((p) => p.name === "since" && p.in === "query");
       const layer = ((spec.components || {}).schemas || {}).Layer;
       const names = layer && layer.properties && layer.properties.activation && layer.properties.activation.enum;
       if (names) state.activations = names.slice();
@@ -545,6 +548,49 @@
     return Array.isArray(list) && list.length ? list[list.length - 1] : undefined;
   }
 
+  // -- a job's history, read a few epochs at a time ----------------------------------
+
+  // the per-epoch series are the history's lists (the diagnostics' per layer)
+  const isSeries = (key, value) => key !== "diagnostics" && Array.isArray(value);
+
+  function joined(held, part) {
+    const out = {};
+    for (const [key, value] of Object.entries(part)) {
+      out[key] = isSeries(key, value) ? (held[key] || []).concat(value) : value;
+    }
+    return out;
+  }
+
+  // held (epochs 1 to first_epoch - 1) followed by part, an answer's history from ?since=
+  function appendHistory(held, part) {
+    const { first_epoch: _, ...rest } = part;
+    const out = joined(held, rest);
+    if (Array.isArray(part.diagnostics)) {
+      const layers = held.diagnostics || [];
+      out.diagnostics = part.diagnostics.map((layer, i) => joined(layers[i] || {}, layer));
+    }
+    return out;
+  }
+
+  function epochsHeld(history) {
+    let n = 0;
+    for (const [key, value] of Object.entries(history)) if (isSeries(key, value)) n = Math.max(n, value.length);
+    return n;
+  }
+
+  // the job with its whole history from an answer to ?since=; null when another attempt
+  // has started it over, whose epochs are not those held (ask again from 0)
+  function followed(job) {
+    const held = state.followed;
+    if (epochsHeld(held.history) && job.attempts !== held.attempts) {
+      state.followed = { history: {}, attempts: null };
+      return null;
+    }
+    held.history = appendHistory(held.history, job.history || {});
+    held.attempts = job.attempts;
+    return { ...job, history: held.history };
+  }
+
   function showMetrics(job) {
     const progress = job.progress || {};
     const metrics = progress.metrics || {};
@@ -689,6 +735,7 @@
     try {
       const job = await api("POST", "/jobs", spec);
       state.job = job;
+      state.followed = { history: {}, attempts: null };
       $("boundary-note").textContent = "";
       delete $("boundary").dataset.model;
       drawField($("boundary"), null, state.jobPoints);
@@ -723,8 +770,12 @@
     state.pollAbort = abort;
     try {
       // a long poll answers as soon as the job changes; else ask a few times a second
-      const wait = state.longPoll ? `?wait=${LONG_POLL_S}` : "";
-      job = await api("GET", `/jobs/${encodeURIComponent(id)}${wait}`, undefined, abort.signal);
+      const query = new URLSearchParams();
+      if (state.longPoll) query.set("wait", String(LONG_POLL_S));
+      // only the epochs not drawn yet: what an answer carries does not grow with the run
+      if (state.since) query.set("since", String(epochsHeld(state.followed.history)));
+      const q = query.toString();
+      job = await api("GET", `/jobs/${encodeURIComponent(id)}${q ? `?${q}` : ""}`, undefined, abort.signal);
     } catch (e) {
       if (abort.signal.aborted) return;
       showError("Following the job", e);
@@ -733,6 +784,13 @@
       return;
     }
     if (!state.job || state.job.id !== id) return; // another job has started meanwhile
+    if (state.since) {
+      job = followed(job);
+      if (job === null) {
+        state.pollTimer = setTimeout(poll, 0); // from the first epoch, at once
+        return;
+      }
+    }
     state.job = job;
     showMetrics(job);
     drawLoss(job);
