@@ -126,6 +126,7 @@ def canvas_pixels(page: Page, selector: str) -> dict:
         selector,
         """c => ({
             width: c.width, height: c.height, extent: Number(c.dataset.extent),
+            grid: Number(c.dataset.grid),
             model: c.dataset.model || null,
             rgb: Array.from(c.getContext("2d").getImageData(0, 0, c.width, c.height).data)
                  .filter((_, i) => i % 4 !== 3),
@@ -133,24 +134,54 @@ def canvas_pixels(page: Page, selector: str) -> dict:
     )
 
 
+def drawn_points(service, canvas: dict) -> list[tuple[float, float]]:
+    """Where the page drew the points of the model's training set, in canvas pixels (as
+    the page's drawField places them)."""
+    model = requests.get(f"{service.url}/models/{canvas['model']}", timeout=10).json()
+    job = requests.get(f"{service.url}/jobs/{model['job_id']}", timeout=10).json()
+    params = dict(job["spec"]["data"]["synthetic"])
+    name = params.pop("name")
+    points = requests.get(f"{service.url}/synthetic/{name}", params=params, timeout=10).json()
+    w, h, half = canvas["width"], canvas["height"], canvas["extent"]
+    return [((a + half) / (2 * half) * w, (half - b) / (2 * half) * h) for a, b in points["X"]]
+
+
 def check_boundary(service, canvas: dict) -> None:
     """Where the model is sure, the map has the colour of its class: blue where the
-    probability of class 1 is high, orange where it is low, as POST /predict says."""
-    w, h, half = canvas["width"], canvas["height"], canvas["extent"]
-    # probe pixels away from the drawn data points' centres (every 37th pixel of a grid)
-    probes = [(x, y) for x in range(5, w, 37) for y in range(7, h, 37)]
-    inputs = [
-        [-half + (x + 0.5) / w * 2 * half, half - (y + 0.5) / h * 2 * half] for x, y in probes
-    ]
+    probability of class 1 is high, orange where it is low, as POST /predict says.
+
+    The page colours a grid of cells by the prediction at each cell's centre and scales
+    it up smoothly, so a pixel between two cells mixes their colours: each probe is the
+    pixel at a cell's centre, compared with the prediction there."""
+    w, h, half, grid = canvas["width"], canvas["height"], canvas["extent"], canvas["grid"]
+    # the page's point radius, its white stroke and a pixel of antialiasing
+    near = max(1.5, w / 140) + 2
+    points = drawn_points(service, canvas)
+    cells = [(c, r) for c in range(1, grid, 3) for r in range(2, grid, 3)]
+    probes = {
+        (int((c + 0.5) * w / grid), int((r + 0.5) * h / grid)): [
+            -half + (c + 0.5) / grid * 2 * half,
+            half - (r + 0.5) / grid * 2 * half,
+        ]
+        for c, r in cells
+    }
+    # not where a data point is drawn over the map
+    probes = {
+        (x, y): xy
+        for (x, y), xy in probes.items()
+        if all((x + 0.5 - px) ** 2 + (y + 0.5 - py) ** 2 > near**2 for px, py in points)
+    }
     r = requests.post(
-        service.url + "/predict", json={"model_id": canvas["model"], "inputs": inputs}, timeout=10
+        service.url + "/predict",
+        json={"model_id": canvas["model"], "inputs": list(probes.values())},
+        timeout=10,
     )
     assert r.status_code == 200, r.text
     sure = 0
     for (x, y), p in zip(probes, r.json()["probabilities"], strict=True):
         red, _, blue = canvas["rgb"][3 * (y * w + x) : 3 * (y * w + x) + 3]
-        if (red, blue) == (255, 255) or abs(p - 0.5) < 0.3:
-            continue  # white, or a point, or too near the boundary to have a clear hue
+        if abs(p - 0.5) < 0.3:
+            continue  # too near the boundary to have a clear hue
         sure += 1
         assert (blue > red) == (p > 0.5), (x, y, p, red, blue)
     assert sure >= len(probes) // 4, f"only {sure} of {len(probes)} probes sure"

@@ -508,6 +508,7 @@
 
   function drawField(canvas, probs, points, half = points ? extent(points) : 1) {
     canvas.dataset.extent = half; // the input plane shown is [-half, half] squared
+    canvas.dataset.grid = GRID; // in GRID x GRID cells, each coloured by its centre's prediction
     const ctx = canvas.getContext("2d");
     const W = canvas.width, H = canvas.height;
     ctx.fillStyle = "#fff";
