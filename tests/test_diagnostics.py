@@ -54,6 +54,16 @@ def test_a_relu_layer_pushed_below_zero_is_all_dead_and_warned():
     assert dead["epoch"] == 1 and "100%" in dead["message"] and "layer 2" in dead["message"]
 
 
+def test_a_relu_unit_that_fires_on_one_row_by_a_hair_is_not_dead():
+    net = network([{"units": 2, "activation": "relu"}])
+    X, y = data()
+    top = X[:, 0].max()
+    net.W[0][...] = [[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]]
+    net.b[0][...] = [-top + 1e-6, -top]  # unit 1 fires on the top row only; unit 2 never
+    _, rows = one_epoch(net, X, y)
+    assert rows[0]["dead_fraction"] == 0.5
+
+
 def test_a_sigmoid_layer_with_huge_weights_is_saturated_and_warned():
     net = network([{"units": 8, "activation": "sigmoid"}])
     net.W[0][...] *= 200
