@@ -42,6 +42,11 @@ PROBE_STRIDE = 8
 PROBE_MIN = 256
 PROBE_MAX = 2048
 
+#: The squared weight gradients of up to this many batches are added element by element in
+#: the network's precision before they are summed per layer in float64 (in float32, 32
+#: such terms add up with a relative error below 2e-6; see :class:`Recorder`).
+GRADIENT_RUN = 32
+
 #: A unit is saturated on a sample when |f'(z)| is below this (sigmoid: |z| > 4.6; tanh:
 #: |z| > 3.0; softplus: z < -4.6; ELU with alpha = 1: z < -4.6).
 SATURATION_BOUND = 0.01
@@ -68,8 +73,10 @@ WARNING_CODES = ("dead_units", "saturated_units", "vanishing_gradients", "explod
 class Recorder:
     """Records the diagnostics of a training run, epoch by epoch.
 
-    Gradient norms are accumulated batch by batch (one dot product per hidden layer and
-    batch). Dead and saturated units are measured at the end of each epoch, with that
+    Gradient norms are accumulated batch by batch: the squares of the hidden layers'
+    weight gradients are added element by element in the network's precision, and every
+    :data:`GRADIENT_RUN` batches (and at the end of an epoch) summed per layer in float64.
+    Dead and saturated units are measured at the end of each epoch, with that
     epoch's final weights, on the probe rows: one training row in :data:`PROBE_STRIDE`,
     at least :data:`PROBE_MIN` (every row when there are fewer) and at most
     :data:`PROBE_MAX`, evenly spaced through the training rows, the same rows every epoch.
@@ -99,24 +106,47 @@ class Recorder:
         rows = np.unique(np.linspace(0, n - 1, size).astype(np.intp))
         self.probe = x_train if size == n else x_train[rows]
         self._watch = any(layer.activation.dies or layer.activation.saturates for layer in layers)
+        # units are counted by products with a row of ones, one BLAS call each, where a
+        # reduction over the columns of a boolean array cast it to float64 in pieces;
+        # saturated units over a 0/1 array of the probe's shape (exact up to 2**24 rows)
+        m = len(self.probe) if self._watch else 0
+        self._ones = np.ones((1, m), network.dtype)
+        widest = max((layer.units for layer in layers if layer.activation.saturates), default=0)
+        self._marks = np.empty(m * widest, network.dtype)
         self._grad_sq = np.zeros(len(self.layers))
         self._batches = 0
         # the hidden layers' weight gradients lie one after another at the start of the
-        # network's flat gradient: their squared norms are two NumPy calls whatever the depth
+        # network's flat gradient (a view of it, which training updates in place); their
+        # squares are summed element by element in the network's precision, a run of up
+        # to GRADIENT_RUN batches at a time, and only then per layer in float64: per batch
+        # two NumPy calls, neither of them a reduction or a conversion
         sizes = [rows * cols for rows, cols in network.shapes[: len(layers)]]
         self._starts = np.cumsum([0, *sizes[:-1]])
-        self._squares = np.empty(sum(sizes), network.dtype)
+        self._grads = network.grads[: sum(sizes)]
+        self._squares = np.empty_like(self._grads)
+        self._run = np.zeros_like(self._grads)
+        self._in_run = 0
 
     def gradients(self) -> None:
         """Take in the weight gradients of the batch the network has just backpropagated."""
         if self.layers:
-            flat = self.network.grads[: len(self._squares)]
-            np.multiply(flat, flat, out=self._squares)
-            self._grad_sq += np.add.reduceat(self._squares, self._starts, dtype=np.float64)
+            np.multiply(self._grads, self._grads, out=self._squares)
+            self._run += self._squares
+            self._in_run += 1
+            if self._in_run == GRADIENT_RUN:
+                self._end_run()
         self._batches += 1
+
+    def _end_run(self) -> None:
+        """Add the run's squares to the layers' float64 sums; start a new run."""
+        self._grad_sq += np.add.reduceat(self._run, self._starts, dtype=np.float64)
+        self._run[...] = 0
+        self._in_run = 0
 
     def end_epoch(self) -> list[dict]:
         """Record the epoch, start the next; return the epoch's row (:func:`extend`'s input)."""
+        if self._in_run:
+            self._end_run()
         outputs = list(self.network.hidden_outputs(self.probe)) if self._watch else []
         rows = []
         for i, layer in enumerate(self.layers):
@@ -125,20 +155,27 @@ class Recorder:
             row["grad_norm"] = math.sqrt(float(self._grad_sq[i]) / max(self._batches, 1))
             row["dead_fraction"] = row["saturated_fraction"] = None
             if act.dies:
-                # ReLU outputs are >= 0: a unit is dead when its largest output is 0
-                h = outputs[i][1]
-                row["dead_fraction"] = float((h.max(axis=0) <= 0).mean())
+                # ReLU outputs are >= 0 or NaN: a unit is dead when their sum is 0
+                sums = np.matmul(self._ones, outputs[i][1])[0]
+                row["dead_fraction"] = np.count_nonzero(sums == 0) / sums.size
             if act.saturates:
                 z, h = outputs[i]
                 # every saturating activation has a positive derivative: no abs needed
                 d = act.derivative(z, h, **layer.params)
-                share = (d < SATURATION_BOUND).mean(axis=0)
-                row["saturated_fraction"] = float((share > SATURATED_SHARE).mean())
+                share = self._below(d, SATURATION_BOUND) / len(self.probe)
+                row["saturated_fraction"] = np.count_nonzero(share > SATURATED_SHARE) / share.size
             rows.append(row)
         extend(self.series, rows)
         self._grad_sq[:] = 0.0
         self._batches = 0
         return rows
+
+    def _below(self, values: Array, bound: float) -> Array:
+        """Per column of ``values`` (n_probe, units), the rows where ``value < bound``,
+        as a float64 array (units,)."""
+        marks = self._marks[: values.size].reshape(values.shape)
+        np.less(values, bound, out=marks)
+        return np.matmul(self._ones, marks)[0].astype(np.float64)
 
 
 def extend(series: list[dict], rows: Iterable[Mapping]) -> list[dict]:

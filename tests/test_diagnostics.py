@@ -54,6 +54,16 @@ def test_a_relu_layer_pushed_below_zero_is_all_dead_and_warned():
     assert dead["epoch"] == 1 and "100%" in dead["message"] and "layer 2" in dead["message"]
 
 
+def test_a_relu_unit_that_fires_on_one_row_by_a_hair_is_not_dead():
+    net = network([{"units": 2, "activation": "relu"}])
+    X, y = data()
+    top = X[:, 0].max()
+    net.W[0][...] = [[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]]
+    net.b[0][...] = [-top + 1e-6, -top]  # unit 1 fires on the top row only; unit 2 never
+    _, rows = one_epoch(net, X, y)
+    assert rows[0]["dead_fraction"] == 0.5
+
+
 def test_a_sigmoid_layer_with_huge_weights_is_saturated_and_warned():
     net = network([{"units": 8, "activation": "sigmoid"}])
     net.W[0][...] *= 200
@@ -242,3 +252,51 @@ def test_only_relu_dies_and_the_flags_come_from_the_registry():
             params = {k: p.default for k, p in activation.params.items()}
             a = activation.forward(z, **params)
             assert np.all(activation.derivative(z, a, **params) >= 0), activation.name
+
+
+def test_the_recorded_values_equal_a_plain_computation_over_several_epochs():
+    # more batches an epoch than the recorder sums at once in the network's precision
+    # (dg.GRADIENT_RUN), a short last batch, and layers with dead and saturated units
+    layers = [
+        {"units": 12, "activation": "relu"},
+        {"units": 10, "activation": "tanh"},
+        {"units": 8, "activation": "sigmoid"},
+        {"units": 6, "activation": "elu"},
+        {"units": 6, "activation": "leaky_relu"},
+    ]
+    net = network(layers, n_inputs=4)
+    net.b[0][:6] = -50.0  # half of layer 1 never fires
+    net.W[1][...] *= 40  # layers 2 and 3 saturate in part
+    net.W[2][...] *= 20
+    X, y = data(n=1000, n_inputs=4)
+    batch = 9  # 112 batches an epoch, the last of 1 row
+    recorder = dg.Recorder(net, X)
+    norms, fractions = [], []
+    for _ in range(3):
+        squares, batches = np.zeros(len(layers)), 0
+        for start in range(0, len(X), batch):
+            net.train_batch(X[start : start + batch], y[start : start + batch])
+            recorder.gradients()
+            squares += [np.sum(np.square(g.astype(np.float64))) for g in net.gW[:-1]]
+            batches += 1
+            net.params -= np.float32(0.05) * net.grads
+        norms.append(np.sqrt(squares / batches))
+        rows, a = [], recorder.probe
+        for layer, W, b in zip(net.layers, net.W, net.b, strict=False):
+            act = layer.activation
+            z = a @ W + b
+            a = act.forward(z, **layer.params)
+            dead = np.mean(np.all(a == 0, axis=0)) if act.dies else None
+            sat = None
+            if act.saturates:
+                d = act.derivative(z, a, **layer.params)
+                sat = np.mean(np.mean(d < dg.SATURATION_BOUND, axis=0) > dg.SATURATED_SHARE)
+            rows.append((dead, sat))
+        fractions.append(rows)
+        got = recorder.end_epoch()
+        assert [(r["dead_fraction"], r["saturated_fraction"]) for r in got] == rows
+    series = recorder.series
+    np.testing.assert_allclose([s["grad_norm"] for s in series], np.transpose(norms), rtol=1e-5)
+    assert series[0]["dead_fraction"] == [rows[0][0] for rows in fractions]
+    assert 0 < series[0]["dead_fraction"][0] < 1
+    assert 0 < series[1]["saturated_fraction"][0] < 1 and series[2]["saturated_fraction"][0] > 0
