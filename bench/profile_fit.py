@@ -82,8 +82,7 @@ def replay(cfg: Config, X: np.ndarray, y: np.ndarray, seed: int) -> tuple[dict, 
 def step(net, layers, xb, yb, loss_fn, multiclass, optimizer, t) -> None:
     """One training step as Network.train_batch and the training loop take it, clocked."""
     clock = time.perf_counter
-    scratch = net._scratch(len(xb))
-    ones = net._ones[len(xb)]
+    scratch, ones = net._scratch(len(xb))
     cache, a = [], xb
     for layer, W, bias, (z_buf, gate, _) in zip(layers, net.W, net.b, scratch, strict=False):
         t0 = clock()

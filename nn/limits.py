@@ -35,11 +35,12 @@ class Limits:
     max_steps: int = 5_000_000
     #: activation values one training step holds: rows of a batch (min(batch_size, training
     #: rows)) x (the hidden layers' widths, maxout's pieces counted, + the outputs). Measured
-    #: over an epoch's steps (float32; tracemalloc and peak RSS): 24 bytes a value with ReLU
-    #: (pre-activation, gate and gradient, 12, twice: the shorter last batch keeps arrays
-    #: of its own), 32 with dropout, 16 with maxout, up to 56 with one GELU layer and
-    #: dropout; so the default keeps a worker's steps under 0.5 GiB with ReLU, about 1 GiB
-    #: at worst, and admits batches of 65,536 rows through hidden (128, 128)
+    #: over an epoch's steps whose last batch is one row short (float32; tracemalloc, and
+    #: peak RSS for ReLU): 12 bytes a value with ReLU (pre-activation, gate and gradient;
+    #: the shorter batch uses views of the same arrays), 20 with dropout, 14-16 with maxout,
+    #: up to 44 with one GELU layer and dropout; so the default keeps a worker's steps
+    #: under 0.25 GiB with ReLU, under 1 GiB at worst, and admits batches of 65,536 rows
+    #: through hidden (128, 128)
     max_batch_activations: int = 20_000_000
 
     @classmethod

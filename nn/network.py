@@ -84,8 +84,11 @@ class Network:
         self.W, self.b = self._views(self.params)
         self.gW, self.gb = self._views(self.grads)
         self._cache: list = []
-        self._scratch_by_rows: dict[int, list] = {}
-        self._ones: dict[int, Array] = {}
+        #: the arrays a training step is computed in, sized for the largest batch seen
+        #: (:meth:`_scratch`), and that batch's rows
+        self._scratch_set: list[tuple[Array, Array | None, Array]] = []
+        self._ones: Array = np.ones(0, self.dtype)
+        self._scratch_rows = 0
         #: with :meth:`pair_products`, a thread that computes a layer's weight gradient
         #: while this one computes the gradient of the layer below
         self._pair = None
@@ -122,12 +125,13 @@ class Network:
 
         Keeps what :meth:`backward` needs. Dropout (inverted, so nothing changes at
         prediction) is applied only when ``dropout_rng`` is given. The hidden layers'
-        products and activations are written into arrays kept for batches of ``n`` rows
-        (:meth:`release_scratch` frees them); the logits are a new array.
+        products and activations are written into arrays kept between batches, sized for
+        the largest batch seen (:meth:`release_scratch` frees them); the logits are a new
+        array.
         """
         cache = []
         a = X
-        scratch = self._scratch(len(X))
+        scratch, _ = self._scratch(len(X))
         for layer, W, b, (z_buf, gate, _) in zip(
             self.layers, self.W, self.b, scratch, strict=False
         ):
@@ -158,8 +162,7 @@ class Network:
     def backward(self, delta: Array) -> None:
         """Backpropagate ``delta`` = dL/d(logits), shape (n, n_outputs), into ``grads``."""
         inputs, hidden = self._cache[0], self._cache[1:]
-        scratch = self._scratch(len(delta))
-        ones = self._ones[len(delta)]
+        scratch, ones = self._scratch(len(delta))
         pair, n = self._pair, len(delta)
         for i in range(len(self.layers), -1, -1):
             a_prev = inputs if i == 0 else hidden[i - 1][0]
@@ -192,16 +195,27 @@ class Network:
                 delta = layer.activation.backward(grad, z, h, **layer.params)
         self._cache = []
 
-    def _scratch(self, n: int) -> list[tuple[Array, Array | None, Array]]:
-        """Per hidden layer, the arrays a batch of ``n`` rows is computed in: the
-        pre-activation (n, width), the ReLU gate (n, width) or None, and the gradient
-        of the layer's output (n, units)."""
-        scratch = self._scratch_by_rows.get(n)
-        if scratch is None:
-            if len(self._scratch_by_rows) >= 4:  # e.g. a learning-rate search's sizes
-                self.release_scratch()
+    def _scratch(self, n: int) -> tuple[list[tuple[Array, Array | None, Array]], Array]:
+        """The arrays a batch of ``n`` rows is computed in.
+
+        Returns
+        -------
+        layers : list of tuple
+            Per hidden layer, the pre-activation (n, width), the ReLU gate (n, width) or
+            None, and the gradient of the layer's output (n, units).
+        ones : ndarray, shape (1, n)
+            A row of ones (the bias gradients' column sums).
+
+        One set of arrays is kept, sized for the largest batch seen (a larger batch
+        replaces it); a smaller one, such as an epoch's shorter last batch, gets views of
+        their first ``n`` rows. Those are C-contiguous with the strides of arrays of its
+        own, so its products are the same BLAS calls on the same layout: the same values
+        bit for bit, without a second set alive beside the first.
+        """
+        if n > self._scratch_rows:
+            self.release_scratch()  # before the larger set is made, not beside it
             dt = self.dtype
-            scratch = [
+            self._scratch_set = [
                 (
                     np.empty((n, layer.width), dt),
                     np.empty((n, layer.width), dt) if layer.activation.gate else None,
@@ -209,9 +223,15 @@ class Network:
                 )
                 for layer in self.layers
             ]
-            self._scratch_by_rows[n] = scratch
-            self._ones[n] = np.ones((1, n), dt)
-        return scratch
+            self._ones, self._scratch_rows = np.ones(n, dt), n
+        ones = self._ones[:n].reshape(1, n)
+        if n == self._scratch_rows:
+            return self._scratch_set, ones
+        rows = [
+            (z[:n], None if gate is None else gate[:n], grad[:n])
+            for z, gate, grad in self._scratch_set
+        ]
+        return rows, ones
 
     @contextmanager
     def pair_products(self, min_products: int):
@@ -232,7 +252,7 @@ class Network:
 
     def release_scratch(self) -> None:
         """Free the arrays kept between training batches (training does at its end)."""
-        self._scratch_by_rows, self._ones = {}, {}
+        self._scratch_set, self._ones, self._scratch_rows = [], np.ones(0, self.dtype), 0
 
     def train_batch(
         self,

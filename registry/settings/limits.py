@@ -108,9 +108,9 @@ LIMITS: tuple[Setting, ...] = (
         LimitDefault("max_batch_activations"),
         "activation values one training step holds, rows of a batch (the batch size, or the "
         "training rows when fewer) x (units of the hidden layers, maxout's pieces counted, + "
-        "outputs), a worker's memory that no other limit bounds: about 24 bytes each while "
-        "training with ReLU, up to 56 (one GELU layer with dropout), so the default keeps a "
-        "worker's steps under 0.5 GiB, about 1 GiB at worst (it admits batches of 65,536 "
+        "outputs), a worker's memory that no other limit bounds: about 12 bytes each while "
+        "training with ReLU, up to 44 (one GELU layer with dropout), so the default keeps a "
+        "worker's steps under 0.25 GiB, under 1 GiB at worst (it admits batches of 65,536 "
         "rows through hidden (128, 128)); over it, 413",
     ),
     _limit(
