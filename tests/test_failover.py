@@ -132,11 +132,6 @@ def test_killing_the_master_loses_no_acknowledged_job_and_answers_503_meanwhile(
         "NNJOBS_REDIS_WAIT_TIMEOUT": "0.5",
         "NNJOBS_LEASE_SECONDS": "2",
         "NNJOBS_VISIBILITY_TIMEOUT": "10",
-        # the visibility timeout's default hard limit (half of it, 5 s) guards against
-        # runaway training; as short as the outage itself, it killed a job whose attempt
-        # was waiting for the new master (1 run in 8) and failed it with Timeout.
-        # Production's is 30 minutes: here too it stays well above the outage
-        "NNJOBS_HARD_TIME_LIMIT": "9",
         "NNJOBS_RECOVERY_INTERVAL": "0.5",
     }
     monkeypatch.setenv("NNJOBS_SENTINEL_MASTER", MASTER_NAME)

@@ -75,13 +75,17 @@ class Workers:
         env.update({k: str(v) for k, v in settings.items()})
         return env
 
-    def start(self, concurrency: int = 1, crash_on: str | None = None, **settings) -> Process:
+    def start(
+        self, concurrency: int = 1, crash_on: str | None = None, hang: bool = False, **settings
+    ) -> Process:
         """A worker; with ``crash_on``, one whose job of that name kills the process
-        training it (:mod:`crashing_worker`)."""
+        training it, or with ``hang`` hangs it past the soft time limit
+        (:mod:`crashing_worker`)."""
         name = f"w{len(self.started)}-{self.prefix}@%h"
         entry = [VENV_BIN / "celery"]
         if crash_on is not None:
-            entry = [VENV_BIN / "python", CRASHING_WORKER, crash_on]
+            mode = ["--hang"] if hang else []
+            entry = [VENV_BIN / "python", CRASHING_WORKER, *mode, crash_on]
         args = [
             *entry,
             "-A",
@@ -488,18 +492,65 @@ def test_jobs_and_models_survive_a_redis_crash_and_the_worker_reconnects(key_pre
         server.cleanup()
 
 
-def test_a_hard_time_limit_fails_the_job(reg, redis_url, key_prefix, monkeypatch):
-    from celery.exceptions import TimeLimitExceeded
-
+@pytest.fixture
+def limited_app(redis_url, key_prefix, monkeypatch):
+    """A worker app (not run) with a hard time limit of 6 s."""
     from worker.app import create_worker_app
 
     monkeypatch.setenv("NNJOBS_SOFT_TIME_LIMIT", "5")
     monkeypatch.setenv("NNJOBS_HARD_TIME_LIMIT", "6")
-    app = create_worker_app(redis_url, key_prefix, key_prefix)
+    return create_worker_app(redis_url, key_prefix, key_prefix)
+
+
+def test_a_hard_time_limit_fails_the_job_its_killed_process_holds(reg, limited_app):
+    app = limited_app
     job_id = _job(reg)
-    reg.claim_job(job_id, "killed@host")
-    # what Celery does in the worker's main process when the hard limit kills the child
-    app.tasks[TRAIN_TASK].on_failure(TimeLimitExceeded(6), "task-id", [job_id], {}, None)
+    reg.claim_job(job_id, "killed@host", pid=4242)
+    # what the worker's main process does when the hard limit killed that process
+    assert not app.nnjobs_killed(job_id, "other@host", 4242)
+    assert not app.nnjobs_killed(job_id, "killed@host", 4243)
+    assert reg.get_job(job_id)["status"] == "running"
+    assert app.nnjobs_killed(job_id, "killed@host", 4242)
     job = reg.get_job(job_id)
     assert job["status"] == "failed" and job["error"]["type"] == "Timeout"
     assert "hard time limit of 6 s" in job["error"]["message"]
+    assert job["attempt_log"][-1]["outcome"] == "failed"
+
+
+def test_a_late_hard_time_limit_spares_a_job_whose_killed_attempt_had_ended(reg, limited_app):
+    # Celery counts the limit in the worker's main process, which, reconnecting to the
+    # broker through a failover, reads a task's result only seconds after it came: its
+    # timers, fired first, kill the process long after its attempt gave up its lease
+    app = limited_app
+    job_id = _job(reg)
+    assert reg.claim_job(job_id, "w@host", lease=0.1, pid=4242) == ("started", 1)
+    time.sleep(0.15)
+    # lease recovery requeued the job whose attempt gave it up
+    assert reg.reclaim_job(job_id, requeue=True) == "requeued"
+    assert not app.nnjobs_killed(job_id, "w@host", 4242)
+    assert reg.get_job(job_id)["status"] == "queued"
+    # and another process of the same worker runs it again
+    assert reg.claim_job(job_id, "w@host", pid=5151) == ("started", 2)
+    assert not app.nnjobs_killed(job_id, "w@host", 4242)
+    job = reg.get_job(job_id)
+    assert (job["status"], job["attempts"], job["error"]) == ("running", 2, None)
+
+
+def test_a_job_hanging_past_its_soft_limit_is_failed_when_the_hard_limit_kills_it(
+    reg, producer, workers
+):
+    worker = workers.start(
+        crash_on="stuck",
+        hang=True,
+        NNJOBS_SOFT_TIME_LIMIT="1",
+        NNJOBS_HARD_TIME_LIMIT="2",
+        NNJOBS_VISIBILITY_TIMEOUT="10",
+        # longer than the hard limit: the hanging attempt still holds the job when killed
+        NNJOBS_LEASE_SECONDS="5",
+    )
+    stuck = submit(reg, producer, 5, name="stuck")
+    after = submit(reg, producer, 5)
+    job = wait_status(reg, stuck, ENDED, timeout=30)
+    assert job["status"] == "failed" and job["error"]["type"] == "Timeout", worker.output[-3000:]
+    assert "hard time limit of 2 s" in job["error"]["message"] and job["attempts"] == 1
+    assert wait_status(reg, after, ENDED, timeout=30)["status"] == "succeeded"

@@ -25,7 +25,7 @@ from functools import cached_property
 
 from celery import Celery
 from celery.apps.worker import Worker
-from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import (
     celeryd_init,
     setup_logging,
@@ -34,6 +34,8 @@ from celery.signals import (
     worker_shutdown,
 )
 from celery.utils.nodenames import default_nodename
+from celery.worker import state as worker_state
+from celery.worker.request import Request
 from kombu.exceptions import OperationalError
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -239,19 +241,43 @@ def create_worker_app(
             )
         return registries[pid]
 
-    def on_failure(task, exc, task_id, args, kwargs, einfo):
-        # Celery calls this in the worker's main process when the hard limit killed the
-        # training process; the job would otherwise wait for its lease to run out and be
-        # tried again, only to be killed again
-        if isinstance(exc, TimeLimitExceeded) and args:
-            message = (
-                f"training ran over its hard time limit of {delivery.hard_time_limit:g} s "
-                "and its process was killed"
-            )
-            registry().fail_job(args[0], "Timeout", message)
+    def killed(job_id: str, node: str, pid: int | None) -> bool:
+        """The hard time limit killed process ``pid`` of this worker (node ``node``) in the
+        task of job ``job_id``: fail the job, unless that process's attempt no longer holds
+        it (then the job goes on, and False)."""
+        message = (
+            f"training ran over its hard time limit of {delivery.hard_time_limit:g} s "
+            "and its process was killed"
+        )
+        if pid is not None and registry().fail_job_of_process(
+            job_id, node, pid, "Timeout", message
+        ):
+            return True
+        # Celery's clock of the limit runs in this process, which reads the task's result
+        # only between its timers: blocked while it reconnects to the broker (seconds, in
+        # a failover), it kills, on its return, a process whose attempt ended long before
+        log.warning(
+            "job %s: the hard time limit killed process %s, whose attempt had already "
+            "ended; the job goes on",
+            job_id,
+            pid,
+            extra={"job_id": job_id},
+        )
+        return False
+
+    class TrainRequest(Request):
+        """Celery's request in the worker's main process, which fails the job when the hard
+        time limit killed the process training it (else the job would wait for its lease
+        to run out and be tried again, only to be killed again)."""
+
+        def on_timeout(self, soft, timeout):
+            super().on_timeout(soft, timeout)
+            # Celery skips its failure handling too when a cold shutdown kills the task
+            if not soft and self.args and not worker_state.should_terminate:
+                killed(self.args[0], self.hostname or "", self.worker_pid)
 
     # shared=False: the task belongs to this app only (it closes over this app's registry)
-    @app.task(name=TRAIN_TASK, bind=True, ignore_result=True, shared=False, on_failure=on_failure)
+    @app.task(name=TRAIN_TASK, bind=True, ignore_result=True, shared=False, Request=TrainRequest)
     def train(self, job_id: str) -> str:
         """Train one job, by id."""
         worker = self.request.hostname or ""
@@ -264,6 +290,7 @@ def create_worker_app(
         return result
 
     app.nnjobs_registry = registry
+    app.nnjobs_killed = killed
     app.nnjobs_delivery = delivery
     app.nnjobs_recovery = LeaseRecovery(app, registry, delivery, app.conf.task_default_queue)
     return app

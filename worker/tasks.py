@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
 import time
 from collections.abc import Callable
@@ -207,8 +208,10 @@ def run_job(
     mean the time budget ran out; ``worker`` (the node name) and ``host`` are recorded in
     the job's ``attempt_log``."""
     claimed_at = time.monotonic()
+    # the process too: a hard time limit kills a process, and fails the job only while
+    # that process's attempt holds it (worker.app)
     outcome, value = registry.claim_job(
-        job_id, worker, policy.lease, policy.max_attempts, host=host
+        job_id, worker, policy.lease, policy.max_attempts, host=host, pid=os.getpid()
     )
     if outcome == "busy":
         log.info(

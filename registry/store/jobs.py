@@ -291,9 +291,17 @@ class Jobs(Models):
         return x, y, None if w_blob is None else records.from_npy(w_blob)
 
     def _end(
-        self, job_id: str, status: str, fields: dict, attempt: int | None = None
+        self,
+        job_id: str,
+        status: str,
+        fields: dict,
+        attempt: int | None = None,
+        process: tuple[str, int] | None = None,
     ) -> tuple[str | None, bool]:
-        """End a queued or running job as ``status``; (its status before, whether ended)."""
+        """End a queued or running job as ``status`` (given ``process``, a worker node and
+        a pid: only a job running under an attempt of that process); (its status before,
+        whether ended)."""
+        node, pid = process or ("", "")
         result = self.scripts.run(
             "end_job",
             keys=self._script_keys(job_id, ("queued", "running", "failed", "cancelled")),
@@ -302,6 +310,8 @@ class Jobs(Models):
                 "status": status,
                 "fields": records.encode_flat(fields),
                 "attempt": _attempt(attempt),
+                "node": node,
+                "pid": pid,
                 "ttl": self.job_ttl,
             },
         )
@@ -387,6 +397,16 @@ class Jobs(Models):
         if stop_reason is not None:
             fields["stop_reason"] = stop_reason
         return self._end(job_id, "failed", fields, attempt)[1]
+
+    def fail_job_of_process(
+        self, job_id: str, node: str, pid: int, error_type: str, message: str
+    ) -> bool:
+        """Fail the job with its error if it runs under an attempt that process ``pid`` of
+        the worker ``node`` started (the process a hard time limit killed); False
+        otherwise: that process's attempt had ended (it gave its lease up, and the job was
+        requeued or taken over), and the job goes on."""
+        fields = {"finished_at": now_iso(), "error": {"type": error_type, "message": message}}
+        return self._end(job_id, "failed", fields, process=(node, pid))[1]
 
     def _cancel(self, job_id: str) -> tuple[str | None, bool]:
         return self._end(

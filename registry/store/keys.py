@@ -61,7 +61,8 @@ attempt starts and pushed forward with every progress report. Each attempt is nu
 (``attempts``); progress, success and failure are accepted only from the attempt that holds
 the job, so an attempt that lost its lease (its worker was presumed dead) can never store a
 model or overwrite the outcome of the attempt that took over. The record keeps every
-attempt's node, host, start, end and outcome (``attempt_log``), written by the same scripts.
+attempt's node, host, process id (not shown in the Job), start, end and outcome
+(``attempt_log``), written by the same scripts.
 """
 
 from __future__ import annotations

@@ -38,9 +38,12 @@ class Leases(Jobs):
         lease: float = DEFAULT_LEASE,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         host: str = "",
+        pid: int | None = None,
     ) -> tuple[str, float]:
         """Start an attempt at a job, atomically; returns (outcome, value). ``worker`` (the
-        worker's node name) and ``host`` go into the job's ``attempt_log``.
+        worker's node name) and ``host`` go into the job's ``attempt_log``, and ``pid``
+        (the process that trains) into its stored form, which
+        :meth:`~registry.store.jobs.Jobs.fail_job_of_process` matches.
 
         - ``("started", attempt)``: the job was queued, or running under an expired lease
           (the worker of the previous attempt is presumed dead); it now runs as ``attempt``
@@ -63,6 +66,7 @@ class Leases(Jobs):
             why,
             worker=worker,
             host=host,
+            pid="" if pid is None else pid,
             started_at=now_iso(),
             lease=lease,
         )

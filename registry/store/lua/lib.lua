@@ -98,12 +98,21 @@ local function close_attempt(keys, outcome)
   redis.call('HINCRBY', keys.stats_nodes, field, 1)
 end
 
--- Opens attempt number n by node on host, under way from now.
-local function open_attempt(keys, n, node, host)
+-- Opens attempt number n by node on host (in its process pid, when given: '' is none),
+-- under way from now.
+local function open_attempt(keys, n, node, host, pid)
   local log = attempt_log(keys)
-  log[#log + 1] = {attempt = n, node = node, host = host, started_ms = server_ms(),
-    outcome = 'running'}
+  log[#log + 1] = {attempt = n, node = node, host = host, pid = tonumber(pid),
+    started_ms = server_ms(), outcome = 'running'}
   redis.call('HSET', keys.job, 'attempt_log', cjson.encode(log))
+end
+
+-- Whether the job runs under an attempt that process pid of node opened.
+local function held_by(keys, node, pid)
+  local last = attempt_log(keys)
+  last = last[#last]
+  return last ~= nil and last.outcome == 'running' and last.node == node
+    and last.pid == tonumber(pid)
 end
 
 -- Ends a job failed, from status, its attempts used up (error: the Error as JSON).

@@ -5,7 +5,7 @@
 -- KEYS: job, epochs, data_x, data_y, data_w, data_users, sweep, sweep_jobs, expiring, sweeps_expiring
 -- KEYS: index_queued, index_running, index_failed
 -- KEYS: stats_ended, training_failed, stats_nodes
--- ARGV: job_id, worker, host, started_at, lease, max_attempts, error, finished_at, ttl
+-- ARGV: job_id, worker, host, pid, started_at, lease, max_attempts, error, finished_at, ttl
 local rec = redis.call('HMGET', keys.job, 'status', 'attempts', 'lease_until')
 local status = rec[1]
 if not status then return false end
@@ -24,7 +24,7 @@ end
 -- a running job here is one whose lease ran out: its attempt is over
 close_attempt(keys, 'lease_expired')
 attempts = attempts + 1
-open_attempt(keys, attempts, args.worker, args.host)
+open_attempt(keys, attempts, args.worker, args.host, args.pid)
 redis.call('HSET', keys.job, 'status', 'running', 'started_at', args.started_at,
   'worker', args.worker, 'attempts', attempts,
   'lease_until', string.format('%.3f', now + tonumber(args.lease)),
