@@ -178,23 +178,29 @@ def name_field(description: str) -> fields.String:
     )
 
 
+def show_limits(node: dict, settings) -> None:
+    """Write into ``node`` (a schema of the document) the bounds its settings set, as
+    configured: ``x-limit`` names the setting of a ``maximum``, ``x-limits`` maps keywords
+    (``maxItems``...) to settings."""
+    if "x-limit" in node:
+        node["maximum"] = settings[node["x-limit"]]
+    for keyword, name in node.get("x-limits", {}).items():
+        node[keyword] = settings[name]
+
+
 def document_limits(spec, settings) -> None:
-    """Show each bound a setting sets as configured in ``spec``: ``x-limit`` names the
-    setting of a ``maximum``, ``x-limits`` maps keywords (``maxItems``...) to settings,
-    on a property or on its items."""
+    """Show each bound a setting sets as configured in ``spec`` (:func:`show_limits`), on
+    a property of a component schema or on its items."""
     for schema in spec.components.schemas.values():
         for prop in schema.get("properties", {}).values():
-            if "x-limit" in prop:
-                prop["maximum"] = settings[prop["x-limit"]]
             for node in (prop, prop.get("items", {})):
-                for keyword, name in node.get("x-limits", {}).items():
-                    node[keyword] = settings[name]
+                show_limits(node, settings)
 
 
 class LimitsPlugin(BasePlugin):
-    """Shows the bound a setting sets (``x-limit``) on a query parameter as configured, as
-    :func:`document_limits` does on the schemas' properties: put it after the plugin that
-    turns query schemas into parameters."""
+    """Shows the bounds settings set on a query parameter as configured
+    (:func:`show_limits`), as :func:`document_limits` does on the schemas' properties: put
+    it after the plugin that turns query schemas into parameters."""
 
     def __init__(self, settings):
         self.settings = settings
@@ -202,9 +208,7 @@ class LimitsPlugin(BasePlugin):
     def operation_helper(self, path=None, operations=None, **kwargs):
         for operation in (operations or {}).values():
             for parameter in operation.get("parameters", ()):
-                schema = parameter.get("schema", {})
-                if "x-limit" in schema:
-                    schema["maximum"] = self.settings[schema["x-limit"]]
+                show_limits(parameter.get("schema", {}), self.settings)
 
 
 def page_schema(item: type[ma.Schema], total: str) -> type[ma.Schema]:
